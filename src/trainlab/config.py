@@ -1,0 +1,399 @@
+"""The one typed config tree, resolved once at the edge: defaults → YAML file → ``--set a.b=value``.
+
+Every problem found is collected into one :class:`ConfigError` whose message has one line per problem
+in the house form ``<field> must be <constraint>. Got <value>. <fix>.``  The resolved config is what
+goes into ``runs/<run>/config.yaml`` and into every checkpoint.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from trainlab.errors import ConfigError
+from trainlab import registry as _reg
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+
+def _check_name(reg: _reg.Registry, value: str) -> str:
+    _reg.load_plugins()
+    if value not in reg:
+        raise PydanticCustomError("registry", reg.unknown_message(value))
+    return value
+
+
+class AugmentConfig(_Section):
+    """Image augmentation applied to training batches only."""
+
+    crop_padding: int = Field(0, ge=0, le=16)  # random crop back to size after zero-padding this many px
+    flip: bool = False  # random horizontal flip with probability 1/2
+    translate: int = Field(0, ge=0, le=16)  # random shift of up to this many px, zero fill
+
+
+class DataConfig(_Section):
+    name: str = "fashion-mnist"
+    dir: str | None = None  # looked in first; then $TRAINLAB_DATA, ~/.cache/trainlab, /usr/share/datasets
+    download: bool = True  # fetch from the official mirrors when no local copy is found
+    val_fraction: float = Field(0.1, gt=0, lt=1)  # carved from the training data, stratified
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # only for data without an official test split
+    stratify: bool = True
+    normalize: bool = False  # standardise inputs with statistics of the training split
+    limit: int | None = Field(None, gt=0)  # use at most this many training examples (quick runs)
+    augment: AugmentConfig = AugmentConfig()
+    # 2-D toy sets (TF Playground)
+    n_points: int = Field(500, ge=10, le=1_000_000)
+    noise: float = Field(0.0, ge=0, le=0.5)  # as TF Playground's 0–50 %
+    classes: int = Field(2, ge=2, le=10)  # arms of a spiral / clusters of gauss
+    # tabular CSV
+    path: str | None = None
+    target: str | None = None
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name(_reg.DATASETS, v)
+
+
+class ModelConfig(_Section):
+    name: str = "mlp"
+    hidden: list[int] = [256]  # hidden layer sizes (mlp, head of cnn); [] means none
+    activation: str = "relu"
+    batchnorm: bool = False
+    dropout: float = Field(0.0, ge=0, lt=1)
+    init: str = "normal"
+    init_std: float = Field(0.01, gt=0)  # std of the normal init
+    init_bound: float = Field(0.05, gt=0)  # half-width of the uniform init
+    channels: list[int] = [32, 64]  # cnn: conv channels per block; resnet: width per stage
+    kernel: int = Field(3, ge=1, le=15)
+    pool: Literal["max", "avg", "none"] = "max"
+    blocks: int = Field(1, ge=1, le=16)  # residual blocks per stage (resnet)
+
+    @field_validator("hidden", "channels")
+    @classmethod
+    def _positive_sizes(cls, v: list[int]) -> list[int]:
+        bad = [s for s in v if s <= 0]
+        if bad:
+            raise PydanticCustomError("sizes", "each size must be > 0")
+        return v
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd_kernel(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise PydanticCustomError("odd", "an odd number (so 'same' padding keeps the size)")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        return _check_name(_reg.MODELS, v)
+
+    @field_validator("activation")
+    @classmethod
+    def _known_act(cls, v: str) -> str:
+        return _check_name(_reg.ACTIVATIONS, v)
+
+    @field_validator("init")
+    @classmethod
+    def _known_init(cls, v: str) -> str:
+        return _check_name(_reg.INITS, v)
+
+
+class LossConfig(_Section):
+    name: str = "auto"  # auto: cross_entropy for classification, mse for regression
+    l1: float = Field(0.0, ge=0)  # λ·Σ|w| over weights (not biases)
+    l2: float = Field(0.0, ge=0)  # λ/2·Σw² over weights (not biases)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name(_reg.LOSSES, v)
+
+
+class OptimizerConfig(_Section):
+    name: str = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # momentum / nesterov (and rmsprop when > 0 is wanted)
+    betas: tuple[float, float] = (0.9, 0.999)
+    alpha: float = Field(0.99, gt=0, lt=1)  # rmsprop smoothing
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.0, ge=0)  # decoupled for adamw, coupled (L2 in the gradient) otherwise
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name(_reg.OPTIMIZERS, v)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise PydanticCustomError("betas", "two numbers in [0, 1)")
+        return v
+
+
+class ScheduleConfig(_Section):
+    name: str = "constant"
+    step_epochs: int = Field(10, ge=1)  # step: multiply lr by gamma every this many epochs
+    gamma: float = Field(0.1, gt=0, le=1)
+    warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up from ~0 before any schedule
+    min_lr: float = Field(0.0, ge=0)  # cosine floor
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _check_name(_reg.SCHEDULES, v)
+
+
+class EarlyStoppingConfig(_Section):
+    patience: int | None = Field(None, ge=1)  # None: off. Stop after this many epochs without improvement
+    min_delta: float = Field(0.0, ge=0)  # smaller improvements of the monitored metric do not count
+    restore_best: bool = True  # end with the weights of the best epoch
+
+
+class ConvergenceConfig(_Section):
+    tol: float | None = Field(None, gt=0)  # None: off. Stop when |Δ train_loss| < tol ...
+    patience: int = Field(3, ge=1)  # ... for this many epochs in a row
+
+
+class TargetConfig(_Section):
+    metric: Literal["val_acc", "val_loss", "train_acc", "train_loss"] = "val_acc"
+    value: float | None = None  # None: off. Stop once the metric reaches it (≥ for acc, ≤ for loss)
+
+
+class StopConfig(_Section):
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    convergence: ConvergenceConfig = ConvergenceConfig()
+    target: TargetConfig = TargetConfig()
+
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class TrainConfig(_Section):
+    """The complete description of a run. Defaults are the classic Fashion-MNIST MLP recipe."""
+
+    name: str | None = None  # run name; default <dataset>-<model>-<time>. Never reuses a directory
+    out_dir: str = "runs"
+    seed: int = 0
+    epochs: int = Field(10, ge=1, le=100_000)
+    batch_size: int = Field(256, ge=1)
+    eval_batch_size: int = Field(2048, ge=1)
+    monitor: Literal["val_loss", "val_acc"] = "val_loss"  # decides the best checkpoint and early stopping
+    grad_clip: float | None = Field(None, gt=0)  # clip the global gradient norm to this
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
+    threads: int | None = Field(None, ge=1, le=256)  # None: chosen from the model size
+    tensorboard: bool = True
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    stop: StopConfig = StopConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str | None) -> str | None:
+        if v is not None and not _RUN_NAME.match(v):
+            raise PydanticCustomError("run_name", "letters, digits, '.', '_' or '-' (it names a directory)")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+            raise PydanticCustomError("device", "one of auto, cpu, cuda, cuda:N, mps")
+        return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Resolution and error formatting
+
+
+def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """All dotted keys of the tree, e.g. ``optimizer.lr``."""
+    out = []
+    for name, info in model.model_fields.items():
+        key = prefix + name
+        out.append(key)
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(_field_names(ann, key + "."))
+    return out
+
+
+ALL_KEYS = _field_names(TrainConfig)
+
+
+def _default_of(loc: tuple) -> Any:
+    node: Any = TrainConfig
+    for part in loc:
+        if isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            info = node.model_fields[part]
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                node = ann
+            else:
+                return info.default
+        else:
+            return None
+    return None
+
+
+_CONSTRAINT = {
+    "greater_than": lambda c: f"> {c['gt']}",
+    "greater_than_equal": lambda c: f">= {c['ge']}",
+    "less_than": lambda c: f"< {c['lt']}",
+    "less_than_equal": lambda c: f"<= {c['le']}",
+    "int_parsing": lambda c: "a whole number",
+    "int_from_float": lambda c: "a whole number",
+    "int_type": lambda c: "a whole number",
+    "float_parsing": lambda c: "a number",
+    "float_type": lambda c: "a number",
+    "bool_parsing": lambda c: "true or false",
+    "bool_type": lambda c: "true or false",
+    "string_type": lambda c: "a string",
+    "list_type": lambda c: "a list, e.g. [256, 128]",
+    "tuple_type": lambda c: "a pair, e.g. [0.9, 0.999]",
+    "too_short": lambda c: "longer",
+    "too_long": lambda c: "shorter",
+    "literal_error": lambda c: f"one of {c['expected']}",
+    "model_type": lambda c: "a mapping of keys to values",
+    "model_attributes_type": lambda c: "a mapping of keys to values",
+}
+
+
+def _format_error(err: dict) -> str:
+    loc = tuple(p for p in err["loc"] if not isinstance(p, int))
+    field = ".".join(str(p) for p in loc) or "config"
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "registry":
+        return err["msg"]
+    if kind == "extra_forbidden":
+        parent = ".".join(str(p) for p in loc[:-1])
+        candidates = [k for k in ALL_KEYS if k.rsplit(".", 1)[0] == parent or "." not in k and not parent]
+        close = difflib.get_close_matches(field, ALL_KEYS, n=1, cutoff=0.6)
+        hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys here: {', '.join(sorted(candidates))}."
+        return f"{field} is not a config key. {hint}"
+    if kind in _CONSTRAINT:
+        constraint = _CONSTRAINT[kind](err.get("ctx") or {})
+    else:
+        constraint = err["msg"].removeprefix("Value error, ")
+    default = _default_of(loc)
+    fix = f"Use a valid value such as the default {default!r}" if default is not None else "Fix it in the config file or with --set"
+    return f"{field} must be {constraint}. Got {got!r}. {fix}."
+
+
+def validate_config(raw: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a plain mapping, or raise one ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config must be a mapping of keys to values. Got {type(raw).__name__}. "
+                          "Write it as YAML 'key: value' lines.")
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = list(dict.fromkeys(_format_error(e) for e in exc.errors()))
+        raise ConfigError("\n".join(lines)) from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``'optimizer.lr=0.05'`` → ``('optimizer.lr', 0.05)``; values are parsed as YAML scalars/lists."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set must be key=value. Got {text!r}. Write e.g. --set optimizer.lr=0.05.")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key, parsed
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    if key not in ALL_KEYS:
+        close = difflib.get_close_matches(key, ALL_KEYS, n=1, cutoff=0.6)
+        hint = f"Did you mean {close[0]!r}?" if close else "See every key with 'trainlab train --print-config'."
+        raise ConfigError(f"{key} is not a config key. Got {key}={value!r}. {hint}")
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file into a mapping, with one-line errors for missing or malformed files."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--config must be an existing YAML file. Got {str(path)!r}. Check the path.")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"--config must be valid YAML. Got a syntax error in {str(path)!r}{at}. "
+                          "Fix the file's indentation or quoting.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config must hold a mapping of keys to values. Got {type(data).__name__} in "
+                          f"{str(path)!r}. Write it as 'key: value' lines.")
+    return data
+
+
+def resolve_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
+                   base: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults → ``base`` mapping → YAML file at ``path`` → ``overrides`` (``key=value`` strings or a dict)."""
+    import copy
+
+    raw: dict[str, Any] = copy.deepcopy(base) if base else {}
+    if path is not None:
+        _deep_merge(raw, read_yaml(path))
+    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
+    problems = []
+    for key, value in items:
+        try:
+            _set_dotted(raw, key, value)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        cfg = validate_config(raw)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return cfg
+
+
+def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _deep_merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """The complete config as plain data (lists, not tuples), as written to config.yaml and checkpoints."""
+    return cfg.model_dump(mode="json")
+
+
+def config_to_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """A copy of ``cfg`` with dotted-key changes, validated: ``replace(cfg, **{"optimizer.lr": 0.05})``."""
+    return resolve_config(base=config_to_dict(cfg), overrides=changes)

@@ -1,0 +1,78 @@
+"""Datasets as tensors: image readers, 2-D toy sets, tabular CSV, splits, normalisation, augmentation.
+
+``load_data(cfg, seed)`` is the one entry point the engine uses: it loads a registered source, carves
+the validation split from the training data (stratified), carves a test split where the source has none,
+fits normalisation on the training split only, and seals the test split (see :class:`SealedTest`).
+"""
+from __future__ import annotations
+
+from trainlab.config import DataConfig
+from trainlab.data.base import DataBundle, DatasetSource, RawData, SealedTest, Split
+from trainlab.data import images, tabular, toy  # noqa: F401  (register the sources)
+from trainlab.data.splits import kfold_indices, split_indices
+from trainlab.data.transforms import Augmenter, Standardizer, make_augmenter
+from trainlab.errors import DataError
+from trainlab.registry import DATASETS
+
+__all__ = [
+    "DataBundle", "DatasetSource", "RawData", "SealedTest", "Split", "Standardizer", "Augmenter",
+    "load_data", "split_indices", "kfold_indices", "make_augmenter", "describe_datasets",
+]
+
+
+def load_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
+    """Load ``cfg.name`` and return train/val tensors plus the sealed test split."""
+    source: DatasetSource = DATASETS.get(cfg.name)
+    raw = source.load(cfg, seed)
+    train_all = raw.train
+    strat_y = raw.train.y if (raw.task == "classification" and cfg.stratify) else None
+
+    test_load = raw.test
+    if test_load is None:
+        # No official test split: carve one off first, with its own seed stream, so that changing
+        # val_fraction never moves an example between test and train.
+        keep, held = split_indices(len(train_all), cfg.test_fraction, seed=seed + 1, labels=strat_y)
+        held_split = train_all.subset(held)
+        train_all = train_all.subset(keep)
+        test_load = lambda: held_split  # noqa: E731
+        strat_y = train_all.y if strat_y is not None else None
+
+    if cfg.limit is not None and cfg.limit < len(train_all):
+        keep, _ = split_indices(len(train_all), 1 - cfg.limit / len(train_all), seed=seed + 2,
+                                labels=strat_y, exact_keep=cfg.limit)
+        train_all = train_all.subset(keep)
+        strat_y = train_all.y if strat_y is not None else None
+
+    keep, held = split_indices(len(train_all), cfg.val_fraction, seed=seed, labels=strat_y)
+    if len(keep) == 0 or len(held) == 0:
+        raise DataError(f"data.val_fraction must leave examples on both sides. Got {cfg.val_fraction} of "
+                        f"{len(train_all)} examples. Use more data or a fraction between them.")
+    train, val = train_all.subset(keep), train_all.subset(held)
+
+    stats = {}
+    transform = None
+    # Tabular features are always standardised (with training statistics only): mixed units would
+    # otherwise make one lr wrong for every feature but one.
+    if cfg.normalize or source.kind == "tabular":
+        std = Standardizer.fit(train.x)
+        train, val = Split(std(train.x), train.y), Split(std(val.x), val.y)
+        transform = std
+        stats["normalize"] = std.state_dict()
+    stats.update(raw.meta.get("stats", {}))
+
+    return DataBundle(
+        train=train, val=val, test=SealedTest(test_load, transform), task=raw.task,
+        n_classes=raw.n_classes, input_shape=raw.input_shape, class_names=raw.class_names,
+        feature_names=raw.feature_names, target_names=raw.target_names, stats=stats, meta=raw.meta,
+    )
+
+
+def describe_datasets(cfg: DataConfig | None = None) -> list[dict]:
+    """One row per registered dataset: name, kind, description, availability, location, sizes."""
+    cfg = cfg or DataConfig()
+    rows = []
+    for name, source in DATASETS.items():
+        info = {"name": name, "kind": source.kind, "description": source.description}
+        info.update(source.describe(cfg))
+        rows.append(info)
+    return rows

@@ -1,0 +1,116 @@
+"""The in-memory shapes every dataset is turned into: tensors, never per-sample Python objects.
+
+A source (IDX files, CIFAR batches, a toy generator, a CSV) produces a :class:`RawData`; ``load_data``
+turns it into a :class:`DataBundle` whose test split is *sealed*: the training loop receives only
+``bundle.train`` and ``bundle.val``, and the test tensors exist only behind :meth:`SealedTest.open`,
+which the final evaluation calls once. For image datasets the test files are not even read before that.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import torch
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split held as tensors. ``x``: (N, ...) float32; ``y``: (N,) int64 class ids, or (N, T) float32."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        assert len(self.x) == len(self.y), (self.x.shape, self.y.shape)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, index: torch.Tensor) -> "Split":
+        return Split(self.x[index], self.y[index])
+
+
+@dataclass
+class RawData:
+    """What a dataset source returns, before splitting and normalisation.
+
+    ``test`` is a zero-argument callable so sources can postpone reading test files; ``None`` when the
+    source has no official test split (toy sets, CSV): one is then carved off with ``test_fraction``.
+    """
+
+    train: Split
+    test: Callable[[], Split] | None
+    task: Task
+    n_classes: int | None  # None for regression
+    input_shape: tuple[int, ...]  # per example, e.g. (1, 28, 28) or (2,)
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None  # tabular / toy columns
+    target_names: list[str] | None = None  # regression targets
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. where the files were found
+
+
+class SealedTest:
+    """The test split behind a door that only the final evaluation opens (once per process).
+
+    ``opened`` counts the openings so tests can prove that training and model selection never look.
+    """
+
+    def __init__(self, load: Callable[[], Split], transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self._load = load
+        self._transform = transform
+        self._cache: Split | None = None
+        self.opened = 0
+
+    def open(self) -> Split:
+        """Load (first time) and return the test split, normalised like the training data."""
+        self.opened += 1
+        if self._cache is None:
+            split = self._load()
+            if self._transform is not None:
+                split = Split(self._transform(split.x), split.y)
+            self._cache = split
+        return self._cache
+
+    def __repr__(self) -> str:
+        return f"SealedTest(opened={self.opened})"
+
+
+@dataclass
+class DataBundle:
+    """Train and validation tensors for the loop, the sealed test split, and what a model must fit."""
+
+    train: Split
+    val: Split
+    test: SealedTest
+    task: Task
+    n_classes: int | None
+    input_shape: tuple[int, ...]
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None
+    target_names: list[str] | None = None
+    # Statistics from the training split (normalisation mean/std...), saved with the run for predict.
+    stats: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_outputs(self) -> int:
+        """Output units a model needs for cross-entropy / MSE: classes, or regression targets."""
+        if self.task == "classification":
+            assert self.n_classes is not None
+            return self.n_classes
+        return 1 if self.train.y.ndim == 1 else int(self.train.y.shape[1])
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A registered dataset: ``load(cfg, seed)`` gives its :class:`RawData`; ``describe(cfg)`` says
+    where it is (for ``trainlab datasets``) without loading it, as a dict with at least ``available``
+    (bool), ``location`` (str or None) and ``sizes`` (e.g. ``{"train": 60000, "test": 10000}``)."""
+
+    name: str
+    kind: Literal["image", "toy", "tabular"]
+    description: str
+    load: Callable[[Any, int], RawData]
+    describe: Callable[[Any], dict[str, Any]]

@@ -1,0 +1,191 @@
+"""Tabular data from a CSV file (stdlib ``csv`` + numpy, no pandas): numeric features, one target column.
+
+Features are returned raw; ``load_data`` standardises them with training statistics only. Every
+problem with the file is a one-line :class:`DataError` naming the column (and line) and the fix.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainlab.data.base import DatasetSource, RawData, Split
+from trainlab.errors import ConfigError, DataError, problem
+from trainlab.registry import DATASETS
+
+__all__ = ["read_csv", "infer_task"]
+
+# Spellings of "no value" that spreadsheets and pandas write; compared lower-cased and stripped.
+_MISSING = ["", "na", "n/a", "nan", "null", "?"]
+# An integer-valued target with more distinct values than this is a quantity, not a class id.
+_MAX_INT_CLASSES = 20
+
+
+def _path(cfg: Any) -> Path:
+    if cfg.path is None:
+        raise ConfigError(problem("data.path", "the path of a CSV file for data.name=csv", None,
+                                  "Set it, e.g. --set data.path=houses.csv"))
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        raise DataError(problem("data.path", "an existing CSV file", str(cfg.path), "Check the path and file name"))
+    return path
+
+
+def _read_rows(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
+    """Header, the cells as a (N, D) string array, and each row's line number in the file."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        sample = f.read(64 * 1024)
+        f.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        except csv.Error:
+            dialect = csv.excel  # one column, or too regular for the sniffer: plain commas
+        reader = csv.reader(f, dialect)
+        header = next(reader, None)
+        rows, lines = [], []
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue  # blank lines (e.g. a trailing newline) are not examples
+            if len(row) != len(header or []):
+                raise DataError(problem(f"line {reader.line_num} of {path.name}",
+                                        f"{len(header or [])} comma-separated values like the header",
+                                        len(row), "Fix the row or quote values that contain commas"))
+            rows.append(row)
+            lines.append(reader.line_num)
+    if not header:
+        raise DataError(problem("data.path", "a CSV file with a header row", str(path), "Add column names"))
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(problem("CSV header", "unique column names", dupes, "Rename the repeated columns"))
+    if not rows:
+        raise DataError(problem("data.path", "a CSV file with at least one data row", str(path), "Add data rows"))
+    return header, np.array(rows, dtype=str), lines
+
+
+def _to_numbers(cells: np.ndarray) -> np.ndarray | None:
+    """Cells as float64, or None when any cell is not a number."""
+    try:
+        return np.char.strip(cells).astype(np.float64)
+    except ValueError:
+        return None
+
+
+def _first_non_number(cells: np.ndarray) -> int:
+    # Only reached on the error path, so a Python scan is fine here.
+    for i, c in enumerate(cells):
+        try:
+            float(c)
+        except ValueError:
+            return i
+    return 0
+
+
+def infer_task(values: np.ndarray) -> str:
+    """'classification' for non-numeric targets or ≤ 20 distinct whole numbers, else 'regression'."""
+    numbers = _to_numbers(values)
+    if numbers is None:
+        return "classification"
+    whole = bool(np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)))
+    return "classification" if whole and len(np.unique(numbers)) <= _MAX_INT_CLASSES else "regression"
+
+
+def _class_ids(values: np.ndarray) -> tuple[torch.Tensor, list[str]]:
+    """Class ids in sorted label order: numerically for numbers (2 before 10), else as strings."""
+    values = np.char.strip(values)
+    numbers = _to_numbers(values)
+    if numbers is None:
+        names, ids = np.unique(values, return_inverse=True)
+        return torch.from_numpy(ids.astype(np.int64)), [str(n) for n in names]
+    uniq, ids = np.unique(numbers, return_inverse=True)
+    names = [str(int(u)) if u == round(u) else repr(float(u)) for u in uniq]
+    return torch.from_numpy(ids.astype(np.int64)), names
+
+
+def read_csv(path: str | Path, target: str | None,
+             task: str = "auto") -> tuple[RawData, str]:
+    """Read ``path`` into RawData (x (N, D) float32; y class ids (N,) or (N, 1) float32) and the task."""
+    path = Path(path)
+    header, cells, lines = _read_rows(path)
+    if target is None:
+        raise DataError(problem("data.target", "the name of the column to predict", None,
+                                f"Set it to one of: {', '.join(header)}"))
+    if target not in header:
+        close = difflib.get_close_matches(target, header, n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        raise DataError(problem("data.target", f"a column of {path.name}", target,
+                                f"{hint}Columns: {', '.join(header)}"))
+
+    lowered = np.char.lower(np.char.strip(cells))
+    missing = np.isin(lowered, _MISSING)
+    if missing.any():
+        r, c = np.argwhere(missing)[0]
+        raise DataError(problem(f"column {header[c]!r}", "filled in every row", str(cells[r, c]),
+                                f"Row {r + 1} (line {lines[r]}) has no value; fill or drop rows with missing "
+                                "values before training"))
+
+    t = header.index(target)
+    feature_names = [h for h in header if h != target]
+    if not feature_names:
+        raise DataError(problem("data.path", "a CSV with at least one feature column besides the target",
+                                header, "Add input columns"))
+    feats = np.delete(cells, t, axis=1)
+    x = _to_numbers(feats)
+    if x is None:
+        for j, name in enumerate(feature_names):
+            if _to_numbers(feats[:, j]) is None:
+                i = _first_non_number(feats[:, j])
+                raise DataError(problem(f"feature column {name!r}", "numeric", str(feats[i, j]),
+                                        f"Found at line {lines[i]}; drop the column or encode it as numbers "
+                                        "(e.g. one-hot) first"))
+    assert x is not None
+    if not np.all(np.isfinite(x)):
+        i, j = np.argwhere(~np.isfinite(x))[0]
+        raise DataError(problem(f"feature column {feature_names[j]!r}", "finite", str(feats[i, j]),
+                                f"Found at line {lines[i]}; replace infinite values"))
+
+    y_cells = cells[:, t]
+    task = infer_task(y_cells) if task == "auto" else task
+    common = dict(input_shape=(x.shape[1],), feature_names=feature_names, meta={"path": str(path)})
+    x_t = torch.from_numpy(x.astype(np.float32))
+    if task == "classification":
+        y, class_names = _class_ids(y_cells)
+        if len(class_names) < 2:
+            raise DataError(problem(f"target column {target!r}", "at least 2 different classes", class_names,
+                                    "Use a column whose values vary, or data.task=regression"))
+        raw = RawData(train=Split(x_t, y), test=None, task="classification", n_classes=len(class_names),
+                      class_names=class_names, **common)
+        return raw, task
+    numbers = _to_numbers(y_cells)
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        i = _first_non_number(y_cells) if numbers is None else int(np.argwhere(~np.isfinite(numbers))[0, 0])
+        raise DataError(problem(f"target column {target!r}", "finite numbers for data.task=regression",
+                                str(y_cells[i]), f"Found at line {lines[i]}; use data.task=classification or auto"))
+    y = torch.from_numpy(numbers.astype(np.float32)[:, None])  # (N, 1)
+    return RawData(train=Split(x_t, y), test=None, task="regression", n_classes=None,
+                   target_names=[target], **common), task
+
+
+def _load(cfg: Any, seed: int) -> RawData:
+    raw, _ = read_csv(_path(cfg), cfg.target, cfg.task)
+    return raw
+
+
+def _describe(cfg: Any) -> dict[str, Any]:
+    if cfg.path is None:
+        return {"available": False, "location": None, "sizes": {}}
+    path = Path(cfg.path).expanduser()
+    if not path.is_file():
+        return {"available": False, "location": str(path), "sizes": {}}
+    with path.open("rb") as f:
+        lines = sum(1 for line in f if line.strip())
+    return {"available": True, "location": str(path), "sizes": {"rows": max(0, lines - 1)}}
+
+
+DATASETS.add("csv", DatasetSource(
+    name="csv", kind="tabular", description="your own CSV file: data.path, data.target (numeric features)",
+    load=_load, describe=_describe), "your own CSV file: data.path, data.target (numeric features)")

@@ -1,0 +1,28 @@
+"""One exception root for everything trainlab rejects; the CLI prints any of them as one line (exit 2)."""
+from __future__ import annotations
+
+
+class TrainlabError(Exception):
+    """Root of all errors trainlab raises on purpose; ``str(err)`` is one line meant for a person."""
+
+
+class ConfigError(TrainlabError, ValueError):
+    """A config value, key, override or argument is invalid."""
+
+
+class DataError(TrainlabError):
+    """Data is missing, corrupt, or does not fit the task (labels out of range, wrong columns...)."""
+
+
+class CheckpointError(TrainlabError):
+    """A run directory or checkpoint is missing, corrupt, or from an incompatible run."""
+
+
+class TrainingError(TrainlabError):
+    """Training had to stop abnormally (NaN/Inf loss or gradients)."""
+
+
+def problem(field: str, constraint: str, got: object, fix: str) -> str:
+    """Format the house error line: ``<field> must be <constraint>. Got <value>. <fix>.``"""
+    fix = fix.rstrip(".")
+    return f"{field} must be {constraint}. Got {got!r}. {fix}."

@@ -1,0 +1,75 @@
+"""Models by name: perceptron, linear, mlp, cnn, resnet; activations and init schemes by name.
+
+``build_model(cfg, input_shape, n_outputs, seed)`` is the one entry point the engine uses: it looks the
+builder up in ``MODELS`` and initialises the weights with ``cfg.init`` from a generator seeded with
+``seed``, so the same config and seed always give the same network and the global RNG is left alone.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainlab.config import ModelConfig
+from trainlab.errors import ConfigError, problem
+from trainlab.models import activations, init, resnet, zoo  # noqa: F401  (register the pieces)
+from trainlab.models.activations import LEAKY_RELU_SLOPE, make_activation
+from trainlab.models.init import init_weights
+from trainlab.registry import ACTIVATIONS, INITS, MODELS
+
+__all__ = [
+    "build_model", "count_parameters", "check_fits", "init_weights", "make_activation",
+    "LEAKY_RELU_SLOPE", "MODELS", "ACTIVATIONS", "INITS",
+]
+
+
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int, seed: int = 0) -> nn.Module:
+    """The ``cfg.name`` model for examples of ``input_shape`` (no batch dim) → (B, n_outputs).
+
+    Weights come from ``cfg.init`` drawn from a generator seeded with ``seed``.
+    """
+    _check_shapes(input_shape, n_outputs)
+    builder = MODELS.get(cfg.name)
+    # Constructing torch layers draws their default init from the global RNG; fork it so building a
+    # model never shifts the caller's random stream. The weights themselves come from the generator.
+    with torch.random.fork_rng(devices=[]):
+        model = builder(cfg, tuple(input_shape), n_outputs)
+    init_weights(model, cfg, torch.Generator().manual_seed(seed))
+    return model
+
+
+def _check_shapes(input_shape: tuple[int, ...], n_outputs: int) -> None:
+    if not input_shape or any(not isinstance(s, int) or s < 1 for s in input_shape):
+        raise ConfigError(problem("input_shape", "a non-empty tuple of sizes >= 1 (no batch dimension)",
+                                  input_shape, "Pass e.g. (1, 28, 28) for images or (2,) for 2-D points"))
+    if not isinstance(n_outputs, int) or n_outputs < 1:
+        raise ConfigError(problem("n_outputs", "a whole number >= 1", n_outputs,
+                                  "Pass the number of classes, 1 for a binary score, or the number of targets"))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, field_hint: str = "model") -> None:
+    """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit."""
+    batch_shape = (2, *input_shape)
+    modes = {m: m.training for m in model.modules()}
+    model.eval()  # eval: BatchNorm's running statistics stay untouched and Dropout draws nothing
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(batch_shape))  # (2, n_outputs) when it fits
+    except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ConfigError(
+            f"{field_hint} does not fit the data: a batch of input shape {batch_shape} fails in the model "
+            f"({reason}). Make the model's input size match the data, e.g. rebuild it with "
+            f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).") from None
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if got != (2, n_outputs):
+        what = f"{n_outputs} classes" if n_outputs > 1 else "1 output (a binary score or one regression target)"
+        raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. "
+                          f"Rebuild the model with n_outputs={n_outputs} for this data.")

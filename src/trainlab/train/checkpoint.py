@@ -1,0 +1,73 @@
+"""Checkpoints: model + optimizer + scheduler + RNG + epoch + history, written atomically.
+
+Format: a ``torch.save`` file of plain containers and tensors only, read back with
+``torch.load(weights_only=True)`` — loading never runs pickled code. A checkpoint is written to a
+temporary file in the same directory, flushed to disk, then renamed over the old one, so a crash or a
+full disk mid-write leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainlab.errors import CheckpointError
+
+FORMAT = "trainlab-checkpoint/1"
+
+
+def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
+    """Write ``obj`` to ``path`` via a temp file + fsync + rename; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_atomic`; CheckpointError (one line) if missing/corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint must be an existing file. Got {str(path)!r}. "
+                              "Point to a run directory that finished at least one epoch.")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} must be a readable trainlab checkpoint. Got a corrupt "
+                              f"or truncated file ({first}). Use checkpoints/best.pt or retrain.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} must be a trainlab checkpoint ({FORMAT}). "
+                              f"Got {type(ckpt).__name__} without that format tag. Use a file from runs/<run>/checkpoints/.")
+    return ckpt
+
+
+def rng_state(shuffle: torch.Generator, augment: torch.Generator | None) -> dict[str, Any]:
+    """Every random stream the loop uses, so a resumed run draws the same numbers."""
+    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state(),
+             "augment": augment.get_state() if augment is not None else None}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], shuffle: torch.Generator, augment: torch.Generator | None) -> None:
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+    if augment is not None and state.get("augment") is not None:
+        augment.set_state(state["augment"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,159 @@
+"""Using a finished run: test metrics of its best checkpoint, and predictions for new images or CSV rows."""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainlab.config import TrainConfig
+from trainlab.data import Split, Standardizer, load_data
+from trainlab.errors import DataError
+from trainlab.models import build_model
+from trainlab.registry import LOSSES
+from trainlab.train.checkpoint import load_checkpoint
+from trainlab.train.loop import evaluate
+from trainlab.train.losses import Loss, predict_classes
+from trainlab.train.run import read_run_config
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class LoadedRun:
+    """A run's config, best model (eval mode, CPU) and what it knows about its data."""
+
+    run_dir: Path
+    cfg: TrainConfig
+    model: nn.Module
+    info: dict[str, Any]
+    epoch: int
+
+    @property
+    def loss(self) -> Loss:
+        return LOSSES.get(self.info["loss"])
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
+    """Rebuild the model of ``run_dir`` from ``checkpoints/<which>.pt`` (weights only, no pickled code)."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
+    info = ckpt["data"]
+    model = build_model(cfg.model, tuple(info["input_shape"]), int(info["n_outputs"]), seed=cfg.seed)
+    model.load_state_dict(ckpt["model"])
+    return LoadedRun(run_dir, cfg, model.eval(), info, int(ckpt["epoch"]))
+
+
+def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
+    """Test-set loss/accuracy of the run's best checkpoint; also written to ``evaluation.json``."""
+    run = load_run(run_dir)
+    bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same splits
+    test = bundle.test.open()
+    classification = run.info["task"] == "classification"
+    m = evaluate(run.model, test, run.loss, run.cfg.eval_batch_size, classification)
+    result = {"run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch, "n": len(test),
+              "test_loss": m["loss"], "test_acc": m["acc"]}
+    (run.run_dir / "evaluation.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _read_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = shape
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+            data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"image {str(path)!r} must be a readable image file. Got {type(exc).__name__}. "
+                        "Pass PNG or JPEG files.") from None
+    x = data.view(h, w, c).permute(2, 0, 1).float().div(255)  # (C, H, W) in [0, 1]
+    # MNIST-style data are light strokes on black; a photo or drawing on a white background is inverted
+    # so that the model sees what it was trained on.
+    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
+    if c == 1 and float(border.mean()) > 0.5:
+        x = 1 - x
+    return x
+
+
+def _read_rows(path: Path, features: list[str]) -> tuple[torch.Tensor, list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise DataError(f"CSV {str(path)!r} must have a header and at least one row. Got none. Add rows.")
+    missing = [c for c in features if c not in rows[0]]
+    if missing:
+        raise DataError(f"CSV {str(path)!r} must have the feature column {missing[0]!r} the model was trained on. "
+                        f"Got columns {list(rows[0])}. Add the column.")
+    values = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            values.append([float(row[c]) for c in features])
+        except (TypeError, ValueError):
+            bad = next(c for c in features if not _is_float(row[c]))
+            raise DataError(f"CSV {str(path)!r} column {bad!r} must be numeric. Got {row[bad]!r} on line {i}. "
+                            "Fix or drop that row.") from None
+    return torch.tensor(values, dtype=torch.float32), rows
+
+
+def _is_float(text: Any) -> bool:
+    try:
+        float(text)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+@torch.inference_mode()
+def predict_run(run_dir: str | Path, inputs: list[str | Path]) -> list[dict[str, Any]]:
+    """One dict per input example: the predicted class (and probabilities) or the predicted values."""
+    run = load_run(run_dir)
+    shape = tuple(run.info["input_shape"])
+    stats = run.info.get("stats") or {}
+    std = Standardizer.from_state(stats["normalize"]) if "normalize" in stats else None
+    xs, sources = [], []
+    for item in map(Path, inputs):
+        if not item.is_file():
+            raise DataError(f"input must be an existing file. Got {str(item)!r}. Check the path.")
+        if item.suffix.lower() in IMAGE_SUFFIXES:
+            if len(shape) != 3:
+                raise DataError(f"input {str(item)!r} must be a CSV for this run: it was trained on {len(shape)}-D "
+                                "features, not images. Pass a CSV with the feature columns.")
+            xs.append(_read_image(item, shape)[None])
+            sources.append({"input": str(item)})
+        else:
+            if len(shape) != 1:
+                raise DataError(f"input {str(item)!r} must be an image for this run (trained on images of shape "
+                                f"{shape}). Pass PNG or JPEG files.")
+            x, rows = _read_rows(item, run.info["feature_names"])
+            xs.append(x)
+            sources.extend({"input": f"{item}:{i}", **r} for i, r in enumerate(rows, start=2))
+    x = torch.cat(xs)
+    if std is not None:
+        x = std(x)
+    out = run.model(x)
+    return _describe(run, out, sources)
+
+
+def _describe(run: LoadedRun, out: torch.Tensor, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if run.info["task"] == "regression":
+        names = run.info.get("target_names") or [f"y{i}" for i in range(out.shape[1])]
+        return [{**s, **{f"predicted_{n}": float(v) for n, v in zip(names, row)}}
+                for s, row in zip(sources, out.tolist())]
+    classes = predict_classes(run.loss, out).tolist()
+    probs = run.loss.probabilities(out)
+    names = run.info.get("class_names") or [str(i) for i in range(int(run.info["n_classes"]))]
+    result = []
+    for i, (s, k) in enumerate(zip(sources, classes)):
+        row = {**s, "class": names[k], "class_id": k}
+        if probs is not None:
+            row["probability"] = float(probs[i, k])
+            row["probabilities"] = {n: round(float(p), 6) for n, p in zip(names, probs[i])}
+        result.append(row)
+    return result

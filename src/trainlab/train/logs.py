@@ -1,0 +1,117 @@
+"""Loggers as callbacks: metrics.jsonl + metrics.csv, TensorBoard event files, and the console.
+
+The files are rewritten from the full history when a run is resumed, so they always hold exactly one
+row per finished epoch, whatever happened in between.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainlab.train.callbacks import Callback, TrainState
+
+COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "grad_norm"]
+
+
+class MetricsFiles(Callback):
+    """Appends one row per epoch to ``metrics.jsonl`` and ``metrics.csv`` in the run directory."""
+
+    name = "metrics_files"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.jsonl, self.csv = run_dir / "metrics.jsonl", run_dir / "metrics.csv"
+
+    def on_train_begin(self, state: TrainState) -> None:
+        with open(self.jsonl, "w") as fj, open(self.csv, "w", newline="") as fc:
+            writer = csv.DictWriter(fc, COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in state.history:
+                fj.write(json.dumps(row) + "\n")
+                writer.writerow(row)
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        with open(self.jsonl, "a") as f:
+            f.write(json.dumps(metrics) + "\n")
+        with open(self.csv, "a", newline="") as f:
+            csv.DictWriter(f, COLUMNS, extrasaction="ignore").writerow(metrics)
+
+
+class TensorBoardLogger(Callback):
+    """Scalars per epoch under ``tb/``: loss/{train,val}, accuracy/{train,val}, lr, grad_norm, time."""
+
+    name = "tensorboard"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir / "tb"
+        self.writer = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # imported late: it is slow to import
+
+        # purge_step drops events a crashed run wrote after its last checkpoint
+        self.writer = SummaryWriter(str(self.dir), purge_step=len(state.history) + 1)
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        w, e = self.writer, metrics["epoch"]
+        for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("accuracy/train", "train_acc"),
+                         ("accuracy/val", "val_acc"), ("lr", "lr"), ("grad_norm", "grad_norm"),
+                         ("epoch_time", "epoch_time")):
+            if metrics.get(key) is not None:
+                w.add_scalar(tag, metrics[key], e)
+        w.flush()
+
+    def on_train_end(self, state: TrainState) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def format_epoch(m: dict[str, Any], epochs: int) -> str:
+    """``epoch  3/10  train loss 0.4123 acc 0.8512 | val loss 0.4410 acc 0.8433 | lr 0.1 | 0.61s``"""
+    width = len(str(epochs))
+    acc = lambda v: f" acc {v:.4f}" if v is not None else ""  # noqa: E731
+    return (f"epoch {m['epoch']:>{width}}/{epochs}  train loss {m['train_loss']:.4f}{acc(m['train_acc'])} | "
+            f"val loss {m['val_loss']:.4f}{acc(m['val_acc'])} | lr {m['lr']:.3g} | {m['epoch_time']:.2f}s")
+
+
+class ConsoleLogger(Callback):
+    """A progress bar per epoch (when attached to a terminal) and one line per finished epoch."""
+
+    name = "console"
+
+    def __init__(self, console: Any = None, bar: bool | None = None) -> None:
+        from rich.console import Console
+
+        self.console = console or Console(stderr=False, highlight=False)
+        self.bar = sys.stdout.isatty() if bar is None else bar
+        self.progress = None
+        self.task = None
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        if not self.bar:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn(f"epoch {state.epoch}/{state.cfg.epochs}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.steps_per_epoch, loss="…")
+
+    def on_progress(self, state: TrainState, step: int, running_loss: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, loss=f"{running_loss:.4f}")
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        self._close_bar()
+        self.console.print(format_epoch(metrics, state.cfg.epochs), soft_wrap=True)
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._close_bar()
+
+    def _close_bar(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

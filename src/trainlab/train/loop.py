@@ -1,0 +1,179 @@
+"""The training loop, top to bottom. Data are tensors on the device; a batch is an index slice.
+
+Per step the loop only launches tensor ops: the loss, the gradient norm and the number of correct
+predictions are written into per-epoch tensors, and Python reads them back (one ``.tolist()``) every
+``CHECK_EVERY`` steps — for the progress bar and to catch a NaN/Inf — and once at the epoch's end.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from trainlab.data.base import Split
+from trainlab.errors import TrainingError
+from trainlab.train.callbacks import Callback, TrainState, overrides_batch_end
+from trainlab.train.losses import Loss, predict_classes, weight_penalty
+
+CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
+
+
+@dataclass
+class LoopData:
+    """What one epoch needs, already on the training device."""
+
+    train: Split
+    val: Split
+    loss: Loss
+    classification: bool
+    shuffle: torch.Generator  # CPU generator: the permutation is drawn on the CPU, then moved
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, loss: Loss, batch_size: int, classification: bool) -> dict[str, Any]:
+    """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), device=split.x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
+    for start in range(0, len(split), batch_size):
+        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        out = model(xb)
+        total += loss.fn(out, yb) * len(xb)
+        if classification:
+            correct += (predict_classes(loss, out) == yb).sum()
+    model.train(was_training)
+    n = max(len(split), 1)
+    loss_val, correct_val = torch.stack([total, correct.to(total.dtype)]).tolist()
+    return {"loss": loss_val / n, "acc": correct_val / n if classification else None}
+
+
+def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.ndim > 1 and p.requires_grad]  # weights, not biases
+
+
+def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]) -> dict[str, Any]:
+    """One pass over the shuffled training split; returns train loss/acc and the mean gradient norm."""
+    cfg, model, opt, sched = state.cfg, state.model, state.optimizer, state.scheduler
+    x, y = data.train.x, data.train.y
+    n, bs, steps = len(x), cfg.batch_size, state.steps_per_epoch
+    device = x.device
+    params = [p for p in model.parameters() if p.requires_grad]
+    penalized = _penalty_params(model) if (cfg.loss.l1 or cfg.loss.l2) else []
+    clip = cfg.grad_clip
+    step_cbs = [cb for cb in callbacks if overrides_batch_end(cb)]
+    progress_cbs = [cb for cb in callbacks if hasattr(cb, "on_progress")]
+
+    losses = torch.zeros(steps, device=device)  # (S,) mean loss of each update
+    gnorms = torch.zeros(steps, device=device)  # (S,) global gradient norm before clipping
+    correct = torch.zeros(steps, dtype=torch.int64, device=device)
+    sizes = torch.full((steps,), float(bs), device=device)
+    sizes[-1] = n - bs * (steps - 1)
+    state.step_losses = losses
+
+    model.train()
+    perm = torch.randperm(n, generator=data.shuffle).to(device)
+    checked = 0
+    for step in range(steps):
+        idx = perm[step * bs:(step + 1) * bs]
+        xb, yb = x[idx], y[idx]  # (B, ...) gathers: no per-sample Python
+        if data.augment is not None:
+            xb = data.augment(xb)
+        out = model(xb)
+        loss = data.loss.fn(out, yb)
+        total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if clip is not None:
+            gnorm = nn.utils.clip_grad_norm_(params, clip)
+        else:
+            gnorm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            losses[step] = loss.detach()
+            gnorms[step] = gnorm
+            if data.classification:
+                correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
+        for cb in step_cbs:
+            cb.on_batch_end(state, step, loss)
+        if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
+            _check_finite(state, losses, gnorms, checked, step + 1)
+            checked = step + 1
+            if progress_cbs:
+                seen = sizes[:step + 1]
+                running = float((losses[:step + 1] * seen).sum() / seen.sum())
+                for cb in progress_cbs:
+                    cb.on_progress(state, step + 1, running)
+
+    loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
+                                           gnorms.mean()]).tolist()
+    return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
+            "grad_norm": gsum}
+
+
+def _check_finite(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor, lo: int, hi: int) -> None:
+    """Raise TrainingError naming the first update in [lo, hi) whose loss or gradient is NaN/Inf."""
+    bad = ~(torch.isfinite(losses[lo:hi]) & torch.isfinite(gnorms[lo:hi]))
+    if not bool(bad.any()):
+        return
+    step = lo + int(bad.nonzero()[0, 0])
+    loss_v, grad_v = float(losses[step]), float(gnorms[step])
+    what = "loss" if not math.isfinite(loss_v) else "gradient norm"
+    value = loss_v if what == "loss" else grad_v
+    raise TrainingError(f"{what} became {value} at epoch {state.epoch}, step {step + 1} of {state.steps_per_epoch}. "
+                        f"{likely_cause(state, losses[:step], gnorms[:step], what)}")
+
+
+def likely_cause(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor, what: str) -> str:
+    """A short diagnosis and fix for a NaN/Inf, from the updates that came before it."""
+    lr = state.cfg.optimizer.lr
+    prior = [h["train_loss"] for h in state.history] + losses.tolist()
+    finite = [v for v in prior if math.isfinite(v)]
+    if not finite:
+        return ("Likely cause: the first updates already fail, so the inputs or the initial weights are not finite "
+                "or far too large. Check the data and model.init_std.")
+    start, peak = finite[0], max(finite)
+    gmax = max((g for g in gnorms.tolist() if math.isfinite(g)), default=0.0)
+    if what == "gradient norm" or gmax > 1e3:
+        cause = f"exploding gradients (gradient norm reached {gmax:.3g})"
+    elif peak > 2 * start:
+        cause = f"learning rate too high (loss rose from {start:.3g} to {peak:.3g} before it broke)"
+    else:
+        cause = "a numerical overflow; the loss was not rising, so check the data and loss for extreme values"
+    return (f"Likely cause: {cause}. Lower optimizer.lr (now {lr:g}, try {lr / 10:g}) or set grad_clip=1.0; "
+            "the last good checkpoint was kept.")
+
+
+def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback], start_epoch: int = 1) -> None:
+    """Epochs ``start_epoch..cfg.epochs``, calling the callbacks, until a stop rule asks to stop."""
+    cfg = state.cfg
+    for cb in callbacks:
+        cb.on_train_begin(state)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        state.epoch = epoch
+        for cb in callbacks:
+            cb.on_epoch_begin(state)
+        t0 = time.perf_counter()
+        metrics: dict[str, Any] = {"epoch": epoch}
+        metrics.update(train_epoch(state, data, callbacks))
+        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification)
+        metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
+                       epoch_time=time.perf_counter() - t0)
+        if not math.isfinite(metrics["val_loss"]):
+            raise TrainingError(f"val_loss became {metrics['val_loss']} at epoch {epoch} although training "
+                                "updates were finite. Likely cause: weights grew too large for the validation "
+                                f"inputs. Lower optimizer.lr (now {cfg.optimizer.lr:g}) or set grad_clip=1.0; the last "
+                                "good checkpoint was kept.")
+        state.history.append(metrics)
+        for cb in callbacks:
+            cb.on_epoch_end(state, metrics)
+        if state.stop_reason is not None:
+            break
+    if state.stop_reason is None:
+        state.stop_reason = f"epochs: reached {cfg.epochs}"

@@ -1,0 +1,108 @@
+"""Losses by name, each knowing which task it serves, how many outputs it needs and how to predict.
+
+Binary losses (bce, hinge, perceptron) use one output unit: a score whose sign is the class.
+The perceptron loss max(0, -y·s) has gradient -y·x on a mistake and 0 otherwise, so SGD with lr 1 and
+batch size 1 on it *is* Rosenblatt's perceptron rule; hinge max(0, 1 - y·s) adds a margin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainlab.errors import ConfigError
+from trainlab.registry import LOSSES
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A named loss: ``fn(out, y)`` → mean loss; ``predict(out)`` → class ids or values."""
+
+    name: str
+    tasks: tuple[str, ...]
+    binary: bool  # needs exactly 2 classes and 1 output unit
+    fn: Callable[[Tensor, Tensor], Tensor]
+    predict: Callable[[Tensor], Tensor]
+
+    def n_outputs(self, task: str, n_classes: int | None, n_targets: int) -> int:
+        if task == "regression":
+            return n_targets
+        return 1 if self.binary else int(n_classes or 0)
+
+    def probabilities(self, out: Tensor) -> Tensor | None:
+        """Class probabilities (N, C) for classification losses that define them, else None."""
+        if self.name == "cross_entropy":
+            return out.softmax(dim=1)
+        if self.name == "bce":
+            p1 = torch.sigmoid(out[:, 0])
+            return torch.stack([1 - p1, p1], dim=1)
+        return None
+
+
+def _signed(y: Tensor) -> Tensor:
+    return y.to(torch.float32).mul(2).sub(1)  # class 0/1 → -1/+1
+
+
+def _mse(out: Tensor, y: Tensor) -> Tensor:
+    if y.dtype == torch.int64:  # classification with MSE: regress the one-hot vector, as early texts do
+        return F.mse_loss(out, F.one_hot(y, out.shape[1]).to(out.dtype))
+    return F.mse_loss(out, y.view_as(out))
+
+
+def _mse_predict(out: Tensor) -> Tensor:
+    return out  # regression value; classification callers take argmax (see Loss.predict_classes)
+
+
+def _sign_predict(out: Tensor) -> Tensor:
+    return (out[:, 0] > 0).long()
+
+
+LOSSES.add("auto", None, "cross_entropy for classification, mse for regression")
+LOSSES.add("cross_entropy", Loss("cross_entropy", ("classification",), False, F.cross_entropy,
+                                 lambda out: out.argmax(dim=1)), "softmax + negative log-likelihood")
+LOSSES.add("mse", Loss("mse", ("regression", "classification"), False, _mse, _mse_predict),
+           "mean squared error (one-hot targets for classification)")
+LOSSES.add("bce", Loss("bce", ("classification",), True,
+                       lambda out, y: F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype)),
+                       _sign_predict), "binary cross-entropy on one logit (2 classes)")
+LOSSES.add("hinge", Loss("hinge", ("classification",), True,
+                         lambda out, y: (1 - _signed(y) * out[:, 0]).clamp_min(0).mean(),
+                         _sign_predict), "max(0, 1 - y·s), a margin perceptron / linear SVM (2 classes)")
+LOSSES.add("perceptron", Loss("perceptron", ("classification",), True,
+                              lambda out, y: (-_signed(y) * out[:, 0]).clamp_min(0).mean(),
+                              _sign_predict), "max(0, -y·s): SGD on it is the perceptron rule (2 classes)")
+
+
+def resolve_loss(name: str, task: str, n_classes: int | None) -> Loss:
+    """The loss for ``name`` ('auto' picks by task), checked against the task: ConfigError otherwise."""
+    if name == "auto":
+        name = "cross_entropy" if task == "classification" else "mse"
+    loss = LOSSES.get(name)
+    if task not in loss.tasks:
+        raise ConfigError(f"loss.name must suit a {task} dataset. Got {name!r}. "
+                          f"Use {'mse' if task == 'regression' else 'cross_entropy'}.")
+    if loss.binary and n_classes != 2:
+        raise ConfigError(f"loss.name {name!r} must be used with 2 classes. Got {n_classes} classes. "
+                          "Use cross_entropy for more classes.")
+    return loss
+
+
+def predict_classes(loss: Loss, out: Tensor) -> Tensor:
+    """Class ids (N,) from model outputs for any classification loss."""
+    pred = loss.predict(out)
+    return pred.argmax(dim=1) if pred.ndim == 2 else pred
+
+
+def weight_penalty(params: list[nn.Parameter], l1: float, l2: float) -> Tensor:
+    """λ1·Σ|w| + λ2/2·Σw² over the given weights (callers pass weights, not biases)."""
+    total = torch.zeros((), device=params[0].device)
+    if l1:
+        total = total + l1 * sum(p.abs().sum() for p in params)
+    if l2:
+        total = total + (l2 / 2) * sum(p.pow(2).sum() for p in params)
+    return total

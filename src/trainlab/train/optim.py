@@ -1,0 +1,112 @@
+"""Optimizers and learning-rate schedules by name (torch's optimizers, configured from the config).
+
+Schedules are pure functions ``factor(step)`` of the optimizer step, wrapped in one ``LambdaLR`` and
+stepped after every update: the lr is then a function of the step count alone, so resuming from a
+checkpoint (which stores that count) reproduces it exactly, for every schedule alike.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+from trainlab.config import OptimizerConfig, ScheduleConfig
+from trainlab.registry import OPTIMIZERS, SCHEDULES
+
+Params = Iterable[torch.nn.Parameter]
+
+
+@OPTIMIZERS.register("sgd", "plain (minibatch) stochastic gradient descent")
+def _sgd(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=c.lr, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("momentum", "SGD with heavy-ball momentum (optimizer.momentum, default 0.9)")
+def _momentum(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("nesterov", "SGD with Nesterov momentum")
+def _nesterov(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("adagrad", "per-parameter lr scaled by the sum of past squared gradients")
+def _adagrad(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(params, lr=c.lr, eps=c.eps, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("rmsprop", "per-parameter lr scaled by a moving average of squared gradients")
+def _rmsprop(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("adam", "momentum + RMSprop scaling with bias correction")
+def _adam(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+
+
+@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay (optimizer.weight_decay)")
+def _adamw(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+
+
+def make_optimizer(params: Params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """The torch optimizer named by ``cfg.name``, with its hyperparameters from ``cfg``."""
+    return OPTIMIZERS.get(cfg.name)(params, cfg)
+
+
+# --- schedules: factor(step, total_steps, steps_per_epoch, cfg, base_lr) -> multiplier of the base lr ---
+
+
+@SCHEDULES.register("constant", "the same lr throughout")
+def _constant(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    return 1.0
+
+
+@SCHEDULES.register("step", "multiply the lr by schedule.gamma every schedule.step_epochs epochs")
+def _step(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    return c.gamma ** (step // (c.step_epochs * per_epoch))
+
+
+@SCHEDULES.register("cosine", "cosine decay from lr to schedule.min_lr over the run")
+def _cosine(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    return cosine_between(1.0, c.min_lr / base_lr, min(step, total) / max(total, 1))
+
+
+@SCHEDULES.register("onecycle", "one cycle: lr/25 up to lr over 30 % of the run, then down to lr/2.5e5")
+def _onecycle(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    # The same shape and constants as torch.optim.lr_scheduler.OneCycleLR's defaults.
+    start, end, peak_at = 1 / 25, 1 / 25 / 1e4, 0.3 * total - 1
+    if step <= peak_at:
+        return cosine_between(start, 1.0, step / max(peak_at, 1))
+    return cosine_between(1.0, end, min((step - peak_at) / max(total - 1 - peak_at, 1), 1.0))
+
+
+@SCHEDULES.register("warmup", "linear warm-up over schedule.warmup_epochs (default 1), then constant")
+def _warmup(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    return 1.0
+
+
+def cosine_between(a: float, b: float, t: float) -> float:
+    """Cosine interpolation from a (t=0) to b (t=1)."""
+    return b + (a - b) / 2 * (1 + math.cos(math.pi * t))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_per_epoch: int,
+                   epochs: int) -> LambdaLR:
+    """A per-step scheduler; ``schedule.warmup_epochs`` > 0 prepends a linear warm-up to any schedule."""
+    fn = SCHEDULES.get(cfg.name)
+    total = steps_per_epoch * epochs
+    warm_epochs = cfg.warmup_epochs or (1.0 if cfg.name == "warmup" else 0.0)
+    warm = min(int(round(warm_epochs * steps_per_epoch)), total)
+    base_lr = optimizer.param_groups[0]["lr"]
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return fn(step - warm, total - warm, steps_per_epoch, cfg, base_lr)
+
+    return LambdaLR(optimizer, factor)

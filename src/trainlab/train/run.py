@@ -1,0 +1,350 @@
+"""A run from config to ``runs/<name>/``: check everything, train, checkpoint, test once, summarise.
+
+Everything that can be wrong with the config and the data is checked *before* the run directory is
+created, so a rejected run leaves nothing behind; a new run never reuses an existing directory.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+import yaml
+from torch import nn
+
+from trainlab.config import TrainConfig, config_to_dict, config_to_yaml, replace, validate_config
+from trainlab.data import DataBundle, Split, load_data, make_augmenter
+from trainlab.errors import CheckpointError, ConfigError, DataError, TrainingError
+from trainlab.models import build_model, check_fits, count_parameters
+from trainlab.train import env
+from trainlab.train.callbacks import Callback, TrainState
+from trainlab.train.checkpoint import FORMAT, load_checkpoint, restore_rng, rng_state, save_atomic
+from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
+from trainlab.train.loop import LoopData, evaluate, run_epochs
+from trainlab.train.losses import Loss, resolve_loss
+from trainlab.train.optim import make_optimizer, make_scheduler
+from trainlab.train.stop import better, stop_rules
+
+
+@dataclass
+class Prepared:
+    """A checked, ready-to-train setup: data, loss, model, device and thread count."""
+
+    cfg: TrainConfig
+    bundle: DataBundle
+    loss: Loss
+    model: nn.Module
+    device: torch.device
+    threads: int
+
+    def data_info(self) -> dict[str, Any]:
+        """What predict/evaluate need to rebuild the model and read new inputs, saved in checkpoints."""
+        b = self.bundle
+        return {"task": b.task, "n_classes": b.n_classes, "class_names": b.class_names,
+                "input_shape": list(b.input_shape), "n_outputs": n_outputs(self.loss, b),
+                "feature_names": b.feature_names, "target_names": b.target_names, "stats": b.stats,
+                "loss": self.loss.name, "sizes": {"train": len(b.train), "val": len(b.val)}}
+
+
+@dataclass
+class RunResult:
+    """What a finished (or stopped) run leaves: its directory, summary, history and trained model."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    history: list[dict[str, Any]]
+    model: nn.Module
+    prepared: Prepared = field(repr=False)
+
+
+def n_outputs(loss: Loss, bundle: DataBundle) -> int:
+    n_targets = 1 if bundle.train.y.ndim == 1 else int(bundle.train.y.shape[1])
+    return loss.n_outputs(bundle.task, bundle.n_classes, n_targets)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device must be available on this machine. Got {name!r} but torch sees no CUDA GPU. "
+                          "Use device=cpu or device=auto.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device must be available on this machine. Got 'mps'. Use device=cpu or device=auto.")
+    return torch.device(name)
+
+
+def choose_threads(n_params: int, batch_size: int, cores: int) -> int:
+    """One thread for small per-step work, every core otherwise.
+
+    Splitting a step of a few thousand multiply-adds across threads costs more in synchronisation than
+    it saves (measured here: tiny toy nets run faster on 1 thread, much faster when the machine is busy);
+    a step's work of params × batch ≥ 2M (the classic MLP: 203k × 256) pays for the threads.
+    """
+    return cores if n_params * batch_size >= 2_000_000 else 1
+
+
+def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
+    """Config-vs-data problems, found before anything is written: all of them, in one error."""
+    problems = []
+    n = len(bundle.train)
+    if cfg.batch_size > n:
+        problems.append(f"batch_size must be <= the number of training examples ({n}). Got {cfg.batch_size}. "
+                        f"Use batch_size={n} for full-batch gradient descent.")
+    if bundle.task == "classification":
+        y = bundle.train.y
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= (bundle.n_classes or 0):
+            bad = lo if lo < 0 else hi
+            problems.append(f"labels must be in [0, {bundle.n_classes}). Got label {bad} in the training data. "
+                            "Number the classes 0..n_classes-1.")
+    elif cfg.monitor == "val_acc" or cfg.stop.target.metric.endswith("acc") and cfg.stop.target.value is not None:
+        problems.append("monitor must be val_loss for a regression dataset. Got 'val_acc'. Use monitor=val_loss.")
+    if not bool(torch.isfinite(bundle.train.x).all()):
+        problems.append(f"data.name {cfg.data.name!r} must have finite inputs. Got NaN or Inf in the training "
+                        "features. Remove or fill those values.")
+    if any(v for v in cfg.data.augment.model_dump().values()) and len(bundle.input_shape) != 3:
+        problems.append(f"data.augment must be off for non-image data. Got {cfg.data.augment.model_dump()} for "
+                        f"input shape {tuple(bundle.input_shape)}. Remove data.augment.")
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def prepare(cfg: TrainConfig, bundle: DataBundle | None = None) -> Prepared:
+    """Load data, resolve the loss, build and check the model. Raises one-line errors; writes nothing."""
+    device = resolve_device(cfg.device)
+    bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
+    loss = resolve_loss(cfg.loss.name, bundle.task, bundle.n_classes)
+    check_data(cfg, bundle, loss)
+    outs = n_outputs(loss, bundle)
+    model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
+    check_fits(model, tuple(bundle.input_shape), outs)
+    threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size, env.cores())
+    return Prepared(cfg, bundle, loss, model.to(device), device, threads)
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    """Create ``out_dir/<name>`` exclusively; if the name is taken, ``<name>-2``, ``-3``... Never reuse."""
+    root = Path(cfg.out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    base = cfg.name or f"{cfg.data.name}-{cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    for i in range(1, 10_000):
+        path = root / (base if i == 1 else f"{base}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise ConfigError(f"name must be unused in {root}. Got {base!r} with 9999 runs already. Choose another name.")
+
+
+@contextlib.contextmanager
+def threads_and_rng(threads: int, seed: int, device: torch.device) -> Iterator[None]:
+    """Set torch's thread count and seed its global RNG (used by dropout) for the run only."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class Checkpointer(Callback):
+    """Saves ``checkpoints/last.pt`` every epoch and ``checkpoints/best.pt`` when ``monitor`` improves."""
+
+    name = "checkpointer"
+
+    def __init__(self, run_dir: Path, make: Any, monitor: str) -> None:
+        self.dir, self.make, self.monitor = run_dir / "checkpoints", make, monitor
+        self.best: float | None = None
+        self.best_epoch = 0
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        value = metrics[self.monitor]
+        improved = better(self.monitor, value, self.best)
+        if improved:
+            self.best, self.best_epoch = value, metrics["epoch"]
+        ckpt = self.make(state)
+        save_atomic(ckpt, self.dir / "last.pt")
+        if improved:
+            save_atomic(ckpt, self.dir / "best.pt")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+
+def _loop_data(p: Prepared) -> tuple[LoopData, torch.Generator, torch.Generator | None]:
+    b, dev = p.bundle, p.device
+    shuffle = torch.Generator().manual_seed(p.cfg.seed)
+    aug = make_augmenter(p.cfg.data.augment, p.cfg.seed + 3) if len(b.input_shape) == 3 else None
+    data = LoopData(train=Split(b.train.x.to(dev), b.train.y.to(dev)), val=Split(b.val.x.to(dev), b.val.y.to(dev)),
+                    loss=p.loss, classification=b.task == "classification", shuffle=shuffle, augment=aug)
+    return data, shuffle, (aug.generator if aug is not None else None)
+
+
+def _build_state(p: Prepared) -> TrainState:
+    cfg = p.cfg
+    steps = -(-len(p.bundle.train) // cfg.batch_size)
+    opt = make_optimizer(p.model.parameters(), cfg.optimizer)
+    sched = make_scheduler(opt, cfg.schedule, steps, cfg.epochs)
+    return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps)
+
+
+def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), console: Any = None,
+            bar: bool | None = None, verbose: bool = True, resume_from: dict[str, Any] | None = None) -> RunResult:
+    """Train ``p`` into ``run_dir`` (optionally continuing a checkpoint), test the best model once."""
+    cfg = p.cfg
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+    t_start = time.perf_counter()
+    with threads_and_rng(p.threads, cfg.seed, p.device):
+        state = _build_state(p)
+        data, shuffle, aug_gen = _loop_data(p)
+        rules = stop_rules(cfg)
+        ckpt_info = {"data": p.data_info(), "environment": env.environment(p.device, p.threads)}
+
+        def make(st: TrainState) -> dict[str, Any]:
+            return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(cfg),
+                    "model": st.model.state_dict(), "optimizer": st.optimizer.state_dict(),
+                    "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen),
+                    "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs}, **ckpt_info}
+
+        checkpointer = Checkpointer(run_dir, make, cfg.monitor)
+        loggers: list[Callback] = [MetricsFiles(run_dir)]
+        if cfg.tensorboard:
+            loggers.append(TensorBoardLogger(run_dir))
+        if verbose:
+            loggers.append(ConsoleLogger(console, bar))
+        all_cbs: list[Callback] = [*rules, checkpointer, *callbacks, *loggers]
+        start_epoch = 1
+        if resume_from is not None:
+            start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
+        error: str | None = None
+        try:
+            run_epochs(state, data, all_cbs, start_epoch)
+        except TrainingError as exc:
+            error = str(exc)
+            state.stop_reason = f"non-finite: {exc}"
+        except KeyboardInterrupt:
+            state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
+            _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None)
+            raise
+        finally:
+            for cb in all_cbs:
+                cb.on_train_end(state)
+        test = None
+        if error is None and (run_dir / "checkpoints" / "best.pt").exists():
+            test = test_best(p, run_dir)
+            if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
+                p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error)
+    if error is not None:
+        raise TrainingError(error)
+    return RunResult(run_dir, summary, state.history, p.model, p)
+
+
+def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], shuffle: torch.Generator,
+             aug_gen: torch.Generator | None) -> int:
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.scheduler.load_state_dict(ckpt["scheduler"])
+    restore_rng(ckpt["rng"], shuffle, aug_gen)
+    state.history = list(ckpt["history"])
+    saved = ckpt.get("callbacks", {})
+    for cb in cbs:
+        if cb.name in saved:
+            cb.load_state_dict(saved[cb.name])
+    state.epoch = int(ckpt["epoch"])
+    return state.epoch + 1
+
+
+def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
+    """Open the sealed test split (the only place training does) and score the best checkpoint on it."""
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=p.device)
+    model = build_model(p.cfg.model, tuple(p.bundle.input_shape), n_outputs(p.loss, p.bundle), seed=p.cfg.seed)
+    model.load_state_dict(ckpt["model"])
+    model.to(p.device)
+    test = p.bundle.test.open()
+    split = Split(test.x.to(p.device), test.y.to(p.device))
+    m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification")
+    return {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+
+
+def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
+            test: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+    last = state.history[-1] if state.history else {}
+    summary = {
+        "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
+        "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
+        "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
+        "best_val": _row(state.history, ck.best_epoch),
+        "test": test, "wall_time": time.perf_counter() - t_start,
+        "epoch_time_mean": (sum(h["epoch_time"] for h in state.history) / len(state.history)) if state.history else None,
+        "n_parameters": count_parameters(p.model), "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
+        "environment": env.environment(p.device, p.threads),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
+    return next((h for h in history if h["epoch"] == epoch), None)
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), console: Any = None, bar: bool | None = None,
+          verbose: bool = True, bundle: DataBundle | None = None) -> RunResult:
+    """Check ``cfg`` against its data, create a new run directory and train into it."""
+    p = prepare(cfg, bundle)
+    run_dir = new_run_dir(cfg)
+    p.cfg = cfg = replace(cfg, name=run_dir.name)
+    return execute(p, run_dir, callbacks=callbacks, console=console, bar=bar, verbose=verbose)
+
+
+def read_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config a run was trained with (``config.yaml``), validated again."""
+    path = Path(run_dir) / "config.yaml"
+    if not Path(run_dir).is_dir():
+        raise CheckpointError(f"run must be an existing run directory. Got {str(run_dir)!r}. "
+                              "Pass a directory under runs/ (see 'ls runs').")
+    if not path.is_file():
+        raise CheckpointError(f"run must contain config.yaml. Got {str(run_dir)!r} without it. "
+                              "Pass a directory written by 'trainlab train'.")
+    try:
+        return validate_config(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ConfigError) as exc:
+        raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {exc}. "
+                              "Restore it from checkpoints or retrain.") from None
+
+
+def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
+           console: Any = None, bar: bool | None = None, verbose: bool = True) -> RunResult:
+    """Continue ``run_dir`` from ``checkpoints/last.pt`` exactly; ``overrides`` may raise ``epochs``."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if overrides:
+        allowed = {"epochs", "device", "threads", "tensorboard"}
+        extra = sorted(set(overrides) - allowed)
+        if extra:
+            raise ConfigError(f"--set with --resume must only change {', '.join(sorted(allowed))}. Got {extra[0]}. "
+                              "Start a new run to change anything else.")
+        cfg = replace(cfg, **overrides)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    done = int(ckpt["epoch"])
+    summary_path = run_dir / "summary.json"
+    prior = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    finished = (prior.get("stop_reason") or "").split(":")[0] in {"early_stopping", "convergence", "target"}
+    if done >= cfg.epochs or finished:
+        raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
+                          f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
+    p = prepare(cfg)
+    return execute(p, run_dir, callbacks=callbacks, console=console, bar=bar, verbose=verbose, resume_from=ckpt)
