@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from trainlab.errors import TrainingError, TrainlabError
@@ -101,24 +102,25 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from trainlab.train.inference import predict_run
+    from trainlab.train.inference import IMAGE_SUFFIXES, predict_run
 
     rows = predict_run(a.run, a.inputs)
     if a.json:
         for r in rows:
             print(json.dumps(r))
-    elif "class" in rows[0] and "probabilities" in rows[0]:
+    elif all(Path(i).suffix.lower() in IMAGE_SUFFIXES for i in a.inputs):
         for r in rows:
-            top = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            print(f"{r['input']}: {r['class']} ({r['probability']:.1%})  top-3: "
-                  + ", ".join(f"{k} {v:.1%}" for k, v in top))
-    else:
+            top = sorted(r.get("probabilities", {}).items(), key=lambda kv: -kv[1])[:3]
+            p = f" ({r['probability']:.1%})  top-3: " + ", ".join(f"{k} {v:.1%}" for k, v in top) if top else ""
+            print(f"{r['input']}: {r['class']}{p}")
+    else:  # tabular input → CSV rows out, one column per class probability
         import csv
 
-        keys = [k for k in rows[0] if k != "probabilities"]
-        w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore")
+        flat = [{**{k: v for k, v in r.items() if k != "probabilities"},
+                 **{f"p_{k}": v for k, v in r.get("probabilities", {}).items()}} for r in rows]
+        w = csv.DictWriter(sys.stdout, list(flat[0]), extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows(flat)
     return 0
 
 

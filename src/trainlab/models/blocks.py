@@ -1,8 +1,7 @@
 """The building blocks the model zoo is assembled from, each with named parts for readable hook names.
 
-A dense block is ``linear → (norm) → act → (drop)``, a conv block
-``conv → (norm) → act → (pool) → (drop)``; a hook on the block itself sees the layer's output after its activation, which is what the activation
-and gradient diagnostics want per layer.
+A dense block is ``linear → (norm) → act → (drop)``, a conv block ``conv → (norm) → act → (pool) → (drop)``.
+A hook on a block sees that layer's output after its activation: what per-layer diagnostics want.
 """
 from __future__ import annotations
 

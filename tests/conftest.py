@@ -1,0 +1,47 @@
+"""Shared fixtures: small generated datasets and a config factory writing into a temp directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainlab.config import resolve_config
+from trainlab.data.idx import write_idx
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """``make_cfg(**{"optimizer.lr": 0.1})`` → a TrainConfig on a small toy set, writing under tmp_path."""
+
+    def make(**overrides):
+        base = {"out_dir": str(tmp_path / "runs"), "tensorboard": False, "data.name": "circle",
+                "data.n_points": 300, "model.hidden": [8], "model.activation": "tanh", "model.init": "xavier",
+                "optimizer.lr": 0.1, "batch_size": 16, "epochs": 3}
+        base.update(overrides)
+        return resolve_config(overrides=base)
+
+    return make
+
+
+def write_fake_mnist(root: Path, n_train: int = 600, n_test: int = 100, seed: int = 0) -> Path:
+    """A learnable MNIST-format dataset: class k is a bright 4x4 square at a class-specific position."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        rng.shuffle(labels)
+        images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            r, c = 2 + 6 * (k // 4), 2 + 6 * (k % 4)
+            images[i, r:r + 4, c:c + 4] = 250
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+@pytest.fixture
+def fake_mnist(tmp_path) -> Path:
+    return write_fake_mnist(tmp_path / "data" / "fashion-mnist")

@@ -1,0 +1,145 @@
+"""The command line: verbs work, and every bad input is one line on stderr, exit 2, nothing written."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainlab.cli import main
+from trainlab.data.idx import write_idx
+from tests.conftest import write_fake_mnist
+
+TOY = ["--set", "data.name=circle", "--set", "data.n_points=200", "--set", "model.hidden=[8]",
+       "--set", "epochs=2", "--set", "batch_size=16", "--set", "tensorboard=false", "--quiet"]
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no real cache, no download cache
+    return tmp_path
+
+
+def _bad(capsys, argv, match):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert __import__("re").search(match, err), err
+    return err
+
+
+def _csv(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_train_evaluate_predict_csv_roundtrip(cwd, capsys):
+    assert main(["train", *TOY, "--name", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "test (best epoch" in out and "run: runs/toy" in out
+    summary = json.loads((cwd / "runs/toy/summary.json").read_text())
+    assert main(["evaluate", "runs/toy", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["test_acc"] == pytest.approx(summary["test"]["test_acc"])  # same split, same checkpoint
+    points = _csv(cwd / "points.csv", "x1,x2", ["0,0", "4.5,0.5"])
+    assert main(["predict", "runs/toy", str(points)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("input,x1,x2,class") and len(lines) == 3
+
+
+def test_predict_images_with_probabilities(cwd, capsys):
+    from PIL import Image
+
+    data = write_fake_mnist(cwd / "data" / "fashion-mnist", n_train=1000)
+    assert main(["train", "--data-dir", str(data.parent), "--set", "data.download=false", "--set", "epochs=3",
+                 "--set", "tensorboard=false", "--set", "optimizer.lr=0.5", "--quiet", "--name", "img"]) == 0
+    capsys.readouterr()
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[2:6, 14:18] = 250  # class 2 of the fake set ("Pullover"): row 2, column 2 + 6·2
+    Image.fromarray(img).save(cwd / "two.png")
+    Image.fromarray(255 - img).save(cwd / "two_on_white.png")  # a drawing on white is inverted first
+    assert main(["predict", "runs/img", "two.png", "two_on_white.png", "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["class"] for r in rows] == ["Pullover", "Pullover"]
+    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+
+
+def test_datasets_lists_sources_with_sizes(cwd, capsys):
+    data = write_fake_mnist(cwd / "d" / "fashion-mnist", n_train=50, n_test=20)
+    assert main(["datasets", "--data-dir", str(data.parent), "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"fashion-mnist", "mnist", "cifar10", "circle", "spiral", "csv"} <= set(rows)
+    assert rows["fashion-mnist"]["available"] and rows["fashion-mnist"]["sizes"] == {"train": 50, "test": 20}
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--set", "data.name=fashoin-mnist"], r"data.name must be one of .* Got 'fashoin-mnist'. Did you mean 'fashion-mnist'"),
+    (["--set", "model.name=mlpp"], r"model.name .*Did you mean 'mlp'"),
+    (["--set", "optimizer.name=adamm"], r"optimizer.name .*Did you mean 'adam'"),
+    (["--set", "model.activation=rellu"], r"model.activation .*Did you mean 'relu'"),
+    (["--set", "model.init=xavir"], r"model.init .*Did you mean 'xavier'"),
+    (["--set", "optimizer.lr=-1"], r"optimizer.lr must be > 0.* Got -1"),
+    (["--set", "optimizer.lr=0"], r"optimizer.lr must be > 0.* Got 0"),
+    (["--set", "batch_size=0"], r"batch_size must be >= 1. Got 0"),
+    (["--set", "model.hidden=[16,0]"], r"model.hidden must be each size must be > 0|model.hidden .*> 0"),
+    (["--set", "nosuchkey=1"], r"nosuchkey is not a config key"),
+    (["--set", "optimizer.lrr=0.1"], r"Did you mean 'optimizer.lr'"),
+    (["--config", "missing-file.yaml"], r"--config must be an existing YAML file"),
+])
+def test_bad_config_is_one_line_and_writes_nothing(cwd, capsys, argv, match):
+    _bad(capsys, ["train", *argv], match)
+    assert not (cwd / "runs").exists()
+
+
+def test_batch_larger_than_data(cwd, capsys):
+    _bad(capsys, ["train", *TOY, "--set", "batch_size=100000"], r"batch_size must be <= the number of training examples")
+    assert not (cwd / "runs").exists() or not any((cwd / "runs").iterdir())
+
+
+def test_labels_out_of_range(cwd, capsys):
+    data = write_fake_mnist(cwd / "d" / "fashion-mnist", n_train=50, n_test=20)
+    write_idx(data / "train-labels-idx1-ubyte.gz", np.full(50, 12, dtype=np.uint8))
+    _bad(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"label.*12")
+
+
+def test_corrupt_idx_file(cwd, capsys):
+    data = write_fake_mnist(cwd / "d" / "fashion-mnist", n_train=50, n_test=20)
+    blob = (data / "train-images-idx3-ubyte.gz").read_bytes()
+    (data / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
+    _bad(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"train-images")
+
+
+def test_missing_data_directory(cwd, capsys):
+    _bad(capsys, ["train", "--data-dir", str(cwd / "nope")], r"data.dir must be an existing directory")
+
+
+def test_csv_missing_target_and_non_numeric_feature(cwd, capsys):
+    rows = [f"{i},{i % 7},{i % 2}" for i in range(40)]
+    good = _csv(cwd / "t.csv", "a,b,label", rows)
+    _bad(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={good}", "--set", "data.target=lable"],
+         r"lable.*label")
+    text = _csv(cwd / "s.csv", "a,b,label", rows[:-1] + ["x,1,0"])
+    _bad(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={text}", "--set", "data.target=label"],
+         r"'a'.*'x'")
+
+
+def test_corrupt_checkpoint_and_missing_run(cwd, capsys):
+    assert main(["train", *TOY, "--name", "toy"]) == 0
+    best = cwd / "runs/toy/checkpoints/best.pt"
+    best.write_bytes(best.read_bytes()[:100])
+    _bad(capsys, ["evaluate", "runs/toy"], r"corrupt or truncated")
+    _bad(capsys, ["evaluate", "runs/does-not-exist"], r"run must be an existing run directory")
+    _bad(capsys, ["train", "--resume", "runs/does-not-exist"], r"run must be an existing run directory")
+
+
+def test_console_script_reports_bad_input_without_traceback(cwd):
+    r = subprocess.run([sys.executable, "-m", "trainlab.cli", "train", "--set", "optimizer.lr=-1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "error: optimizer.lr must be > 0.0. Got -1. Use a valid value such as the default 0.1."

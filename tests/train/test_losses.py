@@ -1,0 +1,243 @@
+"""Losses by name: each registered loss agrees with its formula written out by hand, in value and gradient.
+
+micrograd-style: the same loss is computed twice (the registered ``Loss.fn`` and an explicit formula on a
+small hand-made batch) and both the values and the gradients w.r.t. the model outputs must match.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import pytest
+import torch
+
+from trainlab.config import OptimizerConfig
+from trainlab.errors import ConfigError
+from trainlab.registry import LOSSES
+from trainlab.train.losses import Loss, predict_classes, resolve_loss, weight_penalty
+from trainlab.train.optim import make_optimizer
+
+Tensor = torch.Tensor
+
+# A hand-made batch. Multi-class: 4 examples, 3 classes. Binary: 6 scores, none on a kink of the hinge
+# (y·s = 1) or of the perceptron loss (y·s = 0), so every gradient is well defined; both active and
+# inactive points are present.
+MULTI_OUT = torch.tensor([[2.0, -1.0, 0.5],
+                          [0.1, 0.2, 0.3],
+                          [-1.0, 3.0, 0.0],
+                          [0.7, 0.6, -2.0]])  # (4, 3)
+MULTI_Y = torch.tensor([0, 2, 1, 1])  # (4,) int64 class ids
+BIN_OUT = torch.tensor([[2.0], [-0.5], [0.3], [-1.5], [0.8], [-0.2]])  # (6, 1) one score each
+BIN_Y = torch.tensor([1, 1, 0, 0, 1, 0])  # (6,) class ids 0/1
+BIN_PM = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0, -1.0])  # the same labels written as ±1
+
+
+def _manual_cross_entropy(out: Tensor, y: Tensor) -> Tensor:
+    # -log softmax(out)[y], with log-softmax spelled out: out_y - log Σ_j exp(out_j)
+    log_z = torch.log(torch.exp(out).sum(dim=1))
+    picked = torch.stack([out[i, int(y[i])] for i in range(len(y))])
+    return -(picked - log_z).mean()
+
+
+def _manual_mse_classification(out: Tensor, y: Tensor) -> Tensor:
+    one_hot = torch.eye(out.shape[1])[y]  # (N, C)
+    return ((out - one_hot) ** 2).sum() / out.numel()
+
+
+def _manual_bce(out: Tensor, y: Tensor) -> Tensor:
+    s, t = out[:, 0], y.to(torch.float32)
+    p = 1 / (1 + torch.exp(-s))
+    return -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+
+
+def _manual_hinge(out: Tensor, y: Tensor) -> Tensor:
+    margin = 1 - BIN_PM * out[:, 0]
+    return (margin * (margin > 0)).mean()
+
+
+def _manual_perceptron(out: Tensor, y: Tensor) -> Tensor:
+    neg = -BIN_PM * out[:, 0]
+    return (neg * (neg > 0)).mean()
+
+
+# name -> (outputs, labels, formula)
+REFERENCE: dict[str, tuple[Tensor, Tensor, Callable[[Tensor, Tensor], Tensor]]] = {
+    "cross_entropy": (MULTI_OUT, MULTI_Y, _manual_cross_entropy),
+    "mse": (MULTI_OUT, MULTI_Y, _manual_mse_classification),
+    "bce": (BIN_OUT, BIN_Y, _manual_bce),
+    "hinge": (BIN_OUT, BIN_Y, _manual_hinge),
+    "perceptron": (BIN_OUT, BIN_Y, _manual_perceptron),
+}
+LOSS_NAMES = [n for n in LOSSES.names() if n != "auto"]
+BINARY = {"bce", "hinge", "perceptron"}
+
+
+def test_every_registered_loss_has_a_reference_formula() -> None:
+    # A new loss must come with a hand-written formula here, or this fails.
+    assert set(LOSS_NAMES) == set(REFERENCE)
+    for name in LOSS_NAMES:
+        loss = LOSSES.get(name)
+        assert isinstance(loss, Loss) and loss.name == name
+        assert loss.binary == (name in BINARY), name
+        assert LOSSES.help(name) and "\n" not in LOSSES.help(name), name
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_loss_value_and_gradient_match_the_hand_written_formula(name: str) -> None:
+    out, y, formula = REFERENCE[name]
+    out1, out2 = out.clone().requires_grad_(), out.clone().requires_grad_()
+    got, want = LOSSES.get(name).fn(out1, y), formula(out2, y)
+    assert got.ndim == 0
+    torch.testing.assert_close(got, want)
+    (g1,) = torch.autograd.grad(got, out1)
+    (g2,) = torch.autograd.grad(want, out2)
+    assert g1.abs().sum() > 0, "the hand-made batch must produce a non-zero gradient"
+    torch.testing.assert_close(g1, g2)
+
+
+def test_known_values_of_the_binary_losses() -> None:
+    # Written out per point: y·s = [2, -0.5, -0.3, 1.5, 0.8, 0.2]
+    ys = [2.0, -0.5, -0.3, 1.5, 0.8, 0.2]
+    hinge = sum(max(0.0, 1 - v) for v in ys) / 6
+    perceptron = sum(max(0.0, -v) for v in ys) / 6
+    bce = sum(math.log1p(math.exp(-v)) for v in ys) / 6  # -log σ(y·s) for y = ±1
+    assert LOSSES.get("hinge").fn(BIN_OUT, BIN_Y).item() == pytest.approx(hinge, rel=1e-6)
+    assert LOSSES.get("perceptron").fn(BIN_OUT, BIN_Y).item() == pytest.approx(perceptron, rel=1e-6)
+    assert LOSSES.get("bce").fn(BIN_OUT, BIN_Y).item() == pytest.approx(bce, rel=1e-6)
+
+
+def test_mse_regression_matches_the_mean_of_squares_and_accepts_flat_targets() -> None:
+    out = torch.tensor([[1.0], [2.0], [-0.5]], requires_grad=True)  # (3, 1)
+    y = torch.tensor([0.5, 2.5, 0.0])  # (3,) float targets, as a regression split holds them
+    got = LOSSES.get("mse").fn(out, y)
+    want = ((0.5 ** 2) + (0.5 ** 2) + (0.5 ** 2)) / 3
+    assert got.item() == pytest.approx(want)
+    (g,) = torch.autograd.grad(got, out)
+    torch.testing.assert_close(g, (2 / 3) * (out.detach() - y[:, None]))
+
+
+def test_resolve_auto_picks_by_task() -> None:
+    assert resolve_loss("auto", "classification", 10) is LOSSES.get("cross_entropy")
+    assert resolve_loss("auto", "regression", None) is LOSSES.get("mse")
+    assert resolve_loss("mse", "classification", 5) is LOSSES.get("mse")
+    for name in BINARY:
+        assert resolve_loss(name, "classification", 2) is LOSSES.get(name)
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_loss_with_three_classes_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^loss\.name '{name}' must be used with 2 classes\. Got 3 classes\."):
+        resolve_loss(name, "classification", 3)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "bce", "hinge", "perceptron"])
+def test_classification_loss_on_regression_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^loss\.name must suit a regression dataset\. Got '{name}'\. Use mse\.$"):
+        resolve_loss(name, "regression", None)
+
+
+def test_unknown_loss_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^loss\.name must be one of .*Did you mean 'hinge'\?$"):
+        resolve_loss("hinj", "classification", 2)
+
+
+def test_n_outputs() -> None:
+    assert LOSSES.get("cross_entropy").n_outputs("classification", 10, 1) == 10
+    assert LOSSES.get("mse").n_outputs("classification", 4, 1) == 4
+    assert LOSSES.get("mse").n_outputs("regression", None, 3) == 3
+    for name in BINARY:
+        assert LOSSES.get(name).n_outputs("classification", 2, 1) == 1
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_predict_classes(name: str) -> None:
+    out, y, _ = REFERENCE[name]
+    if name in BINARY:
+        want = torch.tensor([1 if float(s) > 0 else 0 for s in out[:, 0]])  # the sign of the score is the class
+    else:
+        want = torch.tensor([max(range(out.shape[1]), key=lambda j: float(row[j])) for row in out])
+    got = predict_classes(LOSSES.get(name), out)
+    assert got.dtype == torch.int64 and got.shape == (len(out),)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_probabilities_sum_to_one_and_agree_with_the_prediction(name: str) -> None:
+    out, _, _ = REFERENCE[name]
+    loss = LOSSES.get(name)
+    probs = loss.probabilities(out)
+    if name not in {"cross_entropy", "bce"}:
+        assert probs is None  # hinge/perceptron/mse scores are not probabilities
+        return
+    assert probs.shape == (len(out), 2 if name == "bce" else out.shape[1])
+    torch.testing.assert_close(probs.sum(dim=1), torch.ones(len(out)))
+    assert bool((probs >= 0).all())
+    if name == "cross_entropy":
+        e = torch.exp(out)
+        torch.testing.assert_close(probs, e / e.sum(dim=1, keepdim=True))
+    else:
+        p1 = 1 / (1 + torch.exp(-out[:, 0]))
+        torch.testing.assert_close(probs, torch.stack([1 - p1, p1], dim=1))
+    assert torch.equal(probs.argmax(dim=1), predict_classes(loss, out))
+
+
+@pytest.mark.parametrize(("l1", "l2"), [(0.3, 0.7), (0.25, 0.0), (0.0, 1.5)])
+def test_weight_penalty_value_and_gradient_match_the_formula(l1: float, l2: float) -> None:
+    w1 = torch.tensor([[0.5, -1.0], [2.0, -0.25]], requires_grad=True)
+    w2 = torch.tensor([[-3.0, 0.75, 1.0]], requires_grad=True)
+    got = weight_penalty([w1, w2], l1, l2)
+    flat = [0.5, -1.0, 2.0, -0.25, -3.0, 0.75, 1.0]
+    want = l1 * sum(abs(v) for v in flat) + l2 / 2 * sum(v * v for v in flat)
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    g1, g2 = torch.autograd.grad(got, [w1, w2])
+    for w, g in ((w1, g1), (w2, g2)):
+        torch.testing.assert_close(g, l1 * torch.sign(w.detach()) + l2 * w.detach())
+
+
+def test_weight_penalty_is_zero_when_off() -> None:
+    w = torch.tensor([[1.0, -2.0]], requires_grad=True)
+    assert weight_penalty([w], 0.0, 0.0).item() == 0.0
+
+
+def _perceptron_sgd_step(w: Tensor, x: Tensor, label: int) -> Tensor:
+    """One SGD step (lr 1, batch 1) on the registered perceptron loss; returns the new weights."""
+    model = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(w[None])
+    opt = make_optimizer(model.parameters(), OptimizerConfig(name="sgd", lr=1.0))
+    loss = LOSSES.get("perceptron").fn(model(x[None]), torch.tensor([label]))  # (1, 2) → (1, 1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return model.weight.detach()[0].clone()
+
+
+def test_sgd_on_the_perceptron_loss_is_the_perceptron_rule_on_a_mistake() -> None:
+    w, x = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 1.0])  # w·x = -1.5: class 0 predicted
+    torch.testing.assert_close(_perceptron_sgd_step(w, x, 1), w + x)  # y = +1: w += y x
+    w = torch.tensor([1.0, 2.0])  # w·x = 2.5: class 1 predicted
+    torch.testing.assert_close(_perceptron_sgd_step(w, x, 0), w - x)  # y = -1: w += y x
+
+
+def test_sgd_on_the_perceptron_loss_leaves_a_correct_point_alone() -> None:
+    x = torch.tensor([0.5, 1.0])
+    w = torch.tensor([1.0, 2.0])  # w·x = 2.5 > 0, label 1: correct
+    assert torch.equal(_perceptron_sgd_step(w, x, 1), w)
+    w = torch.tensor([1.0, -2.0])  # w·x = -1.5 < 0, label 0: correct
+    assert torch.equal(_perceptron_sgd_step(w, x, 0), w)
+
+
+def test_sgd_on_the_perceptron_loss_reproduces_rosenblatts_algorithm_from_zero() -> None:
+    # Classic perceptron, written out: start at w = 0, update w += y x whenever y·(w·x) <= 0.
+    xs = torch.tensor([[2.0, 1.0], [-1.0, -3.0], [1.0, -1.0], [-2.0, 2.0], [3.0, 1.0], [-1.0, 1.0]])
+    labels = [1, 0, 1, 0, 1, 0]
+    w_ref = torch.zeros(2)
+    w_sgd = torch.zeros(2)
+    for _ in range(3):
+        for x, label in zip(xs, labels):
+            y = 1.0 if label == 1 else -1.0
+            if y * float(w_ref @ x) <= 0:
+                w_ref = w_ref + y * x
+            w_sgd = _perceptron_sgd_step(w_sgd, x, label)
+            torch.testing.assert_close(w_sgd, w_ref)
+    assert w_ref.abs().sum() > 0

@@ -1,0 +1,256 @@
+"""Optimizers and schedules by name, checked against torch's own optimizers and schedulers.
+
+Each schedule is a ``LambdaLR`` over a pure function of the step; its lr sequence must equal the one
+torch's dedicated scheduler (StepLR, CosineAnnealingLR, OneCycleLR) produces when stepped as often.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Callable
+
+import pytest
+import torch
+from torch.optim import lr_scheduler as tls
+
+from trainlab.config import OptimizerConfig, ScheduleConfig
+from trainlab.registry import OPTIMIZERS, SCHEDULES
+from trainlab.train.optim import cosine_between, make_optimizer, make_scheduler
+
+# A learning rate per optimizer at which 50 steps on the quadratic below are stable and clearly useful.
+LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1}
+TORCH_CLASS = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD,
+               "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+               "adamw": torch.optim.AdamW}
+
+SCALES = torch.tensor([1.0, 2.0, 0.5, 1.5])  # an axis-aligned bowl of unequal curvature
+TARGET = torch.tensor([1.0, -2.0, 0.5, 3.0])
+
+
+def _quadratic(w: torch.Tensor) -> torch.Tensor:
+    return (SCALES * (w - TARGET) ** 2).sum()
+
+
+def test_every_optimizer_is_covered_here() -> None:
+    assert set(OPTIMIZERS.names()) == set(LR) == set(TORCH_CLASS)
+
+
+@pytest.mark.parametrize("name", sorted(LR))
+def test_optimizer_builds_from_a_default_config_with_its_values(name: str) -> None:
+    cfg = OptimizerConfig(name=name)
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = make_optimizer([w], cfg)
+    assert type(opt) is TORCH_CLASS[name]
+    group = opt.param_groups[0]
+    assert group["lr"] == cfg.lr
+    # the config's weight decay (0 by default), not the torch class's own default (AdamW's is 0.01)
+    assert group["weight_decay"] == cfg.weight_decay == 0.0
+    if isinstance(opt, torch.optim.SGD):
+        assert group["momentum"] == (0.0 if name == "sgd" else 0.9)  # 0.9 is OptimizerConfig's default
+        assert group["nesterov"] is (name == "nesterov")
+    if name in {"adam", "adamw"}:
+        assert tuple(group["betas"]) == cfg.betas and group["eps"] == cfg.eps
+    if name == "rmsprop":
+        assert group["alpha"] == cfg.alpha and group["eps"] == cfg.eps
+    if name == "adagrad":
+        assert group["eps"] == cfg.eps
+
+
+def test_optimizer_hyperparameters_come_from_the_config() -> None:
+    w = torch.nn.Parameter(torch.zeros(3))
+    g = make_optimizer([w], OptimizerConfig(name="nesterov", lr=0.03, momentum=0.7, weight_decay=1e-3)).param_groups[0]
+    assert (g["lr"], g["momentum"], g["nesterov"], g["weight_decay"]) == (0.03, 0.7, True, 1e-3)
+    g = make_optimizer([w], OptimizerConfig(name="adam", betas=(0.8, 0.9), eps=1e-6)).param_groups[0]
+    assert (tuple(g["betas"]), g["eps"]) == ((0.8, 0.9), 1e-6)
+    g = make_optimizer([w], OptimizerConfig(name="rmsprop", alpha=0.9)).param_groups[0]
+    assert g["alpha"] == 0.9
+
+
+@pytest.mark.parametrize("name", sorted(LR))
+def test_optimizer_reduces_a_quadratic(name: str) -> None:
+    w = torch.nn.Parameter(torch.zeros(4))
+    opt = make_optimizer([w], OptimizerConfig(name=name, lr=LR[name]))
+    initial = _quadratic(w).item()
+    for _ in range(50):
+        opt.zero_grad()
+        _quadratic(w).backward()
+        opt.step()
+    final = _quadratic(w).item()
+    assert math.isfinite(final) and final < initial / 2, (name, initial, final)
+
+
+def test_adamw_decay_is_decoupled_and_adam_decay_is_in_the_gradient() -> None:
+    lr, wd, eps = 0.1, 0.5, 1e-8
+    p0 = torch.tensor([4.0, -0.5])
+    pw = torch.nn.Parameter(p0.clone())
+    pa = torch.nn.Parameter(p0.clone())
+    adamw = make_optimizer([pw], OptimizerConfig(name="adamw", lr=lr, weight_decay=wd, eps=eps))
+    adam = make_optimizer([pa], OptimizerConfig(name="adam", lr=lr, weight_decay=wd, eps=eps))
+    for p, opt in ((pw, adamw), (pa, adam)):
+        p.grad = torch.zeros_like(p)  # zero loss gradient: only weight decay acts
+        opt.step()
+    # AdamW: p ← p − lr·wd·p, and Adam's own step on a zero gradient is zero.
+    torch.testing.assert_close(pw.detach(), p0 - lr * wd * p0)
+    # Adam: g = wd·p enters the moments; the first bias-corrected step is lr·g/(|g| + eps) ≈ lr·sign(p).
+    g = wd * p0
+    torch.testing.assert_close(pa.detach(), p0 - lr * g / (g.abs() + eps))
+    assert not torch.allclose(pw.detach(), pa.detach())
+
+
+def test_adamw_without_decay_leaves_a_zero_gradient_parameter_alone() -> None:
+    p = torch.nn.Parameter(torch.tensor([4.0, -0.5]))
+    opt = make_optimizer([p], OptimizerConfig(name="adamw", lr=0.1))
+    p.grad = torch.zeros_like(p)
+    opt.step()
+    assert torch.equal(p.detach(), torch.tensor([4.0, -0.5]))
+
+
+# --- schedules ------------------------------------------------------------------------------------
+
+
+def _lrs(make: Callable[[torch.optim.Optimizer], tls.LRScheduler], steps: int, lr: float = 0.1) -> list[float]:
+    """The lr used by each of ``steps`` updates when the scheduler is stepped after every update."""
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=lr)
+    sched = make(opt)
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return out
+
+
+def _ours(cfg: ScheduleConfig, per_epoch: int, epochs: int, lr: float = 0.1, steps: int | None = None) -> list[float]:
+    return _lrs(lambda o: make_scheduler(o, cfg, per_epoch, epochs), steps or per_epoch * epochs, lr)
+
+
+def test_every_schedule_is_covered_here() -> None:
+    assert set(SCHEDULES.names()) == {"constant", "step", "cosine", "onecycle", "warmup"}
+
+
+SHAPES = [(3, 10), (7, 13), (1, 5), (50, 2)]  # (steps_per_epoch, epochs)
+
+
+@pytest.mark.parametrize(("per_epoch", "epochs"), SHAPES)
+def test_constant_schedule_keeps_the_base_lr(per_epoch: int, epochs: int) -> None:
+    assert _ours(ScheduleConfig(name="constant"), per_epoch, epochs, lr=0.05) == [0.05] * (per_epoch * epochs)
+
+
+@pytest.mark.parametrize(("per_epoch", "epochs"), SHAPES)
+@pytest.mark.parametrize(("step_epochs", "gamma"), [(2, 0.5), (1, 0.1), (3, 0.9)])
+def test_step_schedule_matches_torch_steplr(per_epoch: int, epochs: int, step_epochs: int, gamma: float) -> None:
+    total = per_epoch * epochs
+    ours = _ours(ScheduleConfig(name="step", step_epochs=step_epochs, gamma=gamma), per_epoch, epochs)
+    theirs = _lrs(lambda o: tls.StepLR(o, step_size=step_epochs * per_epoch, gamma=gamma), total)
+    assert ours == pytest.approx(theirs, rel=1e-6)
+    if epochs > step_epochs:
+        assert ours[-1] < ours[0]  # it did decay
+
+
+@pytest.mark.parametrize(("per_epoch", "epochs"), SHAPES)
+@pytest.mark.parametrize("min_lr", [0.0, 0.01])
+def test_cosine_schedule_matches_torch_cosine_annealing(per_epoch: int, epochs: int, min_lr: float) -> None:
+    total = per_epoch * epochs
+    cfg = ScheduleConfig(name="cosine", min_lr=min_lr)
+    # total + 1 values: the lr after the last update is min_lr for both
+    ours = _ours(cfg, per_epoch, epochs, steps=total + 1)
+    theirs = _lrs(lambda o: tls.CosineAnnealingLR(o, T_max=total, eta_min=min_lr), total + 1)
+    assert ours == pytest.approx(theirs, rel=1e-6, abs=1e-12)
+    assert ours[-1] == pytest.approx(min_lr, abs=1e-12)
+
+
+@pytest.mark.parametrize(("per_epoch", "epochs"), SHAPES + [(10, 10), (9, 11)])
+def test_onecycle_schedule_matches_torch_onecycle(per_epoch: int, epochs: int) -> None:
+    total = per_epoch * epochs
+    ours = _ours(ScheduleConfig(name="onecycle"), per_epoch, epochs)
+    # cycle_momentum=False only because plain SGD has no momentum to cycle; the lr shape is torch's default.
+    theirs = _lrs(lambda o: tls.OneCycleLR(o, max_lr=0.1, total_steps=total, cycle_momentum=False), total)
+    assert ours == pytest.approx(theirs, rel=1e-5, abs=1e-12)
+    assert ours[0] == pytest.approx(0.1 / 25)
+    if total >= 10:
+        assert max(ours) == pytest.approx(0.1, rel=1e-3)
+
+
+@pytest.mark.parametrize("per_epoch", [1, 4, 10])
+def test_warmup_rises_linearly_over_one_epoch_to_the_base_lr(per_epoch: int) -> None:
+    lr, epochs = 0.2, 3
+    ours = _ours(ScheduleConfig(name="constant", warmup_epochs=1), per_epoch, epochs, lr=lr)
+    want = [lr * (k + 1) / per_epoch for k in range(per_epoch)] + [lr] * (per_epoch * (epochs - 1))
+    assert ours == pytest.approx(want, rel=1e-12)
+    # the 'warmup' schedule is the same thing with warmup_epochs defaulting to 1
+    assert _ours(ScheduleConfig(name="warmup"), per_epoch, epochs, lr=lr) == pytest.approx(want, rel=1e-12)
+
+
+def test_fractional_warmup_epochs() -> None:
+    ours = _ours(ScheduleConfig(name="constant", warmup_epochs=0.5), 8, 2, lr=1.0)
+    assert ours == pytest.approx([0.25, 0.5, 0.75, 1.0] + [1.0] * 12)
+
+
+def test_warmup_then_cosine_is_the_cosine_schedule_of_the_remaining_steps() -> None:
+    per_epoch, epochs, lr, min_lr = 5, 6, 0.1, 0.001
+    total, warm = per_epoch * epochs, per_epoch
+    ours = _ours(ScheduleConfig(name="cosine", warmup_epochs=1, min_lr=min_lr), per_epoch, epochs, lr=lr)
+    assert ours[:warm] == pytest.approx([lr * (k + 1) / warm for k in range(warm)])
+    theirs = _lrs(lambda o: tls.CosineAnnealingLR(o, T_max=total - warm, eta_min=min_lr), total - warm, lr)
+    assert ours[warm:] == pytest.approx(theirs, rel=1e-6)
+
+
+def test_cosine_between_endpoints_and_midpoint() -> None:
+    assert cosine_between(2.0, 0.5, 0.0) == pytest.approx(2.0)
+    assert cosine_between(2.0, 0.5, 1.0) == pytest.approx(0.5)
+    assert cosine_between(2.0, 0.5, 0.5) == pytest.approx(1.25)
+
+
+def _roundtrip(state: dict) -> dict:
+    """Serialise as a checkpoint does (torch.save, read back with weights_only=True)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+@pytest.mark.parametrize("schedule", [ScheduleConfig(name="constant", warmup_epochs=1),
+                                      ScheduleConfig(name="step", step_epochs=1, gamma=0.5),
+                                      ScheduleConfig(name="cosine", min_lr=0.001, warmup_epochs=0.5),
+                                      ScheduleConfig(name="onecycle"),
+                                      ScheduleConfig(name="warmup")], ids=lambda s: s.name)
+@pytest.mark.parametrize("opt_name", ["momentum", "adam"])
+def test_resumed_scheduler_and_optimizer_reproduce_the_uninterrupted_run(schedule: ScheduleConfig,
+                                                                         opt_name: str) -> None:
+    per_epoch, epochs, cut = 4, 5, 7
+    total = per_epoch * epochs
+
+    def build() -> tuple[torch.nn.Parameter, torch.optim.Optimizer, tls.LambdaLR]:
+        w = torch.nn.Parameter(torch.zeros(4))
+        opt = make_optimizer([w], OptimizerConfig(name=opt_name, lr=0.05))
+        return w, opt, make_scheduler(opt, schedule, per_epoch, epochs)
+
+    def run(w: torch.nn.Parameter, opt: torch.optim.Optimizer, sched: tls.LambdaLR, steps: int) -> list[float]:
+        lrs = []
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.zero_grad()
+            _quadratic(w).backward()
+            opt.step()
+            sched.step()
+        return lrs
+
+    w_full, opt_full, sched_full = build()
+    lrs_full = run(w_full, opt_full, sched_full, total)
+
+    w1, opt1, sched1 = build()
+    lrs_first = run(w1, opt1, sched1, cut)
+    saved = _roundtrip({"w": w1.detach().clone(), "optimizer": opt1.state_dict(), "scheduler": sched1.state_dict()})
+
+    w2, opt2, sched2 = build()  # a fresh process: build first, then load, as --resume does
+    with torch.no_grad():
+        w2.copy_(saved["w"])
+    opt2.load_state_dict(saved["optimizer"])
+    sched2.load_state_dict(saved["scheduler"])
+    assert sched2.last_epoch == cut
+    assert sched2.get_last_lr() == pytest.approx(sched1.get_last_lr(), rel=1e-12)
+    lrs_rest = run(w2, opt2, sched2, total - cut)
+
+    assert lrs_first + lrs_rest == pytest.approx(lrs_full, rel=1e-12)
+    torch.testing.assert_close(w2.detach(), w_full.detach(), rtol=0, atol=0)

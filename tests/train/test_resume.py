@@ -1,0 +1,77 @@
+"""``--resume`` continues exactly: an interrupted then resumed run has the metrics of an uninterrupted one."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainlab.errors import ConfigError
+from trainlab.train.callbacks import Callback
+from trainlab.train.run import resume, train
+
+KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "grad_norm")
+
+
+class InterruptAfter(Callback):
+    """Simulates Ctrl-C right after the checkpoint of ``epoch`` was written."""
+
+    name = "interrupt"
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, state, metrics):
+        if metrics["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _values(history):
+    return [[h[k] for k in KEYS] for h in history]
+
+
+def _interrupted_then_resumed(cfg, at):
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[InterruptAfter(at)], verbose=False)
+    run_dir = Path(cfg.out_dir) / cfg.name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stop_reason"].startswith("interrupted")
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == at
+    return resume(run_dir, verbose=False)
+
+
+def test_resume_equals_uninterrupted_run_with_every_random_stream(make_cfg):
+    overrides = {"epochs": 6, "model.dropout": 0.3, "optimizer.name": "adam", "optimizer.lr": 0.01,
+                 "schedule.name": "cosine", "schedule.warmup_epochs": 1, "stop.early_stopping.patience": 50}
+    full = train(make_cfg(name="full", **overrides), verbose=False)
+    resumed = _interrupted_then_resumed(make_cfg(name="cut", **overrides), at=3)
+    assert _values(resumed.history) == _values(full.history)
+    lines = (resumed.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3, 4, 5, 6]  # one row per epoch, no duplicates
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k])
+
+
+def test_resume_with_image_augmentation(make_cfg, fake_mnist):
+    overrides = {"data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent), "data.download": False,
+                 "data.augment.crop_padding": 2, "data.augment.flip": True, "model.hidden": [32],
+                 "model.activation": "relu", "batch_size": 64, "epochs": 4, "optimizer.name": "momentum",
+                 "optimizer.lr": 0.05}
+    full = train(make_cfg(name="full", **overrides), verbose=False)
+    resumed = _interrupted_then_resumed(make_cfg(name="cut", **overrides), at=2)
+    assert _values(resumed.history) == _values(full.history)
+
+
+def test_resume_of_a_finished_run_asks_for_more_epochs(make_cfg):
+    done = train(make_cfg(epochs=2), verbose=False)
+    with pytest.raises(ConfigError, match=r"epochs must be > the 2 epochs already run.*--set epochs=12"):
+        resume(done.run_dir, verbose=False)
+    longer = resume(done.run_dir, overrides={"epochs": 3}, verbose=False)
+    assert [h["epoch"] for h in longer.history] == [1, 2, 3]
+
+
+def test_resume_rejects_changes_to_the_recipe(make_cfg):
+    done = train(make_cfg(epochs=1), verbose=False)
+    with pytest.raises(ConfigError, match="--set with --resume must only change"):
+        resume(done.run_dir, overrides={"optimizer.lr": 0.5}, verbose=False)

@@ -1,0 +1,139 @@
+"""A run from config to its directory: files, determinism, stop rules, the sealed test split, no overwrite."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from trainlab.config import config_to_dict, validate_config
+from trainlab.data import load_data
+from trainlab.train.callbacks import Callback
+from trainlab.train.logs import COLUMNS
+from trainlab.train.run import choose_threads, prepare, train
+
+METRIC_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "grad_norm")
+
+
+def _metrics(history):
+    return [{k: h[k] for k in METRIC_KEYS} for h in history]
+
+
+def test_run_directory_holds_every_artifact(make_cfg):
+    cfg = make_cfg(**{"tensorboard": True, "name": "full"})
+    result = train(cfg, verbose=False)
+    d = result.run_dir
+    assert d.name == "full"
+    saved = validate_config(yaml.safe_load((d / "config.yaml").read_text()))
+    assert config_to_dict(saved) == config_to_dict(cfg)  # resolved and complete: it rebuilds the same config
+    rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(set(COLUMNS) <= set(r) for r in rows)
+    with open(d / "metrics.csv") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [float(r["val_loss"]) for r in csv_rows] == pytest.approx([r["val_loss"] for r in rows])
+    assert list(d.glob("tb/events.out.tfevents.*"))
+    for name in ("last", "best"):
+        ckpt = torch.load(d / "checkpoints" / f"{name}.pt", weights_only=True)
+        assert {"model", "optimizer", "scheduler", "rng", "epoch", "config"} <= set(ckpt)
+    assert torch.load(d / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["stop_reason"] == "epochs: reached 3"
+    assert summary["test"]["n"] > 0 and 0 <= summary["test"]["test_acc"] <= 1
+    assert summary["best_epoch"] == min(rows, key=lambda r: r["val_loss"])["epoch"]
+    assert summary["environment"]["torch"] == torch.__version__
+
+
+def test_training_learns_a_toy_set(make_cfg):
+    result = train(make_cfg(**{"epochs": 30, "model.hidden": [8, 8], "optimizer.name": "adam",
+                               "optimizer.lr": 0.03, "data.name": "xor"}), verbose=False)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] * 0.5
+    assert result.summary["test"]["test_acc"] > 0.9
+
+
+def test_same_seed_same_metrics_and_other_seed_differs(make_cfg):
+    cfg = make_cfg(**{"model.dropout": 0.2, "optimizer.name": "momentum"})
+    a, b = train(cfg, verbose=False), train(cfg, verbose=False)
+    assert _metrics(a.history) == _metrics(b.history)
+    c = train(make_cfg(**{"model.dropout": 0.2, "optimizer.name": "momentum", "seed": 1}), verbose=False)
+    assert _metrics(c.history) != _metrics(a.history)
+
+
+def test_new_run_never_reuses_a_directory(make_cfg):
+    cfg = make_cfg(name="same", epochs=1)
+    first = train(cfg, verbose=False)
+    before = (first.run_dir / "metrics.jsonl").read_text()
+    second = train(cfg, verbose=False)
+    assert second.run_dir.name == "same-2"
+    assert (first.run_dir / "metrics.jsonl").read_text() == before
+
+
+class _TestSpy(Callback):
+    def __init__(self, bundle):
+        self.bundle, self.seen = bundle, []
+
+    def on_epoch_end(self, state, metrics):
+        self.seen.append(self.bundle.test.opened)
+
+
+def test_test_split_is_opened_once_after_training(make_cfg):
+    cfg = make_cfg()
+    bundle = load_data(cfg.data, cfg.seed)
+    spy = _TestSpy(bundle)
+    train(cfg, callbacks=[spy], verbose=False, bundle=bundle)
+    assert spy.seen == [0, 0, 0]
+    assert bundle.test.opened == 1
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    ({"stop.target.value": 0.0, "stop.target.metric": "val_acc"}, "target"),
+    ({"stop.convergence.tol": 10.0, "stop.convergence.patience": 1}, "convergence"),
+    ({"stop.early_stopping.patience": 1, "optimizer.lr": 1e-9}, "early_stopping"),
+])
+def test_stop_rules_end_the_run_early(make_cfg, overrides, reason):
+    result = train(make_cfg(epochs=20, **overrides), verbose=False)
+    assert result.summary["stop_reason"].startswith(reason)
+    assert len(result.history) < 20
+
+
+def test_early_stopping_restores_best_weights(make_cfg):
+    result = train(make_cfg(**{"epochs": 15, "stop.early_stopping.patience": 2, "optimizer.lr": 3.0}), verbose=False)
+    best = torch.load(result.run_dir / "checkpoints" / "best.pt", weights_only=True)
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(v, best["model"][k])
+
+
+def test_full_batch_and_online_updates(make_cfg):
+    full = train(make_cfg(batch_size=180, epochs=2), verbose=False)  # 300 points - 20 % test - 10 % val → 216
+    assert full.prepared.bundle.train.x.shape[0] == 216
+    online = train(make_cfg(batch_size=1, epochs=1), verbose=False)
+    assert online.history[0]["train_loss"] > 0
+
+
+def test_l1_l2_penalties_shrink_weights(make_cfg):
+    plain = train(make_cfg(epochs=5), verbose=False)
+    l2 = train(make_cfg(**{"epochs": 5, "loss.l2": 0.1}), verbose=False)
+    norm = lambda m: sum(p.pow(2).sum() for n, p in m.named_parameters() if p.ndim > 1)  # noqa: E731
+    assert norm(l2.model) < norm(plain.model)
+
+
+def test_threads_are_chosen_from_the_work_per_step(make_cfg):
+    assert choose_threads(20, 10, cores=2) == 1
+    assert choose_threads(203_530, 256, cores=2) == 2
+    assert prepare(make_cfg()).threads == 1
+    assert prepare(make_cfg(threads=2)).threads == 2
+
+
+@pytest.mark.parametrize("model", ["perceptron", "linear", "mlp", "resnet"])
+def test_every_flat_model_trains_end_to_end(make_cfg, model):
+    loss = "perceptron" if model == "perceptron" else "auto"
+    result = train(make_cfg(**{"model.name": model, "loss.name": loss, "data.name": "gauss"}), verbose=False)
+    assert result.summary["test"]["test_acc"] > 0.8
+
+
+def test_regression_run_has_no_accuracy(make_cfg):
+    result = train(make_cfg(**{"data.name": "plane", "epochs": 5, "optimizer.lr": 0.01}), verbose=False)
+    assert result.history[-1]["val_acc"] is None
+    assert result.history[-1]["val_loss"] < result.history[0]["train_loss"]
