@@ -24,7 +24,7 @@ def cwd(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _bad(capsys, argv, match):
+def check_bad_input(capsys, argv, match):
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 2, err
@@ -93,39 +93,39 @@ def test_datasets_lists_sources_with_sizes(cwd, capsys):
     (["--config", "missing-file.yaml"], r"--config must be an existing YAML file"),
 ])
 def test_bad_config_is_one_line_and_writes_nothing(cwd, capsys, argv, match):
-    _bad(capsys, ["train", *argv], match)
+    check_bad_input(capsys, ["train", *argv], match)
     assert not (cwd / "runs").exists()
 
 
 def test_batch_larger_than_data(cwd, capsys):
-    _bad(capsys, ["train", *TOY, "--set", "batch_size=100000"], r"batch_size must be <= the number of training examples")
+    check_bad_input(capsys, ["train", *TOY, "--set", "batch_size=100000"], r"batch_size must be <= the number of training examples")
     assert not (cwd / "runs").exists() or not any((cwd / "runs").iterdir())
 
 
 def test_labels_out_of_range(cwd, capsys):
     data = write_fake_mnist(cwd / "d" / "fashion-mnist", n_train=50, n_test=20)
     write_idx(data / "train-labels-idx1-ubyte.gz", np.full(50, 12, dtype=np.uint8))
-    _bad(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"label.*12")
+    check_bad_input(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"label.*12")
 
 
 def test_corrupt_idx_file(cwd, capsys):
     data = write_fake_mnist(cwd / "d" / "fashion-mnist", n_train=50, n_test=20)
     blob = (data / "train-images-idx3-ubyte.gz").read_bytes()
     (data / "train-images-idx3-ubyte.gz").write_bytes(blob[: len(blob) // 2])
-    _bad(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"train-images")
+    check_bad_input(capsys, ["train", "--data-dir", str(data.parent), "--set", "data.download=false"], r"train-images")
 
 
 def test_missing_data_directory(cwd, capsys):
-    _bad(capsys, ["train", "--data-dir", str(cwd / "nope")], r"data.dir must be an existing directory")
+    check_bad_input(capsys, ["train", "--data-dir", str(cwd / "nope")], r"data.dir must be an existing directory")
 
 
 def test_csv_missing_target_and_non_numeric_feature(cwd, capsys):
     rows = [f"{i},{i % 7},{i % 2}" for i in range(40)]
     good = _csv(cwd / "t.csv", "a,b,label", rows)
-    _bad(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={good}", "--set", "data.target=lable"],
+    check_bad_input(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={good}", "--set", "data.target=lable"],
          r"lable.*label")
     text = _csv(cwd / "s.csv", "a,b,label", rows[:-1] + ["x,1,0"])
-    _bad(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={text}", "--set", "data.target=label"],
+    check_bad_input(capsys, ["train", *TOY, "--set", "data.name=csv", "--set", f"data.path={text}", "--set", "data.target=label"],
          r"'a'.*'x'")
 
 
@@ -133,9 +133,9 @@ def test_corrupt_checkpoint_and_missing_run(cwd, capsys):
     assert main(["train", *TOY, "--name", "toy"]) == 0
     best = cwd / "runs/toy/checkpoints/best.pt"
     best.write_bytes(best.read_bytes()[:100])
-    _bad(capsys, ["evaluate", "runs/toy"], r"corrupt or truncated")
-    _bad(capsys, ["evaluate", "runs/does-not-exist"], r"run must be an existing run directory")
-    _bad(capsys, ["train", "--resume", "runs/does-not-exist"], r"run must be an existing run directory")
+    check_bad_input(capsys, ["evaluate", "runs/toy"], r"corrupt or truncated")
+    check_bad_input(capsys, ["evaluate", "runs/does-not-exist"], r"run must be an existing run directory")
+    check_bad_input(capsys, ["train", "--resume", "runs/does-not-exist"], r"run must be an existing run directory")
 
 
 def test_console_script_reports_bad_input_without_traceback(cwd):
