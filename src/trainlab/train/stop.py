@@ -39,8 +39,8 @@ class EarlyStopping(Callback):
             return
         self.wait += 1
         if self.wait >= self.patience:
-            state.request_stop(f"early_stopping: {self.monitor} did not improve for {self.patience} epochs "
-                               f"(best {self.best:.4g} at epoch {self.best_epoch})")
+            best = f"best {self.best:.4g} at epoch {self.best_epoch}" if self.best is not None else "no valid value"
+            state.request_stop(f"early_stopping: {self.monitor} did not improve for {self.patience} epochs ({best})")
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}

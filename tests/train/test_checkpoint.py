@@ -1,0 +1,228 @@
+"""Checkpoints: atomic writes, weights-only reads, one-line CheckpointErrors, exact RNG restore."""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from trainlab.errors import CheckpointError
+from trainlab.train.checkpoint import FORMAT, load_checkpoint, restore_rng, rng_state, save_atomic
+
+
+def _payload() -> dict[str, Any]:
+    return {"format": FORMAT, "epoch": 3, "model": {"w": torch.arange(6.0).view(2, 3), "b": torch.tensor([0.5])},
+            "history": [{"epoch": 1, "val_loss": 0.5, "val_acc": None}, {"epoch": 2, "val_loss": 0.25}],
+            "best": None, "ints": torch.tensor([1, 2, 3], dtype=torch.int64), "name": "run-1", "flag": True}
+
+
+def _assert_same(a: Any, b: Any) -> None:
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys()
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert a == b and type(a) is type(b)
+
+
+def _leftovers(directory: Path, keep: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p != keep)
+
+
+def test_save_then_load_roundtrip(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "last.pt"  # parent directories are created
+    assert save_atomic(_payload(), path) == path
+    _assert_same(_payload(), load_checkpoint(path))
+    assert _leftovers(path.parent, path) == []  # no temp file left behind
+
+
+def test_save_overwrites_and_roundtrips_real_training_state(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 ** step)
+    model(torch.ones(4, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    path = tmp_path / "last.pt"
+    save_atomic({"format": FORMAT, "epoch": 0}, path)
+    save_atomic({"format": FORMAT, "epoch": 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict()}, path)
+    ckpt = load_checkpoint(path)  # weights_only=True accepts what the loop saves
+    assert ckpt["epoch"] == 1
+    _assert_same(model.state_dict(), ckpt["model"])
+    fresh = torch.optim.Adam(torch.nn.Linear(3, 2).parameters(), lr=0.1)
+    fresh.load_state_dict(ckpt["optimizer"])
+    _assert_same(opt.state_dict()["state"], fresh.state_dict()["state"])
+    assert ckpt["scheduler"]["last_epoch"] == 1
+
+
+def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "last.pt"
+    save_atomic(_payload(), path)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def half_then_fail(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        buf = io.BytesIO()
+        real_save(obj, buf)
+        data = buf.getvalue()
+        f.write(data[:len(data) // 2])  # as a full disk or a kill mid-write would leave it
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    new = dict(_payload(), epoch=4, model={"w": torch.randn(200, 200)})
+    with pytest.raises(OSError, match="No space left on device"):
+        save_atomic(new, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    _assert_same(_payload(), load_checkpoint(path))
+    assert _leftovers(tmp_path, path) == []
+
+
+def test_a_crash_before_any_checkpoint_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        f.write(b"PK\x03\x04partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError):
+        save_atomic(_payload(), tmp_path / "last.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"^checkpoint must be an existing file\. Got '.*nope\.pt'\. "):
+        load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(CheckpointError, match=r"must be an existing file"):
+        load_checkpoint(tmp_path)  # a directory is not a checkpoint file
+
+
+CORRUPT = r"must be a readable trainlab checkpoint\. Got a corrupt or truncated file \(.+\)\. Use checkpoints/best\.pt"
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.999])
+def test_truncated_file(tmp_path: Path, fraction: float) -> None:
+    path = tmp_path / "last.pt"
+    save_atomic(_payload(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * fraction)])
+    with pytest.raises(CheckpointError, match=CORRUPT) as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+# Seed 3's noise starts with pickle's LONG_BINGET opcode ('j'): torch's unpickler raises KeyError there.
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_random_bytes(tmp_path: Path, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    path = tmp_path / "noise.pt"
+    path.write_bytes(torch.randint(0, 256, (4096,), generator=gen, dtype=torch.uint8).numpy().tobytes())
+    with pytest.raises(CheckpointError, match=CORRUPT) as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("data", [b"t", b"a", b"R", b"}Ns", b"h\x00"], ids=["t", "a", "R", "dict-setitem", "get"])
+def test_corrupt_pickle_opcodes_raise_checkpoint_error(tmp_path: Path, data: bytes) -> None:
+    # One- to three-byte files that any disk corruption could produce: pickle opcodes on an empty stack/memo.
+    path = tmp_path / "bad.pt"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match=CORRUPT):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("obj", [{"epoch": 1, "model": {}}, {"format": "someone-else/2", "epoch": 1},
+                                 [1, 2, 3], torch.zeros(3)], ids=["no-tag", "wrong-tag", "list", "tensor"])
+def test_a_torch_file_without_the_format_tag(tmp_path: Path, obj: Any) -> None:
+    path = tmp_path / "other.pt"
+    torch.save(obj, path)
+    with pytest.raises(CheckpointError, match=rf"must be a trainlab checkpoint \({FORMAT}\)\. "
+                                              rf"Got {type(obj).__name__} without that format tag\."):
+        load_checkpoint(path)
+
+
+class Opaque:
+    """Any class: unpickling it needs its import path, which weights_only refuses."""
+
+    def __init__(self) -> None:
+        self.value = 42
+
+
+class RunsCommandOnLoad:
+    """Unpickling this would call os.system; weights_only must refuse before running anything."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_pickled_object_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "obj.pt"
+    torch.save({"format": FORMAT, "x": Opaque()}, path)
+    with pytest.raises(CheckpointError, match=CORRUPT):
+        load_checkpoint(path)
+
+
+def test_a_pickled_command_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "x": RunsCommandOnLoad(marker)}, path)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match=CORRUPT):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+# --- RNG state --------------------------------------------------------------------------------------
+
+
+def _draws(shuffle: torch.Generator, augment: torch.Generator | None) -> list[torch.Tensor]:
+    out = [torch.rand(5), torch.randn(3), torch.randperm(20, generator=shuffle)]
+    if augment is not None:
+        out.append(torch.rand(4, generator=augment))
+    return out
+
+
+@pytest.mark.parametrize("with_augment", [True, False])
+def test_rng_state_and_restore_reproduce_the_same_draws(tmp_path: Path, with_augment: bool) -> None:
+    shuffle = torch.Generator().manual_seed(1)
+    augment = torch.Generator().manual_seed(2) if with_augment else None
+    _draws(shuffle, augment)  # move every stream away from its seed
+    # through a checkpoint file, as --resume does
+    save_atomic({"format": FORMAT, "rng": rng_state(shuffle, augment)}, tmp_path / "rng.pt")
+    first = _draws(shuffle, augment)
+    second = _draws(shuffle, augment)
+    assert not all(torch.equal(a, b) for a, b in zip(first, second))  # the streams did move on
+    restore_rng(load_checkpoint(tmp_path / "rng.pt")["rng"], shuffle, augment)
+    again = _draws(shuffle, augment)
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+
+
+def test_restore_rng_into_fresh_generators() -> None:
+    shuffle, augment = torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)
+    torch.randperm(7, generator=shuffle)
+    torch.rand(3, generator=augment)
+    state = rng_state(shuffle, augment)
+    want = _draws(shuffle, augment)
+    fresh_shuffle, fresh_augment = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    restore_rng(state, fresh_shuffle, fresh_augment)
+    for a, b in zip(want, _draws(fresh_shuffle, fresh_augment)):
+        assert torch.equal(a, b)
+
+
+def test_rng_state_without_augment_records_none() -> None:
+    state = rng_state(torch.Generator().manual_seed(0), None)
+    assert state["augment"] is None
+    assert isinstance(state["torch"], torch.Tensor) and isinstance(state["shuffle"], torch.Tensor)
