@@ -18,8 +18,11 @@ import sys
 import tempfile
 import time
 
+import warnings
+
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -30,28 +33,29 @@ from trainlab.train.run import train
 
 
 class PerSampleFashion(Dataset):
-    """The tutorial's Dataset: one uint8 image at a time, converted to a float tensor in __getitem__."""
+    """The tutorial's Dataset, as torchvision's FashionMNIST + ToTensor() do it: each __getitem__ makes a
+    PIL image from one uint8 image and converts it to a (1, 28, 28) float tensor in [0, 1]."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.images, self.labels = images, labels
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = torch.from_numpy(self.images[i].astype(np.float32) / 255.0).unsqueeze(0)  # like ToTensor()
-        return x, int(self.labels[i])
+        img = Image.fromarray(self.images[i].numpy(), mode="L")
+        x = torch.from_numpy(np.array(img, np.uint8, copy=True)).view(28, 28, 1).permute(2, 0, 1)
+        return x.contiguous().float().div(255), int(self.labels[i])
 
 
 def reference(seed: int = 0) -> tuple[float, float]:
     """The tutorial loop; returns (wall seconds, test accuracy)."""
     t0 = time.perf_counter()
     d = SYSTEM_DIR / "fashion-mnist"
-    train_ds = PerSampleFashion(read_idx(d / "train-images-idx3-ubyte.gz").numpy(),
-                                read_idx(d / "train-labels-idx1-ubyte.gz").numpy())
-    test_ds = PerSampleFashion(read_idx(d / "t10k-images-idx3-ubyte.gz").numpy(),
-                               read_idx(d / "t10k-labels-idx1-ubyte.gz").numpy())
+    train_ds = PerSampleFashion(read_idx(d / "train-images-idx3-ubyte.gz"), read_idx(d / "train-labels-idx1-ubyte.gz"))
+    test_ds = PerSampleFashion(read_idx(d / "t10k-images-idx3-ubyte.gz"), read_idx(d / "t10k-labels-idx1-ubyte.gz"))
     torch.manual_seed(seed)
+    warnings.filterwarnings("ignore", message=".*worker processes in total.*")  # 4 workers is the tutorial's choice
     net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     for m in net:
         if isinstance(m, nn.Linear):
@@ -61,18 +65,30 @@ def reference(seed: int = 0) -> tuple[float, float]:
     loss_fn = nn.CrossEntropyLoss()
     train_iter = DataLoader(train_ds, batch_size=256, shuffle=True, num_workers=4)
     test_iter = DataLoader(test_ds, batch_size=256, shuffle=False, num_workers=4)
-    for _ in range(10):
+    for _ in range(10):  # d2l's train_ch3: train metrics accumulated per step, test accuracy per epoch
         net.train()
+        loss_sum, correct, seen = 0.0, 0, 0
         for x, y in train_iter:
+            out = net(x)
+            loss = loss_fn(out, y)
             opt.zero_grad()
-            loss_fn(net(x), y).backward()
+            loss.backward()
             opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.argmax(1) == y).sum())
+            seen += len(y)
+        test_acc = accuracy(net, test_iter)
+    return time.perf_counter() - t0, test_acc
+
+
+def accuracy(net: nn.Module, batches: DataLoader) -> float:
     net.eval()
-    correct = 0
+    correct = total = 0
     with torch.no_grad():
-        for x, y in test_iter:
+        for x, y in batches:
             correct += int((net(x).argmax(1) == y).sum())
-    return time.perf_counter() - t0, correct / len(test_ds)
+            total += len(y)
+    return correct / total
 
 
 def trainlab_run(seed: int, out: str) -> tuple[float, float]:

