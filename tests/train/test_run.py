@@ -137,3 +137,39 @@ def test_regression_run_has_no_accuracy(make_cfg):
     result = train(make_cfg(**{"data.name": "plane", "epochs": 5, "optimizer.lr": 0.01}), verbose=False)
     assert result.history[-1]["val_acc"] is None
     assert result.history[-1]["val_loss"] < result.history[0]["train_loss"]
+
+
+def test_gradient_clipping_bounds_each_update(make_cfg):
+    # With plain SGD an update is lr·g; clipping |g| to c bounds each step's change by lr·c.
+    free = train(make_cfg(epochs=1, **{"optimizer.lr": 1.0}), verbose=False)
+    clipped = train(make_cfg(epochs=1, grad_clip=1e-3, **{"optimizer.lr": 1.0}), verbose=False)
+    start = prepare(make_cfg()).model  # the same seed → the same initial weights
+    steps = -(-len(clipped.prepared.bundle.train) // 16)
+    delta = torch.cat([(a - b).flatten() for a, b in zip(clipped.model.parameters(), start.parameters())]).norm()
+    assert delta <= steps * 1.0 * 1e-3 * 1.0001
+    assert clipped.history[0]["grad_norm"] > 1e-3  # the recorded norm is before clipping
+    free_delta = torch.cat([(a - b).flatten() for a, b in zip(free.model.parameters(), start.parameters())]).norm()
+    assert free_delta > 10 * delta
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "onecycle", "warmup"])
+def test_every_schedule_runs_and_logs_its_lr(make_cfg, schedule):
+    result = train(make_cfg(epochs=4, **{"schedule.name": schedule, "schedule.step_epochs": 2}), verbose=False)
+    lrs = [h["lr"] for h in result.history]
+    if schedule in ("constant", "warmup"):
+        assert lrs == pytest.approx([0.1] * 4)
+    elif schedule == "step":
+        assert lrs == pytest.approx([0.1, 0.01, 0.01, 0.001])
+    else:
+        assert lrs[-1] < lrs[0] * 0.5 or schedule == "onecycle" and max(lrs) > lrs[-1]
+
+
+def test_tensorboard_events_hold_the_epoch_scalars(make_cfg):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = train(make_cfg(tensorboard=True), verbose=False)
+    acc = EventAccumulator(str(result.run_dir / "tb"))
+    acc.Reload()
+    assert {"loss/train", "loss/val", "accuracy/val", "lr", "grad_norm"} <= set(acc.Tags()["scalars"])
+    vals = [e.value for e in acc.Scalars("loss/val")]
+    assert vals == pytest.approx([h["val_loss"] for h in result.history], rel=1e-6)
