@@ -134,8 +134,8 @@ def cmd_datasets(a: argparse.Namespace) -> int:
         return 0
     for r in rows:
         sizes = ", ".join(f"{k} {v}" for k, v in (r.get("sizes") or {}).items())
-        where = r.get("location") or ("not found; downloads from " + str(r.get("download")) if r.get("download")
-                                      else "not found")
+        where = r.get("location") or r.get("hint") or (f"not found; downloads from {r['download']}"
+                                                        if r.get("download") else "not found")
         mark = "✓" if r.get("available") else "·"
         print(f"{mark} {r['name']:<14} {r['kind']:<8} {sizes:<26} {where}")
     return 0

@@ -177,7 +177,8 @@ def _load(cfg: Any, seed: int) -> RawData:
 
 def _describe(cfg: Any) -> dict[str, Any]:
     if cfg.path is None:
-        return {"available": False, "location": None, "sizes": {}}
+        return {"available": False, "location": None, "sizes": {},
+                "hint": "your own file: --set data.path=<file.csv> --set data.target=<column>"}
     path = Path(cfg.path).expanduser()
     if not path.is_file():
         return {"available": False, "location": str(path), "sizes": {}}
