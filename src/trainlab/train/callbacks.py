@@ -28,6 +28,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
+    layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
 
     def request_stop(self, reason: str) -> None:
         """Stop after this epoch; the first reason given wins."""

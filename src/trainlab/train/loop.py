@@ -63,7 +63,8 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     x, y = data.train.x, data.train.y
     n, bs, steps = len(x), cfg.batch_size, state.steps_per_epoch
     device = x.device
-    params = [p for p in model.parameters() if p.requires_grad]
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
     penalized = _penalty_params(model) if (cfg.loss.l1 or cfg.loss.l2) else []
     clip = cfg.grad_clip
     step_cbs = [cb for cb in callbacks if overrides_batch_end(cb)]
@@ -71,6 +72,7 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
 
     losses = torch.zeros(steps, device=device)  # (S,) mean loss of each update
     gnorms = torch.zeros(steps, device=device)  # (S,) global gradient norm before clipping
+    grad_sq = torch.zeros(len(params), device=device)  # (P,) Σ over updates of each parameter's ‖g‖²
     correct = torch.zeros(steps, dtype=torch.int64, device=device)
     sizes = torch.full((steps,), float(bs), device=device)
     sizes[-1] = n - bs * (steps - 1)
@@ -89,15 +91,18 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
         total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
         opt.zero_grad(set_to_none=True)
         total.backward()
+        # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
+        # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
+        param_norms = torch.stack(torch._foreach_norm([_grad(p) for p in params]))  # (P,)
+        gnorm = param_norms.norm()
         if clip is not None:
-            gnorm = nn.utils.clip_grad_norm_(params, clip)
-        else:
-            gnorm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            nn.utils.clip_grads_with_norm_(params, clip, gnorm)
         opt.step()
         sched.step()
         with torch.no_grad():
             losses[step] = loss.detach()
             gnorms[step] = gnorm
+            grad_sq += param_norms.square()
             if data.classification:
                 correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
         for cb in step_cbs:
@@ -113,8 +118,22 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
 
     loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
                                            gnorms.mean()]).tolist()
+    state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
     return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
             "grad_norm": gsum}
+
+
+def _grad(p: torch.Tensor) -> torch.Tensor:
+    return p.grad if p.grad is not None else p.new_zeros(())  # a parameter the loss did not reach
+
+
+def layer_norms(names: list[str], grad_sq: torch.Tensor, steps: int) -> dict[str, float]:
+    """Per layer (module), the root-mean-square over the epoch's updates of its gradient norm."""
+    per_layer: dict[str, float] = {}
+    for name, sq in zip(names, grad_sq.tolist()):
+        layer = name.rsplit(".", 1)[0] if "." in name else name
+        per_layer[layer] = per_layer.get(layer, 0.0) + sq
+    return {k: math.sqrt(v / steps) for k, v in per_layer.items()}
 
 
 def _check_finite(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor, lo: int, hi: int) -> None:

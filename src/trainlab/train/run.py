@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import yaml
@@ -201,10 +201,18 @@ def _build_state(p: Prepared) -> TrainState:
     return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps)
 
 
-def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), console: Any = None,
-            bar: bool | None = None, verbose: bool = True, resume_from: dict[str, Any] | None = None) -> RunResult:
+# Builds callbacks that need the prepared data or the run directory (e.g. per-layer statistics on a
+# validation probe batch); lets higher layers (diagnose, report) plug in without train importing them.
+Setup = Callable[[Prepared, Path], Sequence[Callback]]
+
+
+def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), setup: Setup | None = None,
+            console: Any = None, bar: bool | None = None, verbose: bool = True,
+            resume_from: dict[str, Any] | None = None) -> RunResult:
     """Train ``p`` into ``run_dir`` (optionally continuing a checkpoint), test the best model once."""
     cfg = p.cfg
+    if setup is not None:
+        callbacks = [*setup(p, run_dir), *callbacks]
     (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
     t_start = time.perf_counter()
     with threads_and_rng(p.threads, cfg.seed, p.device):
@@ -301,13 +309,13 @@ def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
     return next((h for h in history if h["epoch"] == epoch), None)
 
 
-def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), console: Any = None, bar: bool | None = None,
-          verbose: bool = True, bundle: DataBundle | None = None) -> RunResult:
+def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup | None = None, console: Any = None,
+          bar: bool | None = None, verbose: bool = True, bundle: DataBundle | None = None) -> RunResult:
     """Check ``cfg`` against its data, create a new run directory and train into it."""
     p = prepare(cfg, bundle)
     run_dir = new_run_dir(cfg)
     p.cfg = cfg = replace(cfg, name=run_dir.name)
-    return execute(p, run_dir, callbacks=callbacks, console=console, bar=bar, verbose=verbose)
+    return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
@@ -327,7 +335,8 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
 
 
 def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-           console: Any = None, bar: bool | None = None, verbose: bool = True) -> RunResult:
+           setup: Setup | None = None, console: Any = None, bar: bool | None = None,
+           verbose: bool = True) -> RunResult:
     """Continue ``run_dir`` from ``checkpoints/last.pt`` exactly; ``overrides`` may raise ``epochs``."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
@@ -347,4 +356,5 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
         raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
                           f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
     p = prepare(cfg)
-    return execute(p, run_dir, callbacks=callbacks, console=console, bar=bar, verbose=verbose, resume_from=ckpt)
+    return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose,
+                   resume_from=ckpt)
