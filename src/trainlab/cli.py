@@ -41,6 +41,14 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue runs/<run> exactly from its last checkpoint")
     t.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     t.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    t.add_argument("--no-report", action="store_true", help="skip the live curves and the HTML report")
+
+    rp = sub.add_parser("report", help="(re)write a run's verdict (diagnosis.json) and report.html with its pictures")
+    rp.add_argument("run", help="run directory")
+
+    cp = sub.add_parser("compare", help="overlay the learning curves of several runs, with a table of what differs")
+    cp.add_argument("runs", nargs="+", help="run directories")
+    cp.add_argument("--out", default="runs/compare", help="output directory for compare.html and compare.png")
 
     e = sub.add_parser("evaluate", help="test-set metrics of a run's best checkpoint")
     e.add_argument("run", help="run directory, e.g. runs/fashion-mnist-mlp-20261123-101500")
@@ -59,8 +67,9 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from trainlab.config import config_to_yaml, resolve_config
-    from trainlab.train.run import resume, train
+    from trainlab.config import config_to_yaml, parse_override, resolve_config
+    from trainlab.diagnose.verdict import format_diagnosis
+    from trainlab.workflow import run
 
     overrides = list(a.overrides)
     if a.data_dir:
@@ -68,16 +77,44 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.name:
         overrides.append(f"name={a.name}")
     if a.resume:
-        from trainlab.config import parse_override
-
-        result = resume(a.resume, overrides=dict(parse_override(o) for o in overrides), verbose=not a.quiet)
+        kwargs = dict(resume_dir=a.resume, overrides=dict(parse_override(o) for o in overrides))
     else:
         cfg = resolve_config(a.config, overrides)
         if a.print_config:
             print(config_to_yaml(cfg), end="")
             return 0
-        result = train(cfg, verbose=not a.quiet)
-    _print_result(result.summary, result.run_dir)
+        kwargs = dict(cfg=cfg)
+    try:
+        outcome = run(**kwargs, report=not a.no_report, verbose=not a.quiet)
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(exc, "outcome", None) is not None:
+            print(format_diagnosis(exc.outcome.diagnosis))
+            if exc.outcome.report:
+                print(f"report: {exc.outcome.report}")
+        return 1
+    _print_result(outcome.result.summary, outcome.run_dir)
+    print(format_diagnosis(outcome.diagnosis))
+    if outcome.report:
+        print(f"report: {outcome.report}")
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from trainlab.diagnose.verdict import diagnose_run, format_diagnosis
+    from trainlab.report import write_report
+    from trainlab.train.run import read_run_config
+
+    read_run_config(a.run)  # one clear line if this is not a run directory
+    print(format_diagnosis(diagnose_run(a.run)))
+    print(f"report: {write_report(a.run)}")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from trainlab.report import compare_runs
+
+    print(f"compare: {compare_runs(a.runs, a.out)}")
     return 0
 
 
@@ -155,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
-               "names": cmd_names}[a.verb]
+               "names": cmd_names, "report": cmd_report, "compare": cmd_compare}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

@@ -19,7 +19,11 @@ class CheckpointError(TrainlabError):
 
 
 class TrainingError(TrainlabError):
-    """Training had to stop abnormally (NaN/Inf loss or gradients)."""
+    """Training had to stop abnormally (NaN/Inf loss or gradients); ``run_dir`` is the run it stopped."""
+
+    def __init__(self, message: str, run_dir: object = None) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
 
 
 def problem(field: str, constraint: str, got: object, fix: str) -> str:

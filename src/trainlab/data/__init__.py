@@ -9,6 +9,7 @@ from __future__ import annotations
 from trainlab.config import DataConfig
 from trainlab.data.base import DataBundle, DatasetSource, RawData, SealedTest, Split
 from trainlab.data import images, tabular, toy  # noqa: F401  (register the sources)
+from trainlab.data.memory import bundle_from_data
 from trainlab.data.splits import kfold_indices, split_indices
 from trainlab.data.transforms import Augmenter, Standardizer, make_augmenter
 from trainlab.errors import DataError
@@ -16,7 +17,7 @@ from trainlab.registry import DATASETS
 
 __all__ = [
     "DataBundle", "DatasetSource", "RawData", "SealedTest", "Split", "Standardizer", "Augmenter",
-    "load_data", "split_indices", "kfold_indices", "make_augmenter", "describe_datasets",
+    "load_data", "bundle_from_data", "split_indices", "kfold_indices", "make_augmenter", "describe_datasets",
 ]
 
 
@@ -65,6 +66,17 @@ def load_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
         n_classes=raw.n_classes, input_shape=raw.input_shape, class_names=raw.class_names,
         feature_names=raw.feature_names, target_names=raw.target_names, stats=stats, meta=raw.meta,
     )
+
+
+def _memory_only(cfg: DataConfig, seed: int) -> RawData:
+    raise DataError("data.name must name a dataset trainlab can load. Got 'memory' (data that was passed from "
+                    "Python). Pass the same data again: trainlab.fit(model, data) or trainlab.load(run, data=...).")
+
+
+DATASETS.add("memory", DatasetSource(
+    "memory", "memory", "data passed from Python (tensors, arrays, DataFrames, Datasets)", _memory_only,
+    lambda cfg: {"available": False, "location": None, "sizes": {}, "hint": "pass arrays to trainlab.fit(...)"}),
+    "data passed from Python")
 
 
 def describe_datasets(cfg: DataConfig | None = None) -> list[dict]:

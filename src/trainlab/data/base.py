@@ -57,9 +57,11 @@ class SealedTest:
     ``opened`` counts the openings so tests can prove that training and model selection never look.
     """
 
-    def __init__(self, load: Callable[[], Split], transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(self, load: Callable[[], Split], transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 available: bool = True):
         self._load = load
         self._transform = transform
+        self.available = available  # False when no test set was given (data passed from Python without one)
         self._cache: Split | None = None
         self.opened = 0
 
@@ -110,7 +112,7 @@ class DatasetSource:
     (bool), ``location`` (str or None) and ``sizes`` (e.g. ``{"train": 60000, "test": 10000}``)."""
 
     name: str
-    kind: Literal["image", "toy", "tabular"]
+    kind: Literal["image", "toy", "tabular", "memory"]
     description: str
     load: Callable[[Any, int], RawData]
     describe: Callable[[Any], dict[str, Any]]

@@ -6,6 +6,7 @@ created, so a rejected run leaves nothing behind; a new run never reuses an exis
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import time
@@ -42,6 +43,7 @@ class Prepared:
     model: nn.Module
     device: torch.device
     threads: int
+    custom_model: str | None = None  # class name of a user nn.Module (None: built from cfg.model)
 
     def data_info(self) -> dict[str, Any]:
         """What predict/evaluate need to rebuild the model and read new inputs, saved in checkpoints."""
@@ -49,7 +51,8 @@ class Prepared:
         return {"task": b.task, "n_classes": b.n_classes, "class_names": b.class_names,
                 "input_shape": list(b.input_shape), "n_outputs": n_outputs(self.loss, b),
                 "feature_names": b.feature_names, "target_names": b.target_names, "stats": b.stats,
-                "loss": self.loss.name, "sizes": {"train": len(b.train), "val": len(b.val)}}
+                "loss": self.loss.name, "sizes": {"train": len(b.train), "val": len(b.val)},
+                "custom_model": self.custom_model}
 
 
 @dataclass
@@ -115,17 +118,23 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def prepare(cfg: TrainConfig, bundle: DataBundle | None = None) -> Prepared:
-    """Load data, resolve the loss, build and check the model. Raises one-line errors; writes nothing."""
+def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> Prepared:
+    """Load data, resolve the loss, build (or take the user's) model and check that it fits the data.
+
+    Raises one-line errors and writes nothing. ``model`` may be any ``nn.Module``; ``cfg.model`` is then
+    not used to build one.
+    """
     device = resolve_device(cfg.device)
     bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
     loss = resolve_loss(cfg.loss.name, bundle.task, bundle.n_classes)
     check_data(cfg, bundle, loss)
     outs = n_outputs(loss, bundle)
-    model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
+    custom = type(model).__name__ if model is not None else None
+    if model is None:
+        model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
     check_fits(model, tuple(bundle.input_shape), outs)
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size, env.cores())
-    return Prepared(cfg, bundle, loss, model.to(device), device, threads)
+    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
 
 def new_run_dir(cfg: TrainConfig) -> Path:
@@ -252,12 +261,12 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
                 cb.on_train_end(state)
         test = None
         if error is None and (run_dir / "checkpoints" / "best.pt").exists():
-            test = test_best(p, run_dir)
+            test = test_best(p, run_dir) if p.bundle.test.available else None
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
     summary = _finish(p, run_dir, state, checkpointer, t_start, test, error)
     if error is not None:
-        raise TrainingError(error)
+        raise TrainingError(error, run_dir=run_dir)
     return RunResult(run_dir, summary, state.history, p.model, p)
 
 
@@ -279,9 +288,8 @@ def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], s
 def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     """Open the sealed test split (the only place training does) and score the best checkpoint on it."""
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=p.device)
-    model = build_model(p.cfg.model, tuple(p.bundle.input_shape), n_outputs(p.loss, p.bundle), seed=p.cfg.seed)
+    model = copy.deepcopy(p.model)  # same architecture, built-in or the user's own module
     model.load_state_dict(ckpt["model"])
-    model.to(p.device)
     test = p.bundle.test.open()
     split = Split(test.x.to(p.device), test.y.to(p.device))
     m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification")
@@ -310,9 +318,10 @@ def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
 
 
 def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup | None = None, console: Any = None,
-          bar: bool | None = None, verbose: bool = True, bundle: DataBundle | None = None) -> RunResult:
-    """Check ``cfg`` against its data, create a new run directory and train into it."""
-    p = prepare(cfg, bundle)
+          bar: bool | None = None, verbose: bool = True, bundle: DataBundle | None = None,
+          model: nn.Module | None = None) -> RunResult:
+    """Check ``cfg`` (and the given data / model, if any) and train into a new run directory."""
+    p = prepare(cfg, bundle, model)
     run_dir = new_run_dir(cfg)
     p.cfg = cfg = replace(cfg, name=run_dir.name)
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
@@ -335,9 +344,11 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
 
 
 def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
-           setup: Setup | None = None, console: Any = None, bar: bool | None = None,
-           verbose: bool = True) -> RunResult:
-    """Continue ``run_dir`` from ``checkpoints/last.pt`` exactly; ``overrides`` may raise ``epochs``."""
+           setup: Setup | None = None, console: Any = None, bar: bool | None = None, verbose: bool = True,
+           bundle: DataBundle | None = None, model: nn.Module | None = None) -> RunResult:
+    """Continue ``run_dir`` from ``checkpoints/last.pt`` exactly; ``overrides`` may raise ``epochs``.
+
+    Runs on in-memory data or a user module need the same ``bundle`` / ``model`` passed again."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if overrides:
@@ -355,6 +366,6 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     if done >= cfg.epochs or finished:
         raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
                           f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
-    p = prepare(cfg)
+    p = prepare(cfg, bundle, model)
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose,
                    resume_from=ckpt)

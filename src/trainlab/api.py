@@ -1,0 +1,207 @@
+"""The Python API: ``trainlab.fit`` any ``nn.Module`` on any data with the same engine as ``trainlab train``.
+
+Keyword options are config keys — short names (``lr=0.01``, ``optimizer="adam"``,
+``early_stopping=dict(patience=5)``), dotted keys (``**{"optimizer.lr": 0.01}``) or sklearn-style
+double underscores (``optimizer__lr=0.01``) — validated by the same code as the config file, with the
+same one-line errors and "did you mean" for a keyword that does not exist.
+"""
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
+from trainlab.errors import CheckpointError, ConfigError
+from trainlab.train.callbacks import Callback
+
+# Short keyword → config key. Every config key also works dotted or with "__".
+ALIASES = {
+    "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
+    "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
+    "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2",
+    "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
+    "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
+    "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
+    "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
+}
+SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
+            "augment": "data.augment"}  # keywords that take a dict of that section's keys
+
+
+class History(list):
+    """The per-epoch metrics (a list of dicts); ``to_pandas()`` gives a DataFrame when pandas is installed."""
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(list(self))
+
+
+def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Keyword options → dotted config overrides; ConfigError (did you mean) for unknown keywords."""
+    out: dict[str, Any] = {}
+    known = sorted(set(ALIASES) | set(SECTIONS) | {k for k in ALL_KEYS if "." not in k})
+    for key, value in options.items():
+        dotted = key.replace("__", ".")
+        if key in SECTIONS and isinstance(value, dict):
+            out.update({f"{SECTIONS[key]}.{k}": v for k, v in value.items()})
+        elif key in ALIASES:
+            out[ALIASES[key]] = value
+        elif dotted in ALL_KEYS:
+            out[dotted] = value
+        else:
+            close = difflib.get_close_matches(key, known + ALL_KEYS, n=1, cutoff=0.6)
+            hint = f"Did you mean {close[0]!r}?" if close else "See trainlab.api.ALIASES or 'trainlab train --print-config'."
+            raise ConfigError(f"{key} is not a trainlab option. Got {key}={value!r}. {hint}")
+    return out
+
+
+def _in_notebook() -> bool:
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class Run:
+    """A trained run: its history, verdict, model, and the test set kept sealed until ``evaluate``."""
+
+    def __init__(self, outcome: Any, bundle: Any, model: nn.Module) -> None:
+        self._outcome, self._bundle = outcome, bundle
+        self.model = model
+        self.run_dir: Path = outcome.run_dir
+        result = outcome.result
+        self.history = History(result.history if result else [])
+        self.summary: dict[str, Any] = result.summary if result else {}
+        self.config: TrainConfig = result.prepared.cfg
+        self._prepared = result.prepared
+
+    @property
+    def diagnosis(self) -> Any:
+        """The over/underfitting verdict with its findings (see ``trainlab.diagnose``)."""
+        return self._outcome.diagnosis
+
+    @property
+    def report_path(self) -> Path | None:
+        return self._outcome.report
+
+    def __repr__(self) -> str:
+        last = self.history[-1] if self.history else {}
+        return (f"Run({str(self.run_dir)!r}, epochs={len(self.history)}, val_loss={last.get('val_loss')}, "
+                f"verdict={self.diagnosis.verdict!r})")
+
+    def plot(self) -> Any:
+        """Learning curves (train vs validation loss and accuracy) as a matplotlib Figure."""
+        from trainlab.report.plots import curves_figure
+
+        return curves_figure(list(self.history), self.summary)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Test metrics of the best checkpoint. The test set is opened here (or was, once, at the end of fit)."""
+        if self.summary.get("test"):
+            return dict(self.summary["test"])
+        if not self._bundle.test.available:
+            raise ConfigError("test must be given to evaluate. Got no test set. Pass test=(X_test, y_test) to fit.")
+        from trainlab.train.run import test_best
+
+        return test_best(self._prepared, self.run_dir)
+
+    @torch.inference_mode()
+    def predict(self, x: Any, proba: bool = False) -> Any:
+        """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
+        from trainlab.train.losses import predict_classes
+
+        p = self._prepared
+        xt = torch.as_tensor(x.values if hasattr(x, "values") else x, dtype=torch.float32)
+        if xt.ndim == 1 and len(p.bundle.input_shape) == 1:
+            xt = xt[:, None] if p.bundle.input_shape[0] == 1 else xt[None]
+        norm = p.bundle.stats.get("normalize")
+        if norm is not None:
+            from trainlab.data import Standardizer
+
+            xt = Standardizer.from_state(norm)(xt)
+        was = self.model.training
+        self.model.eval()
+        out = self.model(xt.to(p.device)).cpu()
+        self.model.train(was)
+        if p.bundle.task == "regression":
+            return out if out.shape[1] > 1 else out[:, 0]
+        if proba:
+            probs = p.loss.probabilities(out)
+            if probs is None:
+                raise ConfigError(f"proba must be False for loss {p.loss.name!r}. Got True. It gives no probabilities.")
+            return probs
+        return predict_classes(p.loss, out)
+
+
+def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, test: Any = None,
+        target: str | None = None, task: str = "auto", config: str | Path | dict | None = None,
+        callbacks: Sequence[Callback] = (), verbose: bool | None = None, report: bool = True,
+        **options: Any) -> Run:
+    """Train ``model`` (any ``nn.Module``; None → the config's model) on ``data`` and return a :class:`Run`.
+
+    ``data``: (X, y) tensors / arrays, a DataFrame with ``target=``, a torch Dataset, or a dataset name;
+    None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
+    ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
+    """
+    overrides = options_to_overrides(options)
+    base = read_yaml(config) if isinstance(config, (str, Path)) else dict(config or {})
+    bundle = None
+    if isinstance(data, str):
+        overrides["data.name"] = data
+    elif data is not None:
+        overrides["data.name"] = "memory"
+        if isinstance(val, float):
+            overrides["data.val_fraction"] = val
+    cfg = resolve_config(base=base, overrides=overrides)
+    if data is not None and not isinstance(data, str):
+        from trainlab.data.memory import bundle_from_data
+
+        bundle = bundle_from_data(data, target=target, val=val, test=test, task=task, seed=cfg.seed,
+                                  stratify=cfg.data.stratify, normalize=cfg.data.normalize)
+    notebook = _in_notebook()
+    show = (sys.stdout.isatty() or notebook) if verbose is None else verbose
+    cbs = list(callbacks)
+    if notebook and show:
+        from trainlab.report.notebook import NotebookLive
+
+        cbs.append(NotebookLive())
+    from trainlab.workflow import run
+
+    outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
+    return Run(outcome, outcome.result.prepared.bundle, outcome.result.model)
+
+
+def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best") -> nn.Module:
+    """The trained model of ``run_dir`` (weights of ``checkpoints/<which>.pt``), in eval mode.
+
+    A run that trained your own ``nn.Module`` needs a fresh instance of it: ``load(run, model=MyNN())``.
+    """
+    from trainlab.train.checkpoint import load_checkpoint
+    from trainlab.train.inference import load_run
+
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
+    custom = ckpt["data"].get("custom_model")
+    if custom is None and model is None:
+        return load_run(run_dir, which).model
+    if model is None:
+        raise CheckpointError(f"model must be given to load {run_dir.name}: it trained your own nn.Module. Got "
+                              f"model=None. Pass a fresh instance: trainlab.load({str(run_dir)!r}, model={custom}()).")
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise CheckpointError(f"model must have the architecture that {run_dir.name} trained ({custom}). Got "
+                              f"{type(model).__name__}: {first}. Pass the same class.") from None
+    return model.eval()
+
+
+def config_of(run_dir: str | Path) -> dict[str, Any]:
+    """The resolved config of a run, as plain data."""
+    from trainlab.train.run import read_run_config
+
+    return config_to_dict(read_run_config(run_dir))

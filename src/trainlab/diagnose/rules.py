@@ -1,0 +1,537 @@
+"""The verdict rules: each reads a finished run and returns at most one :class:`Finding`.
+
+A rule is a small function ``rule(ctx) -> Finding | None`` over a :class:`RunContext` (the per-epoch
+metrics, the per-layer statistics of ``layers.jsonl``, ``summary.json`` and the config). ``RULES`` lists
+them in priority order; every number a rule compares against lives in :class:`Thresholds`, with the
+reasoning for its value. The values were checked on real toy runs (tests/diagnose/test_verdict.py):
+healthy runs stay quiet even at twice the sensitivity, and the broken runs those tests build sit outside.
+"""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every threshold of the verdict rules, in one place."""
+
+    # Trend rules need this many epochs: with fewer, "rising", "flat" and "oscillating" cannot be told apart.
+    min_epochs: int = 3
+    # "The level at the end" is the mean of the last `tail` epochs, so that one noisy epoch (a 24-example
+    # validation set moves by 0.04 per mistake) cannot decide a verdict on its own.
+    tail: int = 3
+    # Recent trends (still improving, plateau) are measured over the last `window` epochs.
+    window: int = 5
+    # Loss changes smaller than this fraction of the first epoch's loss are noise: a loss of 0.002 that
+    # jitters by 50 % has still learned 99.7 % of what it could.
+    loss_floor: float = 0.05
+
+    # Underfitting (classification): best train accuracy less than this fraction of the way from chance
+    # to 100 %. A noise-free toy set is learned to > 95 % (skill > 0.9) by any adequate net; even TF
+    # Playground's maximum label noise (50 %) leaves ~78 % reachable (skill ≈ 0.55); a 1-hidden-unit net
+    # on circle peaks at 0.70 (skill 0.4), on spiral at 0.60 (skill 0.2).
+    underfit_skill: float = 0.5
+    # Underfitting (regression, no accuracy to compare with chance): the training loss has flattened
+    # (moved < `plateau` over the last `window` epochs) while still above this fraction of its first-epoch
+    # value, i.e. the model explains little of what it got wrong at the start.
+    underfit_remaining: float = 0.5
+    plateau: float = 0.05
+
+    # Overfitting: the validation loss at the end is ≥ 10 % above its minimum while the training loss
+    # fell ≥ 10 % after that minimum. Both: a validation loss that rises alone is noise or instability,
+    # and a training loss that falls 4 % (measured: a 1-unit net on spiral) is not memorisation.
+    overfit_val_rise: float = 0.10
+    overfit_train_fall: float = 0.10
+
+    # Still improving: over the last `window` epochs the fitted validation-loss drop is ≥ 5 % of its
+    # current level *and* ≥ 1 % of its first-epoch level (a loss of 0.003 falling to 0.0025 is done).
+    improving_drop: float = 0.05
+    improving_min: float = 0.01
+
+    # Learning rate too high: the training loss rises to 1.5× its first-epoch value or 1.5× its best
+    # value (SGD on a sane lr never does: its epoch means fall, noisily), or in the second half of the run
+    # it changes direction on ≥ 1/3 of the epochs (a monotone descent: 0; noise: 1/2) with a median
+    # jump ≥ 25 % of its level (healthy noisy runs measured ≤ 10 %; adam at lr 0.5: 80 %).
+    lr_high_rise: float = 1.5
+    lr_high_sign_changes: float = 1 / 3
+    lr_high_jump: float = 0.25
+    # Learning rate too low: the training loss moved < 5 % over the run while falling on ≥ 80 % of the
+    # epochs — creeping down, not sitting on a plateau it already reached (then the signs are random).
+    lr_low_change: float = 0.05
+    lr_low_falling: float = 0.8
+
+    # Vanishing gradients: the median over epochs of (first layer / last layer) gradient norm < 1e-2,
+    # i.e. the first layer learns ≥ 100× slower than the head. Healthy nets measured 0.05–10 (the lowest
+    # in the first epoch of tiny nets); 10 sigmoid layers give ~5e-3 at N(0, 1) init and ~1e-6 at Xavier.
+    # The median, not the first epoch: a first-epoch imbalance that training repairs (adam does, within
+    # a few epochs) is not a problem, and one epoch is a noisy sample.
+    vanishing_ratio: float = 1e-2
+    # Exploding gradients: a gradient norm ≥ 1e3 (with losses of order 1 healthy nets stay below ~10;
+    # measured 0.02–7), or growth ≥ 100× from the first epoch to a norm above `exploding_floor`.
+    exploding_norm: float = 1e3
+    exploding_growth: float = 100.0
+    exploding_floor: float = 1.0
+
+    # Dead units: a ReLU layer where ≥ 50 % of the units never activate on the probe batch at the last
+    # epoch (dead units never recover; healthy he-init nets measured ≤ 30 %). The probe is at most 512
+    # validation examples, so a unit that fires on a rare region only can count as dead on tiny sets.
+    dead_fraction: float = 0.5
+    # Saturated units: a sigmoid/tanh layer whose outputs are ≥ 50 % saturated (slope < 10 % of its
+    # maximum, see diagnose.stats) both after the first epoch and at the last: saturated from the start
+    # means the init or input scale is too large. Saturation that only grows while training is how a
+    # confident classifier looks (a trained 1-unit net: 80 %), not a fault.
+    saturated_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One diagnosed condition with the numbers that show it and one concrete thing to try."""
+
+    rule: str
+    severity: Severity
+    title: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remedy: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the rules read: metrics per epoch, ``layers.jsonl`` rows, ``summary.json``, the config dict."""
+
+    history: list[dict[str, Any]]
+    layers: list[dict[str, Any]]
+    summary: dict[str, Any]
+    config: dict[str, Any]
+    n_classes: int | None = None
+    t: Thresholds = Thresholds()
+
+    def series(self, key: str) -> list[tuple[int, float]]:
+        """(epoch, value) of ``key`` over the epochs where it is a finite number."""
+        return [(int(h["epoch"]), float(h[key])) for h in self.history
+                if isinstance(h.get(key), (int, float)) and math.isfinite(h[key])]
+
+    def values(self, key: str) -> list[float]:
+        return [v for _, v in self.series(key)]
+
+    def cfg(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.config
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    @property
+    def classification(self) -> bool:
+        return any(h.get("train_acc") is not None for h in self.history)
+
+    @property
+    def chance(self) -> float:
+        # Unknown class count: assume 2, the highest chance level, so the underfitting rule errs quiet.
+        return 1 / max(self.n_classes or 2, 2)
+
+    @property
+    def ran_out_of_epochs(self) -> bool:
+        reason = self.summary.get("stop_reason")
+        return reason is None or str(reason).startswith("epochs")
+
+    @property
+    def lr(self) -> float:
+        return float(self.cfg("optimizer.lr", 0.1))
+
+
+Rule = Callable[[RunContext], "Finding | None"]
+
+
+def _g(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def _skill(ctx: RunContext) -> tuple[float, float] | None:
+    """(best train accuracy, its fraction of the way from chance to 100 %), or None without accuracy."""
+    acc = ctx.values("train_acc")
+    if not acc:
+        return None
+    best = max(acc)
+    return best, (best - ctx.chance) / (1 - ctx.chance)
+
+
+def _init_fix(ctx: RunContext) -> str | None:
+    """A scale-aware init to suggest when the config uses a fixed-scale one, else None."""
+    init = ctx.cfg("model.init")
+    if init not in ("normal", "uniform"):
+        return None
+    scale = f"init_std={ctx.cfg('model.init_std')}" if init == "normal" else f"init_bound={ctx.cfg('model.init_bound')}"
+    better = "he" if ctx.cfg("model.activation") in ("relu", "leaky_relu", "gelu") else "xavier"
+    return f"use model.init={better} (now {init} with model.{scale}), which keeps the signal scale through the layers"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules, each `(ctx) -> Finding | None`.
+
+_NON_FINITE = re.compile(r"(?P<what>[\w ]+?) became (?P<value>\S+) at epoch (?P<epoch>\d+)"
+                         r"(?:, step (?P<step>\d+) of (?P<steps>\d+))?")
+_CAUSE = re.compile(r"Likely cause: (?P<cause>.*?)\.(?= [A-Z]|$)")
+_WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
+
+
+def non_finite(ctx: RunContext) -> Finding | None:
+    """NaN/Inf: where (loss, gradient or validation loss), when (epoch, step) and the likely cause."""
+    reason = str(ctx.summary.get("stop_reason") or "")
+    error = ctx.summary.get("error") or (reason.removeprefix("non-finite:").strip()
+                                         if reason.startswith("non-finite") else "")
+    bad = [h["epoch"] for h in ctx.history if any(isinstance(v, float) and not math.isfinite(v) for v in h.values())]
+    if not error and not bad:
+        return None
+    ev: dict[str, Any] = {"last_finite_epoch": len(ctx.history) - len(bad), "lr": ctx.lr}
+    m, c = _NON_FINITE.search(error), _CAUSE.search(error)
+    if m:
+        ev.update(what=m["what"], value=m["value"], epoch=int(m["epoch"]))
+        if m["step"]:
+            ev.update(step=int(m["step"]), steps_per_epoch=int(m["steps"]))
+    elif bad:
+        ev.update(what="metrics", value="nan", epoch=bad[0])
+    ev["cause"] = c["cause"] if c else "unknown"
+    where = _WHAT.get(ev.get("what", ""), f"the {ev.get('what', 'run')}")
+    when = f"epoch {ev.get('epoch', '?')}" + (f", step {ev['step']} of {ev['steps_per_epoch']}" if "step" in ev else "")
+    message = (f"{where} became {ev.get('value', 'non-finite')} at {when}, after {ev['last_finite_epoch']} finite "
+               f"epochs; likely cause: {ev['cause']}")
+    lr = ctx.lr
+    if "data" in ev["cause"] or "inputs" in ev["cause"]:
+        remedy = "check the data for extreme values and set data.normalize=true"
+    elif ctx.cfg("grad_clip") is None:
+        remedy = f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) and set grad_clip=1.0"
+    else:
+        remedy = f"lower optimizer.lr to {lr / 10:g} (now {lr:g})"
+    return Finding("non_finite", "error", "NaN/Inf", message, ev, remedy)
+
+
+def exploding_gradients(ctx: RunContext) -> Finding | None:
+    """Huge gradient norms, or norms growing by orders of magnitude over the epochs."""
+    t = ctx.t
+    per_epoch: dict[int, float] = dict(ctx.series("grad_norm"))
+    largest: dict[int, tuple[str, float]] = {}
+    for row in ctx.layers:
+        norms = {k: v for k, v in (row.get("grad_norm") or {}).items() if math.isfinite(v)}
+        if norms:
+            name = max(norms, key=norms.__getitem__)
+            largest[row["epoch"]] = (name, norms[name])
+            per_epoch[row["epoch"]] = max(per_epoch.get(row["epoch"], 0.0), norms[name])
+    if not per_epoch:
+        return None
+    epochs = sorted(per_epoch)
+    first, peak_epoch = per_epoch[epochs[0]], max(epochs, key=per_epoch.__getitem__)
+    peak = per_epoch[peak_epoch]
+    growth = peak / first if first > 0 else math.inf
+    huge = peak >= t.exploding_norm
+    growing = growth >= t.exploding_growth and peak >= t.exploding_floor
+    if not (huge or growing):
+        return None
+    ev = {"first": first, "peak": peak, "peak_epoch": peak_epoch, "growth": growth}
+    message = f"the gradient norm reached {_g(peak)} at epoch {peak_epoch}"
+    if peak_epoch != epochs[0]:
+        message += f", up from {_g(first)} at epoch {epochs[0]} ({growth:.0f}×)"
+    if peak_epoch in largest:
+        ev["largest_layer"] = largest[peak_epoch][0]
+        message += f", largest in {largest[peak_epoch][0]}"
+    message += "; with losses of order 1 healthy gradient norms stay below ~10"
+    lr = ctx.lr
+    remedy = _init_fix(ctx) or (f"set grad_clip=1.0 and lower optimizer.lr to {lr / 10:g} (now {lr:g})"
+                                if ctx.cfg("grad_clip") is None else
+                                f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or set model.batchnorm=true")
+    return Finding("exploding_gradients", "error", "Exploding gradients", message, ev, remedy)
+
+
+def _sign_changes(deltas: list[float]) -> float:
+    signs = [d > 0 for d in deltas if d != 0]
+    return sum(a != b for a, b in zip(signs, signs[1:])) / max(len(signs) - 1, 1)
+
+
+def lr_too_high(ctx: RunContext) -> Finding | None:
+    """The training loss rises, climbs back from its best, or oscillates with a large amplitude."""
+    t, series = ctx.t, ctx.series("train_loss")
+    if len(series) < t.min_epochs or series[0][1] <= 0:
+        return None
+    epochs, loss = [e for e, _ in series], [v for _, v in series]
+    first, floor = loss[0], t.loss_floor * loss[0]
+    parts, ev = [], {}
+    peak_i = max(range(1, len(loss)), key=loss.__getitem__)
+    if loss[peak_i] >= t.lr_high_rise * first:
+        parts.append(f"the training loss rose from {_g(first)} at epoch {epochs[0]} to {_g(loss[peak_i])} "
+                     f"at epoch {epochs[peak_i]}")
+        ev.update(first=first, peak=loss[peak_i], peak_epoch=epochs[peak_i])
+    low_i = min(range(len(loss)), key=loss.__getitem__)
+    end = _mean(loss[-t.tail:])
+    if low_i < len(loss) - 1 and end >= t.lr_high_rise * max(loss[low_i], floor):
+        parts.append(f"{'it' if parts else 'the training loss'} climbed back from its low of {_g(loss[low_i])} "
+                     f"at epoch {epochs[low_i]} to {_g(end)} (mean of the last {min(t.tail, len(loss))} epochs)")
+        ev.update(low=loss[low_i], low_epoch=epochs[low_i], end=end)
+    half = loss[len(loss) // 2:]
+    if len(half) >= 4:
+        deltas = [b - a for a, b in zip(half, half[1:])]
+        changes = _sign_changes(deltas)
+        jump = statistics.median(abs(d) for d in deltas) / max(statistics.median(half), floor)
+        if changes >= t.lr_high_sign_changes and jump >= t.lr_high_jump:
+            parts.append(f"in the second half it jumped by a median {jump:.0%} of its level from epoch to "
+                         f"epoch, changing direction {changes:.0%} of the time")
+            ev.update(jump=jump, direction_changes=changes)
+    if not parts:
+        return None
+    lr = ctx.lr
+    return Finding("lr_too_high", "warning", "Learning rate too high", "; ".join(parts), ev,
+                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g})")
+
+
+def vanishing_gradients(ctx: RunContext) -> Finding | None:
+    """First-layer gradient norm ≪ last-layer's, as a median over the epochs."""
+    rows = []
+    for row in ctx.layers:
+        g = row.get("grad_norm") or {}
+        names = list(g)  # model parameter order: input side first, head last
+        if len(names) >= 2 and math.isfinite(g[names[0]]) and math.isfinite(g[names[-1]]) and g[names[-1]] > 0:
+            rows.append((row["epoch"], names[0], names[-1], g[names[0]], g[names[-1]]))
+    if not rows:
+        return None
+    ratios = [first / last for *_, first, last in rows]
+    median = statistics.median(ratios)
+    if median >= ctx.t.vanishing_ratio:
+        return None
+    epoch, first_name, last_name, first, last = rows[-1]
+    ev = {"ratio_median": median, "ratio_first_epoch": ratios[0], "epochs": len(rows), "first_layer": first_name,
+          "last_layer": last_name, "first_layer_norm": first, "last_layer_norm": last, "epoch": epoch}
+    slower = f"learns ~{1 / median:.0f}× slower" if median > 0 else "gets no gradient at all"
+    message = (f"the first layer's gradient norm ({first_name}) is {median:.2g}× the last layer's ({last_name}), "
+               f"median over {len(rows)} epochs ({_g(first)} vs {_g(last)} at epoch {epoch}): the first layer {slower}")
+    act = ctx.cfg("model.activation")
+    if act in ("sigmoid", "tanh"):
+        remedy = (f"use model.activation=relu with model.init=he (now {act} with {ctx.cfg('model.init')}), "
+                  "or set model.batchnorm=true")
+    else:
+        hidden = ctx.cfg("model.hidden")
+        remedy = "set model.batchnorm=true, or use fewer layers" + (f" (model.hidden={hidden})" if hidden else "")
+    return Finding("vanishing_gradients", "warning", "Vanishing gradients", message, ev, remedy)
+
+
+def _activation_layers(row: dict[str, Any], kinds: tuple[str, ...], key: str) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in (row.get("activations") or {}).items() if s.get("kind") in kinds and key in s}
+
+
+def dead_units(ctx: RunContext) -> Finding | None:
+    """ReLU layers where most units never activate on the probe batch at the last epoch."""
+    if not ctx.layers:
+        return None
+    first, last = ctx.layers[0], ctx.layers[-1]
+    dead = {n: s for n, s in _activation_layers(last, ("relu",), "dead").items() if s["dead"] >= ctx.t.dead_fraction}
+    if not dead:
+        return None
+    name = max(dead, key=lambda n: dead[n]["dead"])
+    s = dead[name]
+    at_first = _activation_layers(first, ("relu",), "dead").get(name, {}).get("dead")
+    ev = {"layer": name, "dead": s["dead"], "units": s.get("units"), "epoch": last["epoch"],
+          "dead_first_epoch": at_first, "layers": {n: d["dead"] for n, d in dead.items()}}
+    message = (f"{s['dead']:.0%} of the {s.get('units', '?')} units of {name} never activate on the probe batch "
+               f"at epoch {last['epoch']}")
+    if at_first is not None and first is not last:
+        message += f" ({at_first:.0%} at epoch {first['epoch']})"
+    if len(dead) > 1:
+        message += f"; {len(dead) - 1} more ReLU layer(s) ≥ {ctx.t.dead_fraction:.0%} dead"
+    lr = ctx.lr
+    return Finding("dead_units", "warning", "Dead ReLU units", message, ev,
+                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or use model.activation=leaky_relu, "
+                   "which keeps a small gradient for negative inputs")
+
+
+def saturated_units(ctx: RunContext) -> Finding | None:
+    """Sigmoid/tanh layers saturated from the first epoch on and still at the last."""
+    if not ctx.layers:
+        return None
+    first, last = ctx.layers[0], ctx.layers[-1]
+    kinds, lim = ("sigmoid", "tanh"), ctx.t.saturated_fraction
+    early = _activation_layers(first, kinds, "saturated")
+    both = {n: s for n, s in _activation_layers(last, kinds, "saturated").items()
+            if s["saturated"] >= lim and early.get(n, {}).get("saturated", 0.0) >= lim}
+    if not both:
+        return None
+    name = max(both, key=lambda n: both[n]["saturated"])
+    s = both[name]
+    ev = {"layer": name, "kind": s["kind"], "saturated": s["saturated"], "epoch": last["epoch"],
+          "saturated_first_epoch": early[name]["saturated"], "layers": {n: d["saturated"] for n, d in both.items()}}
+    message = (f"{s['saturated']:.0%} of the outputs of {name} ({s['kind']}) are saturated at epoch {last['epoch']} "
+               f"and {early[name]['saturated']:.0%} were after epoch {first['epoch']}: where the slope is < 10 % of "
+               "its maximum, little gradient flows back")
+    if len(both) > 1:
+        message += f"; {len(both) - 1} more layer(s) likewise"
+    remedy = _init_fix(ctx) or ("set data.normalize=true so the first layer sees inputs of scale 1"
+                                if not ctx.cfg("data.normalize", True) else
+                                f"set model.batchnorm=true, or lower optimizer.lr to {ctx.lr / 10:g} (now {ctx.lr:g})")
+    return Finding("saturated_units", "warning", "Saturated units", message, ev, remedy)
+
+
+def lr_too_low(ctx: RunContext) -> Finding | None:
+    """The training loss barely moves over the run, creeping down on almost every epoch."""
+    t, loss = ctx.t, ctx.values("train_loss")
+    if len(loss) < t.min_epochs or loss[0] <= 0:
+        return None
+    change = (loss[0] - min(loss[-t.tail:])) / loss[0]
+    deltas = [b - a for a, b in zip(loss, loss[1:])]
+    falling = sum(d < 0 for d in deltas) / len(deltas)
+    if change >= t.lr_low_change or falling < t.lr_low_falling:
+        return None
+    skill = _skill(ctx)
+    if skill is not None and skill[1] >= t.underfit_skill:
+        return None  # flat because it was learned in the first epoch, not because it cannot move
+    ev = {"first": loss[0], "last": loss[-1], "change": change, "falling_epochs": falling, "epochs": len(loss)}
+    message = (f"the training loss moved only {change:.1%} in {len(loss)} epochs ({_g(loss[0])} → {_g(loss[-1])}), "
+               f"falling a little on {falling:.0%} of them")
+    lr = ctx.lr
+    return Finding("lr_too_low", "warning", "Learning rate too low", message, ev,
+                   f"raise optimizer.lr to {lr * 10:g} (now {lr:g})")
+
+
+def overfitting(ctx: RunContext) -> Finding | None:
+    """Validation loss rises from its minimum while the training loss keeps falling."""
+    t = ctx.t
+    rows = [h for h in ctx.history if all(isinstance(h.get(k), (int, float)) and math.isfinite(h[k])
+                                          for k in ("train_loss", "val_loss"))]
+    if len(rows) < t.min_epochs + t.tail:
+        return None
+    b = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    best, last = rows[b], rows[-1]
+    if len(rows) - 1 - b < t.tail or best["val_loss"] <= 0 or best["train_loss"] <= 0:
+        return None
+    val_end = _mean([r["val_loss"] for r in rows[-t.tail:]])
+    train_end = _mean([r["train_loss"] for r in rows[-t.tail:]])
+    # Relative to the best level, but never to less than `loss_floor` of the first epoch's: a validation
+    # loss going 0.0046 → 0.0052 after reaching 100 % accuracy is noise, not memorisation.
+    rise = (val_end - best["val_loss"]) / max(best["val_loss"], t.loss_floor * rows[0]["val_loss"])
+    fall = (best["train_loss"] - train_end) / best["train_loss"]
+    if rise < t.overfit_val_rise or fall < t.overfit_train_fall:
+        return None
+    gap_best, gap_last = best["val_loss"] - best["train_loss"], last["val_loss"] - last["train_loss"]
+    ev = {"best_epoch": best["epoch"], "val_loss_best": best["val_loss"], "train_loss_best": best["train_loss"],
+          "last_epoch": last["epoch"], "val_loss_last": last["val_loss"], "train_loss_last": last["train_loss"],
+          "gap_best": gap_best, "gap_last": gap_last, "val_rise": rise, "train_fall": fall}
+    message = (f"validation loss rose from {_g(best['val_loss'])} at epoch {best['epoch']} to {_g(last['val_loss'])} "
+               f"at epoch {last['epoch']} while training loss fell from {_g(best['train_loss'])} to "
+               f"{_g(last['train_loss'])}; the gap grew from {_g(gap_best)} to {_g(gap_last)}")
+    if ctx.cfg("stop.early_stopping.patience") is None:
+        patience = max(2, min(10, len(rows) // 10))
+        remedy = (f"stop at epoch {best['epoch']}: set stop.early_stopping.patience={patience} (it restores the best "
+                  "weights), or regularise with optimizer.weight_decay=1e-4 / model.dropout=0.3")
+    else:
+        remedy = ("regularise: add model.dropout=0.3 or optimizer.weight_decay=1e-4, use more data or a smaller "
+                  "model.hidden")
+    return Finding("overfitting", "warning", "Overfitting", message, ev, remedy)
+
+
+def _capacity_remedy(ctx: RunContext) -> str:
+    reg = [(k, ctx.cfg(k)) for k in ("loss.l1", "loss.l2", "model.dropout", "optimizer.weight_decay") if ctx.cfg(k)]
+    if reg:
+        now = ", ".join(f"{k}={v:g}" for k, v in reg)
+        return f"regularise less: set {' and '.join(f'{k}=0' for k, _ in reg)} (now {now})"
+    name, hidden = ctx.cfg("model.name"), ctx.cfg("model.hidden") or []
+    if name in ("linear", "perceptron"):
+        return f"give the model capacity: model.name=mlp with model.hidden=[64] (now {name})"
+    if name == "mlp" and len(hidden) <= 3 and (not hidden or max(hidden) < 32):  # deep nets: width is not it
+        return f"give the model capacity: model.hidden={[max(32, 4 * w) for w in hidden] or [64]} (now {hidden})"
+    epochs, lr = ctx.cfg("epochs", len(ctx.history)), ctx.lr
+    return f"train longer (epochs={2 * epochs}, now {epochs}) or raise optimizer.lr to {3 * lr:g} (now {lr:g})"
+
+
+def underfitting(ctx: RunContext) -> Finding | None:
+    """Training error stays high: accuracy far from perfect relative to chance, or a high flat loss."""
+    t = ctx.t
+    if len(ctx.history) < t.min_epochs:
+        return None
+    skill = _skill(ctx)
+    if skill is not None:
+        best, frac = skill
+        if frac >= t.underfit_skill:
+            return None
+        val = ctx.values("val_acc")
+        ev = {"best_train_acc": best, "chance": ctx.chance, "skill": frac, "best_val_acc": max(val) if val else None}
+        message = (f"training accuracy peaked at {best:.2f} with chance at {ctx.chance:.2f}: only {frac:.0%} of the "
+                   "way from chance to perfect" + (f"; validation accuracy peaked at {max(val):.2f}" if val else ""))
+    else:
+        loss = ctx.values("train_loss")
+        if len(loss) < t.window or loss[0] <= 0:
+            return None
+        end, recent = _mean(loss[-t.tail:]), loss[-t.window]
+        remaining, moved = end / loss[0], abs(recent - end) / max(end, 1e-300)
+        if remaining < t.underfit_remaining or moved >= t.plateau:
+            return None
+        val = ctx.values("val_loss")
+        ev = {"first_train_loss": loss[0], "train_loss_end": end, "remaining": remaining, "recent_change": moved,
+              "val_loss_end": _mean(val[-t.tail:]) if val else None}
+        message = (f"training loss flattened at {_g(end)}, still {remaining:.0%} of its first-epoch value {_g(loss[0])}"
+                   + (f"; validation loss {_g(ev['val_loss_end'])}" if val else ""))
+    return Finding("underfitting", "warning", "Underfitting", message, ev, _capacity_remedy(ctx))
+
+
+def good_fit(ctx: RunContext) -> Finding | None:
+    """Neither under- nor overfitting, with finite, sane gradients."""
+    rows = [h for h in ctx.history if isinstance(h.get("val_loss"), (int, float)) and math.isfinite(h["val_loss"])]
+    if len(rows) < ctx.t.min_epochs or any(r(ctx) for r in (non_finite, exploding_gradients, underfitting,
+                                                            overfitting)):
+        return None
+    best, last = min(rows, key=lambda h: h["val_loss"]), rows[-1]
+    ev = {"best_epoch": best["epoch"], "val_loss_best": best["val_loss"], "train_loss_last": last["train_loss"],
+          "val_loss_last": last["val_loss"], "train_acc_last": last.get("train_acc"),
+          "val_acc_last": last.get("val_acc")}
+    if last.get("train_acc") is not None and last.get("val_acc") is not None:
+        message = f"training accuracy {last['train_acc']:.2f} and validation accuracy {last['val_acc']:.2f}"
+    else:
+        message = f"training loss {_g(last['train_loss'])} and validation loss {_g(last['val_loss'])}"
+    message += f" at epoch {last['epoch']}; best validation loss {_g(best['val_loss'])} at epoch {best['epoch']}"
+    monitor = ctx.summary.get("monitor", "val_loss")
+    return Finding("good_fit", "info", "Good fit", message, ev,
+                   f"keep this setup: checkpoints/best.pt holds the weights of the best {monitor} epoch")
+
+
+def still_improving(ctx: RunContext) -> Finding | None:
+    """The validation loss was still clearly falling when the epochs ran out."""
+    t, series = ctx.t, ctx.series("val_loss")
+    if not ctx.ran_out_of_epochs or len(series) < t.window:
+        return None
+    recent = series[-t.window:]
+    xs, ys = [e for e, _ in recent], [v for _, v in recent]
+    x_mean, y_mean = _mean(xs), _mean(ys)
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys)) / sum((x - x_mean) ** 2 for x in xs)
+    drop = -slope * (xs[-1] - xs[0])  # least-squares drop over the window: one noisy epoch barely moves it
+    best_i = min(range(len(series)), key=lambda i: series[i][1])
+    if (drop < t.improving_drop * ys[-1] or drop < t.improving_min * series[0][1]
+            or best_i < len(series) - 2):
+        return None
+    epochs = ctx.cfg("epochs", xs[-1])
+    ev = {"window": t.window, "val_loss_start": ys[0], "val_loss_last": ys[-1], "fitted_drop": drop,
+          "best_epoch": series[best_i][0], "epochs": epochs}
+    message = (f"validation loss fell from {_g(ys[0])} to {_g(ys[-1])} over the last {t.window} epochs "
+               f"({drop / ys[-1]:.0%} of its level) and was at its lowest at epoch {series[best_i][0]} of {epochs}")
+    run = ctx.summary.get("run")
+    where = f"{ctx.cfg('out_dir', 'runs')}/{run}"
+    cont = f", or continue this run: trainlab train --resume {where} --set epochs={2 * epochs}" if run else ""
+    return Finding("still_improving", "info", "Still improving", message, ev,
+                   f"train longer: set epochs={2 * epochs} (now {epochs}){cont}")
+
+
+# Priority order, used to pick the headline among findings of the same severity: what stops learning
+# altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
+# saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
+RULES: list[Rule] = [non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
+                     saturated_units, lr_too_low, overfitting, underfitting, good_fit, still_improving]
+RULE_IDS: list[str] = [r.__name__ for r in RULES]  # each rule's function name is its finding's id

@@ -1,0 +1,106 @@
+"""The verdict on a run: every rule of :mod:`trainlab.diagnose.rules` over its metrics, one headline.
+
+``diagnose`` works on plain data (a live caller passes what it holds); ``diagnose_run`` reads a run
+directory and writes ``diagnosis.json`` = ``{"verdict": rule id, "findings": [finding, ...]}``;
+``format_diagnosis`` gives the lines printed at the end of training.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from trainlab.diagnose.rules import RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
+from trainlab.diagnose.stats import read_layers
+from trainlab.errors import CheckpointError
+from trainlab.train.checkpoint import load_checkpoint
+
+ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The headline rule id (the most severe finding, ties broken by rule priority) and every finding."""
+
+    verdict: str
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "findings": [f.to_dict() for f in self.findings]}
+
+    def rules(self) -> list[str]:
+        """The ids of the rules that fired, most severe first."""
+        return [f.rule for f in self.findings]
+
+
+def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]], summary: dict[str, Any] | None,
+             config: dict[str, Any] | None, *, n_classes: int | None = None,
+             thresholds: Thresholds | None = None) -> Diagnosis:
+    """Run every rule on a run's metrics rows, ``layers.jsonl`` rows, summary and config (plain dicts).
+
+    ``n_classes`` sets the chance level for classification (unknown: 2, the most cautious).
+    """
+    ctx = RunContext(list(history), list(layers), dict(summary or {}), dict(config or {}), n_classes,
+                     thresholds or Thresholds())
+    found = [f for rule in RULES if (f := rule(ctx)) is not None]
+    priority = {rule_id: i for i, rule_id in enumerate(RULE_IDS)}
+    found.sort(key=lambda f: (SEVERITY_RANK[f.severity], priority[f.rule]))
+    return Diagnosis(found[0].rule if found else "good_fit", found)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _n_classes(run_dir: Path) -> int | None:
+    """The class count the run's checkpoints record (None for regression or without a checkpoint)."""
+    for name in ("last.pt", "best.pt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            try:
+                return (load_checkpoint(path).get("data") or {}).get("n_classes")
+            except CheckpointError:
+                continue
+    return None
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf become the strings "nan"/"inf"/"-inf", so diagnosis.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -> Diagnosis:
+    """Diagnose the run in ``run_dir`` from its files and write ``run_dir/diagnosis.json``."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.is_file():
+        raise CheckpointError(f"run must contain metrics.jsonl. Got {str(run_dir)!r} without it. "
+                              "Pass a directory written by 'trainlab train'.")
+    history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    summary = _read_json(run_dir / "summary.json") or {}
+    config_path = run_dir / "config.yaml"
+    config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+    diagnosis = diagnose(history, read_layers(run_dir), summary, config, n_classes=_n_classes(run_dir),
+                         thresholds=thresholds)
+    (run_dir / "diagnosis.json").write_text(json.dumps(_json_safe(diagnosis.to_dict()), indent=2))
+    return diagnosis
+
+
+def format_diagnosis(d: Diagnosis) -> str:
+    """``verdict: <id>`` then one line per finding: ``⚠ Overfitting — <message>. Try: <remedy>``."""
+    lines = [f"verdict: {d.verdict}"]
+    lines += [f"{ICONS.get(f.severity, '-')} {f.title} — {f.message}. Try: {f.remedy}" for f in d.findings]
+    return "\n".join(lines)

@@ -1,0 +1,365 @@
+"""``runs/<run>/report.html``: one self-contained page saying what happened in a run.
+
+Config, learning curves, the verdict (``diagnosis.json``), validation-set pictures, per-layer pictures,
+timing and environment. Images are inlined as base64 data URIs and the CSS is inline: the file can be
+mailed or opened offline and shows the same thing. Validation predictions are computed once, with the
+best checkpoint, on the split ``load_data`` carves again from the run's config and seed; the test split
+is never opened here (its one number comes from ``summary.json``).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
+from trainlab.data import DataBundle, load_data
+from trainlab.errors import DataError, TrainlabError
+from trainlab.report import plots
+from trainlab.train.inference import LoadedRun, load_run
+from trainlab.train.losses import predict_classes
+from trainlab.train.run import read_run_config
+
+ESSENTIAL_KEYS = ["data.name", "model.name", "model.hidden", "model.activation", "model.init", "optimizer.name",
+                  "optimizer.lr", "batch_size", "epochs", "seed"]
+IGNORED_KEYS = {"name", "out_dir"}
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+e = html.escape
+
+
+@dataclass
+class ValidationPredictions:
+    """The best checkpoint's outputs on the validation split: ``out`` (N, outputs), ``pred`` class ids (N,)
+    or values (N, T), ``confidence`` of the predicted class (N,) for classification."""
+
+    run: LoadedRun
+    bundle: DataBundle
+    out: torch.Tensor
+    pred: torch.Tensor
+    confidence: torch.Tensor | None
+    probability: bool  # confidence is a probability (else a raw score)
+
+
+@torch.inference_mode()
+def validation_predictions(run_dir: str | Path) -> ValidationPredictions:
+    """Rebuild the run's best model and data split and predict every validation example once."""
+    run = load_run(run_dir)
+    bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same validation split
+    bs = run.cfg.eval_batch_size
+    x = bundle.val.x
+    out = torch.cat([run.model(x[i:i + bs]) for i in range(0, len(x), bs)]) if len(x) else torch.empty(0)
+    _check_same_data(run, float(run.loss.fn(out, bundle.val.y)) if len(x) else math.nan)
+    if run.info["task"] != "classification":
+        return ValidationPredictions(run, bundle, out, out, None, False)
+    pred = predict_classes(run.loss, out)
+    probs = run.loss.probabilities(out)
+    if probs is not None:
+        conf = probs.gather(1, pred[:, None])[:, 0]
+    else:  # margin losses (hinge, perceptron) and MSE on one-hot targets have scores, not probabilities
+        conf = out[:, 0].abs() if out.shape[1] == 1 else out.gather(1, pred[:, None])[:, 0]
+    return ValidationPredictions(run, bundle, out, pred, conf, probs is not None)
+
+
+def _check_same_data(run: LoadedRun, val_loss: float) -> None:
+    """The split found now must be the one the run saw: a dataset found elsewhere (data.dir emptied, a newer
+    copy) would give pictures of a model on data it was never validated on."""
+    rows = [r for r in plots.read_metrics(run.run_dir) if r["epoch"] == run.epoch]
+    logged = rows[0]["val_loss"] if rows else None
+    # 0.2 %: far above float32 summation order (measured ~1e-8 on CPU) with room for a GPU's TF32 convolutions
+    # (not measured here); below the ~1 % that fresh examples of the same easy fake dataset gave (see the test)
+    if logged is not None and not math.isclose(val_loss, logged, rel_tol=2e-3, abs_tol=1e-6):
+        raise DataError(f"data.name {run.cfg.data.name!r} must give the validation split the run was trained with. "
+                        f"Got val_loss {val_loss:.6g} now vs {logged:.6g} logged at epoch {run.epoch}. Restore the "
+                        f"dataset files the run used (data.dir={run.cfg.data.dir!r}).")
+
+
+def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing})."""
+    run_dir = Path(run_dir)
+    pics: dict[str, dict[str, Any]] = {"curves": plots.plot_curves(run_dir, summary=summary)}
+    notes: dict[str, str] = {}
+    try:
+        vp = validation_predictions(run_dir)
+    except TrainlabError as exc:
+        notes["predictions"] = f"No validation predictions: {exc}"
+        vp = None
+    if vp is not None:
+        b, info = vp.bundle, vp.run.info
+        y = b.val.y
+        if info["task"] == "classification":
+            names = info.get("class_names") or [str(i) for i in range(int(info["n_classes"]))]
+            pics["confusion"] = plots.plot_confusion(y, vp.pred, names, run_dir / "confusion.png")
+            if len(b.input_shape) == 3:
+                pics["examples"] = plots.plot_wrong_examples(b.val.x, y, vp.pred, vp.confidence, names,
+                                                             run_dir / "wrong_examples.png",
+                                                             probability=vp.probability)
+        else:
+            pics["scatter"] = plots.plot_regression_scatter(y, vp.pred, run_dir / "scatter.png",
+                                                            target_names=info.get("target_names"))
+        if list(b.input_shape) == [2]:
+            pics["boundary"] = plots.plot_decision_boundary(
+                vp.run.model, b.train, b.val, run_dir / "boundary.png", task=info["task"], loss=vp.run.loss,
+                class_names=info.get("class_names"), feature_names=info.get("feature_names"))
+    for name, fn in (("grad_norms", plots.plot_grad_norms), ("activations", plots.plot_activation_histograms)):
+        data = fn(run_dir)
+        if data is None and (run_dir / "layers.jsonl").exists():
+            notes[name] = "No epoch finished, so there are no per-layer statistics."
+        elif data is None:
+            notes[name] = ("This run recorded no per-layer statistics (layers.jsonl / activations.json); "
+                           "train with the diagnostic callbacks to get them.")
+        else:
+            pics[name] = data
+    return pics, notes
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    history = plots.read_metrics(run_dir)
+    summary = _read_json(run_dir / "summary.json") or {}
+    diagnosis = _read_json(run_dir / "diagnosis.json")
+    pics, notes = make_pictures(run_dir, summary=summary)
+    sections = [
+        _section("verdict", "Verdict", _verdict(diagnosis)),
+        _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),
+        *_prediction_sections(pics, notes),
+        _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
+        _section("config", "Config", _config(cfg)),
+        _section("timing", "Timing", _timing(summary, history)),
+        _section("environment", "Environment", _kv_table(summary.get("environment") or {})),
+    ]
+    page = PAGE.format(title=e(f"trainlab report · {run_dir.name}"), css=CSS, header=_header(run_dir, cfg, summary),
+                       nav=_nav(sections), body="\n".join(block for _, _, block in sections),
+                       footer=e(f"trainlab report of {run_dir.resolve()} · written {datetime.now():%Y-%m-%d %H:%M}"))
+    path = run_dir / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------------------------------ pieces
+
+
+def _read_json(path: Path) -> Any:
+    """The file's JSON, or None when it is missing or unreadable (the report shows what it has)."""
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _section(sid: str, title: str, body: str) -> tuple[str, str, str]:
+    return sid, title, f'<section id="{sid}">\n<h2>{e(title)}</h2>\n{body}\n</section>'
+
+
+def _nav(sections: list[tuple[str, str, str]]) -> str:
+    return " · ".join(f'<a href="#{sid}">{e(title.split(":")[0])}</a>' for sid, title, _ in sections)
+
+
+def data_uri(path: str | Path) -> str:
+    """A PNG file as a ``data:image/png;base64,...`` URI."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _img(data: dict[str, Any], alt: str) -> str:
+    return f'<figure><img src="{data_uri(data["path"])}" alt="{e(alt)}"></figure>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{e(text)}</p>'
+
+
+def format_value(v: Any) -> str:
+    if isinstance(v, float):
+        return "—" if math.isnan(v) else f"{v:.4g}"
+    if v is None:
+        return "—"
+    if isinstance(v, (dict, list, tuple)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _kv_table(rows: dict[str, Any]) -> str:
+    if not rows:
+        return _note("Not recorded for this run.")
+    body = "".join(f"<tr><th>{e(str(k))}</th><td>{e(format_value(v))}</td></tr>" for k, v in rows.items())
+    return f'<table class="kv">{body}</table>'
+
+
+def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
+    test, best = s.get("test") or {}, s.get("best_val") or {}
+    cards = []
+    if test:
+        metric = f"acc {test['test_acc']:.4f}" if test.get("test_acc") is not None else f"loss {test['test_loss']:.4g}"
+        cards.append(("test", metric, f"{test['n']} examples, epoch {test['epoch']} weights"))
+    if best:
+        metric = f"acc {best['val_acc']:.4f}" if best.get("val_acc") is not None else f"loss {best['val_loss']:.4g}"
+        cards.append(("best validation", metric, f"epoch {best['epoch']} by {s.get('monitor')}"))
+    stop = textwrap.shorten(s.get("stop_reason") or "not finished", 90)  # the full reason is in the curves
+    cards.append(("epochs", f"{s.get('epochs_run', '?')} / {cfg.epochs}", stop))
+    if s.get("wall_time") is not None:
+        cards.append(("wall time", f"{s['wall_time']:.1f} s", f"{s.get('n_parameters', '?'):,} parameters"
+                      if isinstance(s.get("n_parameters"), int) else ""))
+    items = "".join(f'<div class="card"><div class="k">{e(k)}</div><div class="v">{e(v)}</div>'
+                    f'<div class="d">{e(d)}</div></div>' for k, v, d in cards)
+    m = cfg.model
+    what = (f"{cfg.data.name} · {m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation} · "
+            f"{cfg.optimizer.name} lr {cfg.optimizer.lr:g} · batch {cfg.batch_size}")
+    error = f'<p class="banner">{e(s["error"])}</p>' if s.get("error") else ""
+    return f'<h1>{e(run_dir.name)}</h1><p class="what">{e(what)}</p>{error}<div class="cards">{items}</div>'
+
+
+def _verdict(diagnosis: dict[str, Any] | None) -> str:
+    if not diagnosis:
+        return _note("No readable diagnosis.json in this run directory: the verdict rules have not been run on it.")
+    findings = sorted(diagnosis.get("findings") or [], key=lambda f: SEVERITY_ORDER.get(f.get("severity"), 3))
+    head = f'<p class="verdict">Verdict: <strong>{e(str(diagnosis.get("verdict") or "—"))}</strong></p>'
+    if not findings:
+        return head + _note("No findings.")
+    cards = []
+    for f in findings:
+        sev = f.get("severity") if f.get("severity") in SEVERITY_ORDER else "info"
+        evidence = f.get("evidence") or {}
+        ev = (f'<details open><summary>evidence</summary>{_kv_table(evidence)}</details>' if evidence else "")
+        remedy = f'<p class="remedy"><strong>Try:</strong> {e(str(f["remedy"]))}</p>' if f.get("remedy") else ""
+        cards.append(f'<div class="finding {sev}"><div class="ftitle"><span class="sev">{e(sev)}</span> '
+                     f'{e(str(f.get("title") or f.get("rule") or ""))} <code>{e(str(f.get("rule") or ""))}</code>'
+                     f'</div><p>{e(str(f.get("message") or ""))}</p>{ev}{remedy}</div>')
+    return head + "".join(cards)
+
+
+def _epoch_table(history: list[dict[str, Any]]) -> str:
+    cols = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm", "epoch_time"]
+    cols = [c for c in cols if any(r.get(c) is not None for r in history)]
+    head = "".join(f"<th>{e(c)}</th>" for c in cols)
+    rows = "".join("<tr>" + "".join(f"<td>{e(format_value(r.get(c)))}</td>" for c in cols) + "</tr>" for r in history)
+    return (f'<details><summary>Metrics per epoch ({len(history)} rows)</summary>'
+            f'<table class="grid"><tr>{head}</tr>{rows}</table></details>')
+
+
+def _prediction_sections(pics: dict[str, Any], notes: dict[str, str]) -> list[tuple[str, str, str]]:
+    out = []
+    if "predictions" in notes:
+        out.append(_section("confusion", "Validation predictions", _note(notes["predictions"])))
+    if "confusion" in pics:
+        acc = pics["confusion"]["accuracy"]
+        out.append(_section("confusion", "Confusion matrix (validation)",
+                            f'<p>Best checkpoint on the validation split: accuracy {acc:.4f}. Row <i>i</i> shows '
+                            'where the examples of true class <i>i</i> went.</p>' +
+                            _img(pics["confusion"], "Confusion matrix and per-class accuracy on validation")))
+    if "examples" in pics:
+        d = pics["examples"]
+        out.append(_section("examples", "Most confidently wrong (validation)",
+                            f"<p>{d['n_wrong']} validation examples are misclassified; the "
+                            f"{len(d['indices'])} the model was surest about:</p>" +
+                            _img(d, "Most confidently wrong validation examples")))
+    if "scatter" in pics:
+        out.append(_section("scatter", "Predicted vs true (validation)",
+                            _img(pics["scatter"], "Predicted vs true values on validation")))
+    if "boundary" in pics:
+        what = "decision boundary" if "val_acc" in pics["boundary"] else "fitted surface"
+        out.append(_section("boundary", f"The model on the plane ({what})",
+                            "<p>Circles: training points; triangles: validation points.</p>" +
+                            _img(pics["boundary"], f"Model {what} with training and validation points")))
+    return out
+
+
+def _layers(pics: dict[str, Any], notes: dict[str, str]) -> str:
+    if "grad_norms" not in pics and "activations" not in pics:
+        return _note(notes.get("grad_norms", ""))
+    parts = ["<p>Gradient norms that shrink by orders of magnitude toward the first layer mean vanishing "
+             "gradients; norms that grow from epoch to epoch mean exploding ones. Activations piled at 0 and 1 "
+             "(sigmoid) or ±1 (tanh, shaded) are saturated units that pass almost no gradient.</p>"]
+    for name, alt in (("grad_norms", "Per-layer gradient norms"), ("activations", "Activation histograms")):
+        parts.append(_img(pics[name], alt) if name in pics else _note(notes[name]))
+    return "".join(parts)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def flat_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as ``{"optimizer.lr": 0.1, ...}`` in the config tree's order."""
+    return _flatten(config_to_dict(cfg))
+
+
+def _config(cfg: TrainConfig) -> str:
+    values, defaults = flat_config(cfg), flat_config(TrainConfig())
+    rows = []
+    for k, v in values.items():
+        changed = v != defaults.get(k) and k not in IGNORED_KEYS
+        if changed or k in ESSENTIAL_KEYS:
+            cls = ' class="changed"' if changed else ""
+            default = f"default {format_value(defaults.get(k))}" if changed else "default"
+            rows.append(f"<tr{cls}><th>{e(k)}</th><td>{e(format_value(v))}</td><td class=\"d\">{e(default)}</td></tr>")
+    return (f'<p>Essential settings and every value that differs from the defaults (highlighted).</p>'
+            f'<table class="kv">{"".join(rows)}</table>'
+            f'<details><summary>Full config.yaml</summary><pre>{e(config_to_yaml(cfg))}</pre></details>')
+
+
+def _timing(s: dict[str, Any], history: list[dict[str, Any]]) -> str:
+    times = [float(r["epoch_time"]) for r in history if r.get("epoch_time") is not None]
+    rows: dict[str, Any] = {"wall time (s)": s.get("wall_time"), "epochs run": len(history)}
+    if times:
+        rows |= {"mean epoch time (s)": sum(times) / len(times), "fastest / slowest epoch (s)":
+                 f"{min(times):.4g} / {max(times):.4g}", "time to best epoch (s)":
+                 sum(t for r, t in zip(history, times) if r["epoch"] <= (s.get("best_epoch") or 0)) or None}
+    n_train = (s.get("data") or {}).get("train")
+    if times and n_train:
+        rows["training examples / s"] = round(n_train / (sum(times) / len(times)))
+    sizes = " · ".join(f"{k} {v}" for k, v in (s.get("data") or {}).items())
+    rows |= {"parameters": s.get("n_parameters"), "examples": sizes or None}
+    return _kv_table(rows)
+
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;background:#f6f7f9;margin:0}
+main{max-width:1120px;margin:0 auto;padding:18px 24px 40px}
+h1{font-size:26px;margin:8px 0 2px}h2{font-size:19px;margin:0 0 10px;border-bottom:1px solid #e3e5e8;padding-bottom:6px}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #e3e5e8;padding:8px 24px;font-size:14px;z-index:1}
+nav a{color:#1565c0;text-decoration:none}
+section{background:#fff;border:1px solid #e3e5e8;border-radius:8px;padding:16px 20px;margin:16px 0}
+.what{color:#555;margin:0 0 12px}.note{color:#666;font-style:italic}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border:1px solid #e3e5e8;border-radius:8px;
+padding:8px 14px;min-width:150px;max-width:340px}.card .k{font-size:12px;color:#666;text-transform:uppercase}
+.card .v{font-size:20px;font-weight:600}.card .d{font-size:12px;color:#555}
+.banner{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}
+figure{margin:8px 0}img{max-width:100%;height:auto;display:block}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}table.kv th{font-weight:500;color:#444;white-space:nowrap}
+table.grid td{font-variant-numeric:tabular-nums}tr.changed td,tr.changed th{background:#fff8e1;font-weight:600}
+td.d{color:#888;font-weight:400!important}pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}
+.verdict{font-size:17px}.finding{border-left:5px solid #1565c0;background:#f3f7fc;padding:8px 14px;margin:10px 0;
+border-radius:4px}.finding.error{border-color:#c62828;background:#fdecea}
+.finding.warning{border-color:#ef6c00;background:#fff4e5}.ftitle{font-weight:600}
+.sev{display:inline-block;font-size:11px;text-transform:uppercase;color:#fff;background:#1565c0;border-radius:3px;
+padding:0 6px;margin-right:4px}.error .sev{background:#c62828}.warning .sev{background:#ef6c00}
+.remedy{margin:4px 0}summary{cursor:pointer;color:#444;font-size:13px}code{font-size:12px;color:#666}
+footer{color:#888;font-size:12px;text-align:center}
+"""
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{css}</style></head>
+<body><nav>{nav}</nav><main>
+{header}
+{body}
+<footer>{footer}</footer>
+</main></body></html>
+"""

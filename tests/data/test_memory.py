@@ -1,0 +1,357 @@
+import subprocess
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from trainlab.data import Standardizer, split_indices
+from trainlab.data import memory
+from trainlab.data.memory import bundle_from_data
+from trainlab.errors import ConfigError, DataError
+
+N = 60
+
+
+def _xy(n: int = N, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    x[:, 0] = np.arange(n)  # a row id, so tests can tell which examples landed where
+    return x, np.arange(n) % 3
+
+
+class PairDataset(Dataset):
+    """Map-style (x, y) pairs that count how often they are read."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.calls = x, y, 0
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        return torch.as_tensor(self.x[i]), self.y[i]
+
+
+class PairStream(IterableDataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return iter(zip(self.x, self.y))
+
+
+def _frame(x, y, target="label"):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    df[target] = y
+    return df
+
+
+def _forms(x: np.ndarray, y: np.ndarray) -> dict:
+    return {
+        "tensors": lambda: ((torch.as_tensor(x), torch.as_tensor(y)), {}),
+        "numpy": lambda: ((x, y), {}),
+        "lists": lambda: ((x.tolist(), y.tolist()), {}),
+        "dataframe": lambda: (_frame(x, y), {"target": "label"}),
+        "dataset": lambda: (PairDataset(x, y), {}),
+        "iterable": lambda: (PairStream(torch.as_tensor(x), torch.as_tensor(y)), {}),
+    }
+
+
+@pytest.mark.parametrize("kind", ["tensors", "numpy", "lists", "dataframe", "dataset", "iterable"])
+def test_every_form_gives_the_same_bundle(kind):
+    x, y = _xy()
+    ref = bundle_from_data((torch.as_tensor(x), torch.as_tensor(y)), val=0.2, seed=3)
+    data, kw = _forms(x, y)[kind]()
+    b = bundle_from_data(data, val=0.2, seed=3, **kw)
+    for got, want in ((b.train, ref.train), (b.val, ref.val)):
+        assert got.x.dtype == torch.float32 and got.y.dtype == torch.int64
+        assert torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
+    assert (b.task, b.n_classes, b.class_names, b.input_shape) == ("classification", 3, ["0", "1", "2"], (3,))
+    assert b.meta == {"source": "memory", "kind": kind}
+    assert b.feature_names == (["a", "b", "c"] if kind == "dataframe" else None)
+    # The examples themselves: train + val together are exactly the input rows.
+    ids = torch.cat([b.train.x[:, 0], b.val.x[:, 0]]).long().sort().values
+    assert torch.equal(ids, torch.arange(N))
+
+
+def test_text_labels_map_to_sorted_ids_and_names():
+    x, _ = _xy(6)
+    labels = np.array(["dog", "cat", "ant", "dog", "cat", "ant"])
+    b = bundle_from_data((x, labels), val=(x[:2], labels[:2]))  # explicit val: train keeps the row order
+    assert b.class_names == ["ant", "cat", "dog"] and b.n_classes == 3
+    assert b.train.y.tolist() == [2, 1, 0, 2, 1, 0]
+    assert [b.class_names[i] for i in b.train.y] == labels.tolist()
+    obj = labels.astype(object)  # pandas-style object column
+    assert torch.equal(bundle_from_data((x, obj), val=(x[:2], obj[:2])).train.y, b.train.y)
+
+
+def test_integer_labels_kept_when_already_dense_else_remapped_numerically():
+    x, _ = _xy(6)
+    b = bundle_from_data((x, [0, 1, 2, 0, 1, 2]), val=(x[:2], [0, 1]))
+    assert b.train.y.tolist() == [0, 1, 2, 0, 1, 2] and b.class_names == ["0", "1", "2"]
+    b = bundle_from_data((x, [10, 2, 10, 2, 10, 2]), val=(x[:2], [10, 2]))
+    assert b.class_names == ["2", "10"] and b.train.y.tolist() == [1, 0, 1, 0, 1, 0]
+    assert b.val.y.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("y, task, names", [
+    (np.arange(40) % 4, "classification", ["0", "1", "2", "3"]),
+    (np.arange(40) % 2 == 0, "classification", ["False", "True"]),
+    ((np.arange(40) % 5).astype(np.float32), "classification", ["0", "1", "2", "3", "4"]),
+    ((np.arange(40) % 21).astype(np.float64), "regression", None),  # 21 whole values: a quantity
+    (np.linspace(-1, 1, 40), "regression", None),
+    (np.array(["yes", "no"] * 20), "classification", ["no", "yes"]),
+])
+def test_task_inference(y, task, names):
+    x, _ = _xy(40)
+    b = bundle_from_data((x, y), val=0.25)
+    assert b.task == task and b.class_names == names
+    if task == "regression":
+        assert b.n_classes is None and b.train.y.dtype == torch.float32 and b.train.y.shape == (30,)
+    else:
+        assert b.n_classes == len(names) and b.train.y.dtype == torch.int64
+
+
+def test_multi_target_regression_keeps_columns_and_dataframe_names_target():
+    x, _ = _xy(40)
+    y = np.stack([x[:, 1] * 2, x[:, 2] - 1], axis=1)
+    b = bundle_from_data((x, y), val=0.25)
+    assert b.task == "regression" and b.train.y.shape == (30, 2) and b.n_outputs == 2
+    b = bundle_from_data(_frame(x, x[:, 1] * 0.5, target="price"), target="price")
+    assert b.target_names == ["price"] and b.feature_names == ["a", "b", "c"]
+    assert torch.allclose(b.train.y, b.train.x[:, 1] * 0.5)
+
+
+def test_forced_task():
+    x, _ = _xy(40)
+    b = bundle_from_data((x, np.arange(40) % 3), task="regression")
+    assert b.task == "regression" and b.train.y.dtype == torch.float32
+    b = bundle_from_data((x, (np.arange(40) % 30).astype(float)), task="classification")
+    assert b.task == "classification" and b.n_classes == 30
+    with pytest.raises(DataError, match=r"y must be whole-number class labels for task='classification'\. Got 0\.5"):
+        bundle_from_data((x, np.full(40, 0.5)), task="classification")
+    with pytest.raises(DataError, match=r"y must be numbers for task='regression'\. Got 'a'"):
+        bundle_from_data((x, np.array(["a", "b"] * 20)), task="regression")
+    with pytest.raises(ConfigError, match=r"task must be one of auto, classification, regression\. Got 'class'"):
+        bundle_from_data((x, np.arange(40) % 3), task="class")
+
+
+def test_input_shapes_images_kept_and_1d_made_a_column():
+    b = bundle_from_data((torch.rand(20, 1, 4, 4), torch.arange(20) % 2), val=0.2)
+    assert b.input_shape == (1, 4, 4) and b.train.x.shape == (16, 1, 4, 4)
+    b = bundle_from_data((np.arange(20.0), np.arange(20) % 2), val=0.2)
+    assert b.input_shape == (1,) and b.train.x.shape == (16, 1)
+    b = bundle_from_data((torch.arange(20, dtype=torch.uint8), torch.arange(20) % 2), val=0.2)
+    assert b.train.x.dtype == torch.float32 and set(b.train.x.flatten().tolist()) <= set(range(20))
+
+
+def test_val_fraction_size_stratified_and_deterministic():
+    x, _ = _xy(100)
+    y = np.array([0] * 80 + [1] * 20)
+    b = bundle_from_data((x, y), val=0.2, seed=5)
+    assert len(b.val) == 20 and len(b.train) == 80
+    assert int((b.val.y == 1).sum()) == 4  # 20 % of each class
+    keep, held = split_indices(100, 0.2, seed=5, labels=torch.as_tensor(y))
+    assert torch.equal(b.val.x[:, 0].long(), held) and torch.equal(b.train.x[:, 0].long(), keep)
+    again = bundle_from_data((x, y), val=0.2, seed=5)
+    other = bundle_from_data((x, y), val=0.2, seed=6)
+    assert torch.equal(again.val.x, b.val.x) and not torch.equal(other.val.x, b.val.x)
+    plain = bundle_from_data((x, y), val=0.2, seed=5, stratify=False)
+    _, held = split_indices(100, 0.2, seed=5)
+    assert torch.equal(plain.val.x[:, 0].long(), held)
+
+
+def test_explicit_val_uses_the_training_class_mapping():
+    x, _ = _xy(6)
+    labels = np.array(["ant", "cat", "dog"] * 2)
+    b = bundle_from_data((x, labels), val=(x[:2], np.array(["dog", "dog"])))
+    assert b.val.y.tolist() == [2, 2] and len(b.train) == 6  # "dog" is class 2, not class 0
+    with pytest.raises(DataError, match=r"val y must be one of the training classes \['ant', 'cat', 'dog'\]\. "
+                                        r"Got 'emu'\. Found at row index 1"):
+        bundle_from_data((x, labels), val=(x[:2], np.array(["dog", "emu"])))
+    with pytest.raises(DataError, match=r"val y must be one of the training classes.*Got 3"):
+        bundle_from_data((x, [0, 1, 2] * 2), val=(x[:2], [1, 3]))
+    with pytest.raises(DataError, match=r"val X must be shaped \(N, 3\) like the training inputs\. Got shape \(2, 2\)"):
+        bundle_from_data((x, labels), val=(x[:2, :2], labels[:2]))
+
+
+def test_explicit_val_dataframe_columns_matched_by_name():
+    x, y = _xy(30)
+    df = _frame(x, y)
+    b = bundle_from_data(df, target="label", val=df.iloc[:5][["label", "c", "a", "b"]])
+    assert torch.equal(b.val.x, b.train.x[:5])
+    with pytest.raises(DataError, match=r"val DataFrame columns must be a superset of the training feature columns\. Got no column 'b'\."):
+        bundle_from_data(df, target="label", val=df.iloc[:5].drop(columns="b"))
+
+
+def test_test_set_sealed_and_read_only_when_opened():
+    x, y = _xy()
+    test_ds = PairDataset(x[:9], np.array(["x", "y", "z"] * 3))
+    b = bundle_from_data((x, np.array(["x", "y", "z"] * 20)), test=test_ds)
+    assert b.test.opened == 0 and test_ds.calls == 0  # not even converted
+    split = b.test.open()
+    assert b.test.opened == 1 and test_ds.calls == 9
+    assert split.y.tolist() == [0, 1, 2] * 3 and torch.equal(split.x, torch.as_tensor(x[:9], dtype=torch.float32))
+    b.test.open()
+    assert test_ds.calls == 9  # cached: read once
+
+
+def test_test_problems_surface_at_open_and_missing_test_says_so():
+    x, y = _xy()
+    b = bundle_from_data((x, y), test=(x[:4], [0, 1, 2, 7]))
+    with pytest.raises(DataError, match=r"test y must be one of the training classes.*Got 7"):
+        b.test.open()
+    with pytest.raises(DataError, match=r"test must be .*Got the string 'mnist'"):
+        bundle_from_data((x, y), test="mnist")  # the type is checked at once
+    assert b.test.available
+    b = bundle_from_data((x, y))
+    assert not b.test.available
+    with pytest.raises(DataError, match=r"test must be given .*no test set was given\. Pass test=\(X_test, y_test\)"):
+        b.test.open()
+
+
+def test_normalize_uses_training_statistics_only():
+    x, y = _xy()
+    x_test = x[:5] + 100.0
+    raw = bundle_from_data((x, y), val=0.25, seed=1)
+    b = bundle_from_data((x, y), val=0.25, seed=1, normalize=True, test=(x_test, y[:5]))
+    std = Standardizer.fit(raw.train.x)
+    assert b.stats["normalize"] == std.state_dict()
+    assert torch.allclose(b.train.x.mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(b.val.x, std(raw.val.x))
+    assert torch.allclose(b.test.open().x, std(torch.as_tensor(x_test, dtype=torch.float32)))
+    assert raw.stats == {} and torch.equal(raw.val.x, torch.as_tensor(x, dtype=torch.float32)[raw.val.x[:, 0].long()])
+
+
+def test_dataset_too_big_is_refused_before_reading_it():
+    x, y = _xy()
+    ds = PairDataset(x, y)
+    with pytest.raises(DataError, match=r"data must be at most max_bytes=1,000 bytes in memory\. Got 60 samples x "
+                                        r"20 bytes\. Pass a smaller subset"):
+        bundle_from_data(ds, max_bytes=1000)
+    assert ds.calls == 1  # estimated from the first sample
+    with pytest.raises(DataError, match=r"data must be at most max_bytes=100 bytes.*Got more than 5 samples"):
+        bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), max_bytes=100)
+
+
+def test_progress_bar_shown_when_asked(monkeypatch):
+    shown = []
+    real = memory._progress
+
+    advanced = []
+
+    @contextmanager
+    def spy(description, total, show):
+        shown.append((total, show))
+        with real(description, total, show) as advance:
+            yield lambda n: (advanced.append(n), advance(n))
+
+    monkeypatch.setattr(memory, "_progress", spy)
+    x, y = _xy()
+    a = bundle_from_data(PairDataset(x, y), progress=True)
+    b = bundle_from_data(PairDataset(x, y), progress=False)
+    assert shown == [(N, True), (N, False)] and torch.equal(a.train.x, b.train.x)
+    assert sum(advanced) == 2 * N  # the bar reaches its total
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    bundle_from_data(PairDataset(x, y))
+    assert shown[-1] == (N, False)
+
+
+def test_pandas_is_not_imported_by_the_module():
+    code = "import sys, trainlab.data.memory; print('pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_form_errors():
+    x, y = _xy()
+    with pytest.raises(DataError, match=r"data must be \(X, y\) with the targets\. Got X alone \(ndarray shaped \(60, 3\)\)"):
+        bundle_from_data(x)
+    with pytest.raises(DataError, match=r"data must be \(X, y\) as torch tensors.*Got dict\. Convert"):
+        bundle_from_data({"x": x, "y": y})
+    with pytest.raises(DataError, match=r"data must be \(X, y\): the inputs and the targets\. Got a list of 3 items"):
+        bundle_from_data([x, y, y])
+    with pytest.raises(DataError, match=r"y must be one target per row of X\. Got 59 targets for 60 rows"):
+        bundle_from_data((x, y[:-1]))
+    with pytest.raises(DataError, match=r"X must be rows of equal length\. Got ragged nested lists"):
+        bundle_from_data(([[1.0, 2.0], [3.0]], [0, 1]))
+    with pytest.raises(DataError, match=r"X must be numeric\. Got 'a'"):
+        bundle_from_data(([["a", "b"], ["c", "d"]], [0, 1]))
+    with pytest.raises(DataError, match=r"target must be used only with a pandas DataFrame\. Got 'label'"):
+        bundle_from_data((x, y), target="label")
+    with pytest.raises(DataError, match=r"y must be at least 2 different classes\. Got \['1'\]"):
+        bundle_from_data((x, np.ones(N, dtype=int)))
+
+
+def test_non_finite_values_are_counted_with_the_first_row():
+    x, y = _xy()
+    x[[7, 20, 21], 1] = [np.nan, np.inf, np.nan]
+    with pytest.raises(DataError, match=r"X must be finite\. Got NaN or Inf in 3 rows, the first at row index 7\."):
+        bundle_from_data((x, y))
+    x, _ = _xy()
+    t = np.linspace(0, 1, N)
+    t[33] = np.inf
+    with pytest.raises(DataError, match=r"y must be finite\. Got NaN or Inf in 1 row, the first at row index 33\."):
+        bundle_from_data((x, t))
+    with pytest.raises(DataError, match=r"val X must be finite\. Got NaN or Inf in 1 row, the first at row index 0"):
+        bundle_from_data((x, y), val=([[np.nan, 0, 0]], [0]))
+
+
+def test_dataframe_errors():
+    x, y = _xy()
+    df = _frame(x, np.array(["p", "q", "r"] * 20))
+    with pytest.raises(DataError, match=r"target must be a column of the DataFrame\. Got 'lable'\. Did you mean 'label'\?"):
+        bundle_from_data(df, target="lable")
+    with pytest.raises(DataError, match=r"target must be the name of the DataFrame column to predict\. Got None"):
+        bundle_from_data(df)
+    bad = df.copy()
+    bad["b"] = bad["b"].astype(object)
+    bad.loc[4, "b"] = "n/a"
+    with pytest.raises(DataError, match=r"feature column 'b' must be numeric\. Got 'n/a'\. Found at row index 4"):
+        bundle_from_data(bad, target="label")
+    gap = df.copy()
+    gap.loc[[5, 9], "c"] = None
+    with pytest.raises(DataError, match=r"X must be finite\. Got NaN or Inf in 2 rows, the first at row index 5"):
+        bundle_from_data(gap, target="label")
+    gap = df.copy()
+    gap.loc[11, "label"] = None
+    with pytest.raises(DataError, match=r"y must be filled in every row\. Got a missing value at row index 11"):
+        bundle_from_data(gap, target="label")
+
+
+def test_dataset_errors():
+    class Single(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return torch.zeros(2)
+
+    class Ragged(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return torch.zeros(2 + i), 0
+
+    with pytest.raises(DataError, match=r"data\[0\] must be an \(x, y\) pair\. Got Tensor"):
+        bundle_from_data(Single())
+    with pytest.raises(DataError, match=r"data\[1\] x must be shaped \(2,\) like data\[0\]\. Got shape \(3,\)"):
+        bundle_from_data(Ragged())
+    with pytest.raises(DataError, match=r"data must be a dataset with at least one example\. Got an empty one"):
+        bundle_from_data(PairStream([], []))
+
+
+def test_val_argument_errors():
+    x, y = _xy(10)
+    with pytest.raises(ConfigError, match=r"val must be a fraction between 0 and 1 \(exclusive\).*Got 1\.5"):
+        bundle_from_data((x, y), val=1.5)
+    with pytest.raises(DataError, match=r"val must be a fraction that leaves examples on both sides of 10\. Got 0\.01"):
+        bundle_from_data((x, y), val=0.01)
+    with pytest.raises(DataError, match=r"val must be a fraction in \(0, 1\) or .*Got NoneType"):
+        bundle_from_data((x, y), val=None)

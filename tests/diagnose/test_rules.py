@@ -1,0 +1,283 @@
+"""Each verdict rule on hand-made metrics: it fires on its condition, stays quiet on the near miss, and
+its message carries the evidence numbers. Real runs showing each condition are in test_verdict.py."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+import numpy as np
+import pytest
+
+from trainlab.diagnose.rules import RULE_IDS, RULES, RunContext, Thresholds, overfitting, still_improving
+from trainlab.diagnose.verdict import Diagnosis, diagnose, format_diagnosis
+
+CONFIG = {"out_dir": "runs", "epochs": 10, "grad_clip": None,
+          "optimizer": {"name": "sgd", "lr": 0.1, "weight_decay": 0.0},
+          "model": {"name": "mlp", "hidden": [16], "activation": "tanh", "init": "xavier", "dropout": 0.0},
+          "loss": {"l1": 0.0, "l2": 0.0}, "data": {"normalize": False}, "stop": {"early_stopping": {"patience": None}}}
+
+
+def rows(train_loss, val_loss=None, train_acc=None, val_acc=None, grad_norm=None):
+    """Metrics rows as the loop writes them; accuracies None means regression."""
+    val_loss = val_loss or train_loss
+    return [{"epoch": i + 1, "train_loss": train_loss[i], "val_loss": val_loss[i],
+             "train_acc": train_acc[i] if train_acc else None, "val_acc": val_acc[i] if val_acc else None,
+             "lr": 0.1, "epoch_time": 0.01, "grad_norm": grad_norm[i] if grad_norm else 0.5}
+            for i in range(len(train_loss))]
+
+
+def layer_rows(grads=None, acts=None):
+    """layers.jsonl rows from per-epoch grad-norm dicts and/or activation dicts."""
+    n = len(grads or acts)
+    return [{"epoch": i + 1, "grad_norm": grads[i] if grads else {}, "activations": acts[i] if acts else {}}
+            for i in range(n)]
+
+
+def healthy_classification(n=10):
+    loss = [0.7 * 0.3 ** i + 0.05 for i in range(n)]  # converged well before the end
+    acc = [min(0.55 + 0.1 * i, 0.99) for i in range(n)]
+    return rows(loss, [v * 1.1 for v in loss], acc, [a - 0.01 for a in acc])
+
+
+def run(history, layers=(), summary=None, config=None, **kw):
+    return diagnose(history, list(layers), summary or {"stop_reason": "epochs: reached 10"}, config or CONFIG, **kw)
+
+
+def finding(d: Diagnosis, rule: str):
+    return next(f for f in d.findings if f.rule == rule)
+
+
+def test_every_rule_is_registered_once_with_its_id():
+    assert RULE_IDS == ["non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
+                        "saturated_units", "lr_too_low", "overfitting", "underfitting", "good_fit", "still_improving"]
+    assert len(set(RULES)) == len(RULES)
+
+
+def test_thresholds_are_frozen_and_drive_the_rules():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Thresholds().vanishing_ratio = 1.0  # type: ignore[misc]
+    grads = [{"layers.0.linear": 1e-4, "head": 0.1}] * 3
+    assert "vanishing_gradients" in run(healthy_classification(), layer_rows(grads)).rules()
+    assert "vanishing_gradients" not in run(healthy_classification(), layer_rows(grads),
+                                            thresholds=Thresholds(vanishing_ratio=1e-4)).rules()
+
+
+def test_healthy_history_is_a_good_fit_and_nothing_else():
+    d = run(healthy_classification())
+    assert d.verdict == "good_fit" and d.rules() == ["good_fit"]
+    assert "0.99" in d.findings[0].message
+
+
+# --- non_finite ------------------------------------------------------------------------------------
+
+LOOP_ERROR = ("loss became nan at epoch 3, step 5 of 14. Likely cause: exploding gradients (gradient norm reached "
+              "1.2e+08). Lower optimizer.lr (now 0.1, try 0.01) or set grad_clip=1.0; the last good checkpoint "
+              "was kept.")
+
+
+def test_non_finite_names_where_when_and_cause_from_the_loop_message():
+    summary = {"stop_reason": f"non-finite: {LOOP_ERROR}", "error": LOOP_ERROR}
+    d = run(healthy_classification(2), summary=summary)
+    f = finding(d, "non_finite")
+    assert d.verdict == "non_finite" and f.severity == "error"
+    expected = {"what": "loss", "value": "nan", "epoch": 3, "step": 5, "steps_per_epoch": 14,
+                "cause": "exploding gradients (gradient norm reached 1.2e+08)", "last_finite_epoch": 2}
+    assert {k: f.evidence[k] for k in expected} == expected
+    assert "at epoch 3, step 5 of 14" in f.message and "1.2e+08" in f.message
+    assert "optimizer.lr to 0.01" in f.remedy and "grad_clip=1.0" in f.remedy
+
+
+def test_non_finite_validation_loss_has_no_step():
+    error = ("val_loss became inf at epoch 2 although training updates were finite. Likely cause: weights grew too "
+             "large for the validation inputs. Lower optimizer.lr (now 0.1) or set grad_clip=1.0; the last good "
+             "checkpoint was kept.")
+    f = finding(run(healthy_classification(1), summary={"stop_reason": "non-finite: " + error, "error": error}),
+                "non_finite")
+    assert f.evidence["what"] == "val_loss" and f.evidence["epoch"] == 2 and "step" not in f.evidence
+    assert f.message.startswith("the validation loss became inf at epoch 2")
+    assert f.evidence["cause"] == "weights grew too large for the validation inputs"
+
+
+def test_non_finite_in_metrics_without_an_error_is_still_found():
+    h = healthy_classification(4)
+    h[3]["train_loss"] = float("nan")
+    assert run(h).verdict == "non_finite"
+
+
+# --- gradients --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("norms, fires", [([0.5, 5.0, 80.0, 900.0], True),  # growth 1800× to a large norm
+                                          ([0.5, 3e3, 2e3, 1e3], True),  # huge
+                                          ([1e-4, 1e-3, 0.02, 0.05], False),  # 500× growth, but to a small norm
+                                          ([2.0, 1.0, 0.6, 0.4], False)])
+def test_exploding_gradients(norms, fires):
+    d = run(rows([0.7, 0.6, 0.5, 0.45], grad_norm=norms))
+    assert ("exploding_gradients" in d.rules()) == fires
+    if fires:
+        f = finding(d, "exploding_gradients")
+        assert d.verdict == "exploding_gradients" and f.evidence["peak"] == max(norms)
+        assert f"{max(norms):.3g}" in f.message and "good_fit" not in d.rules()
+
+
+def test_vanishing_gradients_uses_the_median_ratio_of_first_to_last_layer():
+    grads = [{"layers.0.linear": g, "layers.1.linear": 0.01, "head": 0.2} for g in (2e-5, 4e-5, 1e-5)]
+    f = finding(run(healthy_classification(), layer_rows(grads)), "vanishing_gradients")
+    assert f.evidence["ratio_median"] == pytest.approx(statistics.median([2e-5 / 0.2, 4e-5 / 0.2, 1e-5 / 0.2]))
+    assert f.evidence["first_layer"] == "layers.0.linear" and f.evidence["last_layer"] == "head"
+    assert "0.0001×" in f.message and "model.activation=relu" in f.remedy
+
+
+def test_a_first_layer_without_gradient_is_vanishing_too():
+    grads = [{"layers.0.linear": 0.0, "head": 0.2}] * 3
+    assert "the first layer gets no gradient at all" in finding(run(healthy_classification(), layer_rows(grads)),
+                                                                 "vanishing_gradients").message
+
+
+def test_a_first_epoch_imbalance_that_training_repairs_is_not_vanishing():
+    grads = [{"layers.0.linear": 1e-5, "head": 0.2}, {"layers.0.linear": 0.1, "head": 0.2},
+             {"layers.0.linear": 0.1, "head": 0.2}]
+    assert "vanishing_gradients" not in run(healthy_classification(), layer_rows(grads)).rules()
+
+
+# --- units ------------------------------------------------------------------------------------------
+
+def unit(kind, dead=0.0, saturated=0.0, units=64):
+    return {"kind": kind, "mean": 0.1, "std": 0.5, "dead": dead, "saturated": saturated, "units": units}
+
+
+def test_dead_relu_units_at_the_last_epoch():
+    acts = [{"layers.0.act": unit("relu", dead=0.2)}, {"layers.0.act": unit("relu", dead=0.7)}]
+    f = finding(run(healthy_classification(), layer_rows(acts=acts)), "dead_units")
+    assert f.evidence["dead"] == 0.7 and f.evidence["dead_first_epoch"] == 0.2
+    assert "70% of the 64 units of layers.0.act" in f.message and "20% at epoch 1" in f.message
+
+
+@pytest.mark.parametrize("last", [unit("relu", dead=0.3), unit("leaky_relu", dead=0.9)])
+def test_few_dead_units_or_leaky_units_are_not_dead(last):
+    assert "dead_units" not in run(healthy_classification(), layer_rows(acts=[{"a": last}])).rules()
+
+
+def test_saturated_from_the_start_is_flagged_but_saturation_grown_by_training_is_not():
+    start = [{"layers.0.act": unit("tanh", saturated=0.8)}, {"layers.0.act": unit("tanh", saturated=0.75)}]
+    f = finding(run(healthy_classification(), layer_rows(acts=start)), "saturated_units")
+    assert "75% of the outputs of layers.0.act (tanh)" in f.message and "80% were after epoch 1" in f.message
+    grown = [{"layers.0.act": unit("sigmoid", saturated=0.1)}, {"layers.0.act": unit("sigmoid", saturated=0.9)}]
+    assert "saturated_units" not in run(healthy_classification(), layer_rows(acts=grown)).rules()
+
+
+# --- learning rate ----------------------------------------------------------------------------------
+
+def test_rising_training_loss_means_lr_too_high():
+    f = finding(run(rows([0.7, 0.9, 1.2, 1.5])), "lr_too_high")
+    assert f.evidence["peak"] == 1.5 and "rose from 0.7 at epoch 1 to 1.5 at epoch 4" in f.message
+    assert "optimizer.lr to 0.01" in f.remedy
+
+
+def test_large_oscillation_means_lr_too_high_but_jitter_near_zero_does_not():
+    swing = [1.0, 0.5, 0.3, 0.2, 0.35, 0.15, 0.4, 0.12, 0.38, 0.14]
+    f = finding(run(rows(swing)), "lr_too_high")
+    assert f.evidence["jump"] > 0.25 and f.evidence["direction_changes"] >= 1 / 3
+    converged = [1.0, 0.1, 0.01, 0.002, 0.004, 0.001, 0.003, 0.001]
+    smooth = [1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2, 0.19]
+    assert "lr_too_high" not in run(rows(converged)).rules() + run(rows(smooth)).rules()
+
+
+def test_loss_creeping_down_barely_means_lr_too_low():
+    creep = [0.700, 0.699, 0.698, 0.697, 0.696, 0.695]
+    d = run(rows(creep, train_acc=[0.5] * 6, val_acc=[0.5] * 6))
+    f = finding(d, "lr_too_low")
+    assert d.verdict == "lr_too_low" and f.evidence["change"] == pytest.approx(0.005 / 0.7)
+    assert "0.7%" in f.message and "optimizer.lr to 1" in f.remedy
+
+
+@pytest.mark.parametrize("loss, acc", [([0.300, 0.301, 0.299, 0.300, 0.298, 0.299], [0.6] * 6),  # a plateau
+                                       ([0.050, 0.049, 0.048, 0.047, 0.046, 0.045], [0.99] * 6)])  # learned already
+def test_flat_loss_on_a_plateau_or_after_learning_is_not_lr_too_low(loss, acc):
+    assert "lr_too_low" not in run(rows(loss, train_acc=acc, val_acc=acc)).rules()
+
+
+# --- fit --------------------------------------------------------------------------------------------
+
+TRAIN = [0.6, 0.4, 0.3, 0.2, 0.12, 0.08, 0.05]
+VAL = [0.6, 0.4, 0.3, 0.32, 0.36, 0.4, 0.45]
+
+
+def test_overfitting_reports_the_rise_the_fall_and_the_gap():
+    d = run(rows(TRAIN, VAL))
+    f = finding(d, "overfitting")
+    assert d.verdict == "overfitting" and f.evidence["best_epoch"] == 3
+    assert f.message == ("validation loss rose from 0.3 at epoch 3 to 0.45 at epoch 7 while training loss fell from "
+                         "0.3 to 0.05; the gap grew from 0 to 0.4")
+    assert f.remedy.startswith("stop at epoch 3: set stop.early_stopping.patience=")
+
+
+def test_overfitting_with_early_stopping_on_suggests_regularisation():
+    config = CONFIG | {"stop": {"early_stopping": {"patience": 5}}}
+    assert "model.dropout=0.3" in overfitting(RunContext(rows(TRAIN, VAL), [], {}, config)).remedy
+
+
+@pytest.mark.parametrize("train", [[0.6, 0.4, 0.3, 0.35, 0.4, 0.45, 0.5],  # both rise: instability
+                                   [0.7, 0.69, 0.68, 0.675, 0.67, 0.665, 0.66]])  # falls 3 %: not memorising
+def test_rising_validation_loss_alone_is_not_overfitting(train):
+    assert "overfitting" not in run(rows(train, VAL)).rules()
+
+
+def test_underfitting_compares_train_accuracy_with_chance():
+    acc = [0.5, 0.6, 0.65, 0.68, 0.68]
+    h = rows([0.69, 0.66, 0.64, 0.63, 0.63], train_acc=acc, val_acc=[a - 0.05 for a in acc])
+    f = finding(run(h, n_classes=2), "underfitting")
+    assert f.evidence["skill"] == pytest.approx(0.36) and "peaked at 0.68 with chance at 0.50" in f.message
+    assert "model.hidden=[64]" in f.remedy
+    assert "underfitting" not in run(h, n_classes=10).rules()  # 0.68 on 10 classes is 64 % of the way
+
+
+def test_underfitting_remedy_lowers_regularisation_when_set():
+    h = rows([0.69, 0.68, 0.68, 0.68], train_acc=[0.55] * 4, val_acc=[0.5] * 4)
+    config = CONFIG | {"model": CONFIG["model"] | {"dropout": 0.5}}
+    assert "model.dropout=0" in finding(run(h, config=config), "underfitting").remedy
+
+
+def test_regression_underfits_when_the_loss_flattens_high():
+    flat = [1.0, 0.8, 0.7, 0.68, 0.675, 0.672, 0.671]
+    f = finding(run(rows(flat, [v * 1.02 for v in flat])), "underfitting")
+    assert f.evidence["remaining"] == pytest.approx((0.675 + 0.672 + 0.671) / 3)
+    assert "underfitting" not in run(rows([1.0, 0.3, 0.1, 0.05, 0.03, 0.02, 0.015])).rules()
+
+
+def test_still_improving_fits_a_line_through_the_last_epochs():
+    val = [1.0, 0.8, 0.6, 0.5, 0.42, 0.36, 0.31]
+    f = still_improving(RunContext(rows(val, val), [], {"stop_reason": "epochs: reached 7", "run": "r"}, CONFIG))
+    slope = np.polyfit(np.arange(3, 8), val[-5:], 1)[0]  # the same drop, computed another way
+    assert f is not None and f.evidence["fitted_drop"] == pytest.approx(-slope * 4)
+    assert "epochs=20 (now 10)" in f.remedy and "--resume runs/r" in f.remedy
+
+
+@pytest.mark.parametrize("val, reason", [([1.0, 0.8, 0.6, 0.5, 0.42, 0.36, 0.31], "early_stopping: ..."),
+                                         ([1.0, 0.05, 0.004, 0.0035, 0.0031, 0.0028, 0.0025], "epochs: reached 7")])
+def test_not_still_improving_when_stopped_early_or_when_the_gain_is_negligible(val, reason):
+    assert "still_improving" not in run(rows(val, val), summary={"stop_reason": reason}).rules()
+
+
+# --- verdict ---------------------------------------------------------------------------------------
+
+def test_headline_is_the_most_severe_then_the_cause_before_the_symptom():
+    grads = [{"layers.0.linear": 1e-6, "head": 0.1}] * 4
+    flat = rows([0.7, 0.69, 0.7, 0.69], train_acc=[0.5] * 4, val_acc=[0.5] * 4)
+    d = run(flat, layer_rows(grads))
+    assert d.verdict == "vanishing_gradients" and "underfitting" in d.rules()
+    d = run(rows([0.7, 0.69, 0.7, 0.69], grad_norm=[5e3] * 4, train_acc=[0.5] * 4, val_acc=[0.5] * 4),
+            layer_rows(grads))
+    assert d.verdict == "exploding_gradients" and d.rules()[0] == "exploding_gradients"
+
+
+def test_no_findings_is_a_good_fit_verdict():
+    d = run([])
+    assert d.verdict == "good_fit" and d.findings == [] and d.to_dict() == {"verdict": "good_fit", "findings": []}
+
+
+def test_format_diagnosis_prints_the_verdict_then_one_line_per_finding():
+    text = format_diagnosis(run(rows(TRAIN, VAL)))
+    lines = text.splitlines()
+    assert lines[0] == "verdict: overfitting"
+    assert lines[1].startswith("⚠ Overfitting — validation loss rose from 0.3 at epoch 3")
+    assert ". Try: stop at epoch 3" in lines[1]

@@ -1,0 +1,175 @@
+"""report.html: one self-contained page with every section that applies, all text escaped."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FASHION_DIR, write_fake_mnist
+from tests.report.test_plots import assert_png, both_setups, toy_cfg
+from trainlab.config import resolve_config
+from trainlab.data.base import SealedTest
+from trainlab.errors import CheckpointError, DataError
+from trainlab.report import html as report_html, write_report
+from trainlab.train.run import train
+
+DIAGNOSIS = {"verdict": "lr_too_high", "findings": [
+    {"rule": "slow_start", "severity": "info", "title": "Slow first epoch", "message": "Epoch 1 was slow.",
+     "evidence": {}, "remedy": ""},
+    {"rule": "lr_too_high", "severity": "error", "title": "Loss <b>oscillates</b>",
+     "message": "val_loss rose 3 times <script>alert(1)</script>", "evidence": {"rises": 3, "lr": 0.5},
+     "remedy": "Lower optimizer.lr to 0.05 & retry"},
+    {"rule": "overfit", "severity": "warning", "title": "Gap between train and validation", "message": "gap 0.1",
+     "evidence": {"gap": 0.1}, "remedy": "Add dropout"},
+]}
+
+
+def section_ids(page: str) -> set[str]:
+    return set(re.findall(r'<section id="([a-z_]+)"', page))
+
+
+def assert_self_contained(page: str) -> list[str]:
+    """No network: every src/href is a data URI or an in-page anchor. Returns the image URIs."""
+    refs = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']*)', page)
+    assert refs and all(r.startswith(("data:", "#")) for r in refs), [r[:40] for r in refs]
+    assert not re.search(r"https?://", page)
+    assert "<link" not in page and "<script" not in page.lower()
+    return [r for r in refs if r.startswith("data:")]
+
+
+def decode_images(uris: list[str], tmp_path: Path) -> None:
+    for i, uri in enumerate(uris):
+        assert uri.startswith("data:image/png;base64,")
+        path = tmp_path / f"inline{i}.png"
+        path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+        assert_png(path)
+
+
+def fake_mnist_run(fake_mnist: Path, tmp_path: Path, **overrides):
+    cfg = resolve_config(overrides={"out_dir": str(tmp_path / "runs"), "tensorboard": False,
+                                    "data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent),
+                                    "data.download": False, "model.hidden": [32], "batch_size": 64, "epochs": 2,
+                                    **overrides})
+    return train(cfg, setup=both_setups, verbose=False)
+
+
+def test_report_of_an_image_run_has_every_section_escaped_and_self_contained(fake_mnist, tmp_path):
+    result = fake_mnist_run(fake_mnist, tmp_path)
+    (result.run_dir / "diagnosis.json").write_text(json.dumps(DIAGNOSIS))
+    path = write_report(result.run_dir)
+    assert path == result.run_dir / "report.html"
+    page = path.read_text()
+    assert section_ids(page) == {"verdict", "curves", "confusion", "examples", "layers", "config", "timing",
+                                 "environment"}
+    uris = assert_self_contained(page)
+    assert len(uris) == 5  # curves, confusion, wrong examples, gradient norms, activation histograms
+    decode_images(uris, tmp_path)
+    for name in ("curves", "confusion", "wrong_examples", "grad_norms", "activations"):
+        assert (result.run_dir / f"{name}.png").is_file()
+    # escaped text: the finding's markup shows as text, never as markup
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Loss &lt;b&gt;oscillates&lt;/b&gt;" in page and "0.05 &amp; retry" in page
+    verdict = page[page.index('<section id="verdict"'):page.index("</section>", page.index('id="verdict"'))]
+    assert "lr_too_high" in verdict
+    order = [verdict.index(f'class="finding {sev}"') for sev in ("error", "warning", "info")]
+    assert order == sorted(order)  # errors first
+    assert "<th>rises</th><td>3</td>" in verdict and "Lower optimizer.lr" in verdict
+    # config, timing, environment say what ran where
+    s = result.summary
+    assert "<th>data.name</th><td>fashion-mnist</td>" in page and "<th>model.hidden</th><td>[32]</td>" in page
+    assert f"<th>torch</th><td>{s['environment']['torch']}</td>" in page
+    assert f"<th>threads</th><td>{s['environment']['threads']}</td>" in page
+    assert f"<th>wall time (s)</th><td>{s['wall_time']:.4g}</td>" in page
+    assert f"accuracy {s['best_val']['val_acc']:.4f}" in page  # the confusion matrix is the best checkpoint's
+    assert "validation" in page[page.index('id="confusion"'):page.index('id="examples"')].lower()
+
+
+def test_report_never_opens_the_test_split(circle_run_for_report, monkeypatch):
+    def refuse(self):
+        raise AssertionError("the report opened the test split")
+
+    monkeypatch.setattr(SealedTest, "open", refuse)
+    page = write_report(circle_run_for_report.run_dir).read_text()
+    assert {"confusion", "boundary"} <= section_ids(page)
+    test_acc = circle_run_for_report.summary["test"]["test_acc"]
+    assert f"acc {test_acc:.4f}" in page  # the test number comes from summary.json
+
+
+@pytest.fixture(scope="module")
+def circle_run_for_report(tmp_path_factory):
+    return train(toy_cfg(tmp_path_factory.mktemp("circle")), setup=both_setups, verbose=False)
+
+
+def test_report_of_a_2d_classification_run_shows_the_decision_boundary(circle_run_for_report, tmp_path):
+    page = write_report(circle_run_for_report.run_dir).read_text()
+    assert section_ids(page) == {"verdict", "curves", "confusion", "boundary", "layers", "config", "timing",
+                                 "environment"}
+    assert "triangles: validation points" in page
+    uris = assert_self_contained(page)
+    assert len(uris) == 5
+    decode_images(uris, tmp_path)
+    assert "No readable diagnosis.json" in page  # absent diagnosis is said, not an error
+
+
+def test_report_of_a_regression_run_has_scatter_and_surface_not_confusion(tmp_path):
+    result = train(toy_cfg(tmp_path, **{"data.name": "plane", "optimizer.lr": 0.02}), setup=both_setups,
+                   verbose=False)
+    page = write_report(result.run_dir).read_text()
+    assert section_ids(page) == {"verdict", "curves", "scatter", "boundary", "layers", "config", "timing",
+                                 "environment"}
+    assert "fitted surface" in page and "Predicted vs true (validation)" in page
+    decode_images(assert_self_contained(page), tmp_path)
+
+
+def test_report_of_a_run_without_layer_statistics_says_so(tmp_path):
+    result = train(toy_cfg(tmp_path, epochs=2), verbose=False)
+    page = write_report(result.run_dir).read_text()
+    assert "layers" in section_ids(page) and "recorded no per-layer statistics" in page
+    assert len(assert_self_contained(page)) == 3  # curves, confusion, boundary
+    assert not (result.run_dir / "grad_norms.png").exists()
+
+
+def test_report_of_a_run_whose_data_is_gone_still_shows_curves(fake_mnist, tmp_path, monkeypatch):
+    result = fake_mnist_run(fake_mnist, tmp_path, epochs=1)
+
+    def gone(cfg, seed):
+        raise DataError("data.name 'fashion-mnist' must be available. Got nothing. Install it.")
+
+    monkeypatch.setattr(report_html, "load_data", gone)
+    page = write_report(result.run_dir).read_text()
+    assert {"curves", "confusion", "layers"} <= section_ids(page) and "examples" not in section_ids(page)
+    assert "No validation predictions: data.name &#x27;fashion-mnist&#x27; must be available" in page
+
+
+def test_report_refuses_validation_pictures_on_data_other_than_the_runs(fake_mnist, tmp_path):
+    result = fake_mnist_run(fake_mnist, tmp_path, epochs=3, **{"optimizer.lr": 0.5})
+    write_fake_mnist(fake_mnist, seed=1)  # same place, same format, different examples
+    page = write_report(result.run_dir).read_text()
+    assert "examples" not in section_ids(page) and not (result.run_dir / "wrong_examples.png").exists()
+    assert re.search(r"No validation predictions: data.name &#x27;fashion-mnist&#x27; must give the validation "
+                     r"split the run was trained with\. Got val_loss [0-9.]+ now vs [0-9.]+ logged at epoch 3\.",
+                     page)
+
+
+def test_report_of_a_missing_run_is_one_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match=r"^run must be an existing run directory\. Got .*nope"):
+        write_report(tmp_path / "nope")
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_default_recipe_on_real_fashion_mnist_produces_every_image_picture(tmp_path):
+    cfg = resolve_config(overrides={"out_dir": str(tmp_path / "runs"), "tensorboard": False, "epochs": 2,
+                                    "data.limit": 5000, "data.dir": str(FASHION_DIR.parent), "data.download": False})
+    result = train(cfg, setup=both_setups, verbose=False)
+    page = write_report(result.run_dir).read_text()
+    assert {"verdict", "curves", "confusion", "examples", "layers", "config", "timing", "environment"} \
+        <= section_ids(page)
+    for name in ("curves", "confusion", "wrong_examples", "grad_norms", "activations"):
+        assert_png(result.run_dir / f"{name}.png")
+    assert result.summary["data"]["val"] == 500 and result.summary["best_val"]["val_acc"] > 0.3  # chance is 0.1
+    assert "<th>data.limit</th><td>5000</td>" in page
