@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
-from trainlab.errors import CheckpointError, ConfigError
+from trainlab.errors import CheckpointError, ConfigError, DataError
 from trainlab.train.callbacks import Callback
 
 # Short keyword → config key. Every config key also works dotted or with "__".
@@ -114,10 +114,16 @@ class Run:
         """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
         from trainlab.train.losses import predict_classes
 
+        from trainlab.data.memory import as_inputs
+
         p = self._prepared
-        xt = torch.as_tensor(x.values if hasattr(x, "values") else x, dtype=torch.float32)
-        if xt.ndim == 1 and len(p.bundle.input_shape) == 1:
-            xt = xt[:, None] if p.bundle.input_shape[0] == 1 else xt[None]
+        shape = tuple(p.bundle.input_shape)
+        xt = as_inputs(x)
+        if tuple(xt.shape) == shape or (xt.shape[1:] == (1,) and (len(xt),) == shape):
+            xt = xt.reshape(1, *shape)  # one example without a batch dimension
+        if tuple(xt.shape[1:]) != shape:
+            raise DataError(f"X must have examples of shape {shape}, as in training. Got {tuple(xt.shape)}. "
+                            "Pass an array shaped (N, *example shape).")
         norm = p.bundle.stats.get("normalize")
         if norm is not None:
             from trainlab.data import Standardizer

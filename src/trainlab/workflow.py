@@ -35,9 +35,10 @@ def _setup(report: bool):
     return setup
 
 
-def _finish(run_dir: Path, report: bool) -> tuple[Diagnosis, Path | None]:
+def _finish(run_dir: Path, report: bool, model: nn.Module | None, bundle: DataBundle | None
+            ) -> tuple[Diagnosis, Path | None]:
     diagnosis = diagnose_run(run_dir)
-    return diagnosis, (write_report(run_dir) if report else None)
+    return diagnosis, (write_report(run_dir, model=model, bundle=bundle) if report else None)
 
 
 def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
@@ -59,8 +60,8 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
             result = train(cfg, **kwargs)
     except TrainingError as exc:
         if exc.run_dir is not None:
-            diagnosis, page = _finish(Path(exc.run_dir), report)
+            diagnosis, page = _finish(Path(exc.run_dir), report, model, bundle)
             exc.outcome = Outcome(None, Path(exc.run_dir), diagnosis, page)  # type: ignore[attr-defined]
         raise
-    diagnosis, page = _finish(result.run_dir, report)
+    diagnosis, page = _finish(result.run_dir, report, model, result.prepared.bundle if bundle is not None else None)
     return Outcome(result, result.run_dir, diagnosis, page)

@@ -498,3 +498,10 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
         stats=stats, meta={"source": "memory", "kind": kind},
     )
+
+
+def as_inputs(x: Any, field: str = "X") -> torch.Tensor:
+    """New inputs (for prediction) converted as training inputs are: float32 (N, ...), checked finite."""
+    if _is_frame(x):
+        x = _frame_features(x, f"{field} ")
+    return _inputs(x, field)

@@ -51,8 +51,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, field_hint: str = "model") -> None:
-    """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit."""
+def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, field_hint: str = "model",
+               custom: bool = False) -> None:
+    """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit.
+
+    ``custom``: the model is the user's own module, so the fix names the module, not ``build_model``."""
     batch_shape = (2, *input_shape)
     modes = {m: m.training for m in model.modules()}
     model.eval()  # eval: BatchNorm's running statistics stay untouched and Dropout draws nothing
@@ -63,13 +66,16 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
         reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ConfigError(
             f"{field_hint} does not fit the data: a batch of input shape {batch_shape} fails in the model "
-            f"({reason}). Make the model's input size match the data, e.g. rebuild it with "
-            f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).") from None
+            f"({reason}). " + (f"Make your module take examples of shape {tuple(input_shape)} (its first layer's "
+                               "input size must match the data)." if custom else
+                               "Make the model's input size match the data, e.g. rebuild it with "
+                               f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).")) from None
     finally:
         for m, training in modes.items():
             m.train(training)
     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if got != (2, n_outputs):
         what = f"{n_outputs} classes" if n_outputs > 1 else "1 output (a binary score or one regression target)"
-        raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. "
-                          f"Rebuild the model with n_outputs={n_outputs} for this data.")
+        fix = (f"Make your module's last layer output {n_outputs} value(s) per example" if custom
+               else f"Rebuild the model with n_outputs={n_outputs} for this data")
+        raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. {fix}.")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, load_data
@@ -49,10 +50,14 @@ class ValidationPredictions:
 
 
 @torch.inference_mode()
-def validation_predictions(run_dir: str | Path) -> ValidationPredictions:
-    """Rebuild the run's best model and data split and predict every validation example once."""
-    run = load_run(run_dir)
-    bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same validation split
+def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = None,
+                           bundle: DataBundle | None = None) -> ValidationPredictions:
+    """Rebuild the run's best model and data split and predict every validation example once.
+
+    ``model`` / ``bundle``: the user's module and in-memory data of a run trained from Python."""
+    run = load_run(run_dir, model=model)
+    if bundle is None:
+        bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same validation split
     bs = run.cfg.eval_batch_size
     x = bundle.val.x
     out = torch.cat([run.model(x[i:i + bs]) for i in range(0, len(x), bs)]) if len(x) else torch.empty(0)
@@ -81,14 +86,14 @@ def _check_same_data(run: LoadedRun, val_loss: float) -> None:
                         f"dataset files the run used (data.dir={run.cfg.data.dir!r}).")
 
 
-def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None
-                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None, model: nn.Module | None = None,
+                  bundle: DataBundle | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing})."""
     run_dir = Path(run_dir)
     pics: dict[str, dict[str, Any]] = {"curves": plots.plot_curves(run_dir, summary=summary)}
     notes: dict[str, str] = {}
     try:
-        vp = validation_predictions(run_dir)
+        vp = validation_predictions(run_dir, model=model, bundle=bundle)
     except TrainlabError as exc:
         notes["predictions"] = f"No validation predictions: {exc}"
         vp = None
@@ -121,14 +126,16 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None
     return pics, notes
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path."""
+def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None) -> Path:
+    """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path.
+
+    ``model`` / ``bundle`` are needed only for runs trained from Python on a user module / in-memory data."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     history = plots.read_metrics(run_dir)
     summary = _read_json(run_dir / "summary.json") or {}
     diagnosis = _read_json(run_dir / "diagnosis.json")
-    pics, notes = make_pictures(run_dir, summary=summary)
+    pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle)
     sections = [
         _section("verdict", "Verdict", _verdict(diagnosis)),
         _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),

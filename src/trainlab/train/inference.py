@@ -1,6 +1,7 @@
 """Using a finished run: test metrics of its best checkpoint, and predictions for new images or CSV rows."""
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from torch import nn
 
 from trainlab.config import TrainConfig
 from trainlab.data import Split, Standardizer, load_data
-from trainlab.errors import DataError
+from trainlab.errors import CheckpointError, DataError
 from trainlab.models import build_model
 from trainlab.registry import LOSSES
 from trainlab.train.checkpoint import load_checkpoint
@@ -38,14 +39,29 @@ class LoadedRun:
         return LOSSES.get(self.info["loss"])
 
 
-def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
-    """Rebuild the model of ``run_dir`` from ``checkpoints/<which>.pt`` (weights only, no pickled code)."""
+def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None = None) -> LoadedRun:
+    """Rebuild the model of ``run_dir`` from ``checkpoints/<which>.pt`` (weights only, no pickled code).
+
+    A run of a user's own ``nn.Module`` needs an instance of it as ``model`` (a copy receives the weights).
+    """
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
     info = ckpt["data"]
-    model = build_model(cfg.model, tuple(info["input_shape"]), int(info["n_outputs"]), seed=cfg.seed)
-    model.load_state_dict(ckpt["model"])
+    custom = info.get("custom_model")
+    if model is not None:
+        model = copy.deepcopy(model)
+    elif custom is not None:
+        raise CheckpointError(f"model must be given for {run_dir.name}: it trained your own nn.Module. Got none. "
+                              f"Pass an instance: trainlab.load({str(run_dir)!r}, model={custom}()).")
+    else:
+        model = build_model(cfg.model, tuple(info["input_shape"]), int(info["n_outputs"]), seed=cfg.seed)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise CheckpointError(f"model must have the architecture {run_dir.name} trained ({custom or cfg.model.name}). "
+                              f"Got {type(model).__name__}: {first}. Pass the same class.") from None
     return LoadedRun(run_dir, cfg, model.eval(), info, int(ckpt["epoch"]))
 
 

@@ -132,16 +132,16 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
-    check_fits(model, tuple(bundle.input_shape), outs)
+    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None)
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size, env.cores())
     return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
 
-def new_run_dir(cfg: TrainConfig) -> Path:
+def new_run_dir(cfg: TrainConfig, model_name: str | None = None) -> Path:
     """Create ``out_dir/<name>`` exclusively; if the name is taken, ``<name>-2``, ``-3``... Never reuse."""
     root = Path(cfg.out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    base = cfg.name or f"{cfg.data.name}-{cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    base = cfg.name or f"{cfg.data.name}-{model_name or cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}"
     for i in range(1, 10_000):
         path = root / (base if i == 1 else f"{base}-{i}")
         try:
@@ -322,7 +322,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup 
           model: nn.Module | None = None) -> RunResult:
     """Check ``cfg`` (and the given data / model, if any) and train into a new run directory."""
     p = prepare(cfg, bundle, model)
-    run_dir = new_run_dir(cfg)
+    run_dir = new_run_dir(cfg, p.custom_model)
     p.cfg = cfg = replace(cfg, name=run_dir.name)
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
 
