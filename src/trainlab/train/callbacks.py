@@ -37,14 +37,22 @@ class TrainState:
 
 
 class Callback:
-    """Override the hooks you need. ``on_batch_end`` is called only by callbacks that override it,
-    so the fast path pays nothing for it."""
+    """Override the hooks you need; the loop calls them in this order:
+
+    ``on_train_begin`` → per epoch: ``on_epoch_begin`` → per update: ``on_batch_begin(step)``,
+    ``on_batch_end(step, loss)`` → ``on_epoch_end(metrics)`` → ``on_train_end``. Also ``on_progress(step,
+    running_loss)`` every few updates, if defined. The per-update hooks are called only for callbacks that
+    override them, so the fast path pays nothing for them; ``loss`` there is a tensor (read it with
+    ``float(loss)`` only when needed: every read waits for the device). Call ``state.request_stop(reason)``
+    to end training after the current epoch."""
 
     name: str = "callback"
 
     def on_train_begin(self, state: TrainState) -> None: ...
 
     def on_epoch_begin(self, state: TrainState) -> None: ...
+
+    def on_batch_begin(self, state: TrainState, step: int) -> None: ...
 
     def on_batch_end(self, state: TrainState, step: int, loss: torch.Tensor) -> None: ...
 
@@ -58,5 +66,6 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def overrides_batch_end(cb: Callback) -> bool:
-    return type(cb).on_batch_end is not Callback.on_batch_end
+def overrides(cb: Callback, hook: str) -> bool:
+    """Whether ``cb`` defines its own ``hook`` (per-update hooks are skipped for callbacks that do not)."""
+    return getattr(type(cb), hook, None) is not getattr(Callback, hook)

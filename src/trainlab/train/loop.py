@@ -16,7 +16,7 @@ from torch import nn
 
 from trainlab.data.base import Split
 from trainlab.errors import TrainingError
-from trainlab.train.callbacks import Callback, TrainState, overrides_batch_end
+from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
@@ -67,7 +67,8 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     params = [p for _, p in named]
     penalized = _penalty_params(model) if (cfg.loss.l1 or cfg.loss.l2) else []
     clip = cfg.grad_clip
-    step_cbs = [cb for cb in callbacks if overrides_batch_end(cb)]
+    begin_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
+    step_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
     progress_cbs = [cb for cb in callbacks if hasattr(cb, "on_progress")]
 
     losses = torch.zeros(steps, device=device)  # (S,) mean loss of each update
@@ -82,6 +83,8 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     perm = torch.randperm(n, generator=data.shuffle).to(device)
     checked = 0
     for step in range(steps):
+        for cb in begin_cbs:
+            cb.on_batch_begin(state, step)
         idx = perm[step * bs:(step + 1) * bs]
         xb, yb = x[idx], y[idx]  # (B, ...) gathers: no per-sample Python
         if data.augment is not None:

@@ -1,0 +1,198 @@
+"""The Python API: any nn.Module on any data through the same engine, with the same errors and files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset, IterableDataset
+
+import trainlab as tl
+from trainlab.errors import CheckpointError, ConfigError
+
+
+def _xy(n=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return x, (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+
+
+class Net(nn.Module):
+    def __init__(self, n_in=4, n_out=2):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_in, 16), nn.Tanh())
+        self.out = nn.Linear(16, n_out)
+
+    def forward(self, x):
+        return self.out(self.body(x))
+
+
+def seeded_net() -> Net:
+    torch.manual_seed(0)  # the user's module is initialised by torch's global RNG
+    return Net()
+
+
+@pytest.fixture
+def opts(tmp_path):
+    return dict(out_dir=str(tmp_path / "runs"), epochs=4, batch_size=32, optimizer="adam", lr=0.02, verbose=False,
+                report=False, tensorboard=False)
+
+
+class Pairs(Dataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+class Stream(IterableDataset):
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return iter(zip(self.x, self.y))
+
+
+@pytest.mark.parametrize("kind", ["tensors", "numpy", "dataframe", "dataset", "iterable"])
+def test_every_data_kind_trains_the_same(kind, opts):
+    x, y = _xy()
+    data = {"tensors": (x, y), "numpy": (x.numpy(), y.numpy()), "dataset": Pairs(x, y), "iterable": Stream(x, y)}
+    if kind == "dataframe":
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame(x.numpy(), columns=list("abcd")).assign(label=y.numpy())
+        run = tl.fit(seeded_net(), frame, target="label", **opts)
+    else:
+        run = tl.fit(seeded_net(), data[kind], **opts)
+    reference = tl.fit(seeded_net(), (x, y), **opts)
+    assert [h["train_loss"] for h in run.history] == pytest.approx([h["train_loss"] for h in reference.history])
+    assert run.history[-1]["val_acc"] > 0.8
+
+
+def test_dataset_name_and_config_file_run_the_cli_engine(tmp_path, opts):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {name: circle, n_points: 200}\nmodel: {hidden: [8], activation: tanh, init: xavier}\n"
+                   "epochs: 3\nbatch_size: 16\ntensorboard: false\n")
+    run = tl.fit(config=cfg, out_dir=str(tmp_path / "runs"), verbose=False, report=False)
+    assert run.config.data.name == "circle" and len(run.history) == 3
+    named = tl.fit(data="xor", **opts)
+    assert named.config.data.name == "xor" and (named.run_dir / "config.yaml").exists()
+
+
+def test_fit_returns_history_diagnosis_evaluate_predict(opts):
+    x, y = _xy()
+    xt, yt = _xy(100, seed=1)
+    run = tl.fit(Net(), (x, y), test=(xt, yt), **{**opts, "epochs": 8})
+    assert [h["epoch"] for h in run.history] == list(range(1, 9))
+    assert run.history.to_pandas().shape[0] == 8
+    assert run.diagnosis.verdict in {"good_fit", "still_improving", "underfitting"}
+    ev = run.evaluate()
+    best = tl.load(run.run_dir, model=Net())  # evaluate() scores the best checkpoint
+    assert ev["test_acc"] == pytest.approx(float((best(xt).argmax(1) == yt).float().mean()), abs=1e-6)
+    assert run.predict(xt).shape == (100,)
+    proba = run.predict(xt[:5], proba=True)
+    assert proba.shape == (5, 2) and torch.allclose(proba.sum(1), torch.ones(5))
+    assert run.plot().axes  # a matplotlib Figure with the curves
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["test"]["test_acc"] == pytest.approx(ev["test_acc"])
+
+
+def test_load_needs_and_uses_the_users_module(opts):
+    x, y = _xy()
+    run = tl.fit(Net(), (x, y), **opts)
+    with pytest.raises(CheckpointError, match=r"model must be given .* model=Net\(\)"):
+        tl.load(run.run_dir)
+    model = tl.load(run.run_dir, model=Net())
+    best = torch.load(run.run_dir / "checkpoints" / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+    with pytest.raises(CheckpointError, match="must have the architecture"):
+        tl.load(run.run_dir, model=Net(n_out=3))
+
+
+def test_builtin_model_runs_load_without_a_module(opts):
+    run = tl.fit(data="circle", **opts)
+    model = tl.load(run.run_dir)
+    assert isinstance(model, nn.Module) and not model.training
+
+
+def test_diagnostics_work_on_user_modules(opts):
+    x, y = _xy()
+    run = tl.fit(Net(), (x, y), **opts)
+    rows = [json.loads(r) for r in (run.run_dir / "layers.jsonl").read_text().splitlines()]
+    assert set(rows[-1]["grad_norm"]) == {"body.0", "out"}
+    assert set(rows[-1]["activations"]) == {"body.1"} and rows[-1]["activations"]["body.1"]["kind"] == "tanh"
+
+
+@pytest.mark.parametrize("model, match", [
+    (nn.Linear(4, 10), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 10\). Make your module"),
+    (nn.Linear(4, 1), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 1\)"),
+    (nn.Linear(3, 2), r"input shape \(2, 4\) fails in the model .*Make your module take examples of shape \(4,\)"),
+])
+def test_shape_mismatch_is_caught_before_the_first_step(model, match, opts):
+    x, y = _xy()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ConfigError, match=match) as info:
+        tl.fit(model, (x, y), **opts)
+    assert "\n" not in str(info.value)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_unknown_keyword_gets_did_you_mean_and_bad_value_the_config_error(opts):
+    x, y = _xy()
+    with pytest.raises(ConfigError, match=r"lrr is not a trainlab option. Got lrr=0.1. Did you mean 'lr'\?"):
+        tl.fit(Net(), (x, y), lrr=0.1)
+    with pytest.raises(ConfigError, match=r"optimizer.lr must be > 0"):
+        tl.fit(Net(), (x, y), **{**opts, "lr": -1})
+    run = tl.fit(Net(), (x, y), **{**opts, "optimizer__momentum": 0.5, "optimizer": "momentum"})
+    assert run.config.optimizer.momentum == 0.5
+
+
+class Recorder(tl.Callback):
+    def __init__(self, stop_at=None):
+        self.calls, self.stop_at = [], stop_at
+
+    def on_train_begin(self, state):
+        self.calls.append("train_begin")
+
+    def on_epoch_begin(self, state):
+        self.calls.append(f"epoch_begin {state.epoch}")
+
+    def on_batch_begin(self, state, step):
+        self.calls.append("batch_begin")
+
+    def on_batch_end(self, state, step, loss):
+        self.calls.append("batch_end")
+        assert torch.isfinite(loss) and step < state.steps_per_epoch
+
+    def on_epoch_end(self, state, metrics):
+        self.calls.append(f"epoch_end {metrics['epoch']}")
+        if metrics["epoch"] == self.stop_at:
+            state.request_stop("recorder said so")
+
+    def on_train_end(self, state):
+        self.calls.append("train_end")
+
+
+def test_callback_protocol_order_and_stop(opts):
+    x, y = _xy(64)
+    rec = Recorder(stop_at=2)
+    run = tl.fit(Net(), (x, y), callbacks=[rec], **{**opts, "batch_size": 29, "epochs": 5})
+    steps = -(-int(64 * 0.9) // 29)
+    epoch = ["epoch_begin {e}"] + ["batch_begin", "batch_end"] * steps + ["epoch_end {e}"]
+    expected = ["train_begin"] + [c.format(e=1) for c in epoch] + [c.format(e=2) for c in epoch] + ["train_end"]
+    assert rec.calls == expected
+    assert run.summary["stop_reason"] == "recorder said so"
+
+
+def test_numpy_float_regression(opts):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float64)
+    y = x @ np.array([1.0, -2.0, 0.5]) + 0.3
+    run = tl.fit(nn.Linear(3, 1), (x, y), **{**opts, "epochs": 30, "lr": 0.05})
+    assert run.history[-1]["val_acc"] is None and run.history[-1]["val_loss"] < 0.05
+    assert run.predict(x[:4]).shape == (4,)
