@@ -196,3 +196,14 @@ def test_numpy_float_regression(opts):
     run = tl.fit(nn.Linear(3, 1), (x, y), **{**opts, "epochs": 30, "lr": 0.05})
     assert run.history[-1]["val_acc"] is None and run.history[-1]["val_loss"] < 0.05
     assert run.predict(x[:4]).shape == (4,)
+
+
+def test_run_export_writes_a_model_that_predicts_the_same(opts, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    x, y = _xy()
+    run = tl.fit(seeded_net(), (x, y), **opts)
+    path = run.export("onnx", tmp_path / "net.onnx")
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {session.get_inputs()[0].name: x[:16].numpy()})[0]
+    best = tl.load(run.run_dir, model=Net())
+    assert np.abs(got - best(x[:16]).detach().numpy()).max() < 1e-5

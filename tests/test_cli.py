@@ -143,3 +143,11 @@ def test_console_script_reports_bad_input_without_traceback(cwd):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == "error: optimizer.lr must be > 0.0. Got -1. Use a valid value such as the default 0.1."
+
+
+def test_export_verb_and_its_bad_format(cwd, capsys):
+    assert main(["train", *TOY, "--name", "toy"]) == 0
+    capsys.readouterr()
+    assert main(["export", "runs/toy", "--format", "safetensors"]) == 0
+    assert (cwd / "runs/toy/export/model.safetensors").exists() and (cwd / "runs/toy/export/model.json").exists()
+    check_bad_input(capsys, ["export", "runs/toy", "--format", "onx"], r"format must be one of .*Did you mean 'onnx'")

@@ -109,6 +109,12 @@ class Run:
 
         return test_best(self._prepared, self.run_dir)
 
+    def export(self, fmt: str = "onnx", out: str | Path | None = None) -> Path:
+        """Write the best checkpoint's model as onnx, torchscript or safetensors (+ model.json); returns the path."""
+        from trainlab.export import export_run
+
+        return export_run(self.run_dir, fmt, out, model=self.model)
+
     @torch.inference_mode()
     def predict(self, x: Any, proba: bool = False) -> Any:
         """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""

@@ -59,6 +59,11 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     pr.add_argument("inputs", nargs="+", help="image files (image runs) or CSV files (tabular / 2-D runs)")
     pr.add_argument("--json", action="store_true", help="print JSON lines instead of a table / CSV")
 
+    ex = sub.add_parser("export", help="write a run's best model as ONNX, TorchScript or safetensors (+ model.json)")
+    ex.add_argument("run", help="run directory")
+    ex.add_argument("--format", default="onnx", help="onnx (default), torchscript or safetensors")
+    ex.add_argument("--out", help="output file or directory (default: runs/<run>/export/)")
+
     d = sub.add_parser("datasets", help="which datasets are available offline, where, and their sizes")
     d.add_argument("--data-dir", help="also look in this directory")
     d.add_argument("--json", action="store_true", help="print JSON")
@@ -161,6 +166,13 @@ def cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from trainlab.export import export_run
+
+    print(f"export: {export_run(a.run, a.format, a.out)}")
+    return 0
+
+
 def cmd_datasets(a: argparse.Namespace) -> int:
     from trainlab.config import DataConfig
     from trainlab.data import describe_datasets
@@ -192,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
-               "names": cmd_names, "report": cmd_report, "compare": cmd_compare}[a.verb]
+               "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

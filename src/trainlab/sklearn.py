@@ -4,11 +4,11 @@
     cross_val_score(make_pipeline(StandardScaler(), TrainlabClassifier(hidden=(32,))), X, y, cv=5)
 
 They follow the scikit-learn estimator contract (the constructor only stores its arguments, ``fit``
-returns ``self``, learned state ends in ``_``) and pass ``sklearn.utils.estimator_checks`` (see
-``tests/test_sklearn.py`` for the few checks that are expected to fail and why), so ``clone``,
-``cross_val_score``, ``GridSearchCV`` and ``Pipeline`` work. Inputs are checked by scikit-learn's own
-validators, so bad input raises the ``ValueError`` / ``TypeError`` scikit-learn users expect; every fit
-is then an ordinary ``trainlab.fit`` run with its run directory, history and verdict.
+returns ``self``, learned state ends in ``_``) and pass every check of ``sklearn.utils.estimator_checks``
+(``tests/test_sklearn.py`` runs them all), so ``clone``, ``cross_val_score``, ``GridSearchCV`` and
+``Pipeline`` work. Inputs are checked by scikit-learn's own validators first, so bad input raises the
+``ValueError`` / ``TypeError`` scikit-learn users expect; every fit is then an ordinary ``trainlab.fit``
+run with its run directory, history and verdict.
 
 Validation split: as in scikit-learn's ``MLPClassifier``, ``val_fraction`` is carved out only when
 ``early_stopping`` is set. Otherwise the model trains on every example and the run's ``val_*`` metrics
@@ -24,8 +24,10 @@ Needs scikit-learn >= 1.6 (``validate_data``, ``__sklearn_tags__``).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
+import os
 import tempfile
 from typing import Any
 
@@ -50,7 +52,7 @@ from trainlab.errors import DataError, problem
 
 __all__ = ["TrainlabClassifier", "TrainlabRegressor"]
 
-_PREDICT_BATCH = 8192  # rows per forward pass at predict time: bounds memory, not results
+_PREDICT_BATCH = 8192  # rows per forward pass at predict time, to bound memory on large inputs
 _PROBA_LOSSES = ("auto", "cross_entropy", "bce")  # classification losses that define probabilities
 
 
@@ -99,8 +101,7 @@ class _TrainlabEstimator(BaseEstimator):
         own = dict(model_name="mlp", hidden=hidden, activation=self.activation, init=self.init,
                    optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, dropout=self.dropout,
                    batch_size=batch, epochs=self.epochs, seed=self.seed, device=self.device,
-                   out_dir=self.out_dir if self.out_dir is not None else tempfile.mkdtemp(prefix="trainlab-sk-"),
-                   tensorboard=False, loss=self._loss_name())
+                   out_dir=self.out_dir, tensorboard=False, loss=self._loss_name())
         if self.early_stopping is not None:
             own["early_stopping"] = {"patience": self.early_stopping}
         extra = dict(self.options or {})
@@ -112,6 +113,9 @@ class _TrainlabEstimator(BaseEstimator):
 
     def _validation(self, X: np.ndarray, y: np.ndarray) -> Any:
         """``val=`` for ``trainlab.fit``: a fraction when early stopping needs held-out data, else the training set."""
+        if isinstance(self.early_stopping, bool):  # True would pass trainlab's int check as a patience of 1
+            raise ValueError(problem("early_stopping", "a patience in epochs (a whole number >= 1) or None",
+                                     self.early_stopping, "Use e.g. early_stopping=5"))
         if self.early_stopping is None:
             return (X, y)
         fraction = self.val_fraction
@@ -152,14 +156,21 @@ class _TrainlabEstimator(BaseEstimator):
         val = self._validation(X, y)
         n_train = len(X) if not isinstance(val, float) else len(X) - round(len(X) * val)
         options = self._trainlab_options(n_train)
-        loss = resolve_loss(options.get("loss", "auto"), self._task, n_classes)
+        loss = resolve_loss(self._loss_name(), self._task, n_classes)
         n_targets = 1 if y.ndim == 1 else y.shape[1]
         module = self._make_module(X.shape[1], loss.n_outputs(self._task, n_classes, n_targets))
+        if self.out_dir is None:
+            options["out_dir"] = tempfile.mkdtemp(prefix="trainlab-sk-")
         try:
             run = fit(module, (X, y), val=val, task=self._task, report=False, verbose=bool(self.verbose),
                       **options)
-        except DataError as exc:  # scikit-learn callers catch ValueError for bad data
-            raise ValueError(str(exc)) from exc
+        except BaseException as exc:
+            if self.out_dir is None:
+                with contextlib.suppress(OSError):
+                    os.rmdir(options["out_dir"])  # only if empty: a rejected config; a failed run keeps its evidence
+            if isinstance(exc, DataError):  # scikit-learn callers catch ValueError for bad data
+                raise ValueError(str(exc)) from exc
+            raise
         self.run_ = run
         self.model_ = run.model
         self.history_ = run.history
@@ -208,8 +219,11 @@ class _TrainlabEstimator(BaseEstimator):
 class TrainlabClassifier(ClassifierMixin, _TrainlabEstimator):
     """A neural-network classifier trained by trainlab (default: an MLP with ``hidden`` layers, Adam).
 
-    ``module``: None (trainlab's MLP), an ``nn.Module`` (deep-copied at each fit, never trained in place)
-    or a factory ``module(n_features, n_outputs) -> nn.Module`` (clone-friendly; built under ``seed``).
+    ``module``: None (trainlab's MLP of ``hidden`` sizes, a tuple or one int; ``()`` is a linear model), an
+    ``nn.Module`` (deep-copied at each fit, never trained in place) or a factory
+    ``module(n_features, n_outputs) -> nn.Module`` (clone-friendly; built under ``seed``).
+    ``init``: trainlab's init scheme by name; ``default`` is torch's (trainlab's config default, ``normal``
+    with std 0.01, is the Fashion-MNIST recipe). ``device``: ``cpu`` (default), ``cuda``, ``mps`` or ``auto``.
     ``loss``: ``auto``/``cross_entropy`` (softmax), ``bce`` (2 classes), ``mse``, ``hinge``, ``perceptron``;
     ``predict_proba`` exists for the first three. ``early_stopping``: patience in epochs (None: off);
     it holds out ``val_fraction`` of the data, stratified. ``options``: any further ``trainlab.fit``
@@ -263,14 +277,8 @@ class TrainlabClassifier(ClassifierMixin, _TrainlabEstimator):
         """Class probabilities (n_samples, n_classes), columns in the order of ``classes_``; rows sum to 1."""
         from trainlab.train.losses import LOSSES
 
-        out = self._outputs(X)
-        probs = LOSSES.get(self._loss).probabilities(out).double().numpy()
-        return probs / probs.sum(axis=1, keepdims=True)  # float32 softmax sums to 1 only within ~1e-7
-
-    @available_if(_has_proba)
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Log of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
+        out = self._outputs(X).double()  # softmax in float64: rows sum to 1 within 1e-15, not 1e-7
+        return LOSSES.get(self._loss).probabilities(out).numpy()
 
 
 class TrainlabRegressor(RegressorMixin, _TrainlabEstimator):
