@@ -85,6 +85,11 @@ class Run:
         return self._outcome.diagnosis
 
     @property
+    def data_stats(self) -> dict[str, Any]:
+        """Statistics of the training split used on every input (e.g. ``normalize`` mean/std)."""
+        return self._bundle.stats
+
+    @property
     def report_path(self) -> Path | None:
         return self._outcome.report
 

@@ -178,7 +178,7 @@ class _TrainlabEstimator(BaseEstimator):
         self.run_dir_ = run.run_dir
         self._loss = loss.name
         # Run keeps the standardiser (options={"normalize": True}) only inside its bundle.
-        self._input_stats = run._bundle.stats.get("normalize")
+        self._input_stats = run.data_stats.get("normalize")
 
     # ---- prediction ---------------------------------------------------------------------------
 
