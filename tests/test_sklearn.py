@@ -65,7 +65,7 @@ def _temp_runs_in_pytest_tmp(tmp_path_factory):
 def test_sklearn_estimator_checks(estimator, check, monkeypatch):
     if getattr(check, "func", check).__name__ == "check_array_api_input":
         monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    check(estimator)
+    assert check(estimator) is None  # a check raises on failure and returns nothing otherwise
 
 
 # ---- data ---------------------------------------------------------------------------------------

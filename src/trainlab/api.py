@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
-from trainlab.errors import CheckpointError, ConfigError, DataError
+from trainlab.errors import ConfigError, DataError
 from trainlab.train.callbacks import Callback
 
 # Short keyword → config key. Every config key also works dotted or with "__".
@@ -195,26 +195,12 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
 def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best") -> nn.Module:
     """The trained model of ``run_dir`` (weights of ``checkpoints/<which>.pt``), in eval mode.
 
-    A run that trained your own ``nn.Module`` needs a fresh instance of it: ``load(run, model=MyNN())``.
+    A run that trained your own ``nn.Module`` needs an instance of it: ``load(run, model=MyNN())`` returns a
+    copy holding the trained weights.
     """
-    from trainlab.train.checkpoint import load_checkpoint
     from trainlab.train.inference import load_run
 
-    run_dir = Path(run_dir)
-    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
-    custom = ckpt["data"].get("custom_model")
-    if custom is None and model is None:
-        return load_run(run_dir, which).model
-    if model is None:
-        raise CheckpointError(f"model must be given to load {run_dir.name}: it trained your own nn.Module. Got "
-                              f"model=None. Pass a fresh instance: trainlab.load({str(run_dir)!r}, model={custom}()).")
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise CheckpointError(f"model must have the architecture that {run_dir.name} trained ({custom}). Got "
-                              f"{type(model).__name__}: {first}. Pass the same class.") from None
-    return model.eval()
+    return load_run(run_dir, which, model=model).model  # one-line CheckpointErrors for a missing/wrong module
 
 
 def config_of(run_dir: str | Path) -> dict[str, Any]:
