@@ -207,3 +207,49 @@ def test_run_export_writes_a_model_that_predicts_the_same(opts, tmp_path):
     got = session.run(None, {session.get_inputs()[0].name: x[:16].numpy()})[0]
     best = tl.load(run.run_dir, model=Net())
     assert np.abs(got - best(x[:16]).detach().numpy()).max() < 1e-5
+
+
+class CountingPairs(Pairs):
+    """A map-style dataset that records how often each example is read."""
+
+    def __init__(self, x, y):
+        super().__init__(x, y)
+        self.reads = 0
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return super().__getitem__(i)
+
+
+def test_a_dataset_too_large_for_memory_streams_through_a_dataloader(opts, monkeypatch):
+    import trainlab.data.memory as memory
+
+    x, y = _xy(256)
+    xv, yv = _xy(64, seed=1)
+    held = tl.fit(seeded_net(), (x, y), val=(xv, yv), **opts)
+    big = CountingPairs(x, y)
+    real_fits = memory._fits
+    monkeypatch.setattr(memory, "_fits", lambda ds, max_bytes: real_fits(ds, 1024))  # "too large": 1 KiB budget
+    streamed = tl.fit(seeded_net(), big, val=(xv, yv), **opts)
+    assert streamed._bundle.meta["kind"] == "stream"
+    # the same batches in the same order: the streamed run is the in-memory run
+    keys = ("train_loss", "train_acc", "val_loss", "val_acc")
+    flat = lambda run: [h[k] for h in run.history for k in keys]  # noqa: E731
+    assert flat(streamed) == pytest.approx(flat(held), rel=1e-6)
+    assert big.reads >= opts["epochs"] * len(x)  # read batch by batch every epoch, not once into memory
+
+
+def test_streamed_data_with_a_val_fraction_a_streamed_test_set_and_a_report(opts, monkeypatch):
+    import trainlab.data.memory as memory
+
+    x, y = _xy(300)
+    xt, yt = _xy(80, seed=2)
+    real_fits = memory._fits
+    monkeypatch.setattr(memory, "_fits", lambda ds, max_bytes: real_fits(ds, 1024))
+    run = tl.fit(seeded_net(), Pairs(x, y), val=0.2, test=Pairs(xt, yt), **{**opts, "report": True, "epochs": 6})
+    assert (len(run._bundle.train), len(run._bundle.val)) == (240, 60)
+    ev = run.evaluate()
+    best = tl.load(run.run_dir, model=Net())
+    assert ev["n"] == 80 and ev["test_acc"] == pytest.approx(float((best(xt).argmax(1) == yt).float().mean()))
+    page = run.report_path.read_text()
+    assert "read batch by batch" in page  # validation pictures need in-memory data: the report says so

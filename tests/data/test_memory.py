@@ -228,13 +228,17 @@ def test_normalize_uses_training_statistics_only():
     assert raw.stats == {} and torch.equal(raw.val.x, torch.as_tensor(x, dtype=torch.float32)[raw.val.x[:, 0].long()])
 
 
-def test_dataset_too_big_is_refused_before_reading_it():
+def test_map_dataset_too_big_streams_and_an_iterable_one_is_refused():
+    from trainlab.data.streaming import DatasetSplit
+
     x, y = _xy()
     ds = PairDataset(x, y)
-    with pytest.raises(DataError, match=r"data must be at most max_bytes=1,000 bytes in memory\. Got 60 samples x "
-                                        r"20 bytes\. Pass a smaller subset"):
-        bundle_from_data(ds, max_bytes=1000)
-    assert ds.calls == 1  # estimated from the first sample
+    bundle = bundle_from_data(ds, max_bytes=1000)  # 60 samples x 20 bytes: read batch by batch instead
+    assert bundle.meta["kind"] == "stream" and isinstance(bundle.train, DatasetSplit)
+    assert len(bundle.train) + len(bundle.val) == 60 and bundle.n_classes == 3
+    assert ds.calls <= 2 + 60  # the size probe and one pass for the labels: nothing held in memory
+    xb, yb = next(iter(bundle.train.batches(8)))
+    assert xb.shape == (8, *bundle.input_shape) and yb.dtype == torch.int64
     with pytest.raises(DataError, match=r"data must be at most max_bytes=100 bytes.*Got more than 5 samples"):
         bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), max_bytes=100)
 

@@ -97,12 +97,20 @@ class DataBundle:
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def n_targets(self) -> int:
+        """Target values per example: 1 for class labels and single regression targets, else T."""
+        tail = getattr(self.train, "target_shape", None)  # a streamed split knows it without its targets
+        if tail is None:
+            tail = tuple(self.train.y.shape[1:])
+        return int(tail[0]) if tail else 1
+
+    @property
     def n_outputs(self) -> int:
         """Output units a model needs for cross-entropy / MSE: classes, or regression targets."""
         if self.task == "classification":
             assert self.n_classes is not None
             return self.n_classes
-        return 1 if self.train.y.ndim == 1 else int(self.train.y.shape[1])
+        return self.n_targets
 
 
 @dataclass(frozen=True)

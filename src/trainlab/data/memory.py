@@ -22,6 +22,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from trainlab.data.base import DataBundle, SealedTest, Split, Task
 from trainlab.data.splits import split_indices
+from trainlab.data.streaming import DatasetSplit, read_targets
 from trainlab.data.tabular import _MAX_INT_CLASSES
 from trainlab.data.transforms import Standardizer
 from trainlab.errors import ConfigError, DataError, problem
@@ -463,6 +464,11 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         raise DataError(problem("target", "used only with a pandas DataFrame", target,
                                 "Drop target=, or pass the table as a DataFrame"))
     opts = dict(target=target, progress=progress, max_bytes=max_bytes)
+    if kind == "dataset" and not _fits(data, max_bytes):
+        if normalize:
+            raise ConfigError(problem("normalize", "False for a dataset read batch by batch", True,
+                                      "Normalise inside the Dataset's __getitem__ instead"))
+        return _streaming_bundle(data, val, test, task, seed, stratify, opts)
     arrays = _read(data, kind, "", columns=None, **opts)
     if len(arrays.x) == 0:
         raise _fail("data", "at least one example", "0 rows", "Pass a non-empty X and y")
@@ -497,6 +503,59 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         class_names=spec.class_names, target_names=arrays.target_names if spec.task == "regression" else None,
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
         stats=stats, meta={"source": "memory", "kind": kind},
+    )
+
+
+def _fits(ds: Any, max_bytes: int) -> bool:
+    """Whether a map-style dataset's float32 copy fits in ``max_bytes`` (estimated from its first example)."""
+    try:
+        n = len(ds)
+    except TypeError:
+        return True  # _materialise reports the missing __len__
+    if n == 0:
+        return True
+    x, y = _sample(ds[0], "data", 0)
+    return n * (4 * max(1, x.numel()) + max(8, np.asarray(y).nbytes)) <= max_bytes
+
+
+def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, stratify: bool,
+                      opts: dict[str, Any]) -> DataBundle:
+    """A bundle whose splits are (dataset, indices) read through a DataLoader: for data too big for memory."""
+    n = len(ds)
+    x0, _ = _sample(ds[0], "data", 0)
+    raw_y = read_targets(ds, n)  # labels only: the inputs stay in the dataset
+    spec = _spec(_Arrays(x0[None].float(), raw_y), _resolve_task(raw_y, task))
+
+    def encode(ys: list[Any]) -> torch.Tensor:
+        y = np.asarray(ys)
+        if spec.task == "classification":
+            return _encode(y, spec, "y")
+        return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+
+    def split(indices: torch.Tensor) -> DatasetSplit:
+        return DatasetSplit(ds, indices, encode, spec.input_shape, spec.y_tail)
+
+    if isinstance(val, numbers.Real) and not isinstance(val, bool):
+        labels = torch.from_numpy(_encode(raw_y, spec, "y").numpy()) if spec.task == "classification" and stratify else None
+        keep, held = split_indices(n, float(val), seed=seed, labels=labels)
+        train, val_split = split(keep.sort().values), split(held.sort().values)
+    else:
+        arrays = _read(val, _kind(val, "val", f"a fraction in (0, 1) or {_ACCEPTED}"), "val ", columns=None, **opts)
+        train, val_split = split(torch.arange(n)), _to_split(arrays, spec, "val ")
+
+    def test_load() -> Split | DatasetSplit:
+        kind = _kind(test, "test")
+        if kind == "dataset" and not _fits(test, opts["max_bytes"]):
+            return DatasetSplit(test, torch.arange(len(test)), encode, spec.input_shape, spec.y_tail)
+        return _to_split(_read(test, kind, "test ", columns=None, **opts), spec, "test ")
+
+    if test is not None:
+        _kind(test, "test")
+    return DataBundle(
+        train=train, val=val_split, test=SealedTest(test_load if test is not None else _no_test, None,
+                                                    available=test is not None),
+        task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None,
+        input_shape=spec.input_shape, class_names=spec.class_names, meta={"source": "memory", "kind": "stream"},
     )
 
 

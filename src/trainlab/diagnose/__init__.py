@@ -7,6 +7,7 @@ from typing import Sequence
 from trainlab.diagnose.rules import RULES, Finding, RunContext, Thresholds
 from trainlab.diagnose.stats import LayerStats, activation_stats, read_layers
 from trainlab.diagnose.verdict import Diagnosis, diagnose, diagnose_run, format_diagnosis
+from trainlab.data import Split
 from trainlab.train.callbacks import Callback
 from trainlab.train.run import Prepared
 
@@ -16,4 +17,6 @@ __all__ = ["LayerStats", "activation_stats", "read_layers", "diagnostic_callback
 
 def diagnostic_callbacks(p: Prepared, run_dir: Path) -> Sequence[Callback]:
     """The callbacks every run gets for diagnosis (a ``setup`` for ``trainlab.train.run.train``)."""
-    return [LayerStats(run_dir, p.bundle.val.x.to(p.device))]
+    val = p.bundle.val
+    probe = val.x if isinstance(val, Split) else val.head(512).x  # a streamed split: its first examples
+    return [LayerStats(run_dir, probe[:512].to(p.device))]

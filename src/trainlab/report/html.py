@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
-from trainlab.data import DataBundle, load_data
+from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import DataError, TrainlabError
 from trainlab.report import plots
 from trainlab.train.inference import LoadedRun, load_run
@@ -58,6 +58,9 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
     run = load_run(run_dir, model=model)
     if bundle is None:
         bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same validation split
+    if not isinstance(bundle.val, Split):
+        raise DataError("data must be held in memory for the validation pictures. Got a dataset read batch by "
+                        "batch (too large to hold). Pass a smaller validation set: fit(..., val=(X_val, y_val)).")
     bs = run.cfg.eval_batch_size
     x = bundle.val.x
     out = torch.cat([run.model(x[i:i + bs]) for i in range(0, len(x), bs)]) if len(x) else torch.empty(0)

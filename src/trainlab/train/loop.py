@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from trainlab.data.base import Split
+from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import TrainingError
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
@@ -24,25 +25,42 @@ CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, ra
 
 @dataclass
 class LoopData:
-    """What one epoch needs, already on the training device."""
+    """What one epoch needs: tensors already on the training device, or (for data too large to hold)
+    DatasetSplits whose batches are moved there as they are read."""
 
-    train: Split
-    val: Split
+    train: Split | DatasetSplit
+    val: Split | DatasetSplit
     loss: Loss
     classification: bool
     shuffle: torch.Generator  # CPU generator: the permutation is drawn on the CPU, then moved
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    device: torch.device = torch.device("cpu")
+
+
+def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
+            order: torch.Tensor | None = None, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(x, y) batches on ``device``: index slices of tensors (in ``order`` when given), or DataLoader batches
+    of a DatasetSplit (shuffled by ``generator`` — the same permutation ``order`` would be)."""
+    if isinstance(split, Split):
+        for start in range(0, len(split), batch_size):
+            idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            yield split.x[idx], split.y[idx]  # (B, ...) gathers: no per-sample Python
+    else:
+        for xb, yb in split.batches(batch_size, generator):
+            yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, loss: Loss, batch_size: int, classification: bool) -> dict[str, Any]:
+def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_size: int, classification: bool,
+             device: torch.device | None = None) -> dict[str, Any]:
     """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode."""
     was_training = model.training
     model.eval()
-    total = torch.zeros((), device=split.x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
-    for start in range(0, len(split), batch_size):
-        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+    device = device or (split.x.device if isinstance(split, Split) else torch.device("cpu"))
+    total = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for xb, yb in batches(split, batch_size, device):
         out = model(xb)
         total += loss.fn(out, yb) * len(xb)
         if classification:
@@ -60,9 +78,8 @@ def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
 def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]) -> dict[str, Any]:
     """One pass over the shuffled training split; returns train loss/acc and the mean gradient norm."""
     cfg, model, opt, sched = state.cfg, state.model, state.optimizer, state.scheduler
-    x, y = data.train.x, data.train.y
-    n, bs, steps = len(x), cfg.batch_size, state.steps_per_epoch
-    device = x.device
+    n, bs, steps = len(data.train), cfg.batch_size, state.steps_per_epoch
+    device = data.device
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     penalized = _penalty_params(model) if (cfg.loss.l1 or cfg.loss.l2) else []
@@ -80,13 +97,15 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     state.step_losses = losses
 
     model.train()
-    perm = torch.randperm(n, generator=data.shuffle).to(device)
+    if isinstance(data.train, Split):
+        order = torch.randperm(n, generator=data.shuffle).to(device)
+        stream = batches(data.train, bs, device, order=order)
+    else:
+        stream = batches(data.train, bs, device, generator=data.shuffle)
     checked = 0
-    for step in range(steps):
+    for step, (xb, yb) in enumerate(stream):
         for cb in begin_cbs:
             cb.on_batch_begin(state, step)
-        idx = perm[step * bs:(step + 1) * bs]
-        xb, yb = x[idx], y[idx]  # (B, ...) gathers: no per-sample Python
         if data.augment is not None:
             xb = data.augment(xb)
         out = model(xb)
@@ -184,7 +203,7 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {"epoch": epoch}
         metrics.update(train_epoch(state, data, callbacks))
-        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification)
+        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device)
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
         if not math.isfinite(metrics["val_loss"]):

@@ -21,6 +21,7 @@ from torch import nn
 
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml, replace, validate_config
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
+from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, DataError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import env
@@ -67,8 +68,7 @@ class RunResult:
 
 
 def n_outputs(loss: Loss, bundle: DataBundle) -> int:
-    n_targets = 1 if bundle.train.y.ndim == 1 else int(bundle.train.y.shape[1])
-    return loss.n_outputs(bundle.task, bundle.n_classes, n_targets)
+    return loss.n_outputs(bundle.task, bundle.n_classes, bundle.n_targets)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -99,7 +99,7 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
     if cfg.batch_size > n:
         problems.append(f"batch_size must be <= the number of training examples ({n}). Got {cfg.batch_size}. "
                         f"Use batch_size={n} for full-batch gradient descent.")
-    if bundle.task == "classification":
+    if bundle.task == "classification" and isinstance(bundle.train, Split):  # streamed labels are mapped on read
         y = bundle.train.y
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= (bundle.n_classes or 0):
@@ -108,7 +108,7 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
                             "Number the classes 0..n_classes-1.")
     elif cfg.monitor == "val_acc" or cfg.stop.target.metric.endswith("acc") and cfg.stop.target.value is not None:
         problems.append("monitor must be val_loss for a regression dataset. Got 'val_acc'. Use monitor=val_loss.")
-    if not bool(torch.isfinite(bundle.train.x).all()):
+    if isinstance(bundle.train, Split) and not bool(torch.isfinite(bundle.train.x).all()):
         problems.append(f"data.name {cfg.data.name!r} must have finite inputs. Got NaN or Inf in the training "
                         "features. Remove or fill those values.")
     if any(v for v in cfg.data.augment.model_dump().values()) and len(bundle.input_shape) != 3:
@@ -197,9 +197,14 @@ def _loop_data(p: Prepared) -> tuple[LoopData, torch.Generator, torch.Generator 
     b, dev = p.bundle, p.device
     shuffle = torch.Generator().manual_seed(p.cfg.seed)
     aug = make_augmenter(p.cfg.data.augment, p.cfg.seed + 3) if len(b.input_shape) == 3 else None
-    data = LoopData(train=Split(b.train.x.to(dev), b.train.y.to(dev)), val=Split(b.val.x.to(dev), b.val.y.to(dev)),
-                    loss=p.loss, classification=b.task == "classification", shuffle=shuffle, augment=aug)
+    data = LoopData(train=on_device(b.train, dev), val=on_device(b.val, dev), loss=p.loss,
+                    classification=b.task == "classification", shuffle=shuffle, augment=aug, device=dev)
     return data, shuffle, (aug.generator if aug is not None else None)
+
+
+def on_device(split: Split | DatasetSplit, device: torch.device) -> Split | DatasetSplit:
+    """Tensors move to the device once; a DatasetSplit's batches move as they are read."""
+    return Split(split.x.to(device), split.y.to(device)) if isinstance(split, Split) else split
 
 
 def _build_state(p: Prepared) -> TrainState:
@@ -290,9 +295,8 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=p.device)
     model = copy.deepcopy(p.model)  # same architecture, built-in or the user's own module
     model.load_state_dict(ckpt["model"])
-    test = p.bundle.test.open()
-    split = Split(test.x.to(p.device), test.y.to(p.device))
-    m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification")
+    split = on_device(p.bundle.test.open(), p.device)
+    m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
     return {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
 
 
