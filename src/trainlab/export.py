@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib
 import io
 import json
 import logging
@@ -153,14 +154,20 @@ def string_metadata(description: dict[str, Any]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------- formats
 
+def _require(fmt: str, *modules: str) -> list[Any]:
+    """Import the optional packages a format needs; one ConfigError line with the install hint if missing."""
+    try:
+        return [importlib.import_module(m) for m in modules]
+    except ImportError as exc:
+        names = " and ".join(m.split(".")[0] for m in modules)
+        raise ConfigError(f"format {fmt} must have the {names} package(s) installed. Got {exc}. "
+                          "Run pip install 'trainlab[export]'.") from None
+
+
 @EXPORTERS.register("onnx", "ONNX graph for onnxruntime and other runtimes (dynamic batch, raw outputs)")
 def to_onnx(net: nn.Module, x: torch.Tensor, x_check: torch.Tensor, description: dict[str, Any]) -> bytes:
-    try:
-        import onnx
-        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it; fail here with the install hint)
-    except ImportError as exc:
-        raise ConfigError(f"format onnx must have the onnx and onnxscript packages installed. Got {exc}. "
-                          "Run pip install 'trainlab[export]'.") from None
+    # torch.onnx's exporter needs onnxscript too: fail here, with the install hint, rather than deep inside it
+    onnx, _ = _require("onnx", "onnx", "onnxscript")
     batch = torch.export.Dim("batch", min=1)
     with _quiet_torch():
         try:
@@ -207,11 +214,8 @@ def to_torchscript(net: nn.Module, x: torch.Tensor, x_check: torch.Tensor, descr
 
 @EXPORTERS.register("safetensors", "the weights (state_dict) only, for load_state_dict into the same architecture")
 def to_safetensors(net: nn.Module, x: torch.Tensor, x_check: torch.Tensor, description: dict[str, Any]) -> bytes:
-    try:
-        from safetensors.torch import load, save
-    except ImportError as exc:
-        raise ConfigError(f"format safetensors must have the safetensors package installed. Got {exc}. "
-                          "Run pip install 'trainlab[export]'.") from None
+    st = _require("safetensors", "safetensors.torch")[0]
+    load, save = st.load, st.save
     tensors: dict[str, torch.Tensor] = {}
     seen: set[int] = set()
     for name, value in net.state_dict().items():
