@@ -226,3 +226,14 @@ def test_rng_state_without_augment_records_none() -> None:
     state = rng_state(torch.Generator().manual_seed(0), None)
     assert state["augment"] is None
     assert isinstance(state["torch"], torch.Tensor) and isinstance(state["shuffle"], torch.Tensor)
+
+
+def test_best_shares_the_file_of_its_epoch_and_survives_later_saves(tmp_path: Path) -> None:
+    from trainlab.train.checkpoint import link_atomic
+
+    save_atomic({"format": FORMAT, "epoch": 1}, tmp_path / "last.pt")
+    link_atomic(tmp_path / "last.pt", tmp_path / "best.pt")
+    save_atomic({"format": FORMAT, "epoch": 2}, tmp_path / "last.pt")  # replaces last.pt with a new file
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]

@@ -8,6 +8,7 @@ full disk mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,22 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def link_atomic(src: str | Path, dst: str | Path) -> Path:
+    """Make ``dst`` a copy of the finished file ``src`` (a hard link where possible: no second write), atomically."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # a filesystem without hard links
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dst
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -26,7 +26,7 @@ from trainlab.errors import CheckpointError, ConfigError, DataError, TrainingErr
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.checkpoint import FORMAT, load_checkpoint, restore_rng, rng_state, save_atomic
+from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.loop import LoopData, evaluate, run_epochs
 from trainlab.train.losses import Loss, resolve_loss
@@ -181,10 +181,9 @@ class Checkpointer(Callback):
         improved = better(self.monitor, value, self.best)
         if improved:
             self.best, self.best_epoch = value, metrics["epoch"]
-        ckpt = self.make(state)
-        save_atomic(ckpt, self.dir / "last.pt")
-        if improved:
-            save_atomic(ckpt, self.dir / "best.pt")
+        save_atomic(self.make(state), self.dir / "last.pt")
+        if improved:  # last.pt is always replaced by a new file, so best.pt can share this one
+            link_atomic(self.dir / "last.pt", self.dir / "best.pt")
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
