@@ -64,6 +64,15 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     ex.add_argument("--format", default="onnx", help="onnx (default), torchscript or safetensors")
     ex.add_argument("--out", help="output file or directory (default: runs/<run>/export/)")
 
+    le = sub.add_parser("lesson", help="classic experiments as runnable lessons: list, or run one / all")
+    lsub = le.add_subparsers(dest="lesson_verb", metavar="ACTION")
+    lsub.add_parser("list", help="the lessons and what each shows")
+    lr = lsub.add_parser("run", help="run a lesson (or 'all'): lesson.md, figures, results.json")
+    lr.add_argument("name", help="a lesson name from 'trainlab lesson list', or all")
+    lr.add_argument("--out", help="output directory (default lessons/<name>, or lessons/ for all)")
+    lr.add_argument("--seed", type=int, default=0)
+    lr.add_argument("--quick", action="store_true", help="smaller sizes (seconds instead of a minute)")
+
     d = sub.add_parser("datasets", help="which datasets are available offline, where, and their sizes")
     d.add_argument("--data-dir", help="also look in this directory")
     d.add_argument("--json", action="store_true", help="print JSON")
@@ -173,6 +182,22 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lesson(a: argparse.Namespace) -> int:
+    from trainlab.lessons import LESSONS, run_all, run_lesson
+
+    if a.lesson_verb == "run":
+        if a.name == "all":
+            print(f"index: {run_all(a.out or 'lessons', a.seed, a.quick)}")
+            return 0
+        md, result = run_lesson(a.name, a.out, a.seed, a.quick)
+        print(result.conclusion)
+        print(f"lesson: {md}")
+        return 0
+    for name, entry in LESSONS.items():
+        print(f"{name:<20} {entry.title} — {entry.claim}")
+    return 0
+
+
 def cmd_datasets(a: argparse.Namespace) -> int:
     from trainlab.config import DataConfig
     from trainlab.data import describe_datasets
@@ -204,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
-               "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export}[a.verb]
+               "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export,
+               "lesson": cmd_lesson}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

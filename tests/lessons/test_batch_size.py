@@ -1,0 +1,20 @@
+"""Lesson batch-size: updates per epoch by batch size, and per epoch small minibatches beat full batch."""
+from __future__ import annotations
+
+import trainlab.lessons.batch_size  # noqa: F401  (registers the lesson)
+from trainlab.lessons.base import run_lesson
+
+
+def test_update_counts_and_loss_per_epoch(tmp_path):
+    md, out = run_lesson("batch-size", tmp_path, seed=0, quick=True)
+    runs = out.results["runs"]
+    online, mini, full = runs["batch 1"], runs["batch 10"], runs["full batch"]
+    per_epoch = [r["updates_per_epoch"] for r in runs.values()]  # batch 1, 10, 100, full
+    assert per_epoch == sorted(per_epoch, reverse=True) and full["updates_per_epoch"] == 1
+    assert online["updates_per_epoch"] == out.results["n_train"]
+    assert mini["final_loss"] < full["final_loss"]  # same epochs, 24 updates per epoch against 1
+    curve = mini["curve"]
+    assert curve["update"][-1] == mini["updates"] and curve["seconds"] == sorted(curve["seconds"])
+    assert all(r["seconds"] > 0 and r["ms_per_update"] > 0 for r in runs.values())
+    assert (tmp_path / "batch_size.png").stat().st_size > 10_000
+    assert f"{mini['final_loss']:.3g}" in md.read_text()

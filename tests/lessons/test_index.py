@@ -1,0 +1,32 @@
+"""`trainlab lesson list / run all`: every registered lesson, and an index page linking each one."""
+from __future__ import annotations
+
+import re
+
+from trainlab.cli import main
+from trainlab.lessons import LESSONS
+
+COURSE = ["optimizers", "init-histograms", "vanishing-gradients", "polynomial", "weight-decay", "shallow-vs-deep",
+          "learning-rate", "batch-size"]
+
+
+def test_list_names_every_lesson_in_course_order(capsys):
+    assert main(["lesson", "list"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == COURSE == LESSONS.names()
+
+
+def test_run_all_quick_writes_an_index_linking_every_lesson(tmp_path, capsys):
+    assert main(["lesson", "run", "all", "--quick", "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "index.html").read_text()
+    assert re.findall(r'href="([^"]+)/lesson.md"', page) == COURSE
+    for name in COURSE:
+        assert (tmp_path / name / "lesson.md").read_text().startswith("# ")
+        assert (tmp_path / name / "results.json").exists()
+        assert any((tmp_path / name).glob("*.png"))
+
+
+def test_unknown_lesson_is_one_line(capsys):
+    assert main(["lesson", "run", "optimisers"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Did you mean 'optimizers'" in err
