@@ -75,6 +75,8 @@ INITS: Registry = Registry("init", "model.init")
 LOSSES: Registry = Registry("loss", "loss.name")
 OPTIMIZERS: Registry = Registry("optimizer", "optimizer.name")
 SCHEDULES: Registry = Registry("schedule", "schedule.name")
+SEARCH_METHODS: Registry = Registry("search method", "--method")
+PRUNERS: Registry = Registry("pruner", "--prune")
 
 
 def load_plugins() -> None:

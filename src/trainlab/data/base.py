@@ -65,6 +65,19 @@ class SealedTest:
         self._cache: Split | None = None
         self.opened = 0
 
+    @classmethod
+    def closed(cls, why: str) -> "SealedTest":
+        """A test split that cannot be opened at all: ``open`` raises DataError(``why``).
+
+        Cross-validation and hyperparameter search hand their runs only such bundles, so no code they
+        run can score on the test set."""
+        from trainlab.errors import DataError
+
+        def refuse() -> Split:
+            raise DataError(why)
+
+        return cls(refuse, available=False)
+
     def open(self) -> Split:
         """Load (first time) and return the test split, normalised like the training data."""
         self.opened += 1
