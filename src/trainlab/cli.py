@@ -73,11 +73,100 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     lr.add_argument("--seed", type=int, default=0)
     lr.add_argument("--quick", action="store_true", help="smaller sizes (seconds instead of a minute)")
 
+    se = sub.add_parser("search", help="hyperparameter search on validation data (random, tpe, grid, coarse-to-fine)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Search a space of config keys; trials are scored on validation data only "
+                        "(the test set stays sealed). Writes runs/search-<name>/: trials.csv, best.yaml, plots.",
+                        epilog="Space file (YAML), one dotted config key per line:\n"
+                        "  optimizer.lr: {low: 1.0e-4, high: 1, log: true}\n"
+                        "  model.hidden: {choices: [[128], [256, 128]]}\n\n"
+                        "Examples:\n  trainlab search --config examples/fashion_mlp.yaml --space examples/space.yaml "
+                        "--trials 30 --epochs 2\n  trainlab search ... --method coarse-to-fine --rounds 3 --workers 2 "
+                        "--prune median\n  trainlab study runs/search-<name>")
+    _config_args(se)
+    se.add_argument("--space", required=True, help="search space YAML file")
+    se.add_argument("--method", default="random", help="random (default), tpe, grid, coarse-to-fine")
+    se.add_argument("--trials", type=int, default=20, help="trials in the study in all (default 20)")
+    se.add_argument("--epochs", type=int, help="epochs per trial (default: the config's)")
+    se.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
+    se.add_argument("--storage", help="database URL shared by machines, e.g. postgresql://user@host/db "
+                    "(default: a journal file in the search directory)")
+    se.add_argument("--prune", default="none", help="none (default), median, successive-halving, hyperband")
+    se.add_argument("--rounds", type=int, default=3, help="coarse-to-fine rounds (default 3)")
+    se.add_argument("--top-k", type=int, help="coarse-to-fine: trials whose span sets the next ranges")
+    se.add_argument("--cv", type=int, help="score each trial by the mean over K folds of the training split")
+    se.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
+
+    st = sub.add_parser("study", help="a search's top trials, best config and plots")
+    st.add_argument("search", help="search directory, e.g. runs/search-<name>")
+    st.add_argument("--top", type=int, default=10, help="rows in the table (default 10)")
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation of one config on its training split: mean ± std")
+    _config_args(cv)
+    cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+
     d = sub.add_parser("datasets", help="which datasets are available offline, where, and their sizes")
     d.add_argument("--data-dir", help="also look in this directory")
     d.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("names", help="the registered names of datasets, models, activations, inits, losses, optimizers, schedules")
     return p
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config file (keys as in 'trainlab train --print-config')")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key (repeatable)")
+    p.add_argument("--data-dir", help="directory holding the dataset files")
+    p.add_argument("--name", help="name of the search / CV directory; an existing search of that name is continued")
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+
+
+def _resolve(a: argparse.Namespace):
+    from trainlab.config import resolve_config
+
+    overrides = list(a.overrides) + ([f"data.dir={a.data_dir}"] if a.data_dir else [])
+    return resolve_config(a.config, overrides)
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    from trainlab.search import search
+
+    result = search(_resolve(a), a.space, method=a.method, trials=a.trials, epochs=a.epochs, workers=a.workers,
+                    storage=a.storage, prune=a.prune, rounds=a.rounds, top_k=a.top_k, cv=a.cv, name=a.name,
+                    seed=a.seed, log=(lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
+    _print_search(result, 10)
+    print(f"search: {result.search_dir}" + (f" · {result.wall_time:.1f}s" if result.wall_time else ""))
+    return 0
+
+
+def _print_search(result, top: int) -> None:
+    print(result.table(top))
+    if result.best_config is not None:
+        b = result.best
+        print(f"best: trial {b['trial']} {result.metric} {b['value']:.4f} → {result.search_dir / 'best.yaml'} "
+              f"(train it: trainlab train --config {result.search_dir / 'best.yaml'})")
+    else:
+        print("best: none yet (no trial completed)")
+    if result.plots:
+        print("plots: " + ", ".join(p.name for p in result.plots))
+
+
+def cmd_study(a: argparse.Namespace) -> int:
+    from trainlab.search.results import summarize
+
+    _print_search(summarize(a.search), a.top)
+    return 0
+
+
+def cmd_cv(a: argparse.Namespace) -> int:
+    from trainlab.config import replace
+    from trainlab.search.cv import cross_validate
+
+    cfg = _resolve(a)
+    result = cross_validate(replace(cfg, name=a.name) if a.name else cfg, a.folds, verbose=not a.quiet)
+    print(result.to_table())
+    print(f"cv: {result.cv_dir}")
+    return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -230,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
                "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export,
-               "lesson": cmd_lesson}[a.verb]
+               "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

@@ -108,6 +108,11 @@ class SearchSpace:
     def __len__(self) -> int:
         return len(self.params)
 
+    @property
+    def names(self) -> list[str]:
+        """The dotted config keys searched, in file order."""
+        return [p.name for p in self.params]
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> SearchSpace:
         """Read a space file (flat mapping of dotted config keys to specs); see the module docstring."""
