@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,32 @@ def test_export_verb_and_its_bad_format(cwd, capsys):
     assert main(["export", "runs/toy", "--format", "safetensors"]) == 0
     assert (cwd / "runs/toy/export/model.safetensors").exists() and (cwd / "runs/toy/export/model.json").exists()
     check_bad_input(capsys, ["export", "runs/toy", "--format", "onx"], r"format must be one of .*Did you mean 'onnx'")
+
+
+def test_search_study_and_cv_verbs(cwd, capsys):
+    (cwd / "space.yaml").write_text("optimizer.lr: {low: 0.01, high: 1, log: true}\nmodel.hidden: [[4], [8]]\n")
+    assert main(["search", *TOY, "--space", "space.yaml", "--trials", "3", "--epochs", "2", "--name", "s"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials: 3 complete, 0 pruned, 0 failed" in out and "best: trial " in out
+    assert out.rstrip().splitlines()[-1].startswith("search: runs/search-s")
+    assert main(["study", "runs/search-s", "--top", "2"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["rank", "trial", "val_acc", "optimizer.lr", "model.hidden", "epochs", "seconds"]
+    assert [line.split()[0] for line in table[2:4]] == ["1", "2"] and table[4].startswith("3 trials")
+    assert main(["train", "--config", "runs/search-s/best.yaml", "--quiet", "--no-report", "--set", "epochs=1"]) == 0
+    assert main(["cv", *TOY, "--folds", "3", "--name", "c"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^val_acc \d\.\d{3} ± \d\.\d{3} over 3 folds$", out, re.M) and "cv: runs/cv-c" in out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["search", "--space", "missing.yaml"], r"search space file must be an existing YAML file\. Got 'missing\.yaml'"),
+    (["search", "--space", "space.yaml", "--method", "bayes"], r"--method must be one of .* Got 'bayes'"),
+    (["study", "runs"], r"search must be a directory written by 'trainlab search'\. Got 'runs'"),
+    (["cv", "--folds", "1", "--set", "data.name=circle"], r"folds must be"),
+])
+def test_search_verbs_bad_input(cwd, capsys, argv, match):
+    (cwd / "space.yaml").write_text("optimizer.lr: {low: 0.01, high: 1, log: true}\n")
+    (cwd / "runs").mkdir()
+    check_bad_input(capsys, argv, match)
+    assert list((cwd / "runs").iterdir()) == []

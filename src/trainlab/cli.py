@@ -18,7 +18,10 @@ def _registry_help() -> str:
     from trainlab import registry as r
 
     r.load_plugins()
-    kinds = [r.DATASETS, r.MODELS, r.ACTIVATIONS, r.INITS, r.LOSSES, r.OPTIMIZERS, r.SCHEDULES]
+    import trainlab.search.methods  # noqa: F401  (fills the search method and pruner registries)
+
+    kinds = [r.DATASETS, r.MODELS, r.ACTIVATIONS, r.INITS, r.LOSSES, r.OPTIMIZERS, r.SCHEDULES, r.SEARCH_METHODS,
+             r.PRUNERS]
     return "\n".join(f"  {k.field:<18} {', '.join(k.names())}" for k in kinds)
 
 

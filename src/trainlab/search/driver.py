@@ -90,7 +90,7 @@ def check_args(method: str, trials: int, workers: int, prune: str, epochs: int |
 
 
 def _search_dir(out_dir: Path, name: str | None) -> tuple[Path, bool]:
-    """``(dir, continuing)``: an existing search of that name is continued, else a new directory is made."""
+    """``(dir, continuing)``: an existing search of that name is continued, else a new, unused path (not made yet)."""
     if name is not None:
         path = out_dir / f"search-{name}"
         if (path / SPEC_FILE).is_file():
@@ -98,17 +98,12 @@ def _search_dir(out_dir: Path, name: str | None) -> tuple[Path, bool]:
         if path.exists():
             raise ConfigError(f"--name must not name a directory that is not a search. Got {name!r} ({path} exists "
                               "without search.json). Choose another name.")
-        path.mkdir(parents=True)
         return path, False
-    out_dir.mkdir(parents=True, exist_ok=True)
     base = f"search-{datetime.now():%Y%m%d-%H%M%S}"
     for i in range(1, 1000):
         path = out_dir / (base if i == 1 else f"{base}-{i}")
-        try:
-            path.mkdir()
+        if not path.exists():
             return path, False
-        except FileExistsError:
-            continue
     raise ConfigError(f"--name must be given when {out_dir} is this full of searches. Got none. Pass --name.")
 
 
@@ -289,7 +284,10 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     if continuing:
         _check_same(json.loads((search_dir / SPEC_FILE).read_text()), spec)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(study_name=name, storage=open_storage(spec.storage), direction=direction,
+    # A database is checked before the directory is made; the default journal file lives inside it.
+    db = None if spec.storage.startswith("journal:") else open_storage(spec.storage)
+    search_dir.mkdir(parents=True, exist_ok=continuing)
+    study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage), direction=direction,
                                 load_if_exists=True)
     (search_dir / SPEC_FILE).write_text(json.dumps(asdict(spec), indent=2))
     failed = fail_orphaned_trials(study)

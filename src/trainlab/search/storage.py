@@ -55,9 +55,9 @@ def open_storage(url: str) -> BaseStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **kwargs)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"--storage needs the database driver {exc.name!r}. Got {_safe(url)!r}. "
-                          "Install it, e.g. pip install psycopg2-binary for PostgreSQL.") from None
+    except ImportError:  # Optuna wraps the driver's ModuleNotFoundError
+        raise ConfigError(f"--storage needs its database driver installed. Got {_safe(url)!r}. "
+                          "Install it, e.g. pip install 'trainlab[postgres]' (psycopg) for PostgreSQL.") from None
     except Exception as exc:  # noqa: BLE001 — SQLAlchemy raises many kinds; the user needs one line
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"--storage must be a reachable database. Got {_safe(url)!r} ({reason}). "
