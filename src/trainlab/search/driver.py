@@ -119,7 +119,7 @@ def trials_in(study: optuna.Study, round_: int | None) -> list[FrozenTrial]:
     return trials if round_ is None else [t for t in trials if t.user_attrs.get(ROUND_ATTR) == round_]
 
 
-def _trial_line(study: optuna.Study, t: FrozenTrial, metric: str, space: SearchSpace) -> str:
+def _trial_line(t: FrozenTrial, metric: str, space: SearchSpace) -> str:
     params = " ".join(f"{k}={_short(v)}" for k, v in space.decode(t.params).items())
     state = t.state.name.lower()
     what = f"{metric} {t.value:.4f}" if t.state == TrialState.COMPLETE else state
@@ -139,19 +139,17 @@ def work(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, 
          objective: Objective | None = None, log: Callable[[str], None] = print) -> None:
     """Run trials until the study (or the round) holds ``target`` trials; the loop every worker runs."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trainlab prints one line per trial itself
-    storage = open_storage(spec.storage)
-    start = len(optuna.load_study(study_name=spec.name, storage=storage).get_trials(deepcopy=False))
+    study = optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage))
     # Seeds differ per worker, round and restart, so no two workers draw the same configs.
-    seed = spec.seed + 7919 * worker + 104_729 * (round_ or 0) + start
-    study = optuna.load_study(study_name=spec.name, storage=storage,
-                              sampler=make_sampler(spec.method, space, seed, spec.trials),
-                              pruner=make_pruner(spec.prune, spec.cv or spec.trial_epochs))
+    seed = spec.seed + 7919 * worker + 104_729 * (round_ or 0) + len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(spec.method, space, seed, spec.trials)
+    study.pruner = make_pruner(spec.prune, spec.cv or spec.trial_epochs)
     if objective is None:
         threads = max(1, env.cores() // spec.workers) if spec.workers > 1 else None
         objective = spec.objective(space, threads)
     elif objective.space is not space:
         objective.space = space
-    printer = lambda st, t: log(_trial_line(st, t, spec.metric, space))  # noqa: E731
+    printer = lambda _study, t: log(_trial_line(t, spec.metric, space))  # noqa: E731
     while True:
         fail_orphaned_trials(study)
         held = [False]
@@ -295,7 +293,7 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     log(f"search {name}: {method}, {trials} trials of {spec.trial_epochs} epochs, {workers} worker(s), "
         f"ranked on {metric}; storage {spec.storage}" + (f"; continuing with {done} trial(s) done" if done else "")
         + (f"; trial(s) {failed} of dead workers marked failed" if failed else ""))
-    objective = Objective(cfg, space, search_dir / "trials", metric, epochs=epochs, cv=cv)
+    objective = spec.objective(space, threads=None)  # the in-process worker reuses the data loaded above
     objective.bundles[objective.bundle_key(cfg)] = bundle
     t0 = time.perf_counter()
     ranges = None
