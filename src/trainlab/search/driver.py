@@ -34,6 +34,7 @@ from trainlab.train import env
 __all__ = ["SearchSpec", "run_search"]
 
 SPEC_FILE = "search.json"
+LOCK_TIMEOUT_S = 30
 # What must match for a restarted search to continue a study rather than mix two different searches.
 _SAME = ("method", "space", "metric", "direction", "epochs", "cv", "rounds", "top_k", "margin", "prune")
 
@@ -152,10 +153,8 @@ def work(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, 
     printer = lambda _study, t: log(_trial_line(t, spec.metric, space))  # noqa: E731
     while True:
         fail_orphaned_trials(study)
-        held = [False]
-        if lock is not None:
-            lock.acquire()
-            held[0] = True
+        # Held for milliseconds (count + create); one held longer was taken by a worker killed meanwhile.
+        held = [lock is not None and lock.acquire(timeout=LOCK_TIMEOUT_S)]
         try:
             if len(trials_in(study, round_)) >= target:
                 break
