@@ -181,3 +181,7 @@ def test_search_verbs_bad_input(cwd, capsys, argv, match):
     (cwd / "runs").mkdir()
     check_bad_input(capsys, argv, match)
     assert list((cwd / "runs").iterdir()) == []
+
+
+def test_playground_refuses_a_public_host_without_the_flag(cwd, capsys):
+    check_bad_input(capsys, ["playground", "--host", "0.0.0.0"], r"--host must be a loopback address .* Got '0\.0\.0\.0'")

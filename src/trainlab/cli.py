@@ -108,6 +108,13 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     _config_args(cv)
     cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
 
+    pg = sub.add_parser("playground", help="the browser playground (TF Playground and beyond), trained by this engine")
+    pg.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    pg.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    pg.add_argument("--allow-remote", action="store_true",
+                    help="allow a non-loopback --host (anyone who can reach it can use it: there is no login)")
+    pg.add_argument("--runs-dir", default="runs", help="where 'save as run' writes (default runs)")
+
     d = sub.add_parser("datasets", help="which datasets are available offline, where, and their sizes")
     d.add_argument("--data-dir", help="also look in this directory")
     d.add_argument("--json", action="store_true", help="print JSON")
@@ -290,6 +297,13 @@ def cmd_lesson(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_playground(a: argparse.Namespace) -> int:
+    from trainlab.playground import serve
+
+    serve(a.host, a.port, allow_remote=a.allow_remote, runs_dir=a.runs_dir)
+    return 0
+
+
 def cmd_datasets(a: argparse.Namespace) -> int:
     from trainlab.config import DataConfig
     from trainlab.data import describe_datasets
@@ -322,7 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
                "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export,
-               "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv}[a.verb]
+               "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv,
+               "playground": cmd_playground}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

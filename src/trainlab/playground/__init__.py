@@ -1,0 +1,48 @@
+"""``trainlab playground``: TF Playground in the browser, trained by trainlab's engine.
+
+``create_app()`` builds the FastAPI app (one page + a WebSocket per tab); ``serve()`` runs it with uvicorn
+on 127.0.0.1 and prints the URL. The engine never imports this package.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+from trainlab.errors import ConfigError, problem
+from trainlab.playground.app import LOOPBACK, create_app
+
+__all__ = ["create_app", "serve", "check_host"]
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    """ConfigError unless ``host`` is loopback or ``allow_remote`` is set."""
+    if not _is_loopback(host) and not allow_remote:
+        raise ConfigError(problem("--host", "a loopback address (127.0.0.1, localhost, ::1) unless --allow-remote "
+                                  "is given", host, "Add --allow-remote to let other machines use it (anyone who can "
+                                  "reach the port can then train on this machine)"))
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, allow_remote: bool = False, runs_dir: str | Path = "runs") -> None:
+    """Run the playground until Ctrl-C. Binds ``host`` (loopback by default); prints the URL, opens nothing."""
+    import uvicorn
+
+    check_host(host, allow_remote)
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(problem("--port", "a whole number from 0 to 65535", port, "Use e.g. --port 8000"))
+    if not _is_loopback(host):
+        print(f"warning: serving the playground on {host}, reachable from other machines; it has no login.",
+              file=sys.stderr)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"trainlab playground: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    app = create_app(runs_dir=runs_dir, allow_remote=allow_remote or not _is_loopback(host))
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=2 * 1024 * 1024)

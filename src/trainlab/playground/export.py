@@ -1,0 +1,190 @@
+"""From the playground to the CLI: "copy config" (YAML for ``trainlab train``) and "save as run".
+
+"Save as run" writes a normal ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read: the
+session's points as ``data.csv`` (one column per selected input, plus ``label``), ``config.yaml`` naming
+that CSV, and ``checkpoints/{last,best}.pt`` in the engine's checkpoint format holding the trained weights.
+Two conversions make the engine's model compute exactly what the playground's does:
+
+- trainlab standardises CSV features with its training split's statistics (x' = (x − μ)/σ), so the first
+  layer's weights are multiplied by those standard deviations and its bias shifted (W' = W·σ, b' = b + W·μ);
+- TF's binary output tanh(s) with a square loss becomes the engine's ``bce`` on one logit 2s, whose
+  probability sigmoid(2s) = (1 + tanh s)/2 is the playground's output read as a probability (same classes).
+
+The engine carves its own test split from ``data.csv``, so ``trainlab evaluate`` scores a different
+(random) part of the same points than the playground's test set.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import yaml
+
+from trainlab.config import config_to_dict, config_to_yaml, validate_config
+from trainlab.errors import ConfigError, problem
+from trainlab.playground.state import FEATURES, UPLOAD, net_view, to_query
+from trainlab.train import env
+from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
+from trainlab.train.run import new_run_dir, prepare
+
+if TYPE_CHECKING:
+    from trainlab.playground.session import Session
+
+__all__ = ["config_yaml", "save_run", "run_config", "COLUMN_NAMES"]
+
+COLUMN_NAMES = {"x": "x1", "y": "x2", "xSquared": "x1_sq", "ySquared": "x2_sq", "xTimesY": "x1_x2",
+                "sinX": "sin_x1", "sinY": "sin_x2"}
+
+
+def _loss_name(output: str) -> str:
+    return {"tanh": "bce", "softmax": "cross_entropy", "linear": "mse"}[output]
+
+
+def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The ``trainlab train`` config (plain data) closest to network ``which`` on ``data``'s dataset."""
+    v = net_view(session.state, which)
+    t = session.nets[which].trainer
+    spec = t.net.spec
+    s = t.settings
+    acts = set(spec.activations)
+    return {
+        "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+        "data": data,
+        "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": acts.pop() if len(acts) == 1 else v["activation"],
+                  "dropout": spec.dropout, "batchnorm": spec.batchnorm, "init": "zeros" if spec.init_zero else "uniform",
+                  "init_bound": 0.5},
+        "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
+                 "l2": s.reg_rate if s.regularization == "L2" else 0.0},
+        "optimizer": {"name": s.optimizer, "lr": s.lr},
+        "schedule": {"name": s.schedule},
+        "stop": {"early_stopping": {"patience": s.patience or None}},
+    }
+
+
+def _differences(session: "Session", which: str) -> list[str]:
+    spec = session.nets[which].trainer.net.spec
+    notes = ["the engine shuffles every epoch (TF: a fixed order), initialises biases to 0 (TF: 0.1), carves "
+             "a validation split and standardises CSV inputs"]
+    if spec.output == "tanh":
+        notes.append("TF's tanh output with 0.5·(out-label)² becomes bce on one logit: the same classes, "
+                     "a different loss scale, so the learning rate is not comparable")
+    if len(set(spec.activations)) > 1:
+        notes.append(f"per-layer activations {list(spec.activations)} have no config key: one activation is used")
+    if session.nets[which].trainer.settings.regularization == "L1":
+        notes.append("L1 is a penalty in the loss there: weights that cross 0 are not frozen dead")
+    return notes
+
+
+def config_yaml(session: "Session", which: str) -> str:
+    """YAML for ``trainlab train --config``, validated by trainlab's config, with what differs as comments."""
+    spec = session.nets[which].trainer.net.spec
+    s = session.state
+    if s["dataset"] != UPLOAD and list(spec.features) == ["x", "y"]:
+        n = len(session.points)
+        data = {"name": s["dataset"], "n_points": n, "noise": s["noise"] / 100, "classes": s["classes"],
+                "test_fraction": round(1 - s["percTrainData"] / 100, 4)}
+        where = []
+    else:
+        data = {"name": "csv", "path": "playground.csv", "target": "label",
+                "task": session.points.task, "test_fraction": round(1 - s["percTrainData"] / 100, 4)}
+        where = ["data: save the points with 'download CSV' as playground.csv first"
+                 + (f" (inputs {', '.join(FEATURES[f] for f in spec.features)} are columns there only when saved "
+                    "as a run; the download has x1, x2, label)" if list(spec.features) != ["x", "y"] else "")]
+    raw = run_config(session, which, data)
+    cfg = validate_config(raw)  # what trainlab train would accept, or a ConfigError naming the field
+    lines = [f"# trainlab train --config <this file>   (network {which.upper()} of the playground)"]
+    lines += [f"# differs from the playground: {n}" for n in where + _differences(session, which)]
+    return "\n".join(lines) + "\n" + config_to_yaml(cfg)
+
+
+def _run_name(name: Any) -> str | None:
+    if name in (None, ""):
+        return None
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}", name):
+        raise ConfigError(problem("run name", "letters, digits, '.', '_' or '-' (at most 81, it names a directory)",
+                                  name, "Type e.g. circle-4-2"))
+    return name
+
+
+def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
+    """Write network ``which`` as ``runs_dir/<name>/`` (a new directory; never reused) and return it."""
+    name = _run_name(name)
+    holder = session.nets[which]
+    t, spec = holder.trainer, holder.trainer.net.spec
+    if len(set(spec.activations)) > 1:
+        raise ConfigError(problem("activations", "one activation for every hidden layer to save as a run (trainlab's "
+                                  "mlp has one)", ",".join(spec.activations), "Pick one activation, or use copy config"))
+    base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    raw_data = {"name": "csv", "path": "data.csv", "target": "label", "task": session.points.task,
+                "test_fraction": round(1 - session.state["percTrainData"] / 100, 4)}
+    raw = run_config(session, which, raw_data) | {"name": base, "out_dir": str(runs_dir), "tensorboard": False}
+    cfg = validate_config(raw)
+    run_dir = new_run_dir(cfg)
+    csv_path = run_dir / "data.csv"
+    _write_csv(csv_path, session, holder.feats, spec.output)
+    raw["name"], raw["data"]["path"] = run_dir.name, str(csv_path.resolve())
+    cfg = validate_config(raw)
+    p = prepare(cfg)  # the engine's own data loading, loss, model build and fit check
+    p.model.load_state_dict(_engine_weights(t, p.bundle.stats["normalize"]))
+    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+    history = _history(t)
+    ckpt = {"format": FORMAT, "epoch": max(t.epochs, 1), "config": config_to_dict(cfg), "model": p.model.state_dict(),
+            "optimizer": {}, "scheduler": {}, "rng": {}, "history": history, "callbacks": {},
+            "data": p.data_info(), "environment": env.environment(torch.device("cpu"), 1),
+            "playground": {"query": to_query(session.state), "net": which}}
+    save_atomic(ckpt, run_dir / "checkpoints" / "last.pt")
+    link_atomic(run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt")
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in history)
+    last = history[-1] if history else {}
+    summary = {"run": run_dir.name, "stop_reason": f"playground: saved at epoch {t.epochs}", "error": None,
+               "epochs_run": t.epochs, "best_epoch": max(t.epochs, 1), "monitor": "val_loss",
+               "best_value": last.get("val_loss"), "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
+               "test": None, "source": "trainlab playground (val_* = the playground's test set, its own loss)",
+               "data": p.data_info()["sizes"], "environment": env.environment(torch.device("cpu"), 1)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return run_dir
+
+
+def _write_csv(path: Path, session: "Session", feats: list[str], output: str) -> None:
+    from trainlab.playground.data import features
+    pts = session.points
+    x = features(pts.xy, feats)
+    if pts.task == "classification":
+        y = pts.label if pts.label.dtype == torch.int64 else (pts.label > 0).long()
+        labels = [str(int(v)) for v in y.tolist()]
+    else:
+        labels = [repr(float(v)) for v in pts.label.tolist()]
+    header = ",".join([COLUMN_NAMES[f] for f in feats] + ["label"])
+    rows = [",".join([*(repr(float(v)) for v in row), lab]) for row, lab in zip(x.tolist(), labels)]
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+
+
+@torch.no_grad()
+def _engine_weights(t: Any, normalize: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The playground's state_dict converted for standardised inputs (and a doubled logit for bce)."""
+    state = {k: v.clone() for k, v in t.net.module.state_dict().items()}
+    mean = torch.as_tensor(normalize["mean"], dtype=torch.float32).flatten()
+    std = torch.as_tensor(normalize["std"], dtype=torch.float32).flatten()
+    first = "layers.0.linear" if t.net.spec.hidden else "head"
+    w = state[f"{first}.weight"] * std  # the model now sees (x − μ)/σ: W'·(x − μ)/σ = W·x − W·μ when W' = W·σ
+    state[f"{first}.weight"] = w
+    if f"{first}.bias" in state:
+        state[f"{first}.bias"] = state[f"{first}.bias"] + (w * (mean / std)).sum(1)
+    elif t.net.spec.batchnorm:  # no bias before BatchNorm: the shift is absorbed by fixing the running mean
+        state["layers.0.norm.running_mean"] = state["layers.0.norm.running_mean"] - (w * (mean / std)).sum(1)
+    if t.net.spec.output == "tanh":
+        state["head.weight"] = state["head.weight"] * 2
+        state["head.bias"] = state["head.bias"] * 2
+    return state
+
+
+def _history(t: Any) -> list[dict[str, Any]]:
+    rows = t.history[1:t.epochs + 1].tolist()
+    lr = t.optimizer.param_groups[0]["lr"]
+    return [{"epoch": i + 1, "train_loss": r[0], "val_loss": r[1], "train_acc": r[2] if t.classification else None,
+             "val_acc": r[3] if t.classification else None, "lr": lr} for i, r in enumerate(rows)]

@@ -1,0 +1,391 @@
+"""One playground network and its trainer, with TF Playground's semantics on trainlab's pieces.
+
+The model is an ``nn.Sequential`` named like trainlab's ``mlp`` (``layers.<i>.{linear,norm,act,drop}``,
+``head``), with activations from the ACTIVATIONS registry and optimizers / schedules from trainlab's
+registries. What TF Playground defines differently lives here, small:
+
+- init: weights U(−0.5, 0.5), biases 0.1 (all 0 with ``initZero``), drawn from the network's own seed;
+- output tanh (binary classification, labels ±1) or linear (regression), loss 0.5·(out − label)²;
+  ``cross_entropy`` puts a softmax over one output per class instead (3+ classes);
+- an epoch walks the training points in a fixed order; weights update every ``batchSize`` points and
+  leftovers carry into the next epoch's first update;
+- regularisation is a separate step after the gradient step, w −= lr·rate·R'(w) with R' taken before
+  the update, weights only; under L1 a weight the step pushes across 0 is set to 0 and stays dead.
+
+Speed: for the plain networks TF draws (no BatchNorm, no dropout, activations with a known derivative)
+the gradients are computed by hand — three matmuls per layer, no autograd graph — which is ~3× faster
+than autograd at these sizes (10 points × a few units, where every op is overhead). Everything else,
+and the tests' reference, goes through autograd; both give the same gradients (tests compare them).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainlab.config import OptimizerConfig, ScheduleConfig
+from trainlab.models import LEAKY_RELU_SLOPE, make_activation
+from trainlab.models.blocks import named_sequential
+from trainlab.registry import LOSSES
+from trainlab.train.optim import make_optimizer, make_scheduler
+
+__all__ = ["NetSpec", "Network", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss"]
+
+Tensor = torch.Tensor
+
+# Hand-written forward and derivative (from z and a = act(z)) of the activations the fast path knows;
+# each must equal the registry's module (tests/playground/test_net.py checks them against autograd).
+FORWARD: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
+    "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_RELU_SLOPE), "linear": lambda z: z,
+}
+DERIVATIVES: dict[str, Callable[[Tensor, Tensor], Tensor] | None] = {
+    "tanh": lambda z, a: torch.addcmul(torch.ones_like(a), a, a, value=-1.0),  # 1 − a²
+    "sigmoid": lambda z, a: a * (1 - a),
+    "relu": lambda z, a: (z > 0).to(a.dtype),  # TF: 0 at z ≤ 0
+    "leaky_relu": lambda z, a: torch.where(z > 0, 1.0, LEAKY_RELU_SLOPE).to(a.dtype),
+    "linear": None,  # derivative 1: nothing to multiply
+}
+
+
+def square_loss(out: Tensor, y: Tensor) -> Tensor:
+    """TF Playground's loss: mean over the points of 0.5·(out − label)²."""
+    return 0.5 * (out - y).square().mean()
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """The architecture: input feature keys, hidden sizes, one activation per hidden layer, the output kind."""
+
+    features: tuple[str, ...]
+    hidden: tuple[int, ...]
+    activations: tuple[str, ...]
+    output: str  # "tanh" (binary, square loss) | "linear" (regression) | "softmax" (cross-entropy)
+    n_outputs: int
+    dropout: float = 0.0
+    batchnorm: bool = False
+    init_zero: bool = False
+
+    @property
+    def fast(self) -> bool:
+        """Whether the hand-written gradients apply (else autograd)."""
+        return not self.batchnorm and self.dropout == 0 and all(a in DERIVATIVES for a in self.activations)
+
+
+def build_module(spec: NetSpec) -> nn.Sequential:
+    """``layers.<i>.{linear,norm,act,drop}`` per hidden layer, then ``head``: (B, F) → (B, n_outputs) raw scores."""
+    blocks, n_in = [], len(spec.features)
+    for width, act in zip(spec.hidden, spec.activations):
+        blocks.append(named_sequential(
+            linear=nn.Linear(n_in, width, bias=not spec.batchnorm),  # BN's shift replaces the bias
+            norm=nn.BatchNorm1d(width) if spec.batchnorm else None,
+            act=make_activation(act),
+            drop=nn.Dropout(spec.dropout) if spec.dropout > 0 else None))
+        n_in = width
+    with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG; keep it untouched
+        return named_sequential(layers=nn.Sequential(*blocks), head=nn.Linear(n_in, spec.n_outputs))
+
+
+@torch.no_grad()
+def init_tf(module: nn.Module, seed: int, zero: bool) -> None:
+    """TF Playground's init: every weight U(−0.5, 0.5) from ``seed``, every bias 0.1; all 0 when ``zero``."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            if zero:
+                m.weight.zero_()
+            else:
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) - 0.5)
+            if m.bias is not None:
+                m.bias.fill_(0.0 if zero else 0.1)
+
+
+class Network:
+    """A built and initialised network: the module plus direct handles on its linear layers."""
+
+    def __init__(self, spec: NetSpec, seed: int) -> None:
+        self.spec = spec
+        self.module = build_module(spec)
+        init_tf(self.module, seed, spec.init_zero)
+        self.linears: list[nn.Linear] = [b.linear for b in self.module.layers] + [self.module.head]
+        self.weights = [lin.weight for lin in self.linears]  # what regularisation and L1 death act on
+        self.params = [p for p in self.module.parameters()]
+
+    def output(self, z: Tensor) -> Tensor:
+        """The network's output from the head's scores: tanh, identity, or (softmax) the scores themselves."""
+        return torch.tanh(z) if self.spec.output == "tanh" else z
+
+    @torch.no_grad()
+    def activations(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Each hidden layer's output (N, width) in eval mode, and the network output (N, n_outputs)."""
+        was = self.module.training
+        self.module.eval()
+        outs, h = [], x
+        for block in self.module.layers:
+            h = block(h)
+            outs.append(h)
+        z = self.module.head(h)
+        self.module.train(was)
+        return outs, (z.softmax(1) if self.spec.output == "softmax" else self.output(z))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lr: float = 0.03
+    regularization: str = "none"  # none | L1 | L2
+    reg_rate: float = 0.0
+    batch_size: int = 10
+    optimizer: str = "sgd"
+    schedule: str = "constant"
+    max_epochs: int = 0  # 0: no limit
+    patience: int = 0  # 0: no early stopping
+
+
+def schedule_config(name: str, max_epochs: int) -> ScheduleConfig:
+    # The engine's defaults suit runs of tens of epochs; playground runs last hundreds to thousands.
+    span = max_epochs or 400
+    return ScheduleConfig(name=name, step_epochs=max(1, span // 4), gamma=0.5,
+                          warmup_epochs=max(1.0, span / 20) if name == "warmup" else 0.0)
+
+
+class Trainer:
+    """Trains one :class:`Network` on fixed train/test tensors, one TF epoch at a time.
+
+    ``epoch()`` launches tensor ops only; per-epoch losses and accuracies go into ``history``, a tensor
+    the session reads back once per frame (``rows_since``). ``stopped`` says why training ended, if it did.
+    """
+
+    def __init__(self, net: Network, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
+                 settings: TrainSettings) -> None:
+        self.net = net
+        self.x, self.y = train  # x (N, F) features; y (N, 1) float targets, or (N,) int64 class ids
+        self.xt, self.yt = test
+        self.classification = net.spec.output != "linear"
+        self.epochs = 0
+        self.history = torch.zeros(1024, 4)  # (E, 4): train loss, test loss, train acc, test acc
+        self.stopped: str | None = None
+        self.alive: list[Tensor] | None = None  # L1: masks of the weights still alive (None: none died)
+        self._best = (math.inf, 0)  # (test loss, epoch) for early stopping
+        self._carry_from: int | None = None  # first of the points carried from the last epoch
+        self.settings = TrainSettings()
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.apply(settings, force=True)
+        self.record()
+
+    # --- settings -------------------------------------------------------------------------------------
+
+    def apply(self, s: TrainSettings, force: bool = False) -> None:
+        """Switch to settings ``s`` mid-training, as TF does: weights stay, the optimizer restarts if it changed."""
+        old, self.settings = self.settings, s
+        n, bs = len(self.x), min(s.batch_size, max(len(self.x), 1))
+        self._plan(n, bs)
+        self.steps_per_epoch = max(n // bs, 1)
+        if force or (s.optimizer, s.schedule, s.lr, s.max_epochs) != (old.optimizer, old.schedule, old.lr, old.max_epochs):
+            self.optimizer = make_optimizer(self.net.params, OptimizerConfig(name=s.optimizer, lr=s.lr))
+            self.scheduler = None if s.schedule == "constant" else make_scheduler(
+                self.optimizer, schedule_config(s.schedule, s.max_epochs), self.steps_per_epoch,
+                max(s.max_epochs, 1) if s.max_epochs else 400)
+        if s.regularization == "L1" and self.alive is None:
+            self.alive = [torch.ones_like(w, dtype=torch.bool) for w in self.net.weights]
+        if s.max_epochs and self.epochs >= s.max_epochs and self.stopped is None:
+            self.stopped = f"maxEpochs: reached {s.max_epochs}"
+        elif self.stopped and self.stopped.startswith("maxEpochs") and (not s.max_epochs or self.epochs < s.max_epochs):
+            self.stopped = None  # raising the limit lets training continue
+
+    def _plan(self, n: int, bs: int) -> None:
+        # TF updates after point i when (i + 1) % batchSize == 0, counting i from 0 each epoch; the
+        # n % batchSize points after the last update are added to the next epoch's first update.
+        self.batch_size = bs
+        self._slices = [(k * bs, (k + 1) * bs) for k in range(n // bs)]
+        self._tail = n - n % bs  # where the carried points start
+
+    # --- one epoch --------------------------------------------------------------------------------------
+
+    def epoch(self) -> None:
+        """One pass over the training points in their fixed order, then the losses on both sets."""
+        x, y = self.x, self.y
+        for k, (a, b) in enumerate(self._slices):
+            if k == 0 and self._carry_from is not None:
+                xb = torch.cat([x[self._carry_from:], x[a:b]])
+                yb = torch.cat([y[self._carry_from:], y[a:b]])
+            else:
+                xb, yb = x[a:b], y[a:b]
+            self.update(xb, yb)
+        self._carry_from = self._tail if self._tail < len(x) else None
+        self.epochs += 1
+        self.record()
+        s = self.settings
+        if s.max_epochs and self.epochs >= s.max_epochs:
+            self.stopped = f"maxEpochs: reached {s.max_epochs}"
+        if s.patience:
+            loss = float(self.history[self.epochs, 1])  # one read per epoch, only with early stopping on
+            if loss < self._best[0]:
+                self._best = (loss, self.epochs)
+            elif self.epochs - self._best[1] >= s.patience:
+                self.stopped = (f"early stopping: test loss {self._best[0]:.4g} at epoch {self._best[1]} did not "
+                                f"improve for {s.patience} epochs")
+
+    def gradients(self, xb: Tensor, yb: Tensor) -> list[Tensor]:
+        """The mean gradient of the loss over the batch for every parameter (in ``net.params`` order)."""
+        if self.net.spec.fast:
+            return self._manual_gradients(xb, yb)
+        return self._autograd_gradients(xb, yb)
+
+    def _autograd_gradients(self, xb: Tensor, yb: Tensor) -> list[Tensor]:
+        net = self.net
+        for p in net.params:
+            p.grad = None
+        z = net.module(xb)  # (B, n_outputs), train mode: dropout and batch statistics active
+        loss = self.loss_fn(z, yb)
+        loss.backward()
+        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in net.params]
+
+    def loss_fn(self, z: Tensor, y: Tensor) -> Tensor:
+        """The training loss from the head's scores: TF's square loss, or the engine's cross-entropy."""
+        if self.net.spec.output == "softmax":
+            return LOSSES.get("cross_entropy").fn(z, y)
+        return square_loss(self.net.output(z), y)
+
+    def _manual_gradients(self, xb: Tensor, yb: Tensor) -> list[Tensor]:
+        spec, net = self.net.spec, self.net
+        acts, zs = [xb], []
+        with torch.no_grad():
+            h = xb
+            for lin, name in zip(net.linears, spec.activations):
+                z = torch.addmm(lin.bias, h, lin.weight.t())  # (B, width)
+                h = FORWARD[name](z)
+                zs.append(z)
+                acts.append(h)
+            head = net.linears[-1]
+            z = torch.addmm(head.bias, h, head.weight.t())  # (B, n_outputs)
+            inv_b = 1.0 / len(xb)
+            if spec.output == "softmax":  # d CE / dz = softmax − one-hot
+                g = z.softmax(1)
+                g[torch.arange(len(yb)), yb] -= 1.0
+            elif spec.output == "tanh":  # d 0.5(tanh z − y)² / dz = (o − y)(1 − o²)
+                o = torch.tanh(z)
+                g = (o - yb).mul_(torch.addcmul(torch.ones_like(o), o, o, value=-1.0))
+            else:
+                g = z - yb
+            g.mul_(inv_b)
+            grads: list[Tensor] = []
+            for i in range(len(net.linears) - 1, -1, -1):
+                lin = net.linears[i]
+                grads += [g.sum(0), g.t().mm(acts[i])]  # bias (out,), weight (out, in)
+                if i:
+                    g = g.mm(lin.weight)
+                    der = DERIVATIVES[spec.activations[i - 1]]
+                    if der is not None:
+                        g.mul_(der(zs[i - 1], acts[i]))
+        grads.reverse()  # → weight, bias per layer, first layer first: the order of module.parameters()
+        return grads
+
+    def update(self, xb: Tensor, yb: Tensor) -> None:
+        """One TF update: the optimizer's step on the mean gradient, then the regularisation step."""
+        s, weights = self.settings, self.net.weights
+        reg = s.regularization if s.reg_rate > 0 else "none"
+        grads = self.gradients(xb, yb)
+        with torch.no_grad():
+            if reg == "L1":
+                der = torch._foreach_sign(weights)  # R'(w) of the weight before this update, as TF
+            elif reg == "L2":
+                der = [w.clone() for w in weights]
+            lr = self.optimizer.param_groups[0]["lr"]
+            if s.optimizer == "sgd":  # torch's SGD step without its per-call overhead (tests compare them)
+                torch._foreach_add_(self.net.params, grads, alpha=-lr)
+            else:
+                for p, g in zip(self.net.params, grads):
+                    p.grad = g
+                self.optimizer.step()
+            if reg == "L2":
+                torch._foreach_add_(weights, der, alpha=-lr * s.reg_rate)
+            elif reg == "L1":
+                new = torch._foreach_add(weights, der, alpha=-lr * s.reg_rate)
+                for w, nw, alive in zip(weights, new, self.alive):
+                    alive &= (w * nw) >= 0  # crossed zero: dead for good
+                    w.copy_(nw).mul_(alive)
+            elif self.alive is not None:
+                torch._foreach_mul_(weights, self.alive)  # dead weights stay 0 after L1 is switched off
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    # --- metrics ----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean loss, accuracy) on a set as 0-dim tensors; accuracy 0 for regression. Eval mode."""
+        if len(x) == 0:
+            return torch.zeros(()), torch.zeros(())
+        m = self.net.module
+        need_mode = self.net.spec.batchnorm or self.net.spec.dropout > 0
+        if need_mode:
+            m.eval()
+        z = m(x)
+        if need_mode:
+            m.train()
+        loss = self.loss_fn(z, y)
+        if not self.classification:
+            return loss, torch.zeros(())
+        return loss, (self.predict_classes(z) == self.class_ids(y)).float().mean()
+
+    def predict_classes(self, z: Tensor) -> Tensor:
+        return z.argmax(1) if self.net.spec.output == "softmax" else (z[:, 0] > 0).long()
+
+    def class_ids(self, y: Tensor) -> Tensor:
+        return y if y.dtype == torch.int64 else (y[:, 0] > 0).long()
+
+    def record(self) -> None:
+        """Write the current losses and accuracies as history row ``epochs`` (row 0: before training)."""
+        if self.epochs >= len(self.history):
+            self.history = torch.cat([self.history, torch.zeros_like(self.history)])
+        tr, tr_acc = self.evaluate(self.x, self.y)
+        te, te_acc = self.evaluate(self.xt, self.yt)
+        self.history[self.epochs] = torch.stack([tr, te, tr_acc, te_acc])
+
+    def rows(self, start: int) -> list[list[float]]:
+        """History rows ``start..epochs`` as [epoch, train loss, test loss, train acc, test acc] (one read)."""
+        rows = self.history[start:self.epochs + 1].tolist()
+        return [[start + i, *r] for i, r in enumerate(rows)]
+
+    @torch.no_grad()
+    def confusion(self) -> list[list[int]]:
+        """Test-set confusion matrix counts [true class][predicted class]."""
+        k = max(self.net.spec.n_outputs, 2)
+        if not self.classification or len(self.xt) == 0:
+            return []
+        pred, true = self.predict_classes(self.net.module.eval()(self.xt)), self.class_ids(self.yt)
+        self.net.module.train()
+        return torch.bincount(true * k + pred, minlength=k * k).view(k, k).tolist()
+
+    def set_param(self, layer: int, kind: str, i: int, j: int, value: float) -> None:
+        """Set weight [i, j] (``kind`` 'w') or bias [i] ('b') of linear layer ``layer`` (0 = first hidden)."""
+        lin = self.net.linears[layer]
+        with torch.no_grad():
+            if kind == "w":
+                lin.weight[i, j] = value
+                if self.alive is not None:
+                    self.alive[layer][i, j] = True  # an edited weight lives again
+            elif lin.bias is not None:
+                lin.bias[i] = value
+        self.record()  # the current epoch's losses, after the edit
+
+
+def targets(label: Tensor, output: str) -> Tensor:
+    """Labels as the loss wants them: (N, 1) floats for tanh/linear outputs, (N,) class ids for softmax."""
+    if output == "softmax":
+        return label if label.dtype == torch.int64 else (label > 0).long()
+    return label.float().view(-1, 1)
+
+
+def describe(net: Network) -> dict[str, Any]:
+    """Weights and biases of every linear layer as nested lists (rounded), for drawing the links."""
+    out = []
+    for lin in net.linears:
+        w = lin.weight.detach()
+        b = lin.bias.detach() if lin.bias is not None else torch.zeros(w.shape[0])
+        out.append({"w": w.mul(1e4).round().div(1e4).tolist(), "b": b.mul(1e4).round().div(1e4).tolist()})
+    return {"layers": out}

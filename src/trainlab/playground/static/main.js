@@ -1,0 +1,329 @@
+// The page: one WebSocket to this tab's session. The server owns the state (it validates every change and
+// answers with the whole state, which goes into the URL); the page draws the frames it asks for, one at a
+// time, so drawing never queues up behind training.
+
+import { decode, paintChart, paintGrid, paintPoints, CLASS_COLORS } from "./draw.js";
+import { buildNetwork } from "./network.js";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+// What tests and benchmarks read: frames drawn, latest epochs and losses per network.
+const pg = window.playground = { framesDrawn: 0, framesReceived: 0, nets: {}, state: null, messages: [], connected: false };
+
+let ws = null, spec = null, specByKey = {}, state = null, last = null;
+let playing = false, inFlight = false, hover = null, pending = null;
+const panels = {}; // which → {root, network, rows, info}
+
+function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
+function set(changes) { send({ type: "set", changes }); }
+
+function connect() {
+  ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
+  ws.onopen = () => { pg.connected = true; $("#connection").textContent = ""; send({ type: "init", query: location.search }); };
+  ws.onclose = () => { pg.connected = false; $("#connection").textContent = "disconnected — reload the page"; };
+  ws.onmessage = ev => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "state") onState(msg);
+    else if (msg.type === "frame") onFrame(msg);
+    else if (msg.type === "message") showMessage(msg.text, msg.level);
+    else if (msg.type === "config") showConfig(msg);
+    else if (msg.type === "saved") showMessage(`Saved network ${msg.net.toUpperCase()} as ${msg.path} — try: trainlab evaluate ${msg.path}`, "info");
+  };
+}
+
+function showMessage(text, level = "error") {
+  pg.messages.push({ text, level });
+  const box = $("#messages");
+  for (const line of String(text).split("\n")) {
+    const div = document.createElement("div");
+    div.className = `message ${level}`;
+    div.textContent = line;
+    div.title = "click to dismiss";
+    div.addEventListener("click", () => div.remove());
+    box.appendChild(div);
+  }
+  while (box.children.length > 8) box.firstChild.remove();
+}
+
+function fmt(v) { return v === null || v === undefined ? "–" : v.toFixed(3); }
+
+// --- controls --------------------------------------------------------------------------------------------
+
+function fillSelect(sel, p) {
+  sel.innerHTML = "";
+  for (const o of p.options) {
+    const opt = document.createElement("option");
+    opt.value = String(o); opt.textContent = String(o);
+    sel.appendChild(opt);
+  }
+}
+
+function bindControls(root, prefix) {
+  for (const input of $$("[data-key]", root)) {
+    const key = input.dataset.key, p = specByKey[key];
+    if (!p) continue;
+    const full = p.perNet ? prefix + key : key;
+    input.dataset.full = full;
+    if (input.tagName === "SELECT") fillSelect(input, p);
+    input.addEventListener("change", () => {
+      const value = input.type === "checkbox" ? input.checked : input.value;
+      if (key === "compare" && value) { // B starts as a copy of A, then differs where the user changes it
+        const copy = { compare: true };
+        for (const s of spec) if (s.perNet) copy["b." + s.key] = toText(state[s.key]);
+        set(copy);
+      } else set({ [full]: value });
+    });
+    if (input.type === "range") input.addEventListener("input", () => { const o = $(`[data-show="${key}"]`, root); if (o) o.textContent = input.value; });
+  }
+}
+
+function toText(v) { return Array.isArray(v) ? v.join(",") : String(v); }
+
+function showControls(root) {
+  for (const input of $$("[data-full]", root)) {
+    const v = state[input.dataset.full];
+    if (input.type === "checkbox") input.checked = !!v;
+    else if (input.tagName === "SELECT") {
+      const i = [...input.options].findIndex(o => o.value === String(v) || Number(o.value) === v);
+      input.selectedIndex = Math.max(0, i);
+    } else input.value = toText(v);
+  }
+  for (const out of $$("[data-show]", root)) {
+    const key = out.dataset.show, p = specByKey[key];
+    const full = p && p.perNet && root.dataset.which === "b" ? "b." + key : key;
+    if (state[full] !== undefined) out.textContent = toText(state[full]);
+  }
+}
+
+function buildDatasets() {
+  const box = $("#datasets");
+  box.innerHTML = "";
+  const p = specByKey.dataset;
+  for (const name of p.options) {
+    if (name === "upload") continue;
+    const b = document.createElement("button");
+    b.className = `dataset ${p.tasks[name]}`; b.dataset.name = name;
+    b.textContent = name;
+    b.title = p.tasks[name];
+    b.addEventListener("click", () => set({ dataset: name }));
+    box.appendChild(b);
+  }
+}
+
+function makePanel(which) {
+  const root = $("#panel-template").content.firstElementChild.cloneNode(true);
+  root.dataset.which = which;
+  $(".net-name", root).textContent = which === "a" ? "A" : "B";
+  $("#panels").appendChild(root);
+  const prefix = which === "a" ? "" : "b.";
+  bindControls(root, prefix);
+  $(".add-layer", root).addEventListener("click", () => {
+    const shape = state[prefix + "networkShape"].slice();
+    if (shape.length < specMax.layers) { shape.push(2); set({ [prefix + "networkShape"]: shape.join(",") }); }
+  });
+  $(".remove-layer", root).addEventListener("click", () => {
+    const shape = state[prefix + "networkShape"].slice(0, -1);
+    set({ [prefix + "networkShape"]: shape.join(",") });
+  });
+  $(".save-run", root).addEventListener("click", () => send({ type: "save_run", net: which, name: $(".run-name", root).value }));
+  $(".copy-config", root).addEventListener("click", () => send({ type: "copy_config", net: which }));
+  const heat = $(".heat", root);
+  heat.addEventListener("mouseleave", () => {});
+  panels[which] = { root, network: null, rows: [], info: null, frame: null };
+  return panels[which];
+}
+
+const specMax = { layers: 10, neurons: 32 };
+
+function onState(msg) {
+  if (msg.spec) {
+    spec = msg.spec; specByKey = Object.fromEntries(spec.map(p => [p.key, p]));
+    buildDatasets();
+    bindControls($("#data"), ""); bindControls($("#top"), "");
+  }
+  state = msg.state; pg.state = state; last = msg;
+  playing = msg.playing;
+  history.replaceState(null, "", "?" + msg.query);
+  for (const n of msg.notes) showMessage(n, "warning");
+  const active = state.compare ? ["a", "b"] : ["a"];
+  for (const w of Object.keys(panels)) if (!active.includes(w)) { panels[w].root.remove(); delete panels[w]; delete pg.nets[w]; }
+  for (const w of active) {
+    const panel = panels[w] || makePanel(w);
+    const info = msg.nets[w];
+    const structure = JSON.stringify([info.features, info.hidden, info.activations, info.output, info.outputs, info.inputThumbs]);
+    if (panel.structure !== structure || !panel.network) {
+      panel.structure = structure;
+      panel.info = info;
+      panel.network = buildNetwork($(".network", panel.root), {
+        which: w, info, state, activations: specByKey.activation.options, maxNeurons: specMax.neurons,
+        set, hover: h => { hover = h; send({ type: "frame", hover }); inFlight = true; },
+        tooltip, editor,
+      });
+      $(".n-layers", panel.root).textContent = `${info.hidden.length} hidden layer${info.hidden.length === 1 ? "" : "s"}`;
+    }
+    showControls(panel.root);
+  }
+  showControls($("#data")); showControls($("#top"));
+  $$("#datasets .dataset").forEach(b => b.classList.toggle("selected", b.dataset.name === state.dataset));
+  $("#classes-field").hidden = !specByKey.dataset.multiclass.includes(state.dataset);
+  $("#play").classList.toggle("playing", playing);
+  $("#play").innerHTML = playing ? "&#10074;&#10074;" : "&#9654;";
+  document.body.classList.toggle("compare", !!state.compare);
+  drawPoints();
+}
+
+function drawPoints() {
+  if (!last) return;
+  for (const [w, panel] of Object.entries(panels)) {
+    paintPoints($(".points", panel.root), last.train, last.test,
+      { showTest: state.showTestData, task: last.task, k: last.classes || 2 });
+  }
+}
+
+function onFrame(msg) {
+  inFlight = false;
+  pg.framesReceived++;
+  playing = msg.playing;
+  for (const [w, f] of Object.entries(msg.nets)) {
+    const panel = panels[w];
+    if (!panel) continue;
+    if (f.rows.length && f.rows[0][0] === 0) panel.rows = [];
+    panel.rows.push(...f.rows);
+    panel.frame = f;
+  }
+  pending = msg;
+}
+
+function drawFrame(msg) {
+  for (const [w, f] of Object.entries(msg.nets)) {
+    const panel = panels[w];
+    if (!panel) continue;
+    const root = panel.root, rows = panel.rows, lastRow = rows[rows.length - 1];
+    const multi = f.confidence !== undefined;
+    const heat = $(".heat", root);
+    if (f.hover && hover && hover[0] === w) {
+      paintGrid(heat, decode(f.hover.image), 100, { discretize: state.discretize });
+      $(".hover-label", root).textContent = f.hover.layer === 0 ? "input" : `layer ${f.hover.layer}, neuron ${f.hover.i + 1}`;
+    } else {
+      paintGrid(heat, decode(multi ? f.confidence : f.boundary), 100,
+        { discretize: state.discretize, classes: multi ? decode(f.boundary) : null, k: last.classes || 2 });
+      $(".hover-label", root).textContent = "";
+    }
+    panel.network.update(f);
+    paintChart($(".chart", root), rows);
+    if (lastRow) {
+      $(".test-loss", root).textContent = fmt(lastRow[2]);
+      $(".train-loss", root).textContent = fmt(lastRow[1]);
+      const cls = last.task === "classification";
+      $(".test-acc", root).textContent = cls ? `acc ${fmt(lastRow[4])}` : "";
+      $(".train-acc", root).textContent = cls ? `acc ${fmt(lastRow[3])}` : "";
+      pg.nets[w] = { epoch: f.epoch, trainLoss: lastRow[1], testLoss: lastRow[2], trainAcc: lastRow[3], testAcc: lastRow[4], stopped: f.stopped };
+    }
+    if (f.verdict !== undefined) {
+      const v = $(".verdict", root);
+      v.className = `verdict ${f.verdict ? f.verdict.severity : ""}`;
+      const text = f.verdict && f.verdict.severity === "info" ? f.verdict.text.split(". Try:")[0] : (f.verdict || {}).text;
+      v.textContent = f.verdict ? `${f.verdict.title}${text ? " — " + text : ""}` : "";
+      pg.nets[w] && (pg.nets[w].verdict = f.verdict);
+    }
+    $(".stopped", root).textContent = f.stopped ? `stopped: ${f.stopped}` : "";
+    drawConfusion($(".confusion", root), f.confusion);
+  }
+  const a = msg.nets.a;
+  if (a) $("#epoch").textContent = String(a.epoch).padStart(6, "0").replace(/(\d{3})(\d{3})$/, "$1,$2");
+  $("#play").classList.toggle("playing", msg.playing);
+  $("#play").innerHTML = msg.playing ? "&#10074;&#10074;" : "&#9654;";
+}
+
+function drawConfusion(table, m) {
+  if (!m || !m.length) { table.innerHTML = ""; return; }
+  const key = JSON.stringify(m);
+  if (table.dataset.key === key) return;
+  table.dataset.key = key;
+  const k = m.length;
+  let html = `<caption>Test confusion (rows: true, columns: predicted)</caption><tr><th></th>`;
+  for (let j = 0; j < k; j++) html += `<th style="color:${CLASS_COLORS[j]}">${j}</th>`;
+  html += "</tr>";
+  m.forEach((row, i) => {
+    const total = row.reduce((s, v) => s + v, 0) || 1;
+    html += `<tr><th style="color:${CLASS_COLORS[i]}">${i}</th>` +
+      row.map((v, j) => `<td class="${i === j ? "diag" : ""}" style="opacity:${0.35 + 0.65 * v / total}">${v}</td>`).join("") + "</tr>";
+  });
+  table.innerHTML = html;
+}
+
+// --- tooltip, weight editor, config dialog ---------------------------------------------------------------
+
+function tooltip(text, ev) {
+  const t = $("#tooltip");
+  if (!text) { t.hidden = true; return; }
+  t.hidden = false; t.textContent = text;
+  t.style.left = ev.pageX + 12 + "px"; t.style.top = ev.pageY + 12 + "px";
+}
+
+function editor(label, w, ev) {
+  const box = $("#editor");
+  const which = ev.target.closest(".panel").dataset.which;
+  box.hidden = false;
+  box.style.left = ev.pageX + "px"; box.style.top = ev.pageY + "px";
+  $(".what", box).textContent = label;
+  const input = $(".value", box);
+  input.value = w.value.toFixed(4);
+  input.focus(); input.select();
+  const done = ok => {
+    box.hidden = true;
+    if (ok) send({ type: "edit", net: which, layer: w.layer, kind: w.kind, i: w.i, j: w.j, value: input.value });
+  };
+  $(".ok", box).onclick = () => done(true);
+  $(".cancel", box).onclick = () => done(false);
+  input.onkeydown = e => { if (e.key === "Enter") done(true); if (e.key === "Escape") done(false); };
+}
+
+function showConfig(msg) {
+  const dlg = $("#config-dialog");
+  $("textarea", dlg).value = msg.yaml;
+  dlg.showModal();
+  if (navigator.clipboard) navigator.clipboard.writeText(msg.yaml).catch(() => {});
+}
+
+// --- data buttons, player ---------------------------------------------------------------------------------
+
+function downloadCsv() {
+  if (!last) return;
+  const rows = ["x1,x2,label"];
+  for (const [x, y, l] of [...last.train, ...last.test]) rows.push(`${x},${y},${l}`);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([rows.join("\n") + "\n"], { type: "text/csv" }));
+  a.download = `playground-${state.dataset}-${state.seed}.csv`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function upload(file) {
+  if (!file) return;
+  if (file.size > 1_000_000) { showMessage(`CSV file must be at most 1000 kB. Got ${Math.round(file.size / 1000)} kB. Upload fewer rows.`); return; }
+  const reader = new FileReader();
+  reader.onload = () => send({ type: "upload", text: reader.result });
+  reader.readAsText(file);
+}
+
+function setup() {
+  $("#play").addEventListener("click", () => { playing = !playing; send({ type: playing ? "play" : "pause" }); });
+  $("#step").addEventListener("click", () => send({ type: "step" }));
+  $("#reset").addEventListener("click", () => send({ type: "reset" }));
+  $("#regenerate").addEventListener("click", () => send({ type: "regenerate" }));
+  $("#download").addEventListener("click", downloadCsv);
+  $("#upload").addEventListener("change", ev => { upload(ev.target.files[0]); ev.target.value = ""; });
+  document.addEventListener("click", ev => { if (!ev.target.closest("#editor")) $("#editor").hidden = true; });
+  for (const key of ["showTestData"]) document.addEventListener("change", ev => { if (ev.target.dataset && ev.target.dataset.key === key) drawPoints(); });
+  connect();
+  const tick = () => {
+    requestAnimationFrame(tick);
+    if (pending) { const f = pending; pending = null; drawFrame(f); pg.framesDrawn++; }
+    if (!inFlight && ws && ws.readyState === 1 && state) { send({ type: "frame", hover }); inFlight = true; }
+  };
+  requestAnimationFrame(tick);
+}
+
+setup();
