@@ -70,3 +70,10 @@ def test_replace_and_roundtrip():
     assert (cfg.optimizer.lr, cfg.epochs) == (0.3, 2)
     assert resolve_config(base=config_to_dict(cfg)) == cfg
     assert "stop.early_stopping.patience" in ALL_KEYS
+
+
+def test_test_path_is_for_csv_data_only():
+    with pytest.raises(ConfigError, match=r"^data\.test_path must be left out unless data\.name is csv\. "
+                                          r"Got data\.name='circle'\. Remove data\.test_path"):
+        resolve_config(overrides={"data.name": "circle", "data.test_path": "test.csv"})
+    assert resolve_config(overrides={"data.name": "csv", "data.path": "a.csv", "data.test_path": "b.csv"}).data.test_path == "b.csv"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from trainlab.errors import ConfigError
@@ -54,6 +54,9 @@ class DataConfig(_Section):
     classes: int = Field(2, ge=2, le=10)  # arms of a spiral / clusters of gauss
     # tabular CSV
     path: str | None = None
+    # a CSV with data.path's columns used as the test split, read only when the final evaluation opens it;
+    # data.test_fraction is then not carved off data.path
+    test_path: str | None = None
     target: str | None = None
     task: Literal["auto", "classification", "regression"] = "auto"
 
@@ -61,6 +64,14 @@ class DataConfig(_Section):
     @classmethod
     def _known(cls, v: str) -> str:
         return _check_name(_reg.DATASETS, v)
+
+    @model_validator(mode="after")
+    def _test_path_for_csv_only(self) -> "DataConfig":
+        if self.test_path is not None and self.name != "csv":  # other datasets would silently ignore it
+            raise PydanticCustomError("registry", "data.test_path must be left out unless data.name is csv. Got "
+                                      "data.name='{name}'. Remove data.test_path, or set data.name=csv.",
+                                      {"name": self.name})
+        return self
 
 
 class ModelConfig(_Section):

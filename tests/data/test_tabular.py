@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +114,81 @@ def test_load_data_standardises_with_train_statistics_only(tmp_path):
     # Test rows were transformed with the training statistics: undoing them gives raw CSV rows.
     raw_rows = {tuple(np.round(r, 3)) for r in all_raw.train.x.double().numpy()}
     assert all(tuple(np.round(r, 3)) in raw_rows for r in std.inverse(test.x).double().numpy())
+
+
+# --- data.test_path: an official test split from a second CSV ------------------------------------------
+
+
+def _split_files(tmp_path, n_train: int = 200, n_test: int = 50):
+    """train.csv and test.csv with the same columns; test.csv's columns in another order."""
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(10, 3, n_train + n_test), rng.uniform(-100, 100, n_train + n_test)
+    label = (a > 10).astype(int) * 2 + 3  # classes "3" and "5", ids 0 and 1
+    train = ["a,b,label"] + [f"{a[i]:.5f},{b[i]:.5f},{label[i]}" for i in range(n_train)]
+    test = ["label,b,a"] + [f"{label[i]},{b[i]:.5f},{a[i]:.5f}" for i in range(n_train, n_train + n_test)]
+    tr, te = _write(tmp_path, "\n".join(train) + "\n", "train.csv"), _write(tmp_path, "\n".join(test) + "\n", "test.csv")
+    return tr, te, np.stack([a, b], 1)[n_train:], label[n_train:]
+
+
+def test_test_path_is_the_test_split_standardised_with_train_statistics(tmp_path):
+    tr, te, test_x, test_label = _split_files(tmp_path)
+    cfg = DataConfig(name="csv", path=str(tr), test_path=str(te), target="label", val_fraction=0.2)
+    bundle = load_data(cfg, seed=0)
+    assert len(bundle.train) + len(bundle.val) == 200  # nothing carved off for test (test_fraction ignored)
+    test = bundle.test.open()
+    assert len(test) == 50 and bundle.class_names == ["3", "5"]
+    assert test.y.tolist() == [int(v == 5) for v in test_label]  # labels mapped onto the training classes
+    std = Standardizer.from_state(bundle.stats["normalize"])
+    # columns reordered to the training file's (a, b), scaled with the training split's statistics
+    assert torch.allclose(std.inverse(test.x), torch.tensor(test_x, dtype=torch.float32), atol=1e-3)
+    assert not torch.allclose(test.x.mean(0), torch.zeros(2), atol=1e-3)  # not re-centred on itself
+
+
+def test_test_path_regression(tmp_path):
+    _write(tmp_path, "x,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(40)), "tr.csv")
+    _write(tmp_path, "y,x\n" + "".join(f"{i * 0.5 + 0.25},{i}\n" for i in range(5)), "te.csv")
+    cfg = DataConfig(name="csv", path=str(tmp_path / "tr.csv"), test_path=str(tmp_path / "te.csv"), target="y")
+    test = load_data(cfg, seed=0).test.open()
+    assert test.y.shape == (5, 1) and test.y[:, 0].tolist() == [0.25, 0.75, 1.25, 1.75, 2.25]
+
+
+def test_test_path_missing_file_is_refused_at_load(tmp_path):
+    tr, _, _, _ = _split_files(tmp_path)
+    cfg = DataConfig(name="csv", path=str(tr), test_path=str(tmp_path / "nope.csv"), target="label")
+    with pytest.raises(DataError, match=r"^data.test_path must be an existing CSV file. Got '.*nope.csv'. Check the "
+                                        r"path and file name, or leave it unset to carve data.test_fraction off "
+                                        r"data.path.$"):
+        load_data(cfg, seed=0)
+
+
+def test_test_path_with_other_columns_or_classes_is_refused(tmp_path):
+    tr, _, _, _ = _split_files(tmp_path)
+    bad = _write(tmp_path, "a,c,label\n1,2,3\n", "bad.csv")
+    cfg = DataConfig(name="csv", path=str(tr), test_path=str(bad), target="label")
+    bundle = load_data(cfg, seed=0)
+    with pytest.raises(DataError, match=r"^data.test_path must be a CSV with the columns of data.path \(a, b, label\). "
+                                        r"Got 'bad.csv: no b; extra c'. Give both files the same header.$"):
+        bundle.test.open()
+    unknown = _write(tmp_path, "a,b,label\n1,2,3\n1,2,7\n", "unknown.csv")
+    bundle = load_data(DataConfig(name="csv", path=str(tr), test_path=str(unknown), target="label"), seed=0)
+    with pytest.raises(DataError, match=r"^target column 'label' of data.test_path must be one of the classes of "
+                                        r"data.path \(3, 5\). Got '7'. Found at line 3; drop those rows"):
+        bundle.test.open()
+    text = _write(tmp_path, "a,b,label\n1,x,3\n", "text.csv")
+    bundle = load_data(DataConfig(name="csv", path=str(tr), test_path=str(text), target="label"), seed=0)
+    with pytest.raises(DataError, match=r"feature column 'b' must be numeric. Got 'x'"):
+        bundle.test.open()
+
+
+def test_test_path_is_not_read_before_the_test_split_is_opened(tmp_path, monkeypatch):
+    from trainlab.data import tabular
+
+    tr, te, _, _ = _split_files(tmp_path)
+    read = []
+    real = tabular._read_rows
+    monkeypatch.setattr(tabular, "_read_rows", lambda path: (read.append(Path(path).name), real(path))[1])
+    bundle = load_data(DataConfig(name="csv", path=str(tr), test_path=str(te), target="label"), seed=0)
+    assert read == ["train.csv"] and bundle.test.opened == 0
+    te.write_text("a,b,label\n1,2,5\n3,4,3\n")  # what the file holds when it is opened is what is scored
+    test = bundle.test.open()
+    assert read == ["train.csv", "test.csv"] and len(test) == 2 and test.y.tolist() == [1, 0]

@@ -2,81 +2,17 @@
 refused Origins, freed sessions; a screenshot of each mode goes to $TRAINLAB_ARTIFACTS (default: tmp)."""
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-uvicorn = pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+from tests.playground.conftest import CHROMIUM, nets, open_page, shot
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytest.importorskip("uvicorn", reason="uvicorn is not installed")
 websockets = pytest.importorskip("websockets", reason="websockets is not installed")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
-
-from trainlab.playground import create_app  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    app = create_app(runs_dir=tmp_path_factory.mktemp("runs"))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.02)
-    yield app, f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM),
-                               args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    path = Path(os.environ.get("TRAINLAB_ARTIFACTS") or tmp_path_factory.mktemp("artifacts")) / "playground"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def open_page(browser, url: str):
-    # bypass_csp: the page's CSP forbids eval, which Playwright's wait_for_function uses to poll
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True).new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("window.playground && window.playground.framesDrawn > 0", timeout=15000)
-    page.errors = errors
-    return page
-
-
-def nets(page) -> dict:
-    return page.evaluate("window.playground.nets")
-
-
-def shot(page, artifacts: Path, name: str) -> Path:
-    path = artifacts / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
-    print(f"screenshot: {path}")
-    return path
 
 
 def test_load_play_and_learn_the_default_setup(server, browser, artifacts):
@@ -173,7 +109,18 @@ def test_side_by_side_trains_both(server, browser, artifacts):
         assert n["a"]["testLoss"] != n["b"]["testLoss"]
         assert "compare=true" in page.url and "b.networkShape=1,2" in page.url
         page.click("#play")
+        # 1400 px wide: A and B are two columns, side by side, and both boundaries are in view without scrolling
+        a_box, b_box = (page.locator(f".panel[data-which={w}]").bounding_box() for w in "ab")
+        assert b_box["x"] >= a_box["x"] + a_box["width"] and abs(b_box["y"] - a_box["y"]) < 1
+        for w in "ab":
+            heat = page.locator(f".panel[data-which={w}] canvas.heat").bounding_box()
+            assert heat["x"] + heat["width"] <= 1400 and heat["y"] + heat["height"] <= 1000
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1400  # no sideways scrolling
         shot(page, artifacts, "side-by-side")
+        page.set_viewport_size({"width": 1100, "height": 1000})  # narrower: stacked, B below A
+        page.wait_for_function("document.querySelector('.panel[data-which=b]').getBoundingClientRect().top > "
+                               "document.querySelector('.panel[data-which=a]').getBoundingClientRect().bottom")
+        assert not page.errors, page.errors
     finally:
         page.context.close()
 

@@ -1,23 +1,18 @@
 """The playground's logic against TF Playground's semantics: data, features, init, gradients, the update rule,
-URL state parse/clamp/round trip, the session's message handling, and the exports the CLI reads."""
+URL state parse/clamp/round trip, and the session's message handling (exports: test_export.py)."""
 from __future__ import annotations
 
-import json
 import math
-import queue
 import time
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from trainlab.config import validate_config
 from trainlab.errors import ConfigError, DataError
 from trainlab.playground import check_host
 from trainlab.playground import data as pdata
 from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, square_loss, targets
-from trainlab.playground.session import Session
 from trainlab.playground.state import LEARNING_RATES, default_state, parse_query, parse_state, to_query
 
 
@@ -215,6 +210,22 @@ def test_stop_rules():
     assert t.stopped is not None and t.stopped.startswith("early stopping")
 
 
+def test_a_diverging_epoch_is_undone_and_stops_training():
+    from dataclasses import replace
+
+    t = _trainer(hidden=(4, 2), output="linear", settings=TrainSettings(lr=10), n=250)  # plane at lr 10: NaN at once
+    start = [p.detach().clone() for p in t.net.params]
+    t.epoch()
+    assert t.stopped.startswith("diverged: the training loss became NaN in epoch 1. Lower the learning rate (now 10)")
+    assert t.epochs == 0 and all(torch.equal(p, q) for p, q in zip(t.net.params, start))  # the epoch is undone
+    assert all(math.isfinite(v) for r in t.rows(0) for v in r)
+    t.apply(replace(t.settings, lr=0.03))  # a lower learning rate goes on from the last finite weights
+    assert t.stopped is None
+    for _ in range(5):
+        t.epoch()
+    assert t.stopped is None and t.epochs == 5 and t.rows(5)[0][1] < t.rows(0)[0][1]
+
+
 # --- URL state --------------------------------------------------------------------------------------
 
 
@@ -277,38 +288,6 @@ def test_remote_host_needs_the_flag():
 # --- session (without a server) ---------------------------------------------------------------------
 
 
-class Collect:
-    def __init__(self):
-        self.q: queue.Queue = queue.Queue()
-
-    def frame(self, epoch: int) -> dict:
-        """The first frame showing network A at ``epoch`` or later."""
-        while (f := self.until("frame"))["nets"]["a"]["epoch"] < epoch:
-            pass
-        return f
-
-    def __call__(self, text: str) -> None:
-        self.q.put(json.loads(text))
-
-    def until(self, kind: str, timeout: float = 10.0) -> dict:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            msg = self.q.get(timeout=max(end - time.monotonic(), 0.01))
-            if msg["type"] == kind:
-                return msg
-        raise AssertionError(f"no {kind} message")
-
-
-@pytest.fixture
-def session(tmp_path):
-    out = Collect()
-    s = Session(out, tmp_path / "runs")
-    s.out = out
-    yield s
-    s.close()
-    s.thread.join(5)
-
-
 def test_session_survives_hostile_messages_and_keeps_torch_threads(session):
     torch.set_num_threads(2)  # the fixture's 1 is restored afterwards
     threads = torch.get_num_threads()
@@ -346,33 +325,6 @@ def test_session_edit_weight_and_compare(session):
     assert nets["a"]["epoch"] == nets["b"]["epoch"] == 1
 
 
-def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
-    from trainlab.report import write_report
-    from trainlab.train.inference import evaluate_run, predict_run
-
-    session.post({"type": "init", "query": "?xSquared=true&networkShape=6"})
-    session.out.until("state")
-    for _ in range(60):
-        session.post({"type": "step"})
-    session.post({"type": "copy_config"})
-    text = session.out.until("config")["yaml"]
-    cfg = validate_config(yaml.safe_load(text))
-    assert cfg.model.hidden == [6] and cfg.data.name == "csv" and cfg.optimizer.lr == 0.03
-    session.post({"type": "save_run", "name": "pg-test"})
-    run_dir = tmp_path / "runs" / "pg-test"
-    assert session.out.until("saved")["path"] == str(run_dir)
-    holder = session.nets["a"]
-    result = evaluate_run(run_dir)
-    assert result["test_acc"] > 0.9
-    # the engine's model, on the engine's standardised inputs, computes the playground's classes exactly
-    rows = predict_run(run_dir, [run_dir / "data.csv"])
-    feats = pdata.features(session.points.xy, holder.feats)
-    with torch.no_grad():
-        ours = (holder.trainer.net.module(feats)[:, 0] > 0).long().tolist()
-    assert [r["class_id"] for r in rows] == ours
-    assert write_report(run_dir).is_file()
-
-
 def test_upload_makes_a_dataset(session):
     session.post({"type": "init", "query": ""})
     session.out.until("state")
@@ -382,3 +334,22 @@ def test_upload_makes_a_dataset(session):
     session.post({"type": "upload", "text": text})
     st = session.out.until("state")
     assert st["state"]["dataset"] == "upload" and len(st["train"]) + len(st["test"]) == 60
+
+
+def test_session_stops_a_diverging_network_with_finite_numbers(session):
+    session.post({"type": "init", "query": "?dataset=plane&learningRate=10"})
+    session.out.until("state")
+    session.post({"type": "play"})
+    session.post({"type": "frame"})
+    end = time.monotonic() + 10
+    while not (f := session.out.until("frame"))["nets"]["a"]["stopped"] and time.monotonic() < end:
+        session.post({"type": "frame", "force": True})
+    a = f["nets"]["a"]
+    assert a["stopped"].startswith("diverged: the training loss became NaN in epoch 1")
+    assert "Lower the learning rate (now 10)" in a["stopped"]
+    session.post({"type": "frame", "force": True})
+    last = session.out.until("frame")
+    assert last["playing"] is False and last["nets"]["a"]["epoch"] == 0
+    numbers = [v for m in session.out.log if m["type"] == "frame" for r in m["nets"]["a"]["rows"] for v in r]
+    assert numbers and all(v is not None and math.isfinite(v) for v in numbers)  # Collect also refuses NaN in JSON
+    assert not [m for m in session.out.log if m["type"] == "message" and m["level"] == "error"]

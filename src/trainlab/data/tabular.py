@@ -2,6 +2,11 @@
 
 Features are returned raw; ``load_data`` standardises them with training statistics only. Every
 problem with the file is a one-line :class:`DataError` naming the column (and line) and the fix.
+
+``data.test_path`` names a second CSV with the same columns as the official test split (instead of
+carving ``data.test_fraction`` off ``data.path``). Only its existence is checked when the data are
+loaded; it is read when the final evaluation opens the sealed test split, and its labels are mapped onto
+the training file's classes.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from trainlab.data.base import DatasetSource, RawData, Split
 from trainlab.errors import ConfigError, DataError, problem
 from trainlab.registry import DATASETS
 
-__all__ = ["read_csv", "infer_task"]
+__all__ = ["read_csv", "read_test_csv", "infer_task"]
 
 # Spellings of "no value" that spreadsheets and pandas write; compared lower-cased and stripped.
 _MISSING = ["", "na", "n/a", "nan", "null", "?"]
@@ -32,6 +37,18 @@ def _path(cfg: Any) -> Path:
     path = Path(cfg.path).expanduser()
     if not path.is_file():
         raise DataError(problem("data.path", "an existing CSV file", str(cfg.path), "Check the path and file name"))
+    return path
+
+
+def _test_path(cfg: Any) -> Path | None:
+    """``data.test_path`` when set; checked to exist (a stat, not a read: the file stays sealed)."""
+    if getattr(cfg, "test_path", None) is None:
+        return None
+    path = Path(cfg.test_path).expanduser()
+    if not path.is_file():
+        raise DataError(problem("data.test_path", "an existing CSV file", str(cfg.test_path),
+                                "Check the path and file name, or leave it unset to carve data.test_fraction "
+                                "off data.path"))
     return path
 
 
@@ -106,11 +123,9 @@ def _class_ids(values: np.ndarray) -> tuple[torch.Tensor, list[str]]:
     return torch.from_numpy(ids.astype(np.int64)), names
 
 
-def read_csv(path: str | Path, target: str | None,
-             task: str = "auto") -> tuple[RawData, str]:
-    """Read ``path`` into RawData (x (N, D) float32; y class ids (N,) or (N, 1) float32) and the task."""
-    path = Path(path)
-    header, cells, lines = _read_rows(path)
+def _columns(path: Path, header: list[str], cells: np.ndarray, lines: list[int],
+             target: str | None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Feature names, features (N, D) float64 and the target's cells (N,); DataError on what is unusable."""
     if target is None:
         raise DataError(problem("data.target", "the name of the column to predict", None,
                                 f"Set it to one of: {', '.join(header)}"))
@@ -147,8 +162,34 @@ def read_csv(path: str | Path, target: str | None,
         i, j = np.argwhere(~np.isfinite(x))[0]
         raise DataError(problem(f"feature column {feature_names[j]!r}", "finite", str(feats[i, j]),
                                 f"Found at line {lines[i]}; replace infinite values"))
+    return feature_names, x, cells[:, t]
 
-    y_cells = cells[:, t]
+
+def _regression_targets(y_cells: np.ndarray, lines: list[int], target: str) -> torch.Tensor:
+    numbers = _to_numbers(y_cells)
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        i = _first_non_number(y_cells) if numbers is None else int(np.argwhere(~np.isfinite(numbers))[0, 0])
+        raise DataError(problem(f"target column {target!r}", "finite numbers for data.task=regression",
+                                str(y_cells[i]), f"Found at line {lines[i]}; use data.task=classification or auto"))
+    return torch.from_numpy(numbers.astype(np.float32)[:, None])  # (N, 1)
+
+
+def _label_names(values: np.ndarray) -> list[str]:
+    """Each cell's class name as :func:`_class_ids` names the classes (numbers: ``2``, ``0.5``)."""
+    values = np.char.strip(values)
+    numbers = _to_numbers(values)
+    if numbers is None:
+        return [str(v) for v in values]
+    return [str(int(u)) if u == round(u) else repr(float(u)) for u in numbers]
+
+
+def read_csv(path: str | Path, target: str | None,
+             task: str = "auto") -> tuple[RawData, str]:
+    """Read ``path`` into RawData (x (N, D) float32; y class ids (N,) or (N, 1) float32) and the task."""
+    path = Path(path)
+    header, cells, lines = _read_rows(path)
+    feature_names, x, y_cells = _columns(path, header, cells, lines, target)
+    assert target is not None
     task = infer_task(y_cells) if task == "auto" else task
     common = dict(input_shape=(x.shape[1],), feature_names=feature_names, meta={"path": str(path)})
     x_t = torch.from_numpy(x.astype(np.float32))
@@ -160,18 +201,46 @@ def read_csv(path: str | Path, target: str | None,
         raw = RawData(train=Split(x_t, y), test=None, task="classification", n_classes=len(class_names),
                       class_names=class_names, **common)
         return raw, task
-    numbers = _to_numbers(y_cells)
-    if numbers is None or not np.all(np.isfinite(numbers)):
-        i = _first_non_number(y_cells) if numbers is None else int(np.argwhere(~np.isfinite(numbers))[0, 0])
-        raise DataError(problem(f"target column {target!r}", "finite numbers for data.task=regression",
-                                str(y_cells[i]), f"Found at line {lines[i]}; use data.task=classification or auto"))
-    y = torch.from_numpy(numbers.astype(np.float32)[:, None])  # (N, 1)
+    y = _regression_targets(y_cells, lines, target)
     return RawData(train=Split(x_t, y), test=None, task="regression", n_classes=None,
                    target_names=[target], **common), task
 
 
+def read_test_csv(path: str | Path, target: str, like: RawData) -> Split:
+    """Read the test CSV ``path`` as a Split shaped like ``like`` (the training file's RawData).
+
+    Its columns must be the training file's (in any order); its labels must be training classes.
+    """
+    path = Path(path)
+    header, cells, lines = _read_rows(path)
+    expected = [*(like.feature_names or []), target]
+    if sorted(header) != sorted(expected):
+        missing = [c for c in expected if c not in header]
+        extra = [c for c in header if c not in expected]
+        got = "; ".join(([f"no {', '.join(missing)}"] if missing else []) + ([f"extra {', '.join(extra)}"] if extra else []))
+        raise DataError(problem("data.test_path", f"a CSV with the columns of data.path ({', '.join(expected)})",
+                                f"{path.name}: {got}", "Give both files the same header"))
+    names, x, y_cells = _columns(path, header, cells, lines, target)
+    x = x[:, [names.index(f) for f in like.feature_names or []]]  # the training file's column order
+    x_t = torch.from_numpy(x.astype(np.float32))
+    if like.task == "regression":
+        return Split(x_t, _regression_targets(y_cells, lines, target))
+    index = {name: i for i, name in enumerate(like.class_names or [])}
+    labels = _label_names(y_cells)
+    unknown = next((i for i, name in enumerate(labels) if name not in index), None)
+    if unknown is not None:
+        raise DataError(problem(f"target column {target!r} of data.test_path",
+                                f"one of the classes of data.path ({', '.join(index)})", str(y_cells[unknown]).strip(),
+                                f"Found at line {lines[unknown]}; drop those rows or add that class to data.path"))
+    return Split(x_t, torch.tensor([index[name] for name in labels], dtype=torch.int64))
+
+
 def _load(cfg: Any, seed: int) -> RawData:
     raw, _ = read_csv(_path(cfg), cfg.target, cfg.task)
+    test_path = _test_path(cfg)
+    if test_path is not None:
+        raw.test = lambda: read_test_csv(test_path, cfg.target, raw)  # read when the sealed split is opened
+        raw.meta["test_path"] = str(test_path)
     return raw
 
 
@@ -188,5 +257,5 @@ def _describe(cfg: Any) -> dict[str, Any]:
 
 
 DATASETS.add("csv", DatasetSource(
-    name="csv", kind="tabular", description="your own CSV file: data.path, data.target (numeric features)",
-    load=_load, describe=_describe), "your own CSV file: data.path, data.target (numeric features)")
+    name="csv", kind="tabular", description="your own CSV file: data.path, data.target (numeric features), optional data.test_path",
+    load=_load, describe=_describe), "your own CSV file: data.path, data.target (numeric features), optional data.test_path")

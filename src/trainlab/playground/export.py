@@ -1,17 +1,20 @@
 """From the playground to the CLI: "copy config" (YAML for ``trainlab train``) and "save as run".
 
 "Save as run" writes a normal ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read: the
-session's points as ``data.csv`` (one column per selected input, plus ``label``), ``config.yaml`` naming
-that CSV, and ``checkpoints/{last,best}.pt`` in the engine's checkpoint format holding the trained weights.
-Two conversions make the engine's model compute exactly what the playground's does:
+session's training points as ``train.csv`` and its test points as ``test.csv`` (one column per selected
+input, plus ``label``), ``config.yaml`` naming them as ``data.path`` and ``data.test_path`` (so the engine's
+sealed test split *is* the playground's test set), and ``checkpoints/{last,best}.pt`` in the engine's
+checkpoint format holding the trained weights. Two conversions make the engine's model compute exactly
+what the playground's does:
 
 - trainlab standardises CSV features with its training split's statistics (x' = (x − μ)/σ), so the first
   layer's weights are multiplied by those standard deviations and its bias shifted (W' = W·σ, b' = b + W·μ);
 - TF's binary output tanh(s) with a square loss becomes the engine's ``bce`` on one logit 2s, whose
   probability sigmoid(2s) = (1 + tanh s)/2 is the playground's output read as a probability (same classes).
 
-The engine carves its own test split from ``data.csv``, so ``trainlab evaluate`` scores a different
-(random) part of the same points than the playground's test set.
+So ``trainlab evaluate`` reports the playground's test accuracy; its test loss is the playground's for
+cross-entropy, twice it for regression (``mse`` is the mean of (out − y)², TF's loss half that), and the
+bce of the same predictions for TF's binary tanh output.
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import yaml
 
 from trainlab.config import config_to_dict, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
@@ -119,14 +121,16 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
         raise ConfigError(problem("activations", "one activation for every hidden layer to save as a run (trainlab's "
                                   "mlp has one)", ",".join(spec.activations), "Pick one activation, or use copy config"))
     base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
-    raw_data = {"name": "csv", "path": "data.csv", "target": "label", "task": session.points.task,
-                "test_fraction": round(1 - session.state["percTrainData"] / 100, 4)}
+    raw_data = {"name": "csv", "path": "train.csv", "test_path": "test.csv", "target": "label",
+                "task": session.points.task}
     raw = run_config(session, which, raw_data) | {"name": base, "out_dir": str(runs_dir), "tensorboard": False}
     cfg = validate_config(raw)
     run_dir = new_run_dir(cfg)
-    csv_path = run_dir / "data.csv"
-    _write_csv(csv_path, session, holder.feats, spec.output)
-    raw["name"], raw["data"]["path"] = run_dir.name, str(csv_path.resolve())
+    paths = {"path": run_dir / "train.csv", "test_path": run_dir / "test.csv"}
+    _write_csv(paths["path"], session.train_pts, holder.feats)
+    _write_csv(paths["test_path"], session.test_pts, holder.feats)
+    raw["name"] = run_dir.name
+    raw["data"].update({k: str(v.resolve()) for k, v in paths.items()})
     cfg = validate_config(raw)
     p = prepare(cfg)  # the engine's own data loading, loss, model build and fit check
     p.model.load_state_dict(_engine_weights(t, p.bundle.stats["normalize"]))
@@ -150,9 +154,9 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     return run_dir
 
 
-def _write_csv(path: Path, session: "Session", feats: list[str], output: str) -> None:
+def _write_csv(path: Path, pts: Any, feats: list[str]) -> None:
+    """``pts`` (playground Points) as CSV: the selected inputs' columns and ``label`` (a class id or a value)."""
     from trainlab.playground.data import features
-    pts = session.points
     x = features(pts.xy, feats)
     if pts.task == "classification":
         y = pts.label if pts.label.dtype == torch.int64 else (pts.label > 0).long()

@@ -12,45 +12,27 @@ registries. What TF Playground defines differently lives here, small:
 - regularisation is a separate step after the gradient step, w −= lr·rate·R'(w) with R' taken before
   the update, weights only; under L1 a weight the step pushes across 0 is set to 0 and stays dead.
 
-Speed: for the plain networks TF draws (no BatchNorm, no dropout, activations with a known derivative)
-the gradients are computed by hand — three matmuls per layer, no autograd graph — which is ~3× faster
-than autograd at these sizes (10 points × a few units, where every op is overhead). Everything else,
-and the tests' reference, goes through autograd; both give the same gradients (tests compare them).
+Speed: for the plain networks TF draws the gradients are computed by hand (:mod:`.backprop`, ~3× faster
+than autograd at these sizes); everything else, and the tests' reference, goes through autograd.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from trainlab.config import OptimizerConfig, ScheduleConfig
-from trainlab.models import LEAKY_RELU_SLOPE, make_activation
+from trainlab.models import make_activation
 from trainlab.models.blocks import named_sequential
+from trainlab.playground.backprop import DERIVATIVES, manual_gradients
 from trainlab.registry import LOSSES
 from trainlab.train.optim import make_optimizer, make_scheduler
 
-__all__ = ["NetSpec", "Network", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss"]
+__all__ = ["NetSpec", "Network", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets"]
 
 Tensor = torch.Tensor
-
-# Hand-written forward and derivative (from z and a = act(z)) of the activations the fast path knows;
-# each must equal the registry's module (tests/playground/test_net.py checks them against autograd).
-FORWARD: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
-    "leaky_relu": lambda z: F.leaky_relu(z, LEAKY_RELU_SLOPE), "linear": lambda z: z,
-}
-DERIVATIVES: dict[str, Callable[[Tensor, Tensor], Tensor] | None] = {
-    "tanh": lambda z, a: torch.addcmul(torch.ones_like(a), a, a, value=-1.0),  # 1 − a²
-    "sigmoid": lambda z, a: a * (1 - a),
-    "relu": lambda z, a: (z > 0).to(a.dtype),  # TF: 0 at z ≤ 0
-    "leaky_relu": lambda z, a: torch.where(z > 0, 1.0, LEAKY_RELU_SLOPE).to(a.dtype),
-    "linear": None,  # derivative 1: nothing to multiply
-}
-
 
 def square_loss(out: Tensor, y: Tensor) -> Tensor:
     """TF Playground's loss: mean over the points of 0.5·(out − label)²."""
@@ -173,6 +155,10 @@ class Trainer:
         self._carry_from: int | None = None  # first of the points carried from the last epoch
         self.settings = TrainSettings()
         self.optimizer: torch.optim.Optimizer | None = None
+        # Everything an epoch changes in the model, and a copy of it from before the epoch: an epoch that
+        # turns a loss or a weight NaN/Inf is undone, so the page never shows (nor the JSON carries) NaN.
+        self._state = [*net.module.parameters(), *net.module.buffers()]
+        self._backup = [t.detach().clone() for t in self._state]
         self.apply(settings, force=True)
         self.record()
 
@@ -184,6 +170,8 @@ class Trainer:
         n, bs = len(self.x), min(s.batch_size, max(len(self.x), 1))
         self._plan(n, bs)
         self.steps_per_epoch = max(n // bs, 1)
+        if self.stopped and self.stopped.startswith("diverged") and s != old:
+            self.stopped = None  # the weights are the last finite ones: a lower learning rate can go on from them
         if force or (s.optimizer, s.schedule, s.lr, s.max_epochs) != (old.optimizer, old.schedule, old.lr, old.max_epochs):
             self.optimizer = make_optimizer(self.net.params, OptimizerConfig(name=s.optimizer, lr=s.lr))
             self.scheduler = None if s.schedule == "constant" else make_scheduler(
@@ -206,7 +194,13 @@ class Trainer:
     # --- one epoch --------------------------------------------------------------------------------------
 
     def epoch(self) -> None:
-        """One pass over the training points in their fixed order, then the losses on both sets."""
+        """One pass over the training points in their fixed order, then the losses on both sets.
+
+        An epoch after which a loss or a weight is NaN/Inf is undone (weights back to before it, the optimizer
+        restarted) and ``stopped`` says so: what is drawn and reported stays the last finite state.
+        """
+        with torch.no_grad():
+            torch._foreach_copy_(self._backup, self._state)
         x, y = self.x, self.y
         for k, (a, b) in enumerate(self._slices):
             if k == 0 and self._carry_from is not None:
@@ -218,6 +212,11 @@ class Trainer:
         self._carry_from = self._tail if self._tail < len(x) else None
         self.epochs += 1
         self.record()
+        # One read per epoch (~25 µs at these sizes, ~1 % of an epoch): the losses and every weight's norm.
+        check = torch.cat([self.history[self.epochs, :2], torch.stack(torch._foreach_norm(self.net.params))])
+        if not bool(torch.isfinite(check).all()):
+            self._undo_diverged_epoch(check)
+            return
         s = self.settings
         if s.max_epochs and self.epochs >= s.max_epochs:
             self.stopped = f"maxEpochs: reached {s.max_epochs}"
@@ -228,6 +227,20 @@ class Trainer:
             elif self.epochs - self._best[1] >= s.patience:
                 self.stopped = (f"early stopping: test loss {self._best[0]:.4g} at epoch {self._best[1]} did not "
                                 f"improve for {s.patience} epochs")
+
+    def _undo_diverged_epoch(self, check: Tensor) -> None:
+        train_loss, test_loss = check[:2].tolist()
+        word = lambda v: "NaN" if math.isnan(v) else "infinite"  # noqa: E731
+        what = (f"the training loss became {word(train_loss)}" if not math.isfinite(train_loss) else
+                f"the test loss became {word(test_loss)}" if not math.isfinite(test_loss) else
+                "the weights became NaN or too large")
+        with torch.no_grad():
+            torch._foreach_copy_(self._state, self._backup)
+        self.epochs -= 1  # row ``epochs`` still holds the restored weights' losses
+        self.stopped = (f"diverged: {what} in epoch {self.epochs + 1}. Lower the learning rate "
+                        f"(now {self.settings.lr:g}) to go on from epoch {self.epochs}, or reset")
+        self._carry_from = None
+        self.apply(self.settings, force=True)  # a fresh optimizer: momentum / Adam moments may hold NaN too
 
     def gradients(self, xb: Tensor, yb: Tensor) -> list[Tensor]:
         """The mean gradient of the loss over the batch for every parameter (in ``net.params`` order)."""
@@ -251,38 +264,7 @@ class Trainer:
         return square_loss(self.net.output(z), y)
 
     def _manual_gradients(self, xb: Tensor, yb: Tensor) -> list[Tensor]:
-        spec, net = self.net.spec, self.net
-        acts, zs = [xb], []
-        with torch.no_grad():
-            h = xb
-            for lin, name in zip(net.linears, spec.activations):
-                z = torch.addmm(lin.bias, h, lin.weight.t())  # (B, width)
-                h = FORWARD[name](z)
-                zs.append(z)
-                acts.append(h)
-            head = net.linears[-1]
-            z = torch.addmm(head.bias, h, head.weight.t())  # (B, n_outputs)
-            inv_b = 1.0 / len(xb)
-            if spec.output == "softmax":  # d CE / dz = softmax − one-hot
-                g = z.softmax(1)
-                g[torch.arange(len(yb)), yb] -= 1.0
-            elif spec.output == "tanh":  # d 0.5(tanh z − y)² / dz = (o − y)(1 − o²)
-                o = torch.tanh(z)
-                g = (o - yb).mul_(torch.addcmul(torch.ones_like(o), o, o, value=-1.0))
-            else:
-                g = z - yb
-            g.mul_(inv_b)
-            grads: list[Tensor] = []
-            for i in range(len(net.linears) - 1, -1, -1):
-                lin = net.linears[i]
-                grads += [g.sum(0), g.t().mm(acts[i])]  # bias (out,), weight (out, in)
-                if i:
-                    g = g.mm(lin.weight)
-                    der = DERIVATIVES[spec.activations[i - 1]]
-                    if der is not None:
-                        g.mul_(der(zs[i - 1], acts[i]))
-        grads.reverse()  # → weight, bias per layer, first layer first: the order of module.parameters()
-        return grads
+        return manual_gradients(self.net.linears, self.net.spec.activations, self.net.spec.output, xb, yb)
 
     def update(self, xb: Tensor, yb: Tensor) -> None:
         """One TF update: the optimizer's step on the mean gradient, then the regularisation step."""
@@ -380,12 +362,3 @@ def targets(label: Tensor, output: str) -> Tensor:
         return label if label.dtype == torch.int64 else (label > 0).long()
     return label.float().view(-1, 1)
 
-
-def describe(net: Network) -> dict[str, Any]:
-    """Weights and biases of every linear layer as nested lists (rounded), for drawing the links."""
-    out = []
-    for lin in net.linears:
-        w = lin.weight.detach()
-        b = lin.bias.detach() if lin.bias is not None else torch.zeros(w.shape[0])
-        out.append({"w": w.mul(1e4).round().div(1e4).tolist(), "b": b.mul(1e4).round().div(1e4).tolist()})
-    return {"layers": out}

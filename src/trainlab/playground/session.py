@@ -4,7 +4,8 @@ The WebSocket handler only posts messages into :attr:`Session.inbox`; everything
 networks — settings, training, edits, snapshots — happens in the session thread, so no lock guards
 a model and the event loop never waits on training. While playing the thread runs epochs back to back
 and answers the page's ``frame`` requests (one in flight: the page asks again after drawing) with a
-snapshot of the latest epoch, so training speed and frame rate are independent.
+snapshot of the latest epoch, so training speed and frame rate are independent. What a frame holds is
+built by :mod:`.frames`; the networks and their TF training rule live in :mod:`.net`.
 
 Torch threads: the thread calls ``torch.set_num_threads(1)``. With torch's OpenMP backend (the CPU
 build used here) that setting is per OS thread — measured: the main thread keeps its count — so tabs
@@ -13,7 +14,6 @@ epochs/s, 2 threads: ~60 on the default setup).
 """
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
@@ -28,37 +28,17 @@ import torch
 
 from trainlab.errors import TrainlabError, problem
 from trainlab.playground import data as pdata
-from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, describe, targets
+from trainlab.playground.frames import VERDICT_EVERY, NetHolder, net_frame, net_json, points_json
+from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, targets
 from trainlab.playground.state import BY_KEY, FEATURES, UPLOAD, net_view, parse_query, parse_state, spec, to_query
+from trainlab.playground.verdict import add_layer_row
 
 log = logging.getLogger("trainlab.playground")
 
 __all__ = ["Session", "MAX_INBOX"]
 
 MAX_INBOX = 256  # messages waiting for the session thread; more is a flood and is refused
-GRID, THUMB = 100, 10  # boundary resolution and neuron thumbnail resolution (TF's)
-VERDICT_EVERY = 0.5  # seconds between live verdicts (the rules read the whole history)
 EDIT_LIMIT = 100.0  # a weight or bias typed into the page is clamped to ±EDIT_LIMIT
-
-_GRID_XY = torch.cat([pdata.grid(GRID), pdata.grid(THUMB)])  # (10100, 2): boundary cells, then thumbnail cells
-
-
-def _q(v: torch.Tensor) -> str:
-    """Values in [−1, 1] (clamped) → base64 of uint8 0..255: what the page's colour scale reads."""
-    b = v.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return base64.b64encode(b.contiguous().numpy().tobytes()).decode("ascii")
-
-
-class NetHolder:
-    """A trainer plus what drawing it needs: its feature keys and the grid's features."""
-
-    def __init__(self, which: str, trainer: Trainer, feats: list[str]) -> None:
-        self.which, self.trainer, self.feats = which, trainer, feats
-        g = pdata.features(_GRID_XY, feats)  # (10100, F)
-        self.grid_feats = g
-        # Inputs span ±6 (x) to ±36 (x1²): scale each input's picture by its largest value on the grid.
-        self.input_scale = g.abs().amax(0).clamp_min(1e-6)
-        self.sent = -1  # last history row sent to the page
 
 
 class Session:
@@ -245,6 +225,7 @@ class Session:
                                        f"Using {math.copysign(EDIT_LIMIT, v):g}")})
             v = math.copysign(EDIT_LIMIT, v)
         holder.trainer.set_param(layer, kind, i, j if kind == "w" else 0, v)
+        holder.sent = holder.trainer.epochs - 1  # the current epoch's row has new losses: send it again
         self.version += 1
 
     def _on_upload(self, msg: dict[str, Any]) -> None:
@@ -327,6 +308,8 @@ class Session:
                 if force:
                     t.stopped = None
                 t.epoch()
+                if t.epochs == 1:
+                    add_layer_row(h.layers, t)  # the saturation rule compares the first epoch with the last
         self.version += 1
         if not force and all(h.trainer.stopped for h in self.nets.values()):
             self.playing = False
@@ -336,8 +319,8 @@ class Session:
         msg: dict[str, Any] = {
             "type": "state", "state": s, "query": to_query(s), "notes": notes, "playing": self.playing,
             "task": self.points.task, "classes": self.points.n_classes,
-            "train": self._points_json(self.train_pts), "test": self._points_json(self.test_pts),
-            "nets": {w: self._net_json(h) for w, h in self.nets.items()},
+            "train": points_json(self.train_pts), "test": points_json(self.test_pts),
+            "nets": {w: net_json(h) for w, h in self.nets.items()},
         }
         if spec_too:
             msg["spec"] = spec()
@@ -345,77 +328,16 @@ class Session:
         self.version += 1
         self._frame_wanted = True  # the page redraws a new network at once
 
-    def _points_json(self, p: pdata.Points) -> list[list[float]]:
-        rows = torch.cat([p.xy, p.label.float().view(-1, 1)], 1)
-        return rows.mul(1000).round().div(1000).tolist()
-
-    def _net_json(self, h: NetHolder) -> dict[str, Any]:
-        spec_ = h.trainer.net.spec
-        thumbs = pdata.features(_GRID_XY[GRID * GRID:], list(FEATURES))  # every input TF offers, (100, 7)
-        inputs = {k: _q(thumbs[:, i] / thumbs[:, i].abs().max().clamp_min(1e-6)) for i, k in enumerate(FEATURES)}
-        return {"features": h.feats, "labels": [FEATURES[f] for f in h.feats], "hidden": list(spec_.hidden),
-                "activations": list(spec_.activations), "output": spec_.output, "outputs": spec_.n_outputs,
-                "fast": spec_.fast, "inputThumbs": inputs}
-
     def _send_frame(self) -> None:
         self._frame_wanted = False
         self._sent_version = self.version
         frame: dict[str, Any] = {"type": "frame", "playing": self.playing, "nets": {}}
         verdict_due = time.monotonic() - self._verdict_at >= VERDICT_EVERY
         for which, h in self.nets.items():
-            frame["nets"][which] = self._net_frame(h, verdict_due)
+            frame["nets"][which] = net_frame(h, self._hover, verdict_due)
         if verdict_due:
             self._verdict_at = time.monotonic()
         self.emit(frame)
-
-    @torch.no_grad()
-    def _net_frame(self, h: NetHolder, verdict_due: bool) -> dict[str, Any]:
-        t = h.trainer
-        outs, final = t.net.activations(h.grid_feats)  # per hidden layer (10100, width); output (10100, K)
-        n = GRID * GRID
-        out: dict[str, Any] = {"epoch": t.epochs, "stopped": t.stopped}
-        if t.net.spec.output == "softmax" and t.net.spec.n_outputs > 2:
-            conf, cls = final[:n].max(1)
-            out["boundary"] = base64.b64encode(cls.to(torch.uint8).numpy().tobytes()).decode("ascii")
-            out["confidence"] = _q(conf * 2 - 1)
-            out["outputThumb"] = _q(final[n:].max(1).values * 2 - 1)
-        else:
-            v = final[:, 1] * 2 - 1 if t.net.spec.output == "softmax" else final[:, 0]
-            out["boundary"] = _q(v[:n])
-            out["outputThumb"] = _q(v[n:])
-        out["thumbs"] = [[_q(layer[n:, i]) for i in range(layer.shape[1])] for layer in outs]
-        if self._hover is not None and self._hover[0] == h.which:
-            out["hover"] = self._hover_image(h, outs, final)
-        out["weights"] = describe(t.net)["layers"]
-        rows = t.rows(h.sent + 1)
-        h.sent = t.epochs
-        bad = next((r for r in rows if not all(math.isfinite(v) for v in r[1:3])), None)
-        if bad is not None and t.stopped is None:
-            t.stopped = (f"diverged: the loss became {bad[1]} at epoch {bad[0]}. Lower the learning rate "
-                         f"(now {t.settings.lr:g}) and reset")
-            out["stopped"] = t.stopped
-        out["rows"] = [[r[0], *(v if math.isfinite(v) else None for v in r[1:])] for r in rows]
-        out["confusion"] = t.confusion()
-        if verdict_due:
-            out["verdict"] = self._verdict(t)
-        return out
-
-    def _hover_image(self, h: NetHolder, outs: list[torch.Tensor], final: torch.Tensor) -> dict[str, Any] | None:
-        _, layer, i = self._hover
-        n = GRID * GRID
-        if layer == 0 and 0 <= i < len(h.feats):
-            values = h.grid_feats[:n, i] / h.input_scale[i]
-        elif 1 <= layer <= len(outs) and 0 <= i < outs[layer - 1].shape[1]:
-            values = outs[layer - 1][:n, i]
-        elif layer == len(outs) + 1:
-            values = final[:n, 0] if final.shape[1] == 1 else final[:n].max(1).values * 2 - 1
-        else:
-            return None
-        return {"layer": layer, "i": i, "image": _q(values)}
-
-    def _verdict(self, t: Trainer) -> dict[str, Any] | None:
-        from trainlab.playground.verdict import live_verdict
-        return live_verdict(t)
 
 
 HANDLED = sorted(name[4:] for name in vars(Session) if name.startswith("_on_"))

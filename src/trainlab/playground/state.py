@@ -13,7 +13,7 @@ defaults to A's values (and mirrors them while side by side is off). Menus (data
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping
 from urllib.parse import parse_qsl, urlencode
 

@@ -1,5 +1,5 @@
 // Drawing: TF Playground's colour scale, the boundary heatmap, points, neuron thumbnails, the loss chart.
-// Values arrive as uint8 0..255 for −1..+1 (see session._q); a 256-entry lookup table turns them into
+// Values arrive as uint8 0..255 for −1..+1 (see frames.quantize); a 256-entry lookup table turns them into
 // RGB without parsing colours per pixel (which TF Playground's profile shows dominating its frame time).
 
 const ORANGE = [0xf5, 0x93, 0x22], GREY = [0xe8, 0xea, 0xeb], BLUE = [0x08, 0x77, 0xbd];
@@ -53,7 +53,7 @@ export function paintGrid(canvas, values, n, { discretize = false, classes = nul
   }
   octx.putImageData(img, 0, 0);
   const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingEnabled = n > 20;
+  ctx.imageSmoothingEnabled = n > 20 && !discretize; // discretized: crisp cells, only the class colours
   ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
 }
 

@@ -46,7 +46,10 @@ function showMessage(text, level = "error") {
   while (box.children.length > 8) box.firstChild.remove();
 }
 
-function fmt(v) { return v === null || v === undefined ? "–" : v.toFixed(3); }
+function fmt(v) { // a loss or accuracy; the server sends only finite numbers (None for anything else)
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  return Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toFixed(3);
+}
 
 // --- controls --------------------------------------------------------------------------------------------
 
@@ -135,6 +138,9 @@ function makePanel(which) {
 }
 
 const specMax = { layers: 10, neurons: 32 };
+// Side by side puts A and B in two columns from this width on (style.css has the same breakpoint).
+const wide = window.matchMedia("(min-width: 1300px)");
+wide.addEventListener("change", () => { if (last && state && state.compare) onState({ ...last, notes: [] }); });
 
 function onState(msg) {
   if (msg.spec) {
@@ -151,12 +157,14 @@ function onState(msg) {
   for (const w of active) {
     const panel = panels[w] || makePanel(w);
     const info = msg.nets[w];
-    const structure = JSON.stringify([info.features, info.hidden, info.activations, info.output, info.outputs, info.inputThumbs]);
+    const compact = !!state.compare && wide.matches;
+    const structure = JSON.stringify([info.features, info.hidden, info.activations, info.output, info.outputs,
+                                      info.inputThumbs, compact]);
     if (panel.structure !== structure || !panel.network) {
       panel.structure = structure;
       panel.info = info;
       panel.network = buildNetwork($(".network", panel.root), {
-        which: w, info, state, activations: specByKey.activation.options, maxNeurons: specMax.neurons,
+        which: w, info, state, compact, activations: specByKey.activation.options, maxNeurons: specMax.neurons,
         set, hover: h => { hover = h; send({ type: "frame", hover }); inFlight = true; },
         tooltip, editor,
       });
@@ -188,7 +196,8 @@ function onFrame(msg) {
   for (const [w, f] of Object.entries(msg.nets)) {
     const panel = panels[w];
     if (!panel) continue;
-    if (f.rows.length && f.rows[0][0] === 0) panel.rows = [];
+    // rows arrive once each, except the current epoch's again after an edit: it replaces the one shown
+    if (f.rows.length) while (panel.rows.length && panel.rows[panel.rows.length - 1][0] >= f.rows[0][0]) panel.rows.pop();
     panel.rows.push(...f.rows);
     panel.frame = f;
   }

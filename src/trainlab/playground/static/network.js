@@ -7,7 +7,6 @@ import { colorOf, decode, paintGrid } from "./draw.js";
 const SVG = "http://www.w3.org/2000/svg";
 const FEATURE_KEYS = ["x", "y", "xSquared", "ySquared", "xTimesY", "sinX", "sinY"];
 const FEATURE_LABELS = { x: "x1", y: "x2", xSquared: "x1²", ySquared: "x2²", xTimesY: "x1·x2", sinX: "sin x1", sinY: "sin x2" };
-const COL = 96; // px between layer columns
 const LEFT = 48; // room for the input labels
 
 function el(tag, attrs = {}, parent = null) {
@@ -18,14 +17,16 @@ function el(tag, attrs = {}, parent = null) {
 }
 
 // Builds the drawing of one network into `root` and returns an object with update(frame).
-// ctx: {which, state, info, spec, activations, set(changes), edit(msg), hover(h), tooltip(text, ev)}
+// ctx: {which, state, info, spec, activations, compact, set(changes), edit(msg), hover(h), tooltip(text, ev)}
+// compact (side by side on a wide window): narrower columns and smaller nodes, so A and B fit next to each other.
 export function buildNetwork(root, ctx) {
   root.innerHTML = "";
   const { info, state } = ctx;
+  const COL = ctx.compact ? 84 : 96; // px between layer columns
   const prefix = ctx.which === "a" ? "" : "b.";
   const hidden = info.hidden, L = hidden.length;
   const maxNodes = Math.max(FEATURE_KEYS.length, ...hidden, 1);
-  const pitch = Math.max(16, Math.min(46, Math.floor(420 / maxNodes)));
+  const pitch = Math.max(16, Math.min(ctx.compact ? 36 : 46, Math.floor((ctx.compact ? 300 : 420) / maxNodes)));
   const size = Math.max(10, pitch - 10);
   const width = LEFT + COL * (L + 1) + 60, height = pitch * maxNodes + 40;
   root.style.width = width + "px";

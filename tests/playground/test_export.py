@@ -1,0 +1,71 @@
+"""From the playground to the CLI: "copy config" gives a config ``trainlab train`` accepts, and "save as run"
+a ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read, scored on the playground's own test points."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from trainlab.config import validate_config
+from trainlab.playground import data as pdata
+
+
+def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
+    from trainlab.report import write_report
+    from trainlab.train.inference import evaluate_run, predict_run
+
+    session.post({"type": "init", "query": "?xSquared=true&networkShape=6"})
+    session.out.until("state")
+    for _ in range(60):
+        session.post({"type": "step"})
+    session.post({"type": "copy_config"})
+    text = session.out.until("config")["yaml"]
+    cfg = validate_config(yaml.safe_load(text))
+    assert cfg.model.hidden == [6] and cfg.data.name == "csv" and cfg.optimizer.lr == 0.03
+    session.post({"type": "save_run", "name": "pg-test"})
+    run_dir = tmp_path / "runs" / "pg-test"
+    assert session.out.until("saved")["path"] == str(run_dir)
+    holder = session.nets["a"]
+    result = evaluate_run(run_dir)
+    assert result["test_acc"] > 0.9
+    # the engine's model, on the engine's standardised inputs, computes the playground's classes exactly
+    rows = predict_run(run_dir, [run_dir / "train.csv", run_dir / "test.csv"])
+    feats = pdata.features(torch.cat([session.train_pts.xy, session.test_pts.xy]), holder.feats)
+    with torch.no_grad():
+        ours = (holder.trainer.net.module(feats)[:, 0] > 0).long().tolist()
+    assert [r["class_id"] for r in rows] == ours
+    assert write_report(run_dir).is_file()
+
+
+@pytest.mark.parametrize("query, loss_factor", [
+    ("?xSquared=true&networkShape=6", None),  # TF's tanh + square loss → the engine's bce: accuracy only
+    ("?networkShape=4,2&batchnorm=true&dropout=0.1&optimizer=adam&learningRate=0.01", None),
+    ("?dataset=spiral&classes=3&networkShape=8,8&activation=relu&learningRate=0.1&percTrainData=70", 1.0),
+    ("?dataset=plane&networkShape=3&percTrainData=30", 2.0),  # mse = 2 · TF's 0.5·(out − y)²
+])
+def test_saved_run_is_evaluated_on_the_playgrounds_test_points(session, tmp_path, query, loss_factor):
+    from trainlab.train.inference import evaluate_run
+    from trainlab.train.run import read_run_config
+
+    session.post({"type": "init", "query": query})
+    session.out.until("state")
+    for _ in range(30):
+        session.post({"type": "step"})
+    session.post({"type": "save_run", "name": "pg-eval"})
+    run_dir = Path(session.out.until("saved")["path"])
+    t = session.nets["a"].trainer  # the session thread is idle now: every message before "saved" is handled
+    train_loss, test_loss, train_acc, test_acc = t.history[t.epochs].tolist()
+    cfg = read_run_config(run_dir)
+    assert Path(cfg.data.path).name == "train.csv" and Path(cfg.data.test_path).name == "test.csv"
+    test_rows = (run_dir / "test.csv").read_text().splitlines()
+    assert len(test_rows) - 1 == len(session.test_pts) == len(t.xt)  # the playground's test points, all of them
+    result = evaluate_run(run_dir)
+    assert result["n"] == len(session.test_pts)
+    if t.classification:
+        assert result["test_acc"] == pytest.approx(test_acc, abs=1e-6)  # the same points, the same predictions
+    else:
+        assert result["test_acc"] is None
+    if loss_factor is not None:
+        assert result["test_loss"] == pytest.approx(loss_factor * test_loss, rel=1e-4)
