@@ -38,7 +38,7 @@ def main() -> None:
     for workers in (1, 2):
         t0 = time.perf_counter()
         res = search(cfg, ROOT / "examples" / "space.yaml", method=a.method, trials=a.trials, epochs=a.epochs,
-                     workers=workers, prune=a.prune, name=f"w{workers}", log=lambda s: None)
+                     workers=workers, prune=a.prune, name=f"w{workers}", log=None)
         wall = time.perf_counter() - t0
         c = res.counts
         results[workers] = (wall, res)

@@ -143,7 +143,7 @@ def cmd_search(a: argparse.Namespace) -> int:
 
     result = search(_resolve(a), a.space, method=a.method, trials=a.trials, epochs=a.epochs, workers=a.workers,
                     storage=a.storage, prune=a.prune, rounds=a.rounds, top_k=a.top_k, cv=a.cv, name=a.name,
-                    seed=a.seed, log=(lambda s: None) if a.quiet else (lambda s: print(s, flush=True)))
+                    seed=a.seed, log=None if a.quiet else (lambda s: print(s, flush=True)))
     _print_search(result, 10)
     print(f"search: {result.search_dir}" + (f" · {result.wall_time:.1f}s" if result.wall_time else ""))
     return 0

@@ -31,12 +31,8 @@ def _cfg(tmp_path, **more):
     return resolve_config(overrides={**TOY, "out_dir": str(tmp_path / "runs"), **more})
 
 
-def _quiet(_line: str) -> None:
-    pass
-
-
 def test_random_search_runs_the_budget_and_writes_its_results(tmp_path):
-    res = search(_cfg(tmp_path), SPACE, trials=5, epochs=3, name="r", log=_quiet)
+    res = search(_cfg(tmp_path), SPACE, trials=5, epochs=3, name="r", log=None)
     d = tmp_path / "runs" / "search-r"
     assert res.search_dir == d and len(res.rows) == 5 and res.counts["complete"] == 5
     with open(d / "trials.csv", newline="") as f:
@@ -68,7 +64,7 @@ def test_the_test_split_is_never_opened_nor_read(tmp_path, fake_mnist, monkeypat
     monkeypatch.setattr(images, "read_idx", lambda path: read.append(str(path)) or real_read(path))
     cfg = _cfg(tmp_path, **{"data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent), "model.hidden": [16],
                             "model.activation": "relu", "batch_size": 64, "epochs": 2})
-    res = search(cfg, {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True}}, trials=2, cv=None, log=_quiet)
+    res = search(cfg, {"optimizer.lr": {"low": 0.01, "high": 0.5, "log": True}}, trials=2, cv=None, log=None)
     assert res.counts["complete"] == 2
     assert read and all("t10k" not in p for p in read) and "opened" not in read
     assert all(json.loads((tmp_path / "runs" / res.search_dir.name / "trials" / f"trial-{i:04d}" / "summary.json")
@@ -79,7 +75,7 @@ def test_median_pruning_stops_bad_trials_early(tmp_path):
     # on gauss (separable) every lr >= 1e-3 reaches ~100 % within 8 epochs; far smaller ones stay near chance
     cfg = _cfg(tmp_path, **{"data.name": "gauss", "data.n_points": 600, "model.hidden": [8]})
     res = search(cfg, {"optimizer.lr": {"low": 1e-6, "high": 1.0, "log": True}}, trials=12, epochs=8,
-                 prune="median", log=_quiet)
+                 prune="median", log=None)
     pruned = [r for r in res.rows if r["state"] == "pruned"]
     assert len(pruned) >= 2 and all(r["optimizer.lr"] < 1e-3 for r in pruned)
     assert all(r["epochs_run"] < 8 and r["pruned_at"] == r["epochs_run"] for r in pruned)
@@ -91,7 +87,7 @@ def test_median_pruning_stops_bad_trials_early(tmp_path):
 
 
 def test_cv_scores_a_trial_by_the_fold_mean(tmp_path):
-    res = search(_cfg(tmp_path), SPACE, trials=2, epochs=3, cv=3, log=_quiet)
+    res = search(_cfg(tmp_path), SPACE, trials=2, epochs=3, cv=3, log=None)
     for r in res.rows:
         cv = json.loads((res.search_dir / "trials" / f"trial-{r['trial']:04d}" / "cv.json").read_text())
         assert cv["n_folds"] == 3 and r["value"] == pytest.approx(cv["mean"]["val_acc"])
@@ -99,7 +95,7 @@ def test_cv_scores_a_trial_by_the_fold_mean(tmp_path):
 
 def test_grid_visits_every_combination_once(tmp_path):
     space = {"optimizer.lr": {"choices": [0.01, 0.1, 1.0]}, "model.hidden": {"choices": [[4], [8]]}}
-    res = search(_cfg(tmp_path), space, method="grid", trials=50, epochs=1, log=_quiet)
+    res = search(_cfg(tmp_path), space, method="grid", trials=50, epochs=1, log=None)
     seen = {(r["optimizer.lr"], tuple(r["model.hidden"])) for r in res.rows}
     assert len(res.rows) == 6 and len(seen) == 6
 
@@ -120,7 +116,7 @@ def test_coarse_to_fine_narrows_the_ranges_round_by_round(tmp_path):
 
 
 def test_a_restarted_search_continues_the_same_study(tmp_path):
-    first = search(_cfg(tmp_path), SPACE, trials=3, epochs=2, name="again", log=_quiet)
+    first = search(_cfg(tmp_path), SPACE, trials=3, epochs=2, name="again", log=None)
     before = [(r["trial"], r["value"], r["optimizer.lr"]) for r in first.rows]
     lines = []
     second = search(_cfg(tmp_path), SPACE, trials=5, epochs=2, name="again", log=lines.append)
@@ -128,7 +124,7 @@ def test_a_restarted_search_continues_the_same_study(tmp_path):
     assert "continuing with 3 trial(s) done" in lines[0]
     assert len({r["optimizer.lr"] for r in second.rows}) == 5  # the restart did not redraw the same configs
     with pytest.raises(ConfigError, match=r"^method must match the search being continued \(again\)\. Got 'tpe'"):
-        search(_cfg(tmp_path), SPACE, method="tpe", trials=6, epochs=2, name="again", log=_quiet)
+        search(_cfg(tmp_path), SPACE, method="tpe", trials=6, epochs=2, name="again", log=None)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -141,7 +137,7 @@ def test_a_restarted_search_continues_the_same_study(tmp_path):
 ])
 def test_bad_arguments_are_one_line_each_and_write_nothing(tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message) as err:
-        search(_cfg(tmp_path), SPACE, name="bad", log=_quiet, **kwargs)
+        search(_cfg(tmp_path), SPACE, name="bad", log=None, **kwargs)
     assert "Traceback" not in str(err.value) and len(str(err.value).splitlines()) == 1
     assert not (tmp_path / "runs" / "search-bad").exists()
 
@@ -208,9 +204,15 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_search_finishes(tmp_path)
 
 
 def test_workers_share_a_study_in_postgresql(tmp_path, postgres_url):
-    res = search(_cfg(tmp_path), SPACE, trials=6, epochs=2, workers=2, storage=postgres_url, name="pg", log=_quiet)
+    res = search(_cfg(tmp_path), SPACE, trials=6, epochs=2, workers=2, storage=postgres_url, name="pg", log=None)
     assert res.counts["complete"] == 6 and {r["worker"] for r in res.rows} == {0, 1}
     # a second machine would see the same study through the same URL
     again = optuna.load_study(study_name="pg", storage=open_storage(postgres_url))
     assert len(again.get_trials()) == 6 and again.best_value == pytest.approx(res.best["value"])
     assert summarize(res.search_dir, plots=False).best["trial"] == res.best["trial"]
+
+
+def test_quiet_workers_print_nothing(tmp_path, capfd):
+    search(_cfg(tmp_path), SPACE, trials=2, epochs=1, workers=2, log=None)
+    out = capfd.readouterr().out
+    assert "trial" not in out and out.strip() == ""

@@ -174,10 +174,18 @@ def work(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, 
                 lock.release()
 
 
+def _silent(_line: str) -> None:
+    pass
+
+
+def _flushed(line: str) -> None:  # a worker's stdout is often a pipe: show each trial as it ends
+    print(line, flush=True)
+
+
 def _worker_main(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, target: int,
-                 lock: Any) -> None:
+                 lock: Any, verbose: bool) -> None:
     try:
-        work(spec, worker, space, round_, target, lock)
+        work(spec, worker, space, round_, target, lock, log=_flushed if verbose else _silent)
     except KeyboardInterrupt:
         sys.exit(130)
     except TrainlabError as exc:
@@ -192,7 +200,8 @@ def _parallel(spec: SearchSpec, study: optuna.Study, space: SearchSpace, round_:
     lock = ctx.Lock()
 
     def start(i: int) -> Any:
-        p = ctx.Process(target=_worker_main, args=(spec, i, space, round_, target, lock), daemon=False)
+        p = ctx.Process(target=_worker_main, args=(spec, i, space, round_, target, lock, log is not _silent),
+                        daemon=False)
         p.start()
         return p
 
@@ -259,14 +268,16 @@ def _rounds(spec: SearchSpec, study: optuna.Study, space: SearchSpace, objective
 def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any], *, method: str = "random",
                trials: int = 20, epochs: int | None = None, workers: int = 1, storage: str | None = None,
                prune: str = "none", cv: int | None = None, rounds: int = 3, top_k: int | None = None,
-               name: str | None = None, seed: int | None = None, log: Callable[[str], None] = print):
+               name: str | None = None, seed: int | None = None, log: Callable[[str], None] | None = print):
     """Search ``space`` around the base config ``cfg``; returns a :class:`~trainlab.search.results.SearchResult`.
 
     Trials are scored on validation data only (the test split is sealed); results land in
     ``cfg.out_dir/search-<name>/``. Bad arguments raise ConfigError before anything is written.
+    ``log`` gets one line per trial and round (from every worker); None keeps the search quiet.
     """
     from trainlab.search.results import summarize
 
+    log = log or _silent
     check_args(method, trials, workers, prune, epochs, cv, rounds, top_k)
     bundle = search_bundle(cfg)  # checks the data before anything is written
     metric, direction = search_metric(bundle.task)
