@@ -281,3 +281,18 @@ def test_format_diagnosis_prints_the_verdict_then_one_line_per_finding():
     assert lines[0] == "verdict: overfitting"
     assert lines[1].startswith("⚠ Overfitting — validation loss rose from 0.3 at epoch 3")
     assert ". Try: stop at epoch 3" in lines[1]
+
+
+def test_no_good_fit_beside_a_warning(tmp_path):
+    """A 10-layer sigmoid net with N(0,1) init: whatever else is found, it is not called a good fit."""
+    from trainlab.config import resolve_config
+    from trainlab.diagnose.verdict import diagnose_run
+    from trainlab.workflow import run
+
+    cfg = resolve_config(overrides={"out_dir": str(tmp_path), "tensorboard": False, "data.name": "circle",
+                                    "data.n_points": 300, "data.normalize": True, "model.hidden": [8] * 10,
+                                    "model.activation": "sigmoid", "model.init": "normal", "model.init_std": 1.0,
+                                    "batch_size": 16, "epochs": 6, "threads": 1})
+    out = run(cfg, report=False, verbose=False)
+    d = diagnose_run(out.run_dir)
+    assert any(f.severity == "warning" for f in d.findings) and "good_fit" not in d.rules()

@@ -484,10 +484,10 @@ def underfitting(ctx: RunContext) -> Finding | None:
 
 
 def good_fit(ctx: RunContext) -> Finding | None:
-    """Neither under- nor overfitting, with finite, sane gradients."""
+    """Neither under- nor overfitting, and no other warning: a "good fit" beside saturated units or a lr
+    too high would contradict the finding shown above it."""
     rows = [h for h in ctx.history if isinstance(h.get("val_loss"), (int, float)) and math.isfinite(h["val_loss"])]
-    if len(rows) < ctx.t.min_epochs or any(r(ctx) for r in (non_finite, exploding_gradients, underfitting,
-                                                            overfitting)):
+    if len(rows) < ctx.t.min_epochs or any(r(ctx) for r in RULES if r not in (good_fit, still_improving)):
         return None
     best, last = min(rows, key=lambda h: h["val_loss"]), rows[-1]
     ev = {"best_epoch": best["epoch"], "val_loss_best": best["val_loss"], "train_loss_last": last["train_loss"],
