@@ -13,7 +13,6 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 from trainlab.config import TrainConfig, config_to_dict, replace
 from trainlab.data import DataBundle, SealedTest, Split, Standardizer, kfold_indices, load_data
 from trainlab.errors import DataError
-from trainlab.train.run import RunResult, train
+from trainlab.train.run import RunResult, new_run_dir, train
 
 __all__ = ["CVResult", "cross_validate", "fold_bundles"]
 
@@ -134,17 +133,7 @@ def _cv_dir(cfg: TrainConfig, out_dir: str | Path | None) -> Path:
         path = Path(out_dir)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    root = Path(cfg.out_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    base = "cv-" + (cfg.name or f"{cfg.data.name}-{cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}")
-    for i in range(1, 10_000):
-        path = root / (base if i == 1 else f"{base}-{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise DataError(f"name must be unused in {root}. Got {base!r} with 9999 CV runs already. Choose another name.")
+    return new_run_dir(cfg, prefix="cv-")
 
 
 def _write(result: CVResult, cfg: TrainConfig) -> None:

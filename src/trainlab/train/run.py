@@ -137,11 +137,11 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
 
-def new_run_dir(cfg: TrainConfig, model_name: str | None = None) -> Path:
-    """Create ``out_dir/<name>`` exclusively; if the name is taken, ``<name>-2``, ``-3``... Never reuse."""
+def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
+    """Create ``out_dir/<prefix><name>`` exclusively; if taken, ``<name>-2``, ``-3``... Never reuse."""
     root = Path(cfg.out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    base = cfg.name or f"{cfg.data.name}-{model_name or cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    base = prefix + (cfg.name or f"{cfg.data.name}-{model_name or cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}")
     for i in range(1, 10_000):
         path = root / (base if i == 1 else f"{base}-{i}")
         try:
