@@ -77,3 +77,15 @@ def test_test_path_is_for_csv_data_only():
                                           r"Got data\.name='circle'\. Remove data\.test_path"):
         resolve_config(overrides={"data.name": "circle", "data.test_path": "test.csv"})
     assert resolve_config(overrides={"data.name": "csv", "data.path": "a.csv", "data.test_path": "b.csv"}).data.test_path == "b.csv"
+
+
+def test_data_features_round_trip_and_are_reported_with_other_problems():
+    cfg = resolve_config(overrides={"data.name": "spiral", "data.features": ["x1", "x2", "sin_x1"]})
+    assert resolve_config(base=config_to_dict(cfg)).data.features == ["x1", "x2", "sin_x1"]  # config.yaml → same run
+    assert config_to_dict(TrainConfig())["data"]["features"] is None  # default: the data's own columns
+    with pytest.raises(ConfigError) as err:
+        resolve_config(overrides={"data.name": "circle", "data.features": ["x1", "x3"], "optimizer.lr": -1})
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and any(line.startswith("data.features must be one of x1, x2,") and "Got 'x3'" in line
+                                   for line in lines)
+    assert any(line.startswith("optimizer.lr must be > 0") for line in lines)

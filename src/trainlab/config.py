@@ -59,11 +59,50 @@ class DataConfig(_Section):
     test_path: str | None = None
     target: str | None = None
     task: Literal["auto", "classification", "regression"] = "auto"
+    # inputs computed from 2-D points (TF Playground's), any of x1, x2, x1_sq, x2_sq, x1_x2, sin_x1, sin_x2
+    # (registry.FEATURES, data/features.py); None: the data's own columns. Only for toy sets and CSVs with
+    # 2 feature columns: the dataset kind is checked here, a CSV's column count when it loads (data/tabular.py).
+    features: list[str] | None = None
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
         return _check_name(_reg.DATASETS, v)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        # --set data.features=x1,x2,x1_sq arrives as one string
+        return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise PydanticCustomError("registry", "data.features must be a non-empty list of feature names, or null. "
+                                      "Got []. Name e.g. [x1, x2], or remove data.features to use the data's columns.")
+        _reg.load_plugins()
+        unknown = [_reg.FEATURES.unknown_message(n) for n in v if n not in _reg.FEATURES]
+        if unknown:  # every misspelt name, one line each
+            raise PydanticCustomError("registry", "\n".join(unknown))
+        repeated = sorted({n for n in v if v.count(n) > 1})
+        if repeated:
+            raise PydanticCustomError("registry", "data.features must name each feature once. Got {repeated} more "
+                                      "than once. Remove the repeats.", {"repeated": repeated})
+        return v
+
+    @model_validator(mode="after")
+    def _features_for_2d_only(self) -> "DataConfig":
+        if self.features is None or self.name not in _reg.DATASETS:
+            return self
+        if _reg.DATASETS.get(self.name).kind not in ("toy", "tabular"):  # images (and memory data) are not 2-D points
+            raise PydanticCustomError(
+                "registry", "data.features must be left out unless data.name is a 2-D set (a toy set such as circle, "
+                "or csv with 2 feature columns). Got data.features={features} with data.name='{name}'. Remove "
+                "data.features, or pick a 2-D dataset.", {"features": self.features, "name": self.name})
+        return self
 
     @model_validator(mode="after")
     def _test_path_for_csv_only(self) -> "DataConfig":

@@ -77,10 +77,11 @@ OPTIMIZERS: Registry = Registry("optimizer", "optimizer.name")
 SCHEDULES: Registry = Registry("schedule", "schedule.name")
 SEARCH_METHODS: Registry = Registry("search method", "--method")
 PRUNERS: Registry = Registry("pruner", "--prune")
+FEATURES: Registry = Registry("feature", "data.features")  # input transforms of 2-D points (data/features.py)
 
 
 def load_plugins() -> None:
-    """Import the modules that register datasets, models, losses, optimizers and schedules."""
+    """Import the modules that register datasets, features, models, losses, optimizers and schedules."""
     import trainlab.data  # noqa: F401
     import trainlab.models  # noqa: F401
     import trainlab.train  # noqa: F401

@@ -15,6 +15,7 @@ from trainlab.playground import data as pdata
 def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
     from trainlab.report import write_report
     from trainlab.train.inference import evaluate_run, predict_run
+    from trainlab.train.run import read_run_config
 
     session.post({"type": "init", "query": "?xSquared=true&networkShape=6"})
     session.out.until("state")
@@ -23,7 +24,8 @@ def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
     session.post({"type": "copy_config"})
     text = session.out.until("config")["yaml"]
     cfg = validate_config(yaml.safe_load(text))
-    assert cfg.model.hidden == [6] and cfg.data.name == "csv" and cfg.optimizer.lr == 0.03
+    assert cfg.model.hidden == [6] and cfg.data.name == "circle" and cfg.optimizer.lr == 0.03
+    assert cfg.data.features == ["x1", "x2", "x1_sq"]  # the toy set itself, with the network's inputs
     session.post({"type": "save_run", "name": "pg-test"})
     run_dir = tmp_path / "runs" / "pg-test"
     assert session.out.until("saved")["path"] == str(run_dir)
@@ -36,7 +38,30 @@ def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
     with torch.no_grad():
         ours = (holder.trainer.net.module(feats)[:, 0] > 0).long().tolist()
     assert [r["class_id"] for r in rows] == ours
+    # the run's CSVs hold the raw points; data.features computes the inputs, so predict takes x1, x2 rows
+    assert (run_dir / "train.csv").read_text().splitlines()[0] == "x1,x2,label"
+    assert read_run_config(run_dir).data.features == ["x1", "x2", "x1_sq"]
     assert write_report(run_dir).is_file()
+
+
+def test_copied_config_trains_a_network_with_the_playgrounds_inputs(session):
+    from trainlab.data import apply_features
+    from trainlab.train.run import prepare
+
+    session.post({"type": "init", "query": "?dataset=xor&xSquared=true&sinX=true&networkShape=5,3&noise=10"})
+    session.out.until("state")
+    session.post({"type": "copy_config"})
+    cfg = validate_config(yaml.safe_load(session.out.until("config")["yaml"]))
+    assert cfg.data.name == "xor" and cfg.data.features == ["x1", "x2", "x1_sq", "sin_x1"]
+    p = prepare(cfg)  # the engine's data loading, model build and fit check, as trainlab train runs them
+    assert p.bundle.input_shape == (4,)
+    ours = session.nets["a"].trainer.net.module.state_dict()
+    assert {k: v.shape for k, v in p.model.state_dict().items()} == {k: v.shape for k, v in ours.items()}
+    assert ours["layers.0.linear.weight"].shape == (5, 4)  # the playground network's 4 inputs
+    # and the engine computes those inputs as the playground does: x1, x2, x1², sin x1 of the same points
+    x = p.bundle.train.x
+    assert torch.equal(x, apply_features(x[:, :2].contiguous(), cfg.data.features))
+    assert torch.equal(pdata.features(x[:, :2].contiguous(), ["x", "y", "xSquared", "sinX"]), x)
 
 
 @pytest.mark.parametrize("query, loss_factor", [

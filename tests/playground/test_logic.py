@@ -270,6 +270,50 @@ class _nothing:
         return False
 
 
+@pytest.mark.parametrize("query, problem, dataset, message", [
+    ("problem=regression&dataset=reg-plane", "regression", "plane", None),
+    # a TF link writes both sets: in regression its set is regDataset
+    ("problem=regression&dataset=circle&regDataset=reg-gauss", "regression", "multi-gauss", None),
+    ("problem=classification&dataset=xor&regDataset=reg-gauss", "classification", "xor", None),
+    ("dataset=multi-gauss", "regression", "multi-gauss", None),  # no problem (an older link): the set decides
+    ("problem=regression", "regression", "plane", None),  # no set: the problem's first
+    ("problem=regression&dataset=spiral", "regression", "plane",
+     r"dataset must be a regression set \(plane, multi-gauss\) when problem is regression. Got 'spiral'. Using plane."),
+    ("problem=clasification&dataset=plane", "regression", "plane",
+     r"problem must be one of classification, regression. Got 'clasification'. "
+     r"Using regression, the problem of plane."),
+])
+def test_problem_type_and_dataset_agree(query, problem, dataset, message):
+    state, notes = parse_state(parse_query(query))
+    assert (state["problem"], state["dataset"]) == (problem, dataset)
+    if message is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and __import__("re").fullmatch(message, notes[0]), notes
+        with pytest.raises(ConfigError, match=message):
+            parse_state(parse_query(query), strict=True)
+    assert f"problem={problem}&dataset={dataset}" in to_query(state)  # written back under TF's key
+    # a change of the problem alone (over the current state) picks that problem's first set
+    other = "classification" if problem == "regression" else "regression"
+    changed, notes = parse_state({"problem": other}, base=state)
+    assert changed["problem"] == other and notes == []
+    assert changed["dataset"] == {"classification": "circle", "regression": "plane"}[other]
+
+
+def test_session_problem_follows_uploads(session):
+    session.post({"type": "init", "query": "?problem=regression&dataset=upload"})
+    st = session.out.until("state")
+    assert (st["state"]["problem"], st["state"]["dataset"]) == ("classification", "circle")  # nothing uploaded yet
+    text = "x1,x2,label\n" + "\n".join(f"{i % 7 - 3},{i % 5 - 2},{i / 10}" for i in range(40))
+    session.post({"type": "upload", "text": text})
+    st = session.out.until("state")
+    assert (st["state"]["problem"], st["state"]["dataset"], st["task"]) == ("regression", "upload", "regression")
+    assert "problem=regression&dataset=upload" in st["query"]
+    session.post({"type": "set", "changes": {"problem": "classification"}})  # another problem leaves the upload
+    st = session.out.until("state")
+    assert (st["state"]["problem"], st["state"]["dataset"], st["notes"]) == ("classification", "circle", [])
+
+
 def test_all_tf_learning_rates_accepted():
     for lr in LEARNING_RATES:
         state, notes = parse_state({"learningRate": str(lr)})

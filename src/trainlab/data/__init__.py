@@ -1,4 +1,4 @@
-"""Datasets as tensors: image readers, 2-D toy sets, tabular CSV, splits, normalisation, augmentation.
+"""Datasets as tensors: image readers, 2-D toy sets, tabular CSV, input features, splits, normalisation, augmentation.
 
 ``load_data(cfg, seed)`` is the one entry point the engine uses: it loads a registered source, carves
 the validation split from the training data (stratified), carves a test split where the source has none,
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from trainlab.config import DataConfig
 from trainlab.data.base import DataBundle, DatasetSource, RawData, SealedTest, Split
-from trainlab.data import images, tabular, toy  # noqa: F401  (register the sources)
+from trainlab.data import features, images, tabular, toy  # noqa: F401  (register the sources and features)
+from trainlab.data.features import apply_features
 from trainlab.data.memory import bundle_from_data
 from trainlab.data.splits import kfold_indices, split_indices
 from trainlab.data.transforms import Augmenter, Standardizer, make_augmenter
@@ -17,7 +18,8 @@ from trainlab.registry import DATASETS
 
 __all__ = [
     "DataBundle", "DatasetSource", "RawData", "SealedTest", "Split", "Standardizer", "Augmenter",
-    "load_data", "bundle_from_data", "split_indices", "kfold_indices", "make_augmenter", "describe_datasets",
+    "load_data", "apply_features", "bundle_from_data", "split_indices", "kfold_indices", "make_augmenter",
+    "describe_datasets",
 ]
 
 

@@ -7,10 +7,15 @@ problem with the file is a one-line :class:`DataError` naming the column (and li
 carving ``data.test_fraction`` off ``data.path``). Only its existence is checked when the data are
 loaded; it is read when the final evaluation opens the sealed test split, and its labels are mapped onto
 the training file's classes.
+
+``data.features`` (TF Playground's x1², sin x1, ...; data/features.py) needs exactly 2 feature columns: the
+first (in file order) is x1, the second x2. This is checked here, at load time, as only the file knows its
+columns; config validation already refused data.features for datasets that are not 2-D at all.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 
 from trainlab.data.base import DatasetSource, RawData, Split
+from trainlab.data.features import apply_features
 from trainlab.errors import ConfigError, DataError, problem
 from trainlab.registry import DATASETS
 
@@ -235,11 +241,31 @@ def read_test_csv(path: str | Path, target: str, like: RawData) -> Split:
     return Split(x_t, torch.tensor([index[name] for name in labels], dtype=torch.int64))
 
 
+def _with_features(raw: RawData, features: list[str], path: Path) -> RawData:
+    """``raw`` with its 2 feature columns (x1, x2 in file order) replaced by ``data.features`` of them."""
+    columns = list(raw.feature_names or [])
+    if len(columns) != 2:
+        raise DataError(problem("data.features", "used with a CSV of exactly 2 feature columns (x1, x2) besides "
+                                "data.target", f"{len(columns)} in {path.name}: {', '.join(columns)}",
+                                "Remove data.features, or keep two input columns"))
+    names = list(features)
+    meta = {**raw.meta, "stats": {"features": {"columns": columns, "names": names}}}  # what predict reads
+    return dataclasses.replace(raw, train=Split(apply_features(raw.train.x, names), raw.train.y),
+                               input_shape=(len(names),), feature_names=names, meta=meta)
+
+
 def _load(cfg: Any, seed: int) -> RawData:
-    raw, _ = read_csv(_path(cfg), cfg.target, cfg.task)
+    path = _path(cfg)
+    like, _ = read_csv(path, cfg.target, cfg.task)
+    features = getattr(cfg, "features", None)
+    raw = _with_features(like, features, path) if features else like
     test_path = _test_path(cfg)
     if test_path is not None:
-        raw.test = lambda: read_test_csv(test_path, cfg.target, raw)  # read when the sealed split is opened
+        def read_test() -> Split:  # read when the sealed split is opened; columns as data.path's
+            split = read_test_csv(test_path, cfg.target, like)
+            return Split(apply_features(split.x, features), split.y) if features else split
+
+        raw.test = read_test
         raw.meta["test_path"] = str(test_path)
     return raw
 

@@ -5,6 +5,7 @@ Formulas, ranges and noise meaning follow TF Playground exactly (see shared/refe
 Differences on purpose: the point count is ``n_points`` for every set (TF: 500, regression 1200);
 an odd count gives the extra point to class 1; the points come out shuffled once, as TF shuffles them
 before splitting; ``spiral`` and ``gauss`` also take ``classes`` > 2 (TF's geometry when it is 2).
+With ``data.features`` the inputs are those features of the points (data/features.py) instead of x1, x2.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from trainlab.data.base import DatasetSource, RawData, Split
+from trainlab.data.features import apply_features
 from trainlab.errors import ConfigError, problem
 from trainlab.registry import DATASETS
 
@@ -172,13 +174,18 @@ def _loader(name: str) -> Callable[[Any, int], RawData]:
     def load(cfg: Any, seed: int) -> RawData:
         spec, classes = TOY_SETS[name], cfg.classes
         x, y = make_toy(name, cfg.n_points, cfg.noise, seed, classes)
+        names, meta = ["x1", "x2"], {"generator": name, "noise": cfg.noise}
+        features = getattr(cfg, "features", None)
+        if features:
+            # the inputs become the named features of the points (before any normalisation); predict reads
+            # the stats entry to compute them from raw x1, x2 rows
+            x, names = apply_features(x, features), list(features)
+            meta["stats"] = {"features": {"columns": ["x1", "x2"], "names": names}}
+        common = dict(train=Split(x, y), test=None, input_shape=(len(names),), feature_names=names, meta=meta)
         if spec.task == "classification":
-            return RawData(train=Split(x, y), test=None, task="classification", n_classes=classes,
-                           input_shape=(2,), class_names=_class_names(name, classes),
-                           feature_names=["x1", "x2"], meta={"generator": name, "noise": cfg.noise})
-        return RawData(train=Split(x, y), test=None, task="regression", n_classes=None, input_shape=(2,),
-                       feature_names=["x1", "x2"], target_names=["label"],
-                       meta={"generator": name, "noise": cfg.noise})
+            return RawData(task="classification", n_classes=classes, class_names=_class_names(name, classes),
+                           **common)
+        return RawData(task="regression", n_classes=None, target_names=["label"], **common)
 
     return load
 

@@ -2,11 +2,13 @@
 
 Points come from :func:`trainlab.data.toy.make_toy` (TF's formulas, rows shuffled once) at TF's sizes —
 500 classification points, 1200 regression — and are split as TF does: the first ⌊N·ratio⌋ train, the
-rest test. Binary labels are TF's ±1 (class 0 → −1); multi-class labels are class ids 0..K−1.
+rest test. Binary labels are TF's ±1 (class 0 → −1); multi-class labels are class ids 0..K−1. The network's
+inputs are the engine's features of the points (trainlab.data.features), the same ``data.features`` computes.
 """
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trainlab.data.features import apply_features
 from trainlab.data.toy import TOY_SETS, make_toy
 from trainlab.errors import DataError, problem
+from trainlab.playground.state import FEATURES
 
-__all__ = ["Points", "make_points", "split_points", "features", "parse_csv", "grid", "N_POINTS",
-           "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "FIELD"]
+__all__ = ["Points", "make_points", "split_points", "features", "thumbnail_points", "parse_csv", "grid",
+           "N_POINTS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "FIELD"]
 
 N_POINTS = {"classification": 500, "regression": 1200}
 FIELD = 6.0  # the plotted square is [−FIELD, FIELD]²
@@ -62,21 +66,20 @@ def split_points(points: Points, perc_train: int) -> tuple[Points, Points]:
     return cut(slice(0, n_train)), cut(slice(n_train, None))
 
 
-# Each input feature of TF Playground, as a function of the points (N, 2) → (N,).
-FEATURE_FNS = {
-    "x": lambda p: p[:, 0],
-    "y": lambda p: p[:, 1],
-    "xSquared": lambda p: p[:, 0] * p[:, 0],
-    "ySquared": lambda p: p[:, 1] * p[:, 1],
-    "xTimesY": lambda p: p[:, 0] * p[:, 1],
-    "sinX": lambda p: torch.sin(p[:, 0]),
-    "sinY": lambda p: torch.sin(p[:, 1]),
-}
-
-
 def features(xy: torch.Tensor, keys: list[str]) -> torch.Tensor:
-    """The network inputs (N, F) for feature ``keys`` in order; raw values, no normalisation (as TF)."""
-    return torch.stack([FEATURE_FNS[k](xy) for k in keys], 1).contiguous()
+    """The network inputs (N, F) for the inputs' URL ``keys`` in order, computed by the engine's FEATURES registry
+    (what ``data.features`` names); raw values, no normalisation (as TF)."""
+    return apply_features(xy, [FEATURES[k] for k in keys])
+
+
+@functools.lru_cache(maxsize=None)
+def thumbnail_points(dataset: str) -> list[list[float]]:
+    """Rows ``[x1, x2, label]`` the page draws as the dataset's button picture: as TF does, 200 points without
+    noise; labels ±1 for classes, values for regression; 1 decimal (under a pixel there). Fixed (seed 0): cached."""
+    pts = make_points(dataset, 0, seed=0)
+    keep = torch.arange(0, len(pts), max(1, len(pts) // 200))[:200]  # the rows come shuffled: any 200 are fair
+    rows = torch.cat([pts.xy[keep], pts.label[keep].float().view(-1, 1)], 1).tolist()
+    return [[round(v, 1) for v in row] for row in rows]
 
 
 def grid(n: int) -> torch.Tensor:

@@ -1,14 +1,19 @@
 """From the playground to the CLI: "copy config" (YAML for ``trainlab train``) and "save as run".
 
-"Save as run" writes a normal ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read: the
-session's training points as ``train.csv`` and its test points as ``test.csv`` (one column per selected
-input, plus ``label``), ``config.yaml`` naming them as ``data.path`` and ``data.test_path`` (so the engine's
-sealed test split *is* the playground's test set), and ``checkpoints/{last,best}.pt`` in the engine's
-checkpoint format holding the trained weights. Two conversions make the engine's model compute exactly
-what the playground's does:
+Both give ``data.features``: the network's inputs as the engine's feature names (``x1_sq`` for x1², ...; one
+table in state.py maps TF's URL keys to them), so the engine computes the same inputs from the same points.
+"Copy config" names the toy set itself (or, for uploaded points, the CSV that "Download CSV" writes).
 
-- trainlab standardises CSV features with its training split's statistics (x' = (x − μ)/σ), so the first
-  layer's weights are multiplied by those standard deviations and its bias shifted (W' = W·σ, b' = b + W·μ);
+"Save as run" writes a normal ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read: the
+session's training points as ``train.csv`` and its test points as ``test.csv`` (columns ``x1, x2, label``),
+``config.yaml`` naming them as ``data.path`` and ``data.test_path`` (so the engine's sealed test split *is*
+the playground's test set) with ``data.features``, and ``checkpoints/{last,best}.pt`` in the engine's
+checkpoint format holding the trained weights; ``trainlab predict`` then takes raw ``x1, x2`` rows. Two
+conversions make the engine's model compute exactly what the playground's does:
+
+- trainlab standardises CSV inputs (the features) with its training split's statistics (x' = (x − μ)/σ), so
+  the first layer's weights are multiplied by those standard deviations and its bias shifted (W' = W·σ,
+  b' = b + W·μ);
 - TF's binary output tanh(s) with a square loss becomes the engine's ``bce`` on one logit 2s, whose
   probability sigmoid(2s) = (1 + tanh s)/2 is the playground's output read as a probability (same classes).
 
@@ -36,10 +41,12 @@ from trainlab.train.run import new_run_dir, prepare
 if TYPE_CHECKING:
     from trainlab.playground.session import Session
 
-__all__ = ["config_yaml", "save_run", "run_config", "COLUMN_NAMES"]
+__all__ = ["config_yaml", "save_run", "run_config", "feature_names"]
 
-COLUMN_NAMES = {"x": "x1", "y": "x2", "xSquared": "x1_sq", "ySquared": "x2_sq", "xTimesY": "x1_x2",
-                "sinX": "sin_x1", "sinY": "sin_x2"}
+
+def feature_names(session: "Session", which: str) -> list[str]:
+    """Network ``which``'s inputs as ``data.features`` names them, in the network's input order."""
+    return [FEATURES[k] for k in session.nets[which].trainer.net.spec.features]
 
 
 def _loss_name(output: str) -> str:
@@ -85,17 +92,16 @@ def config_yaml(session: "Session", which: str) -> str:
     """YAML for ``trainlab train --config``, validated by trainlab's config, with what differs as comments."""
     spec = session.nets[which].trainer.net.spec
     s = session.state
-    if s["dataset"] != UPLOAD and list(spec.features) == ["x", "y"]:
+    features = feature_names(session, which)
+    if s["dataset"] != UPLOAD:
         n = len(session.points)
         data = {"name": s["dataset"], "n_points": n, "noise": s["noise"] / 100, "classes": s["classes"],
-                "test_fraction": round(1 - s["percTrainData"] / 100, 4)}
+                "test_fraction": round(1 - s["percTrainData"] / 100, 4), "features": features}
         where = []
-    else:
-        data = {"name": "csv", "path": "playground.csv", "target": "label",
-                "task": session.points.task, "test_fraction": round(1 - s["percTrainData"] / 100, 4)}
-        where = ["data: save the points with 'download CSV' as playground.csv first"
-                 + (f" (inputs {', '.join(FEATURES[f] for f in spec.features)} are columns there only when saved "
-                    "as a run; the download has x1, x2, label)" if list(spec.features) != ["x", "y"] else "")]
+    else:  # "Download CSV" writes x1, x2, label: two columns, which data.features turns into the same inputs
+        data = {"name": "csv", "path": "playground.csv", "target": "label", "task": session.points.task,
+                "test_fraction": round(1 - s["percTrainData"] / 100, 4), "features": features}
+        where = ["data: save the points with 'download CSV' as playground.csv first"]
     raw = run_config(session, which, data)
     cfg = validate_config(raw)  # what trainlab train would accept, or a ConfigError naming the field
     lines = [f"# trainlab train --config <this file>   (network {which.upper()} of the playground)"]
@@ -122,13 +128,13 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
                                   "mlp has one)", ",".join(spec.activations), "Pick one activation, or use copy config"))
     base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     raw_data = {"name": "csv", "path": "train.csv", "test_path": "test.csv", "target": "label",
-                "task": session.points.task}
+                "task": session.points.task, "features": feature_names(session, which)}
     raw = run_config(session, which, raw_data) | {"name": base, "out_dir": str(runs_dir), "tensorboard": False}
     cfg = validate_config(raw)
     run_dir = new_run_dir(cfg)
     paths = {"path": run_dir / "train.csv", "test_path": run_dir / "test.csv"}
-    _write_csv(paths["path"], session.train_pts, holder.feats)
-    _write_csv(paths["test_path"], session.test_pts, holder.feats)
+    _write_csv(paths["path"], session.train_pts)
+    _write_csv(paths["test_path"], session.test_pts)
     raw["name"] = run_dir.name
     raw["data"].update({k: str(v.resolve()) for k, v in paths.items()})
     cfg = validate_config(raw)
@@ -154,16 +160,16 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     return run_dir
 
 
-def _write_csv(path: Path, pts: Any, feats: list[str]) -> None:
-    """``pts`` (playground Points) as CSV: the selected inputs' columns and ``label`` (a class id or a value)."""
-    from trainlab.playground.data import features
-    x = features(pts.xy, feats)
+def _write_csv(path: Path, pts: Any) -> None:
+    """``pts`` (playground Points) as CSV: ``x1, x2`` (data.features computes the inputs) and ``label``
+    (a class id or a value)."""
+    x = pts.xy
     if pts.task == "classification":
         y = pts.label if pts.label.dtype == torch.int64 else (pts.label > 0).long()
         labels = [str(int(v)) for v in y.tolist()]
     else:
         labels = [repr(float(v)) for v in pts.label.tolist()]
-    header = ",".join([COLUMN_NAMES[f] for f in feats] + ["label"])
+    header = "x1,x2,label"
     rows = [",".join([*(repr(float(v)) for v in row), lab]) for row, lab in zip(x.tolist(), labels)]
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
 

@@ -15,7 +15,7 @@ import torch
 
 from trainlab.playground import data as pdata
 from trainlab.playground.net import Network, Trainer
-from trainlab.playground.state import FEATURES
+from trainlab.playground.state import FEATURES, feature_label
 from trainlab.playground.verdict import add_layer_row, live_verdict
 
 __all__ = ["NetHolder", "quantize", "points_json", "net_json", "net_frame", "describe", "GRID", "THUMB",
@@ -66,7 +66,7 @@ def net_json(h: NetHolder) -> dict[str, Any]:
     spec_ = h.trainer.net.spec
     thumbs = pdata.features(GRID_XY[GRID * GRID:], list(FEATURES))  # every input TF offers, (100, 7)
     inputs = {k: quantize(thumbs[:, i] / thumbs[:, i].abs().max().clamp_min(1e-6)) for i, k in enumerate(FEATURES)}
-    return {"features": h.feats, "labels": [FEATURES[f] for f in h.feats], "hidden": list(spec_.hidden),
+    return {"features": h.feats, "labels": [feature_label(f) for f in h.feats], "hidden": list(spec_.hidden),
             "activations": list(spec_.activations), "output": spec_.output, "outputs": spec_.n_outputs,
             "fast": spec_.fast, "inputThumbs": inputs}
 

@@ -131,7 +131,7 @@ class Session:
         if state["dataset"] == UPLOAD and self.upload is None:
             notes.append(problem("dataset", "a generated dataset when opening a link", UPLOAD,
                                  "Using circle; upload the CSV again"))
-            state["dataset"] = "circle"
+            state["dataset"], state["problem"] = "circle", "classification"
         self.state = state
         self._rebuild_data()
         self._send_state(notes, spec_too=True)
@@ -234,7 +234,7 @@ class Session:
             raise TrainlabError(problem("CSV file", "text", type(text).__name__, "Choose a .csv file"))
         points = pdata.parse_csv(text, self.state.get("seed", 0))
         self.upload = points
-        self.state["dataset"] = UPLOAD
+        self.state["dataset"], self.state["problem"] = UPLOAD, points.task  # the menu shows the points' problem
         self._rebuild_data()
         n = len(points)
         what = f"{points.n_classes} classes" if points.task == "classification" else "regression"

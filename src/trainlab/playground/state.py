@@ -6,9 +6,10 @@ through: out of range is clamped, unknown or malformed is replaced by the defaul
 comes back as one house-style line (``<field> must be <constraint>. Got <value>. <what was done>.``)
 that the page shows. ``strict=True`` raises :class:`ConfigError` with those lines instead.
 
-Keys follow TF Playground's URL (``learningRate``, ``networkShape``, ``percTrainData``, ``xSquared`` ...),
-so its links open here; network B of the side-by-side mode uses the same keys prefixed ``b.`` and
-defaults to A's values (and mirrors them while side by side is off). Menus (datasets, activations, optimizers, schedules) come from trainlab's registries.
+Keys follow TF Playground's URL (``problem``, ``learningRate``, ``networkShape``, ``percTrainData``,
+``xSquared`` ...), so its links open here; network B of the side-by-side mode uses the same keys prefixed ``b.`` and
+defaults to A's values (and mirrors them while side by side is off). Menus (datasets, input features,
+activations, optimizers, schedules) come from trainlab's registries.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from trainlab import registry as reg
 from trainlab.data.toy import TOY_SETS
 from trainlab.errors import ConfigError, problem
 
-__all__ = ["Param", "PARAMS", "NET_KEYS", "LEARNING_RATES", "REG_RATES", "FEATURES", "parse_state",
-           "parse_query", "to_query", "default_state", "net_view", "spec", "MAX_LAYERS", "MAX_NEURONS"]
+__all__ = ["Param", "PARAMS", "NET_KEYS", "LEARNING_RATES", "REG_RATES", "FEATURES", "PROBLEMS", "parse_state",
+           "parse_query", "to_query", "default_state", "net_view", "spec", "feature_label", "MAX_LAYERS", "MAX_NEURONS"]
 
 Scope = Literal["data", "net", "train", "view"]
 
@@ -31,14 +32,24 @@ LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10]
 REG_RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10]
 # TF allows 6 layers of 8; ours 10 of 32 (the issue's "larger limits").
 MAX_LAYERS, MAX_NEURONS = 10, 32
-# The inputs TF offers: URL key → (label, formula id used by data.features).
-FEATURES: dict[str, str] = {"x": "x1", "y": "x2", "xSquared": "x1²", "ySquared": "x2²", "xTimesY": "x1·x2",
-                            "sinX": "sin x1", "sinY": "sin x2"}
+# The one table between TF's URL keys for its inputs and trainlab's feature names (registry.FEATURES, the
+# names data.features takes); a registered feature TF lacks uses its own name as its URL key.
+TF_FEATURE_KEYS = {"x1": "x", "x2": "y", "x1_sq": "xSquared", "x2_sq": "ySquared", "x1_x2": "xTimesY",
+                   "sin_x1": "sinX", "sin_x2": "sinY"}
+reg.load_plugins()
+FEATURES: dict[str, str] = {TF_FEATURE_KEYS.get(n, n): n for n in reg.FEATURES.names()}  # URL key → feature name
+PROBLEMS = ["classification", "regression"]  # TF's "Problem type"; it filters the datasets offered
 # TF names its regression sets reg-plane / reg-gauss; trainlab's registry calls them plane / multi-gauss.
 DATASET_ALIASES = {"reg-plane": "plane", "reg-gauss": "multi-gauss"}
 UPLOAD = "upload"  # the dataset name of a CSV the user uploaded (its points never go into the URL)
 # Keys TF Playground writes that have no meaning here: accepted silently so its links open cleanly.
-TF_IGNORED = {"collectStats", "hideText", "cosX", "cosY", "tutorial", "regDataset", "problem", "initZero_"}
+# (regDataset is read: in a TF link with problem=regression it names the set, and dataset the classification one.)
+TF_IGNORED = {"collectStats", "hideText", "cosX", "cosY", "tutorial", "regDataset", "initZero_"}
+
+
+def feature_label(key: str) -> str:
+    """The formula shown for an input's URL key (``'xSquared'`` → ``'x1²'``), from the FEATURES registry."""
+    return reg.FEATURES.help(FEATURES[key]) or FEATURES[key]
 
 
 def toy_datasets() -> list[str]:
@@ -49,6 +60,11 @@ def toy_datasets() -> list[str]:
 
 def task_of(dataset: str) -> str:
     return TOY_SETS[dataset].task if dataset in TOY_SETS else "classification"
+
+
+def datasets_of(problem: str) -> list[str]:
+    """The generated sets of one problem type, in the registry's order (the first is its default)."""
+    return [n for n in toy_datasets() if task_of(n) == problem]
 
 
 @dataclass(frozen=True)
@@ -190,13 +206,15 @@ def _datasets() -> list[str]:
 
 PARAMS: list[Param] = [
     # data: a change regenerates the points and resets both networks
+    Param("problem", "data", "choice", "classification", choices=lambda: PROBLEMS,
+          help="classification or regression: which datasets are offered (TF's problem type)"),
     Param("dataset", "data", "choice", "circle", choices=_datasets, help="which points (from trainlab's datasets)"),
     Param("noise", "data", "int", 0, 0, 50, help="label/position noise, % (TF: 0-50)"),
     Param("percTrainData", "data", "int", 50, 10, 90, help="ratio of training to test data, %"),
     Param("classes", "data", "int", 2, 2, 8, help="classes (spiral arms, gauss blobs)"),
     Param("seed", "data", "int", 0, 0, 2**31 - 1, help="the random seed of data and initial weights"),
     # net: a change rebuilds that network from its seed
-    *[Param(k, "net", "bool", k in ("x", "y"), help=f"input {label}", per_net=True) for k, label in FEATURES.items()],
+    *[Param(k, "net", "bool", k in ("x", "y"), help=f"input {feature_label(k)}", per_net=True) for k in FEATURES],
     Param("networkShape", "net", "shape", [4, 2], help="neurons per hidden layer", per_net=True),
     Param("activation", "net", "choice", "tanh", choices=_names(reg.ACTIVATIONS), per_net=True,
           help="activation of the hidden layers"),
@@ -255,7 +273,9 @@ def parse_state(raw: Mapping[str, Any], base: Mapping[str, Any] | None = None, *
     state = dict(base) if base is not None else default_state()
     notes: list[str] = []
     given: set[str] = set()
-    if "problem" in raw and str(raw.get("problem")) == "regression" and "regDataset" in raw and "dataset" not in raw:
+    clean: set[str] = set()  # keys given with a valid value
+    bad_problem: str | None = None
+    if str(raw.get("problem")) == "regression" and "regDataset" in raw:
         raw = {**raw, "dataset": raw["regDataset"]}  # a TF link: its regression set lives in regDataset
     for key, text in raw.items():
         net_key = key[2:] if key.startswith("b.") else key
@@ -269,10 +289,16 @@ def parse_state(raw: Mapping[str, Any], base: Mapping[str, Any] | None = None, *
         if isinstance(text, bool):
             text = "true" if text else "false"
         value, note = p.parse(str(text)[:2000], key)
-        state[key] = value
         given.add(key)
+        if note and key == "problem":  # reported below: the dataset decides what is used instead
+            bad_problem = str(text)[:80]
+            continue
+        state[key] = value
         if note:
             notes.append(note)
+        else:
+            clean.add(key)
+    notes += _match_problem(state, clean, bad_problem)
     for k in NET_KEYS:  # B mirrors A while hidden, and a link names only what B changes
         if not state["compare"] or base is None and f"b.{k}" not in given:
             state[f"b.{k}"] = _copy(state[k])
@@ -282,6 +308,27 @@ def parse_state(raw: Mapping[str, Any], base: Mapping[str, Any] | None = None, *
     if strict and notes:
         raise ConfigError("\n".join(notes))
     return state, notes
+
+
+def _match_problem(state: dict[str, Any], given: set[str], bad_problem: str | None) -> list[str]:
+    """Make ``dataset`` one of ``problem``'s sets. Whichever of the two was given wins (a dataset button, an old
+    link without ``problem``; the problem menu, ``?problem=regression``); given both, the problem wins, with a note.
+    An upload's problem is its points' task (set by the session) until another problem is picked."""
+    ds, want, notes = state["dataset"], state["problem"], []
+    if ds == UPLOAD and "problem" in given and "dataset" not in given:
+        state["dataset"] = datasets_of(want)[0]
+    elif ds != UPLOAD and task_of(ds) != want:
+        if "dataset" in given and "problem" not in given:
+            state["problem"] = task_of(ds)
+        else:
+            state["dataset"] = datasets_of(want)[0]
+            if "dataset" in given:
+                notes.append(problem("dataset", f"a {want} set ({', '.join(datasets_of(want))}) when problem is "
+                                     f"{want}", ds, f"Using {state['dataset']}"))
+    if bad_problem is not None:  # an unknown problem: the dataset's is used
+        notes.append(problem("problem", f"one of {', '.join(PROBLEMS)}", bad_problem,
+                             f"Using {state['problem']}, the problem of {state['dataset']}"))
+    return notes
 
 
 def _cross_checks(state: dict[str, Any]) -> list[str]:
@@ -355,7 +402,11 @@ def spec() -> list[dict[str, Any]]:
         if p.choices:
             item["options"] = p.options()
         if p.key == "dataset":
+            from trainlab.playground.data import thumbnail_points  # data.py imports this module
             item["tasks"] = {n: task_of(n) for n in p.options()}
             item["multiclass"] = [n for n in p.options() if n in TOY_SETS and TOY_SETS[n].multiclass]
+            item["thumbs"] = {n: thumbnail_points(n) for n in p.options() if n in TOY_SETS}
+        if p.key in FEATURES:
+            item.update(feature=FEATURES[p.key], label=feature_label(p.key))
         out.append(item)
     return out

@@ -75,6 +75,17 @@ export function paintPoints(canvas, train, test, { showTest = false, task = "cla
   if (showTest) draw(test, "black");
 }
 
+// A dataset's button picture, as TF draws it: its noiseless points as 4×4 squares over [−6, 6]² in the class
+// colours (regression: the value on the colour scale). rows: [[x1, x2, label]], labels ±1 or values.
+export function paintThumb(canvas, rows, task) {
+  const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  for (const [x, y, l] of rows) {
+    ctx.fillStyle = task === "regression" ? colorOf(Math.max(-1, Math.min(1, l))) : CLASS_COLORS[l > 0 ? 1 : 0];
+    ctx.fillRect(Math.round((x + 6) / 12 * w) - 2, Math.round((6 - y) / 12 * h) - 2, 4, 4);
+  }
+}
+
 // Loss over epochs: training grey, test black (TF's colours); thinned to ≤ 2 points per pixel.
 export function paintChart(canvas, rows) {
   const ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height;

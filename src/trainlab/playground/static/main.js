@@ -2,7 +2,7 @@
 // answers with the whole state, which goes into the URL); the page draws the frames it asks for, one at a
 // time, so drawing never queues up behind training.
 
-import { decode, paintChart, paintGrid, paintPoints, CLASS_COLORS } from "./draw.js";
+import { decode, paintChart, paintGrid, paintPoints, paintThumb, CLASS_COLORS } from "./draw.js";
 import { buildNetwork } from "./network.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -13,6 +13,8 @@ const pg = window.playground = { framesDrawn: 0, framesReceived: 0, nets: {}, st
 
 let ws = null, spec = null, specByKey = {}, state = null, last = null;
 let playing = false, inFlight = false, hover = null, pending = null;
+let features = []; // every input offered, [{key, label}], from the server's FEATURES registry
+const lastDataset = {}; // problem → the set last shown for it: switching back returns to it, as in TF
 const panels = {}; // which → {root, network, rows, info}
 
 function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
@@ -75,6 +77,9 @@ function bindControls(root, prefix) {
         const copy = { compare: true };
         for (const s of spec) if (s.perNet) copy["b." + s.key] = toText(state[s.key]);
         set(copy);
+      } else if (key === "problem") { // a problem type comes with one of its datasets
+        const sets = datasetsOf(value);
+        set({ problem: value, dataset: sets.includes(lastDataset[value]) ? lastDataset[value] : sets[0] });
       } else set({ [full]: value });
     });
     if (input.type === "range") input.addEventListener("input", () => { const o = $(`[data-show="${key}"]`, root); if (o) o.textContent = input.value; });
@@ -99,6 +104,13 @@ function showControls(root) {
   }
 }
 
+function datasetsOf(problem) {
+  const p = specByKey.dataset;
+  return p.options.filter(n => n !== "upload" && p.tasks[n] === problem);
+}
+
+// One button per generated set: its picture (points the server sent, drawn as TF does) and its name under it;
+// only the current problem type's sets are shown.
 function buildDatasets() {
   const box = $("#datasets");
   box.innerHTML = "";
@@ -106,9 +118,14 @@ function buildDatasets() {
   for (const name of p.options) {
     if (name === "upload") continue;
     const b = document.createElement("button");
-    b.className = `dataset ${p.tasks[name]}`; b.dataset.name = name;
-    b.textContent = name;
-    b.title = p.tasks[name];
+    b.className = "dataset"; b.dataset.name = name; b.dataset.task = p.tasks[name];
+    b.title = `${name} (${p.tasks[name]})`;
+    const thumb = document.createElement("canvas");
+    thumb.className = "thumb"; thumb.width = thumb.height = 100;
+    paintThumb(thumb, p.thumbs[name] || [], p.tasks[name]);
+    const label = document.createElement("span");
+    label.textContent = name;
+    b.append(thumb, label);
     b.addEventListener("click", () => set({ dataset: name }));
     box.appendChild(b);
   }
@@ -145,6 +162,7 @@ wide.addEventListener("change", () => { if (last && state && state.compare) onSt
 function onState(msg) {
   if (msg.spec) {
     spec = msg.spec; specByKey = Object.fromEntries(spec.map(p => [p.key, p]));
+    features = spec.filter(p => p.feature).map(p => ({ key: p.key, label: p.label }));
     buildDatasets();
     bindControls($("#data"), ""); bindControls($("#top"), "");
   }
@@ -164,7 +182,8 @@ function onState(msg) {
       panel.structure = structure;
       panel.info = info;
       panel.network = buildNetwork($(".network", panel.root), {
-        which: w, info, state, compact, activations: specByKey.activation.options, maxNeurons: specMax.neurons,
+        which: w, info, state, compact, features, activations: specByKey.activation.options,
+        maxNeurons: specMax.neurons,
         set, hover: h => { hover = h; send({ type: "frame", hover }); inFlight = true; },
         tooltip, editor,
       });
@@ -173,7 +192,11 @@ function onState(msg) {
     showControls(panel.root);
   }
   showControls($("#data")); showControls($("#top"));
-  $$("#datasets .dataset").forEach(b => b.classList.toggle("selected", b.dataset.name === state.dataset));
+  if (state.dataset !== "upload") lastDataset[state.problem] = state.dataset;
+  $$("#datasets .dataset").forEach(b => {
+    b.classList.toggle("selected", b.dataset.name === state.dataset);
+    b.hidden = b.dataset.task !== state.problem;
+  });
   $("#classes-field").hidden = !specByKey.dataset.multiclass.includes(state.dataset);
   $("#play").classList.toggle("playing", playing);
   $("#play").innerHTML = playing ? "&#10074;&#10074;" : "&#9654;";

@@ -5,8 +5,6 @@
 import { colorOf, decode, paintGrid } from "./draw.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const FEATURE_KEYS = ["x", "y", "xSquared", "ySquared", "xTimesY", "sinX", "sinY"];
-const FEATURE_LABELS = { x: "x1", y: "x2", xSquared: "x1²", ySquared: "x2²", xTimesY: "x1·x2", sinX: "sin x1", sinY: "sin x2" };
 const LEFT = 48; // room for the input labels
 
 function el(tag, attrs = {}, parent = null) {
@@ -17,11 +15,13 @@ function el(tag, attrs = {}, parent = null) {
 }
 
 // Builds the drawing of one network into `root` and returns an object with update(frame).
-// ctx: {which, state, info, spec, activations, compact, set(changes), edit(msg), hover(h), tooltip(text, ev)}
+// ctx: {which, state, info, features, activations, compact, set(changes), edit(msg), hover(h), tooltip(text, ev)};
+// features: every input offered, [{key (URL key), label}], from the server's FEATURES registry.
 // compact (side by side on a wide window): narrower columns and smaller nodes, so A and B fit next to each other.
 export function buildNetwork(root, ctx) {
   root.innerHTML = "";
   const { info, state } = ctx;
+  const FEATURE_KEYS = ctx.features.map(f => f.key);
   const COL = ctx.compact ? 84 : 96; // px between layer columns
   const prefix = ctx.which === "a" ? "" : "b.";
   const hidden = info.hidden, L = hidden.length;
@@ -79,7 +79,7 @@ export function buildNetwork(root, ctx) {
     return c;
   };
   thumbs.push(FEATURE_KEYS.map((f, i) => {
-    const c = node(0, i, pos[0][i], FEATURE_LABELS[f], activeFeatures.includes(f) ? "input active" : "input off");
+    const c = node(0, i, pos[0][i], ctx.features[i].label, activeFeatures.includes(f) ? "input active" : "input off");
     c.parentElement.dataset.feature = f;
     c.parentElement.addEventListener("click", () => ctx.set({ [prefix + f]: !activeFeatures.includes(f) }));
     return c;
