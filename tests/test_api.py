@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
 import trainlab as tl
-from trainlab.errors import CheckpointError, ConfigError
+from trainlab.errors import CheckpointError, ConfigError, DataError
 
 
 def _xy(n=300, seed=0):
@@ -253,3 +253,13 @@ def test_streamed_data_with_a_val_fraction_a_streamed_test_set_and_a_report(opts
     assert ev["n"] == 80 and ev["test_acc"] == pytest.approx(float((best(xt).argmax(1) == yt).float().mean()))
     page = run.report_path.read_text()
     assert "read batch by batch" in page  # validation pictures need in-memory data: the report says so
+
+
+def test_predict_of_a_run_on_input_features_takes_raw_points(tmp_path):
+    run = tl.fit(data="circle", out_dir=str(tmp_path), tensorboard=False, epochs=30, batch_size=16, threads=1,
+                 data__features=["x1", "x2", "x1_sq", "x2_sq"], model__hidden=[4], model__activation="tanh",
+                 model__init="xavier", report=False)
+    pred = run.predict(torch.tensor([[0.0, 0.0], [0.5, -0.5], [4.5, 0.0], [0.0, -4.6]])).tolist()
+    assert pred[0] == pred[1] and pred[2] == pred[3] and pred[0] != pred[2]  # the disc vs the ring around it
+    with pytest.raises(DataError, match=r"X must hold the raw columns \['x1', 'x2'\] .* Got shape \(4, 4\)"):
+        run.predict(torch.zeros(4, 4))

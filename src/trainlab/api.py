@@ -130,6 +130,16 @@ class Run:
         p = self._prepared
         shape = tuple(p.bundle.input_shape)
         xt = as_inputs(x)
+        features = p.bundle.stats.get("features")
+        if features is not None:  # trained on data.features: X holds the raw points, as for trainlab predict
+            from trainlab.data.features import apply_features
+
+            raw = len(features["columns"])
+            if xt.ndim != 2 or xt.shape[1] != raw:
+                raise DataError(f"X must hold the raw columns {features['columns']} (the run computes its "
+                                f"features {features['names']} itself). Got shape {tuple(xt.shape)}. "
+                                f"Pass an array shaped (N, {raw}).")
+            xt = apply_features(xt, features["names"])
         if tuple(xt.shape) == shape or (xt.shape[1:] == (1,) and (len(xt),) == shape):
             xt = xt.reshape(1, *shape)  # one example without a batch dimension
         if tuple(xt.shape[1:]) != shape:

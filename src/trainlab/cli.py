@@ -20,7 +20,7 @@ def _registry_help() -> str:
     r.load_plugins()
     import trainlab.search.methods  # noqa: F401  (fills the search method and pruner registries)
 
-    kinds = [r.DATASETS, r.MODELS, r.ACTIVATIONS, r.INITS, r.LOSSES, r.OPTIMIZERS, r.SCHEDULES, r.SEARCH_METHODS,
+    kinds = [r.DATASETS, r.FEATURES, r.MODELS, r.ACTIVATIONS, r.INITS, r.LOSSES, r.OPTIMIZERS, r.SCHEDULES, r.SEARCH_METHODS,
              r.PRUNERS]
     return "\n".join(f"  {k.field:<18} {', '.join(k.names())}" for k in kinds)
 

@@ -174,3 +174,21 @@ def test_default_recipe_on_real_fashion_mnist_produces_every_image_picture(tmp_p
         assert_png(result.run_dir / f"{name}.png")
     assert result.summary["data"]["val"] == 500 and result.summary["best_val"]["val_acc"] > 0.3  # chance is 0.1
     assert "<th>data.limit</th><td>5000</td>" in page
+
+
+def test_a_run_on_input_features_is_drawn_over_the_x1_x2_plane(tmp_path):
+    """circle with x1², x2² added and normalised: the boundary is drawn over raw (x1, x2), inside is one class."""
+    cfg = resolve_config(overrides={"out_dir": str(tmp_path), "tensorboard": False, "data.name": "circle",
+                                    "data.features": ["x1", "x2", "x1_sq", "x2_sq"], "data.normalize": True,
+                                    "model.hidden": [4], "model.activation": "tanh", "model.init": "xavier",
+                                    "batch_size": 16, "epochs": 30, "threads": 1})
+    run = train(cfg, verbose=False)
+    pics, _ = report_html.make_pictures(run.run_dir, summary=run.summary)
+    b = pics["boundary"]
+    assert b["val_acc"] > 0.95
+    # the axes span the raw points (circle radius 5), not the standardised features (about ±2)
+    assert b["xx"][0] < -4.5 and b["xx"][-1] > 4.5 and b["yy"][0] < -4.5 and b["yy"][-1] > 4.5
+    z = b["z"]
+    centre, corner = z[len(z) // 2, len(z) // 2], z[0, 0]
+    assert centre != corner  # the disc inside, the ring outside
+    assert_png(run.run_dir / "boundary.png")

@@ -113,10 +113,12 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         else:
             pics["scatter"] = plots.plot_regression_scatter(y, vp.pred, run_dir / "scatter.png",
                                                             target_names=info.get("target_names"))
-        if list(b.input_shape) == [2]:
+        plane = _plane(b, info)
+        if plane is not None:
+            train, val, inputs, names = plane
             pics["boundary"] = plots.plot_decision_boundary(
-                vp.run.model, b.train, b.val, run_dir / "boundary.png", task=info["task"], loss=vp.run.loss,
-                class_names=info.get("class_names"), feature_names=info.get("feature_names"))
+                vp.run.model, train, val, run_dir / "boundary.png", task=info["task"], loss=vp.run.loss,
+                class_names=info.get("class_names"), feature_names=names, inputs=inputs)
     for name, fn in (("grad_norms", plots.plot_grad_norms), ("activations", plots.plot_activation_histograms)):
         data = fn(run_dir)
         if data is None and (run_dir / "layers.jsonl").exists():
@@ -373,3 +375,34 @@ PAGE = """<!DOCTYPE html>
 <footer>{footer}</footer>
 </main></body></html>
 """
+
+
+def _plane(b: Any, info: dict[str, Any]) -> tuple[Split, Split, Any, list[str] | None] | None:
+    """The run's points on their 2-D plane and the map from plane points to model inputs, or None.
+
+    Plain 2-D data is its own plane. A run on ``data.features`` that kept x1 and x2 is drawn over the
+    (x1, x2) plane: its raw points are those two columns (normalisation undone), and a plane point becomes
+    a model input by computing the same features and normalising them the same way.
+    """
+    feats = (info.get("stats") or {}).get("features")
+    if feats is None:
+        return (b.train, b.val, None, info.get("feature_names")) if list(b.input_shape) == [2] else None
+    names = list(feats["names"])
+    if not {"x1", "x2"} <= set(names):
+        return None
+    from trainlab.data import Standardizer
+    from trainlab.data.features import apply_features
+
+    norm = (info.get("stats") or {}).get("normalize")
+    std = Standardizer.from_state(norm) if norm is not None else None
+    cols = [names.index("x1"), names.index("x2")]
+
+    def raw(split: Split) -> Split:
+        x = std.inverse(split.x) if std is not None else split.x
+        return Split(x[:, cols], split.y)
+
+    def inputs(points: torch.Tensor) -> torch.Tensor:  # (G, 2) plane points → (G, F) model inputs
+        x = apply_features(points, names)
+        return std(x) if std is not None else x
+
+    return raw(b.train), raw(b.val), inputs, ["x1", "x2"]

@@ -13,7 +13,7 @@ import math
 import os
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -265,9 +265,14 @@ def plot_regression_scatter(y_true: Any, y_pred: Any, path: str | Path, *,
 @torch.inference_mode()
 def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str | Path, *, task: str,
                            loss: Loss | None = None, class_names: Sequence[str] | None = None,
-                           feature_names: Sequence[str] | None = None, resolution: int = 160) -> dict[str, Any]:
+                           feature_names: Sequence[str] | None = None, resolution: int = 160,
+                           inputs: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """The model over the plane of a 2-D dataset: class regions (classification) or the fitted surface
-    (regression), with training points (circles) and validation points (triangles)."""
+    (regression), with training points (circles) and validation points (triangles).
+
+    ``train``/``val`` hold plane points; ``inputs`` maps (G, 2) plane points to the model's inputs (a run on
+    ``data.features``), identity when None."""
+    inputs = inputs or (lambda points: points)
     model = model.eval().cpu()
     xs = torch.cat([train.x, val.x]).cpu()
     lo, hi = xs.min(0).values, xs.max(0).values
@@ -276,8 +281,8 @@ def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str
     yy = torch.linspace(float(lo[1] - pad[1]), float(hi[1] + pad[1]), resolution)
     gy, gx = torch.meshgrid(yy, xx, indexing="ij")
     grid = torch.stack([gx.flatten(), gy.flatten()], 1)  # (G², 2), row-major over y then x
-    out = model(grid)
-    val_out = model(val.x.cpu())
+    out = model(inputs(grid))
+    val_out = model(inputs(val.x.cpu()))
     fig = Figure(figsize=(6.4, 5.4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     extent = (float(xx[0]), float(xx[-1]), float(yy[0]), float(yy[-1]))
