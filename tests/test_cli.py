@@ -162,7 +162,8 @@ def test_search_study_and_cv_verbs(cwd, capsys):
     assert out.rstrip().splitlines()[-1].startswith("search: runs/search-s")
     assert main(["study", "runs/search-s", "--top", "2"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["rank", "trial", "val_acc", "optimizer.lr", "model.hidden", "epochs", "seconds"]
+    header = ["rank", "trial", "val_acc", "optimizer.lr", "model.hidden", "epochs", "seconds"]
+    assert table[0].split() == header
     assert [line.split()[0] for line in table[2:4]] == ["1", "2"] and table[4].startswith("3 trials")
     assert main(["train", "--config", "runs/search-s/best.yaml", "--quiet", "--no-report", "--set", "epochs=1"]) == 0
     assert main(["cv", *TOY, "--folds", "3", "--name", "c"]) == 0

@@ -11,11 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from trainlab.playground.session import Session
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Train in this thread as the session threads do: tiny nets run ~5× slower on 2 threads here."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 class Collect:

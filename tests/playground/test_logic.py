@@ -15,6 +15,8 @@ from trainlab.playground import data as pdata
 from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, square_loss, targets
 from trainlab.playground.state import LEARNING_RATES, default_state, parse_query, parse_state, to_query
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 # --- data ----------------------------------------------------------------------------------------------
 
@@ -74,15 +76,6 @@ def test_csv_upload_good_and_bad():
 
 
 # --- network, gradients, the update rule ------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Train in this thread as the session threads do: tiny nets run ~5× slower on 2 threads here."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _trainer(hidden=(4, 2), act="tanh", output="tanh", settings=TrainSettings(), n=40, seed=0, **spec_kw):

@@ -17,13 +17,7 @@ from trainlab.playground.verdict import MAX_LAYER_ROWS, add_layer_row, in_playgr
 # What a CLI config key looks like in a remedy: dotted names (optimizer.lr, model.hidden, best.pt) or key=value.
 CLI_KEY = re.compile(r"\b[a-z_]+\.[a-z_]+\b|\w=|grad_clip|\binit\b")
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trainer(hidden, act, dataset="circle", lr=0.03, **spec_kw) -> Trainer:
