@@ -76,11 +76,12 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     lr.add_argument("--seed", type=int, default=0)
     lr.add_argument("--quick", action="store_true", help="smaller sizes (seconds instead of a minute)")
 
-    se = sub.add_parser("search", help="hyperparameter search on validation data (random, tpe, grid, coarse-to-fine)",
+    se = sub.add_parser("search", help="hyperparameter search on validation data (random, TPE, grid, coarse-to-fine)",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
                         description="Search a space of config keys; trials are scored on validation data only "
                         "(the test set stays sealed). Writes runs/search-<name>/: trials.csv, best.yaml, plots.",
-                        epilog="Space file (YAML), one dotted config key per line:\n"
+                        epilog="Names accepted (--method, --prune and the config keys):\n" + names + "\n\n"
+                        "Space file (YAML), one dotted config key per line:\n"
                         "  optimizer.lr: {low: 1.0e-4, high: 1, log: true}\n"
                         "  model.hidden: {choices: [[128], [256, 128]]}\n\n"
                         "Examples:\n  trainlab search --config examples/fashion_mlp.yaml --space examples/space.yaml "
@@ -88,13 +89,13 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
                         "--prune median\n  trainlab study runs/search-<name>")
     _config_args(se)
     se.add_argument("--space", required=True, help="search space YAML file")
-    se.add_argument("--method", default="random", help="random (default), tpe, grid, coarse-to-fine")
+    se.add_argument("--method", default="random", help="search method (default random; the choices are listed below)")
     se.add_argument("--trials", type=int, default=20, help="trials in the study in all (default 20)")
     se.add_argument("--epochs", type=int, help="epochs per trial (default: the config's)")
     se.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (default 1)")
     se.add_argument("--storage", help="database URL shared by machines, e.g. postgresql://user@host/db "
                     "(default: a journal file in the search directory)")
-    se.add_argument("--prune", default="none", help="none (default), median, successive-halving, hyperband")
+    se.add_argument("--prune", default="none", help="pruner stopping hopeless trials early (default none; see below)")
     se.add_argument("--rounds", type=int, default=3, help="coarse-to-fine rounds (default 3)")
     se.add_argument("--top-k", type=int, help="coarse-to-fine: trials whose span sets the next ranges")
     se.add_argument("--cv", type=int, help="score each trial by the mean over K folds of the training split")
