@@ -126,6 +126,12 @@ class ModelConfig(_Section):
     kernel: int = Field(3, ge=1, le=15)
     pool: Literal["max", "avg", "none"] = "max"
     blocks: int = Field(1, ge=1, le=16)  # residual blocks per stage (resnet)
+    # mlp only: one activation name per hidden layer, overriding model.activation; None: model.activation for all
+    activations: list[str] | None = None
+
+    def hidden_activations(self) -> list[str]:
+        """The activation of each hidden layer: ``activations`` if given, else ``activation`` for every one."""
+        return list(self.activations) if self.activations is not None else [self.activation] * len(self.hidden)
 
     @field_validator("hidden", "channels")
     @classmethod
@@ -156,6 +162,43 @@ class ModelConfig(_Section):
     @classmethod
     def _known_init(cls, v: str) -> str:
         return _check_name(_reg.INITS, v)
+
+    @field_validator("activations", mode="before")
+    @classmethod
+    def _comma_acts(cls, v: Any) -> Any:
+        # --set model.activations=relu,tanh arrives as one string
+        return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+
+    @field_validator("activations")
+    @classmethod
+    def _known_acts(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        _reg.load_plugins()
+        names = _reg.ACTIVATIONS.names()
+        unknown = []
+        for i, name in enumerate(v):  # every misspelt name, one line each
+            if name not in _reg.ACTIVATIONS:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"Did you mean {close[0]!r}?" if close else f"Choose one of: {', '.join(names)}."
+                unknown.append(f"model.activations[{i}] must be one of {', '.join(names)}. Got {name!r}. {hint}")
+        if unknown:
+            raise PydanticCustomError("registry", "\n".join(unknown))
+        return v
+
+    @model_validator(mode="after")
+    def _activations_per_hidden_layer(self) -> "ModelConfig":
+        if self.activations is None:
+            return self
+        if self.name != "mlp":  # cnn and resnet would silently ignore it
+            raise PydanticCustomError("registry", "model.activations must be left out unless model.name is mlp. Got "
+                                      "model.name='{name}'. Remove model.activations, or set model.name=mlp.",
+                                      {"name": self.name})
+        if len(self.activations) != len(self.hidden):
+            raise PydanticCustomError("registry", "model.activations must have one name per hidden layer ({n}). Got "
+                                      "{got}. List {n} names or leave it out.",
+                                      {"n": len(self.hidden), "got": self.activations})
+        return self
 
 
 class LossConfig(_Section):

@@ -94,3 +94,28 @@ def test_saved_run_is_evaluated_on_the_playgrounds_test_points(session, tmp_path
         assert result["test_acc"] is None
     if loss_factor is not None:
         assert result["test_loss"] == pytest.approx(loss_factor * test_loss, rel=1e-4)
+
+
+def test_mixed_per_layer_activations_are_copied_and_saved(session, tmp_path):
+    from trainlab.train.inference import evaluate_run
+    from trainlab.train.run import read_run_config
+
+    session.post({"type": "init", "query": "?networkShape=6,4&activations=relu,tanh&learningRate=0.1"})
+    session.out.until("state")
+    assert session.nets["a"].trainer.net.spec.activations == ("relu", "tanh")
+    for _ in range(30):
+        session.post({"type": "step"})
+    session.post({"type": "copy_config"})
+    text = session.out.until("config")["yaml"]
+    assert "per-layer activations" not in text  # nothing left to note: the config says it
+    cfg = validate_config(yaml.safe_load(text))
+    assert cfg.model.hidden == [6, 4] and cfg.model.activations == ["relu", "tanh"]
+    session.post({"type": "save_run", "name": "pg-mixed"})
+    run_dir = Path(session.out.until("saved")["path"])
+    t = session.nets["a"].trainer
+    test_acc = t.history[t.epochs].tolist()[3]
+    assert test_acc > 0.8  # a trained network, so that matching it below means something
+    assert read_run_config(run_dir).model.activations == ["relu", "tanh"]
+    result = evaluate_run(run_dir)
+    assert result["n"] == len(session.test_pts)
+    assert result["test_acc"] == pytest.approx(test_acc, abs=1e-6)  # the same points, the same predictions

@@ -23,22 +23,28 @@ def named_sequential(**parts: nn.Module | None) -> nn.Sequential:
     return nn.Sequential(kept)
 
 
-def dense_block(n_in: int, n_out: int, cfg: ModelConfig) -> nn.Sequential:
-    """``linear → (batchnorm) → activation → (dropout)`` mapping (B, n_in) → (B, n_out)."""
+def dense_block(n_in: int, n_out: int, cfg: ModelConfig, activation: str | None = None) -> nn.Sequential:
+    """``linear → (batchnorm) → activation → (dropout)`` mapping (B, n_in) → (B, n_out).
+
+    ``activation``: a registered name; None: ``cfg.activation``."""
     return named_sequential(
         # A bias before BatchNorm is redundant: BN subtracts the mean and adds its own shift.
         linear=nn.Linear(n_in, n_out, bias=not cfg.batchnorm),
         norm=nn.BatchNorm1d(n_out) if cfg.batchnorm else None,
-        act=make_activation(cfg.activation),
+        act=make_activation(activation or cfg.activation),
         drop=nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None,
     )
 
 
-def dense_stack(n_in: int, hidden: list[int], cfg: ModelConfig) -> tuple[nn.Sequential, int]:
-    """One dense block per entry of ``hidden``; returns the stack and its output width."""
+def dense_stack(n_in: int, hidden: list[int], cfg: ModelConfig,
+                activations: list[str] | None = None) -> tuple[nn.Sequential, int]:
+    """One dense block per entry of ``hidden`` (``activations[i]`` in block i; None: ``cfg.activation`` in all);
+    returns the stack and its output width."""
+    acts = activations if activations is not None else [cfg.activation] * len(hidden)
+    assert len(acts) == len(hidden), "one activation per hidden layer (ModelConfig validates this)"
     blocks = []
-    for width in hidden:
-        blocks.append(dense_block(n_in, width, cfg))
+    for width, act in zip(hidden, acts):
+        blocks.append(dense_block(n_in, width, cfg, act))
         n_in = width
     return nn.Sequential(*blocks), n_in
 

@@ -86,7 +86,8 @@ _ENTRIES: list[tuple[str, Scheme, str]] = [
     ("uniform", _uniform, "weights U(-model.init_bound, model.init_bound), biases 0"),
     ("zeros", _zeros, "all weights and biases 0: every hidden unit stays identical (symmetry is never broken)"),
     ("xavier", _xavier, "Glorot uniform U(±sqrt(6/(fan_in+fan_out))), biases 0: for tanh/sigmoid/linear"),
-    ("he", _he, "Kaiming normal N(0, 2/fan_in) (gain for model.activation's slope if leaky_relu), biases 0: for ReLU"),
+    ("he", _he, "Kaiming normal N(0, 2/fan_in) (leaky_relu's gain in layers whose activation it is), biases 0: "
+                "for ReLU"),
 ]
 
 for _name, _scheme, _help in _ENTRIES:
@@ -96,6 +97,16 @@ for _name, _scheme, _help in _ENTRIES:
 def init_weights(model: nn.Module, cfg: ModelConfig, generator: torch.Generator) -> None:
     """Initialise every Linear/Conv layer of ``model`` in place with scheme ``cfg.init``, drawing from ``generator``."""
     scheme: Scheme = INITS.get(cfg.init)
-    for module in model.modules():  # a fixed order, so one seed always gives the same weights
+    per_layer = _per_layer_configs(cfg)
+    for name, module in model.named_modules():  # a fixed order, so one seed always gives the same weights
         if isinstance(module, WEIGHTED_LAYERS):
-            scheme(module, cfg, generator)
+            scheme(module, per_layer.get(name, cfg), generator)
+
+
+def _per_layer_configs(cfg: ModelConfig) -> dict[str, ModelConfig]:
+    """With ``cfg.activations`` (mlp), each Linear's own config whose ``activation`` is its layer's, so a scheme
+    whose gain depends on it (he) reads the right one; the head, which has none, the last hidden layer's."""
+    if not cfg.activations:
+        return {}
+    own = {f"layers.{i}.linear": act for i, act in enumerate(cfg.activations)} | {"head": cfg.activations[-1]}
+    return {name: cfg.model_copy(update={"activation": act, "activations": None}) for name, act in own.items()}

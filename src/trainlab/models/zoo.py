@@ -50,10 +50,13 @@ def build_linear(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int)
     return named_sequential(flatten=nn.Flatten(), head=nn.Linear(flat_size(input_shape), n_outputs))
 
 
-@MODELS.register("mlp", "multilayer perceptron: model.hidden layers of linear → (batchnorm) → act → (dropout)")
+@MODELS.register("mlp", "multilayer perceptron: model.hidden layers of linear → (batchnorm) → act → (dropout), "
+                        "act per layer from model.activations if given")
 def build_mlp(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
-    """Flatten → one dense block per ``cfg.hidden`` → Linear(last, n_outputs); ``hidden: []`` is the linear model."""
-    layers, width = dense_stack(flat_size(input_shape), cfg.hidden, cfg)
+    """Flatten → one dense block per ``cfg.hidden`` → Linear(last, n_outputs); ``hidden: []`` is the linear model.
+
+    Block i's activation is ``cfg.activations[i]`` when that list is given, else ``cfg.activation``."""
+    layers, width = dense_stack(flat_size(input_shape), cfg.hidden, cfg, cfg.hidden_activations())
     return named_sequential(flatten=nn.Flatten(), layers=layers, head=nn.Linear(width, n_outputs))
 
 

@@ -60,10 +60,13 @@ def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str
     spec = t.net.spec
     s = t.settings
     acts = set(spec.activations)
+    # mixed per-layer activations become model.activations; one for every layer stays plain model.activation
+    per_layer = {"activations": list(spec.activations)} if len(acts) > 1 else {}
     return {
         "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
         "data": data,
         "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": acts.pop() if len(acts) == 1 else v["activation"],
+                  **per_layer,
                   "dropout": spec.dropout, "batchnorm": spec.batchnorm, "init": "zeros" if spec.init_zero else "uniform",
                   "init_bound": 0.5},
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
@@ -81,8 +84,6 @@ def _differences(session: "Session", which: str) -> list[str]:
     if spec.output == "tanh":
         notes.append("TF's tanh output with 0.5·(out-label)² becomes bce on one logit: the same classes, "
                      "a different loss scale, so the learning rate is not comparable")
-    if len(set(spec.activations)) > 1:
-        notes.append(f"per-layer activations {list(spec.activations)} have no config key: one activation is used")
     if session.nets[which].trainer.settings.regularization == "L1":
         notes.append("L1 is a penalty in the loss there: weights that cross 0 are not frozen dead")
     return notes
@@ -122,10 +123,7 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     """Write network ``which`` as ``runs_dir/<name>/`` (a new directory; never reused) and return it."""
     name = _run_name(name)
     holder = session.nets[which]
-    t, spec = holder.trainer, holder.trainer.net.spec
-    if len(set(spec.activations)) > 1:
-        raise ConfigError(problem("activations", "one activation for every hidden layer to save as a run (trainlab's "
-                                  "mlp has one)", ",".join(spec.activations), "Pick one activation, or use copy config"))
+    t = holder.trainer
     base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     raw_data = {"name": "csv", "path": "train.csv", "test_path": "test.csv", "target": "label",
                 "task": session.points.task, "features": feature_names(session, which)}
