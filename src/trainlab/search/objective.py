@@ -136,7 +136,7 @@ class Objective:
         def on_fold(i: int, row: dict[str, Any]) -> None:
             scores.append(float(row[self.metric]))
             trial.report(sum(scores) / len(scores), i)
-            if trial.should_prune():
+            if i < self.cv and trial.should_prune():  # after the last fold the trial is complete
                 trial.set_user_attr("pruned_at", i)
                 raise optuna.TrialPruned(f"pruned after fold {i}: mean {self.metric} {scores[-1]:.4g} is behind")
 
