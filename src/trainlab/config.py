@@ -122,6 +122,7 @@ class ModelConfig(_Section):
     init: str = "normal"
     init_std: float = Field(0.01, gt=0)  # std of the normal init
     init_bound: float = Field(0.05, gt=0)  # half-width of the uniform init
+    init_bias: float | None = None  # every Linear/Conv bias set to this after model.init (TF Playground: 0.1)
     channels: list[int] = [32, 64]  # cnn: conv channels per block; resnet: width per stage
     kernel: int = Field(3, ge=1, le=15)
     pool: Literal["max", "avg", "none"] = "max"
@@ -280,6 +281,7 @@ class TrainConfig(_Section):
     seed: int = 0
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(256, ge=1)
+    shuffle: bool = True  # reshuffle the training split every epoch; false: always the same order (TF Playground)
     eval_batch_size: int = Field(2048, ge=1)
     monitor: Literal["val_loss", "val_acc"] = "val_loss"  # decides the best checkpoint and early stopping
     grad_clip: float | None = Field(None, gt=0)  # clip the global gradient norm to this

@@ -129,3 +129,15 @@ def test_unknown_init_is_a_config_error(mcfg) -> None:
 def test_every_init_has_help_text() -> None:
     for name in INITS.names():
         assert INITS.help(name) and "\n" not in INITS.help(name), name
+
+
+def test_init_bias_sets_every_bias_after_the_scheme():
+    from trainlab.config import ModelConfig
+    from trainlab.models import build_model
+
+    model = build_model(ModelConfig(hidden=[4, 2], activation="tanh", init="uniform", init_bound=0.5, init_bias=0.1),
+                        (2,), 1, seed=0)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3 and all(torch.all(m.bias == 0.1) for m in linears)
+    weights = torch.cat([m.weight.flatten() for m in linears])  # the scheme's U(±0.5) draws are kept
+    assert weights.abs().max() <= 0.5 and weights.std() > 0.15

@@ -62,6 +62,10 @@ def test_copied_config_trains_a_network_with_the_playgrounds_inputs(session):
     x = p.bundle.train.x
     assert torch.equal(x, apply_features(x[:, :2].contiguous(), cfg.data.features))
     assert torch.equal(pdata.features(x[:, :2].contiguous(), ["x", "y", "xSquared", "sinX"]), x)
+    # TF's fixed order and init: biases 0.1, weights U(±0.5)
+    assert cfg.shuffle is False and (cfg.model.init, cfg.model.init_bound, cfg.model.init_bias) == ("uniform", 0.5, 0.1)
+    biases = [v for k, v in p.model.state_dict().items() if k.endswith("bias")]
+    assert biases and all(torch.all(b == 0.1) for b in biases)
 
 
 @pytest.mark.parametrize("query, loss_factor", [

@@ -173,3 +173,18 @@ def test_tensorboard_events_hold_the_epoch_scalars(make_cfg):
     assert {"loss/train", "loss/val", "accuracy/val", "lr", "grad_norm"} <= set(acc.Tags()["scalars"])
     vals = [e.value for e in acc.Scalars("loss/val")]
     assert vals == pytest.approx([h["val_loss"] for h in result.history], rel=1e-6)
+
+
+def test_shuffle_false_walks_the_training_split_in_the_same_order_every_epoch(make_cfg):
+    """With zero init and no dropout the seed only picks the batch order: shuffle=false makes it irrelevant."""
+    from trainlab.data import load_data
+
+    base = {"model.name": "linear", "model.init": "zeros", "epochs": 3}
+    bundle = load_data(make_cfg().data, 0)
+
+    def losses(seed: int, shuffle: bool) -> list[float]:
+        run = train(make_cfg(**base, seed=seed, shuffle=shuffle), bundle=bundle, verbose=False)
+        return [h["train_loss"] for h in run.history]
+
+    assert losses(0, False) == losses(1, False)
+    assert losses(0, True) != losses(1, True)

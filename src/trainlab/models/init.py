@@ -95,12 +95,15 @@ for _name, _scheme, _help in _ENTRIES:
 
 
 def init_weights(model: nn.Module, cfg: ModelConfig, generator: torch.Generator) -> None:
-    """Initialise every Linear/Conv layer of ``model`` in place with scheme ``cfg.init``, drawing from ``generator``."""
+    """Initialise every Linear/Conv layer of ``model`` in place with scheme ``cfg.init``, drawing from ``generator``;
+    then, with ``cfg.init_bias``, set every such bias to that constant."""
     scheme: Scheme = INITS.get(cfg.init)
     per_layer = _per_layer_configs(cfg)
     for name, module in model.named_modules():  # a fixed order, so one seed always gives the same weights
         if isinstance(module, WEIGHTED_LAYERS):
             scheme(module, per_layer.get(name, cfg), generator)
+            if cfg.init_bias is not None and module.bias is not None:
+                nn.init.constant_(module.bias, cfg.init_bias)
 
 
 def _per_layer_configs(cfg: ModelConfig) -> dict[str, ModelConfig]:

@@ -64,11 +64,12 @@ def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str
     per_layer = {"activations": list(spec.activations)} if len(acts) > 1 else {}
     return {
         "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+        "shuffle": False,  # TF walks the training points in one fixed order
         "data": data,
         "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": acts.pop() if len(acts) == 1 else v["activation"],
                   **per_layer,
                   "dropout": spec.dropout, "batchnorm": spec.batchnorm, "init": "zeros" if spec.init_zero else "uniform",
-                  "init_bound": 0.5},
+                  "init_bound": 0.5, "init_bias": None if spec.init_zero else 0.1},
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
                  "l2": s.reg_rate if s.regularization == "L2" else 0.0},
         "optimizer": {"name": s.optimizer, "lr": s.lr},
@@ -79,8 +80,8 @@ def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str
 
 def _differences(session: "Session", which: str) -> list[str]:
     spec = session.nets[which].trainer.net.spec
-    notes = ["the engine shuffles every epoch (TF: a fixed order), initialises biases to 0 (TF: 0.1), carves "
-             "a validation split and standardises CSV inputs"]
+    notes = ["the engine carves a validation split off the training points, starts every epoch's first update "
+             "afresh (TF carries leftover points over) and standardises CSV inputs"]
     if spec.output == "tanh":
         notes.append("TF's tanh output with 0.5·(out-label)² becomes bce on one logit: the same classes, "
                      "a different loss scale, so the learning rate is not comparable")

@@ -35,6 +35,7 @@ class LoopData:
     shuffle: torch.Generator  # CPU generator: the permutation is drawn on the CPU, then moved
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
     device: torch.device = torch.device("cpu")
+    reshuffle: bool = True  # False: every epoch walks the training split in its stored order
 
 
 def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
@@ -98,10 +99,10 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
 
     model.train()
     if isinstance(data.train, Split):
-        order = torch.randperm(n, generator=data.shuffle).to(device)
+        order = torch.randperm(n, generator=data.shuffle).to(device) if data.reshuffle else None
         stream = batches(data.train, bs, device, order=order)
     else:
-        stream = batches(data.train, bs, device, generator=data.shuffle)
+        stream = batches(data.train, bs, device, generator=data.shuffle if data.reshuffle else None)
     checked = 0
     for step, (xb, yb) in enumerate(stream):
         for cb in begin_cbs:

@@ -197,7 +197,8 @@ def _loop_data(p: Prepared) -> tuple[LoopData, torch.Generator, torch.Generator 
     shuffle = torch.Generator().manual_seed(p.cfg.seed)
     aug = make_augmenter(p.cfg.data.augment, p.cfg.seed + 3) if len(b.input_shape) == 3 else None
     data = LoopData(train=on_device(b.train, dev), val=on_device(b.val, dev), loss=p.loss,
-                    classification=b.task == "classification", shuffle=shuffle, augment=aug, device=dev)
+                    classification=b.task == "classification", shuffle=shuffle, augment=aug, device=dev,
+                    reshuffle=p.cfg.shuffle)
     return data, shuffle, (aug.generator if aug is not None else None)
 
 
