@@ -276,3 +276,22 @@ def test_layer_pictures_are_none_without_layer_statistics(tmp_path):
     result = train(toy_cfg(tmp_path, epochs=1), verbose=False)
     assert plot_grad_norms(result.run_dir) is None
     assert plot_activation_histograms(result.run_dir) is None
+
+
+def test_live_curves_skip_redraws_only_while_drawing_would_dominate(tmp_path):
+    """The default wait is 2× the last drawing's cost: epochs longer than that get every redraw, shorter ones fewer."""
+    from trainlab.report.live import LiveCurves
+    from trainlab.train.callbacks import TrainState
+
+    cfg = resolve_config(overrides={"epochs": 4})
+    state = TrainState(cfg=cfg, model=None, optimizer=None, scheduler=None, steps_per_epoch=1)
+    live = LiveCurves(tmp_path)
+    for epoch in (1, 2):
+        state.history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "lr": 0.1,
+                              "epoch_time": 0.1, "train_acc": 0.5, "val_acc": 0.5})
+        live.on_epoch_end(state, state.history[-1])
+    assert live.draws == 1 and live.draw_seconds > 0  # epoch 2 came at once: within 2× the first drawing
+    live.drawn_at -= 2 * live.draw_seconds + 0.01  # as if a slow epoch had passed since
+    state.history.append({**state.history[-1], "epoch": 3})
+    live.on_epoch_end(state, state.history[-1])
+    assert live.draws == 2 and live.last is not None
