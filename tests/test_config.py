@@ -86,6 +86,6 @@ def test_data_features_round_trip_and_are_reported_with_other_problems():
     with pytest.raises(ConfigError) as err:
         resolve_config(overrides={"data.name": "circle", "data.features": ["x1", "x3"], "optimizer.lr": -1})
     lines = str(err.value).splitlines()
-    assert len(lines) == 2 and any(line.startswith("data.features must be one of x1, x2,") and "Got 'x3'" in line
+    assert len(lines) == 2 and any(line.startswith("data.features[1] must be one of x1, x2,") and "Got 'x3'" in line
                                    for line in lines)
     assert any(line.startswith("optimizer.lr must be > 0") for line in lines)

@@ -30,6 +30,20 @@ def _check_name(reg: _reg.Registry, value: str) -> str:
     return value
 
 
+def _check_names(reg: _reg.Registry, field: str, values: list[str]) -> list[str]:
+    """Every name of a list checked against ``reg``; each misspelt one is its own line, naming its position."""
+    _reg.load_plugins()
+    unknown = [reg.unknown_message(n, f"{field}[{i}]") for i, n in enumerate(values) if n not in reg]
+    if unknown:
+        raise PydanticCustomError("registry", "\n".join(unknown))
+    return values
+
+
+def _comma_list(v: Any) -> Any:
+    """``--set key=a,b,c`` arrives as one string: a list of its names."""
+    return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+
+
 class AugmentConfig(_Section):
     """Image augmentation applied to training batches only."""
 
@@ -71,9 +85,8 @@ class DataConfig(_Section):
 
     @field_validator("features", mode="before")
     @classmethod
-    def _comma_list(cls, v: Any) -> Any:
-        # --set data.features=x1,x2,x1_sq arrives as one string
-        return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+    def _features_list(cls, v: Any) -> Any:
+        return _comma_list(v)
 
     @field_validator("features")
     @classmethod
@@ -83,10 +96,7 @@ class DataConfig(_Section):
         if not v:
             raise PydanticCustomError("registry", "data.features must be a non-empty list of feature names, or null. "
                                       "Got []. Name e.g. [x1, x2], or remove data.features to use the data's columns.")
-        _reg.load_plugins()
-        unknown = [_reg.FEATURES.unknown_message(n) for n in v if n not in _reg.FEATURES]
-        if unknown:  # every misspelt name, one line each
-            raise PydanticCustomError("registry", "\n".join(unknown))
+        _check_names(_reg.FEATURES, "data.features", v)
         repeated = sorted({n for n in v if v.count(n) > 1})
         if repeated:
             raise PydanticCustomError("registry", "data.features must name each feature once. Got {repeated} more "
@@ -166,26 +176,13 @@ class ModelConfig(_Section):
 
     @field_validator("activations", mode="before")
     @classmethod
-    def _comma_acts(cls, v: Any) -> Any:
-        # --set model.activations=relu,tanh arrives as one string
-        return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+    def _activations_list(cls, v: Any) -> Any:
+        return _comma_list(v)
 
     @field_validator("activations")
     @classmethod
     def _known_acts(cls, v: list[str] | None) -> list[str] | None:
-        if v is None:
-            return v
-        _reg.load_plugins()
-        names = _reg.ACTIVATIONS.names()
-        unknown = []
-        for i, name in enumerate(v):  # every misspelt name, one line each
-            if name not in _reg.ACTIVATIONS:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f"Did you mean {close[0]!r}?" if close else f"Choose one of: {', '.join(names)}."
-                unknown.append(f"model.activations[{i}] must be one of {', '.join(names)}. Got {name!r}. {hint}")
-        if unknown:
-            raise PydanticCustomError("registry", "\n".join(unknown))
-        return v
+        return v if v is None else _check_names(_reg.ACTIVATIONS, "model.activations", v)
 
     @model_validator(mode="after")
     def _activations_per_hidden_layer(self) -> "ModelConfig":

@@ -44,11 +44,12 @@ class Registry(Generic[T]):
         except KeyError:
             raise ConfigError(self.unknown_message(name)) from None
 
-    def unknown_message(self, name: object) -> str:
+    def unknown_message(self, name: object, field: str | None = None) -> str:
+        """``<field> must be one of ... Got <name>. Did you mean ...?``; ``field`` defaults to the registry's."""
         choices = ", ".join(self._items)
         close = difflib.get_close_matches(str(name), list(self._items), n=1)
         hint = f"Did you mean {close[0]!r}?" if close else f"Choose one of: {choices}."
-        return f"{self.field} must be one of {choices}. Got {name!r}. {hint}"
+        return f"{field or self.field} must be one of {choices}. Got {name!r}. {hint}"
 
     def names(self) -> list[str]:
         return list(self._items)

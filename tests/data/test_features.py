@@ -58,8 +58,8 @@ def test_config_checks_every_name_with_did_you_mean():
         resolve_config(overrides=["data.name=circle", "data.features=[x1, x1_sqr, sinx2]"])
     lines = str(err.value).splitlines()
     assert lines == [
-        "data.features must be one of x1, x2, x1_sq, x2_sq, x1_x2, sin_x1, sin_x2. Got 'x1_sqr'. Did you mean 'x1_sq'?",
-        "data.features must be one of x1, x2, x1_sq, x2_sq, x1_x2, sin_x1, sin_x2. Got 'sinx2'. Did you mean 'sin_x2'?",
+        "data.features[1] must be one of x1, x2, x1_sq, x2_sq, x1_x2, sin_x1, sin_x2. Got 'x1_sqr'. Did you mean 'x1_sq'?",
+        "data.features[2] must be one of x1, x2, x1_sq, x2_sq, x1_x2, sin_x1, sin_x2. Got 'sinx2'. Did you mean 'sin_x2'?",
     ]
     with pytest.raises(ConfigError, match=r"data.features must be a non-empty list of feature names, or null. Got \["):
         resolve_config(overrides=["data.name=circle", "data.features=[]"])

@@ -290,8 +290,9 @@ def test_live_curves_skip_redraws_only_while_drawing_would_dominate(tmp_path):
         state.history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "lr": 0.1,
                               "epoch_time": 0.1, "train_acc": 0.5, "val_acc": 0.5})
         live.on_epoch_end(state, state.history[-1])
-    assert live.draws == 1 and live.draw_seconds > 0  # epoch 2 came at once: within 2× the first drawing
-    live.drawn_at -= 2 * live.draw_seconds + 0.01  # as if a slow epoch had passed since
+    cost = live.draw_seconds  # what the first drawing took: the default wait is twice that
+    assert live.draws == 1 and cost > 0  # epoch 2 came at once, within that wait: no second drawing
+    live.drawn_at -= 2 * cost + 0.01  # as if a slow epoch had passed since
     state.history.append({**state.history[-1], "epoch": 3})
     live.on_epoch_end(state, state.history[-1])
     assert live.draws == 2 and live.last is not None
