@@ -127,29 +127,23 @@ class Run:
 
         from trainlab.data.memory import as_inputs
 
-        p = self._prepared
-        shape = tuple(p.bundle.input_shape)
-        xt = as_inputs(x)
-        features = p.bundle.stats.get("features")
-        if features is not None:  # trained on data.features: X holds the raw points, as for trainlab predict
-            from trainlab.data.features import apply_features
+        from trainlab.data.features import model_inputs
 
-            raw = len(features["columns"])
-            if xt.ndim != 2 or xt.shape[1] != raw:
-                raise DataError(f"X must hold the raw columns {features['columns']} (the run computes its "
-                                f"features {features['names']} itself). Got shape {tuple(xt.shape)}. "
-                                f"Pass an array shaped (N, {raw}).")
-            xt = apply_features(xt, features["names"])
+        p = self._prepared
+        stats = p.bundle.stats
+        feats = stats.get("features")  # trained on data.features: X holds the raw points, as for trainlab predict
+        shape = (len(feats["columns"]),) if feats else tuple(p.bundle.input_shape)
+        xt = as_inputs(x)
         if tuple(xt.shape) == shape or (xt.shape[1:] == (1,) and (len(xt),) == shape):
             xt = xt.reshape(1, *shape)  # one example without a batch dimension
         if tuple(xt.shape[1:]) != shape:
+            if feats:
+                raise DataError(f"X must hold the raw columns {feats['columns']} (the run computes its features "
+                                f"{feats['names']} itself). Got shape {tuple(xt.shape)}. "
+                                f"Pass an array shaped (N, {shape[0]}).")
             raise DataError(f"X must have examples of shape {shape}, as in training. Got {tuple(xt.shape)}. "
                             "Pass an array shaped (N, *example shape).")
-        norm = p.bundle.stats.get("normalize")
-        if norm is not None:
-            from trainlab.data import Standardizer
-
-            xt = Standardizer.from_state(norm)(xt)
+        xt = model_inputs(xt, stats)
         was = self.model.training
         self.model.eval()
         out = self.model(xt.to(p.device)).cpu()

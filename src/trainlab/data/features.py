@@ -7,14 +7,15 @@ this registry). The names are ASCII so they work in YAML and on the command line
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from trainlab.data.transforms import Standardizer
 from trainlab.errors import DataError, problem
 from trainlab.registry import FEATURES
 
-__all__ = ["apply_features", "feature_label", "Feature"]
+__all__ = ["apply_features", "feature_label", "feature_stats", "model_inputs", "raw_columns", "Feature"]
 
 Feature = Callable[[torch.Tensor], torch.Tensor]  # points (N, 2) → one input (N,)
 
@@ -71,3 +72,24 @@ def apply_features(x: torch.Tensor, names: Sequence[str]) -> torch.Tensor:
     if not fns:
         raise DataError(problem("data.features", "at least one feature name", list(names), "Name e.g. [x1, x2]"))
     return torch.stack([f(x) for f in fns], 1).contiguous()  # (N, F)
+
+
+def feature_stats(columns: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """The run-stats entry a loader records for ``data.features``: the raw columns read, the features made."""
+    return {"features": {"columns": list(columns), "names": list(names)}}
+
+
+def raw_columns(stats: Mapping[str, Any], feature_names: Sequence[str]) -> list[str]:
+    """The columns a new input must hold: the raw ones for a run on ``data.features``, else its features."""
+    feats = stats.get("features")
+    return list(feats["columns"]) if feats else list(feature_names)
+
+
+def model_inputs(x: torch.Tensor, stats: Mapping[str, Any]) -> torch.Tensor:
+    """Raw rows (N, raw columns) → what the run's model was trained on: its ``data.features`` (if any), then
+    its normalisation with training statistics (if any). Used by predict, ``Run.predict`` and the report."""
+    feats = stats.get("features")
+    if feats:
+        x = apply_features(x, feats["names"])
+    norm = stats.get("normalize")
+    return Standardizer.from_state(norm)(x) if norm is not None else x

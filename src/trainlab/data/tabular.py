@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from trainlab.data.base import DatasetSource, RawData, Split
-from trainlab.data.features import apply_features
+from trainlab.data.features import apply_features, feature_stats
 from trainlab.errors import ConfigError, DataError, problem
 from trainlab.registry import DATASETS
 
@@ -249,7 +249,7 @@ def _with_features(raw: RawData, features: list[str], path: Path) -> RawData:
                                 "data.target", f"{len(columns)} in {path.name}: {', '.join(columns)}",
                                 "Remove data.features, or keep two input columns"))
     names = list(features)
-    meta = {**raw.meta, "stats": {"features": {"columns": columns, "names": names}}}  # what predict reads
+    meta = {**raw.meta, "stats": feature_stats(columns, names)}  # what predict reads
     return dataclasses.replace(raw, train=Split(apply_features(raw.train.x, names), raw.train.y),
                                input_shape=(len(names),), feature_names=names, meta=meta)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trainlab.data.base import DatasetSource, RawData, Split
-from trainlab.data.features import apply_features
+from trainlab.data.features import apply_features, feature_stats
 from trainlab.errors import ConfigError, problem
 from trainlab.registry import DATASETS
 
@@ -180,7 +180,7 @@ def _loader(name: str) -> Callable[[Any, int], RawData]:
             # the inputs become the named features of the points (before any normalisation); predict reads
             # the stats entry to compute them from raw x1, x2 rows
             x, names = apply_features(x, features), list(features)
-            meta["stats"] = {"features": {"columns": ["x1", "x2"], "names": names}}
+            meta["stats"] = feature_stats(["x1", "x2"], names)
         common = dict(train=Split(x, y), test=None, input_shape=(len(names),), feature_names=names, meta=meta)
         if spec.task == "classification":
             return RawData(task="classification", n_classes=classes, class_names=_class_names(name, classes),

@@ -391,18 +391,14 @@ def _plane(b: Any, info: dict[str, Any]) -> tuple[Split, Split, Any, list[str] |
     if not {"x1", "x2"} <= set(names):
         return None
     from trainlab.data import Standardizer
-    from trainlab.data.features import apply_features
+    from trainlab.data.features import model_inputs
 
-    norm = (info.get("stats") or {}).get("normalize")
-    std = Standardizer.from_state(norm) if norm is not None else None
+    stats = info.get("stats") or {}
+    std = Standardizer.from_state(stats["normalize"]) if "normalize" in stats else None
     cols = [names.index("x1"), names.index("x2")]
 
     def raw(split: Split) -> Split:
         x = std.inverse(split.x) if std is not None else split.x
         return Split(x[:, cols], split.y)
 
-    def inputs(points: torch.Tensor) -> torch.Tensor:  # (G, 2) plane points → (G, F) model inputs
-        x = apply_features(points, names)
-        return std(x) if std is not None else x
-
-    return raw(b.train), raw(b.val), inputs, ["x1", "x2"]
+    return raw(b.train), raw(b.val), lambda points: model_inputs(points, stats), ["x1", "x2"]

@@ -15,7 +15,8 @@ class LiveCurves(Callback):
     Drawing costs ~0.1-0.2 s, more than a whole epoch of a toy net. So a redraw is skipped while less than
     ``min_interval`` seconds have passed since the last one ended — by default 2× what the last drawing took,
     which keeps drawing under a third of the wall time: the classic MLP's 0.45 s epochs (a drawing: ~0.14 s)
-    get every redraw, a toy net's 10 ms epochs one every few dozen. The final picture (stop reason, all epochs) is always drawn.
+    get (almost) every redraw, a toy net's 10 ms epochs one every few dozen. The final picture (stop reason,
+    all epochs) is always drawn.
     """
 
     name = "live_curves"

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from trainlab.config import TrainConfig
-from trainlab.data import Split, Standardizer, apply_features, load_data
+from trainlab.data import Split, load_data
+from trainlab.data.features import model_inputs, raw_columns
 from trainlab.errors import CheckpointError, DataError
 from trainlab.models import build_model
 from trainlab.registry import LOSSES
@@ -132,8 +133,6 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path]) -> list[dict[str,
     run = load_run(run_dir)
     shape = tuple(run.info["input_shape"])
     stats = run.info.get("stats") or {}
-    std = Standardizer.from_state(stats["normalize"]) if "normalize" in stats else None
-    features = stats.get("features")  # {"columns": raw CSV columns, "names": data.features} (data/toy.py, tabular.py)
     xs, sources = [], []
     for item in map(Path, inputs):
         if not item.is_file():
@@ -148,17 +147,10 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path]) -> list[dict[str,
             if len(shape) != 1:
                 raise DataError(f"input {str(item)!r} must be an image for this run (trained on images of shape "
                                 f"{shape}). Pass PNG or JPEG files.")
-            if features is not None:  # a run on data.features: read the raw columns, compute its inputs
-                x, rows = _read_rows(item, features["columns"])
-                x = apply_features(x, features["names"])
-            else:
-                x, rows = _read_rows(item, run.info["feature_names"])
+            x, rows = _read_rows(item, raw_columns(stats, run.info["feature_names"]))  # data.features: raw x1, x2
             xs.append(x)
             sources.extend({"input": f"{item}:{i}", **r} for i, r in enumerate(rows, start=2))
-    x = torch.cat(xs)
-    if std is not None:
-        x = std(x)
-    out = run.model(x)
+    out = run.model(model_inputs(torch.cat(xs), stats))
     return _describe(run, out, sources)
 
 
