@@ -267,6 +267,13 @@ class StopConfig(_Section):
     target: TargetConfig = TargetConfig()
 
 
+class SpeedConfig(_Section):
+    # CUDA only: record each full training step (batch gather, forward, backward, update, metrics) once as
+    # a CUDA graph and replay it; the step then costs one launch instead of dozens. The run falls back to
+    # ordinary (eager) steps where capture is unsafe, and says why in summary.json. false: always eager.
+    graphs: bool = True
+
+
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -291,6 +298,7 @@ class TrainConfig(_Section):
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     stop: StopConfig = StopConfig()
+    speed: SpeedConfig = SpeedConfig()
 
     @field_validator("name")
     @classmethod

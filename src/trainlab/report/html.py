@@ -25,7 +25,7 @@ from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import DataError, TrainlabError
 from trainlab.report import plots
-from trainlab.train.inference import LoadedRun, load_run
+from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.losses import predict_classes
 from trainlab.train.run import read_run_config
 
@@ -55,16 +55,19 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
     """Rebuild the run's best model and data split and predict every validation example once.
 
     ``model`` / ``bundle``: the user's module and in-memory data of a run trained from Python."""
-    run = load_run(run_dir, model=model)
+    cfg = read_run_config(run_dir)
+    device = inference_device(cfg.device)
+    run = load_run(run_dir, model=model, device=device)
     if bundle is None:
         bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same validation split
     if not isinstance(bundle.val, Split):
         raise DataError("data must be held in memory for the validation pictures. Got a dataset read batch by "
                         "batch (too large to hold). Pass a smaller validation set: fit(..., val=(X_val, y_val)).")
     bs = run.cfg.eval_batch_size
-    x = bundle.val.x
-    out = torch.cat([run.model(x[i:i + bs]) for i in range(0, len(x), bs)]) if len(x) else torch.empty(0)
-    _check_same_data(run, float(run.loss.fn(out, bundle.val.y)) if len(x) else math.nan)
+    x = bundle.val.x  # held wherever the caller's data live: batches go to the model's device, outputs come back
+    out = (torch.cat([run.model(x[i:i + bs].to(device)).float().cpu() for i in range(0, len(x), bs)]) if len(x)
+           else torch.empty(0))
+    _check_same_data(run, float(run.loss.fn(out, bundle.val.y.cpu())) if len(x) else math.nan)
     if run.info["task"] != "classification":
         return ValidationPredictions(run, bundle, out, out, None, False)
     pred = predict_classes(run.loss, out)
@@ -102,12 +105,12 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         vp = None
     if vp is not None:
         b, info = vp.bundle, vp.run.info
-        y = b.val.y
+        y = b.val.y.cpu()
         if info["task"] == "classification":
             names = info.get("class_names") or [str(i) for i in range(int(info["n_classes"]))]
             pics["confusion"] = plots.plot_confusion(y, vp.pred, names, run_dir / "confusion.png")
             if len(b.input_shape) == 3:
-                pics["examples"] = plots.plot_wrong_examples(b.val.x, y, vp.pred, vp.confidence, names,
+                pics["examples"] = plots.plot_wrong_examples(b.val.x.cpu(), y, vp.pred, vp.confidence, names,
                                                              run_dir / "wrong_examples.png",
                                                              probability=vp.probability)
         else:

@@ -279,16 +279,17 @@ def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str
     ``train``/``val`` hold plane points; ``inputs`` maps (G, 2) plane points to the model's inputs (a run on
     ``data.features``), identity when None."""
     inputs = inputs or (lambda points: points)
-    model = model.eval().cpu()
-    xs = torch.cat([train.x, val.x]).cpu()
+    model.eval()
+    dev = next(model.parameters(), torch.empty(0)).device  # the model stays where it is; the grid goes to it
+    xs = torch.cat([train.x.cpu(), val.x.cpu()])
     lo, hi = xs.min(0).values, xs.max(0).values
     pad = (hi - lo).clamp_min(1e-3) * 0.08
     xx = torch.linspace(float(lo[0] - pad[0]), float(hi[0] + pad[0]), resolution)
     yy = torch.linspace(float(lo[1] - pad[1]), float(hi[1] + pad[1]), resolution)
     gy, gx = torch.meshgrid(yy, xx, indexing="ij")
     grid = torch.stack([gx.flatten(), gy.flatten()], 1)  # (G², 2), row-major over y then x
-    out = model(inputs(grid))
-    val_out = model(inputs(val.x.cpu()))
+    out = model(inputs(grid).to(dev)).float().cpu()
+    val_out = model(inputs(val.x.cpu()).to(dev)).float().cpu()
     fig = Figure(figsize=(6.4, 5.4), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     extent = (float(xx[0]), float(xx[-1]), float(yy[0]), float(yy[-1]))

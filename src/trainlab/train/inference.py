@@ -27,7 +27,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 @dataclass
 class LoadedRun:
-    """A run's config, best model (eval mode, CPU) and what it knows about its data."""
+    """A run's config, best model (eval mode, on the device ``load_run`` was given) and what it knows about its data."""
 
     run_dir: Path
     cfg: TrainConfig
@@ -40,8 +40,10 @@ class LoadedRun:
         return LOSSES.get(self.info["loss"])
 
 
-def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None = None) -> LoadedRun:
-    """Rebuild the model of ``run_dir`` from ``checkpoints/<which>.pt`` (weights only, no pickled code).
+def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None = None,
+             device: torch.device | str = "cpu") -> LoadedRun:
+    """Rebuild the model of ``run_dir`` from ``checkpoints/<which>.pt`` (weights only, no pickled code), on
+    ``device`` whatever device it was trained on.
 
     A run of a user's own ``nn.Module`` needs an instance of it as ``model`` (a copy receives the weights).
     """
@@ -63,7 +65,17 @@ def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None =
         first = str(exc).strip().splitlines()[0][:160]
         raise CheckpointError(f"model must have the architecture {run_dir.name} trained ({custom or cfg.model.name}). "
                               f"Got {type(model).__name__}: {first}. Pass the same class.") from None
-    return LoadedRun(run_dir, cfg, model.eval(), info, int(ckpt["epoch"]))
+    return LoadedRun(run_dir, cfg, model.to(device).eval(), info, int(ckpt["epoch"]))
+
+
+def inference_device(name: str) -> torch.device:
+    """Where to compute a finished run's predictions: its training device when this machine has it, else
+    the CPU (a run trained on a GPU is still usable on a laptop)."""
+    if name.startswith("cuda") or name == "auto":
+        return torch.device(name if name != "auto" else "cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if name == "mps" and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
