@@ -5,11 +5,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from trainlab.config import resolve_config
 from trainlab.data.idx import write_idx
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The CUDA device for tests marked ``gpu``; skips cleanly where torch sees no GPU (CI has none)."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU: torch.cuda.is_available() is False here")
+    return torch.device("cuda")
 
 
 @pytest.fixture

@@ -25,6 +25,10 @@ class LessonContext:
     out: Path
     seed: int = 0
     quick: bool = False
+    # The lessons' networks have 1-64 units: a step is a few kernel launches, slower on a GPU than on the
+    # CPU, and their conclusions were measured on the CPU. Their runs (and the tensors they evaluate the
+    # trained models on) stay there on a GPU machine too, instead of device=auto moving half of them.
+    device: str = "cpu"
 
     def figure_path(self, name: str) -> Path:
         return self.out / f"{name}.png"

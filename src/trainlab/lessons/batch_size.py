@@ -65,7 +65,7 @@ def train_batch(batch: int, train: Pair, val: Pair, epochs: int, ctx: LessonCont
     log = UpdateLog(train, set(np.unique(np.geomspace(1, total, PROBES).astype(int)).tolist()) | {total})
     trainlab.fit(None, train, val=val, hidden=[8], activation="tanh", init="xavier", optimizer="sgd", lr=LR,
                  batch_size=batch, epochs=epochs, callbacks=[log], name=f"batch-{batch}", out_dir=ctx.runs_dir(),
-                 seed=ctx.seed, verbose=False, report=False, tensorboard=False, threads=1)
+                 seed=ctx.seed, verbose=False, report=False, tensorboard=False, threads=1, device=ctx.device)
     updates, seconds, losses = (list(v) for v in zip(*log.points))
     reached = next((s for s, v in zip(seconds, losses) if v <= TARGET), None)
     return {"batch": batch, "label": "full batch" if batch >= len(train[0]) else f"batch {batch}",

@@ -48,7 +48,7 @@ def train_at(label: str, lr: float, data: tuple[torch.Tensor, torch.Tensor], ctx
     log = BatchLosses()
     opts = dict(hidden=[8], activation="relu", init="xavier", optimizer="sgd", lr=lr, batch_size=BATCH,
                 epochs=EPOCHS, name=f"lr-{lr:g}", out_dir=ctx.runs_dir(), seed=ctx.seed, verbose=False,
-                report=False, tensorboard=False, threads=1)
+                report=False, tensorboard=False, threads=1, device=ctx.device)
     diverged = None
     try:
         run = trainlab.fit(None, data, val=VAL, callbacks=[log], **opts)

@@ -74,7 +74,7 @@ def fit_linear(train: tuple, test: tuple, ctx: LessonContext, epochs: int, **opt
     model = nn.Linear(train[0].shape[1], 1, bias=False)
     init_weights(model, ModelConfig(init="default"), torch.Generator().manual_seed(ctx.seed))
     run = trainlab.fit(model, train, val=test, epochs=epochs, seed=ctx.seed, out_dir=ctx.runs_dir(),
-                       **QUIET, **options)
+                       **QUIET, device=ctx.device, **options)
     h = run.history
     with torch.no_grad():  # the final model's MSE (history's train_loss averages over the epoch's updates)
         train_loss, test_loss = (float(F.mse_loss(run.model(x), y)) for x, y in (train, test))

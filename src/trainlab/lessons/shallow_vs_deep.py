@@ -42,7 +42,7 @@ def train_one(dataset: str, label: str, train: Pair, test: Pair, epochs: int, ct
     run = trainlab.fit(None, train, val=test, hidden=hidden, activation="tanh", init="xavier", optimizer="adam",
                        lr=LR, batch_size=len(train[0]), epochs=epochs, out_dir=ctx.runs_dir(), seed=ctx.seed,
                        name=f"{dataset}-hidden-{'x'.join(map(str, hidden)) or 'none'}",
-                       verbose=False, report=False, tensorboard=False, threads=1)
+                       verbose=False, report=False, tensorboard=False, threads=1, device=ctx.device)
     last = run.history[-1]
     xs = torch.cat([train[0], test[0]])
     axis = np.linspace(float(xs.min()) - 0.5, float(xs.max()) + 0.5, GRID)

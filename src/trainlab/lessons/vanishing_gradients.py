@@ -64,7 +64,7 @@ def measure(cfg: ModelConfig, data: dict[str, tuple[torch.Tensor, torch.Tensor]]
     acts = activation_stats(model, data["train"][0])[0].values()
     saturated = sum(a["saturated"] + a["dead"] for a in acts) / len(acts)  # sigmoid: saturated; ReLU: dead
     run = trainlab.fit(model, data["train"], val=data["val"], epochs=epochs, seed=ctx.seed, out_dir=ctx.runs_dir(),
-                       verbose=False, report=False, tensorboard=False, threads=1, **TRAIN)
+                       verbose=False, report=False, tensorboard=False, threads=1, device=ctx.device, **TRAIN)
     trained = layer_grad_norms(run.model, *data["train"])
     last = run.history[-1]
     return {"init": at_init, "trained": trained, "ratio_init": first_last(at_init), "saturated_init": saturated,

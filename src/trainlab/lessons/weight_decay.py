@@ -53,7 +53,7 @@ def train_with(lam: float, init: dict[str, torch.Tensor], train: Pair, test: Pai
     norms = WeightNorm()
     run = trainlab.fit(model, train, val=test, optimizer="sgd", lr=LR, batch_size=BATCH, epochs=epochs,
                        loss="mse", l2=lam, callbacks=[norms], name=f"lambda-{lam:g}", out_dir=ctx.runs_dir(),
-                       seed=ctx.seed, verbose=False, report=False, tensorboard=False, threads=1)
+                       seed=ctx.seed, verbose=False, report=False, tensorboard=False, threads=1, device=ctx.device)
     with torch.no_grad():  # the data term on all 20 points after training (history's is the epoch's running mean)
         train_loss = float(nn.functional.mse_loss(run.model(train[0]), train[1]))
     return {"lambda": lam, "w_norm": norms.norms[-1], "train_loss": train_loss,

@@ -29,6 +29,8 @@ class TrainState:
     stop_reason: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
+    graph: Any = None  # trainlab.train.graphs.CapturedStep once the step is recorded (CUDA only)
+    graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
 
     def request_stop(self, reason: str) -> None:
         """Stop after this epoch; the first reason given wins."""

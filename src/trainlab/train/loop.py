@@ -17,6 +17,7 @@ from torch import nn
 from trainlab.data.base import Split
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import TrainingError
+from trainlab.train import graphs
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 
@@ -77,73 +78,118 @@ def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
 
 
 def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]) -> dict[str, Any]:
-    """One pass over the shuffled training split; returns train loss/acc and the mean gradient norm."""
-    cfg, model, opt, sched = state.cfg, state.model, state.optimizer, state.scheduler
+    """One pass over the shuffled training split; returns train loss/acc and the mean gradient norm.
+
+    On a CUDA GPU the full batches replay one recorded step (``graphs.CapturedStep``) where that is safe;
+    otherwise, and for an epoch's last smaller batch, each step is launched op by op."""
+    cfg, model = state.cfg, state.model
     n, bs, steps = len(data.train), cfg.batch_size, state.steps_per_epoch
     device = data.device
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
     penalized = _penalty_params(model) if (cfg.loss.l1 or cfg.loss.l2) else []
-    clip = cfg.grad_clip
     begin_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_begin")]
     step_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
     progress_cbs = [cb for cb in callbacks if hasattr(cb, "on_progress")]
 
-    losses = torch.zeros(steps, device=device)  # (S,) mean loss of each update
-    gnorms = torch.zeros(steps, device=device)  # (S,) global gradient norm before clipping
-    grad_sq = torch.zeros(len(params), device=device)  # (P,) Σ over updates of each parameter's ‖g‖²
-    correct = torch.zeros(steps, dtype=torch.int64, device=device)
+    if state.graph is None and state.graph_off is None:
+        state.graph_off = graphs.why_not(state, data, bool(begin_cbs or step_cbs))
+        if state.graph_off is None:
+            state.graph = graphs.CapturedStep(state, data, params, penalized, steps)
+    captured: graphs.CapturedStep | None = state.graph
+    if captured is not None:
+        losses, gnorms, correct, grad_sq = captured.losses, captured.gnorms, captured.correct, captured.grad_sq
+    else:
+        losses = torch.zeros(steps, device=device)  # (S,) mean loss of each update
+        gnorms = torch.zeros(steps, device=device)  # (S,) global gradient norm before clipping
+        grad_sq = torch.zeros(len(params), device=device)  # (P,) Σ over updates of each parameter's ‖g‖²
+        correct = torch.zeros(steps, dtype=torch.int64, device=device)
     sizes = torch.full((steps,), float(bs), device=device)
     sizes[-1] = n - bs * (steps - 1)
     state.step_losses = losses
+    buffers = (losses, gnorms, correct, grad_sq)
 
     model.train()
+    order: torch.Tensor | None = None
     if isinstance(data.train, Split):
         order = torch.randperm(n, generator=data.shuffle).to(device) if data.reshuffle else None
         stream = batches(data.train, bs, device, order=order)
     else:
         stream = batches(data.train, bs, device, generator=data.shuffle if data.reshuffle else None)
+    first_eager = 0
+    if captured is not None:
+        try:
+            captured.begin_epoch(order)
+        except Exception as exc:  # noqa: BLE001 — a module capture cannot record (host reads, dynamic shapes): eager
+            state.graph, captured = None, None
+            state.graph_off = f"capture failed: {str(exc).strip().splitlines()[0][:200]}"
+        else:
+            first_eager = captured.full_steps
+            tail = (order[first_eager * bs:] if order is not None  # at most one smaller batch is left
+                    else torch.arange(first_eager * bs, n, device=device))
+            stream = iter([(data.train.x[tail], data.train.y[tail])] if len(tail) else [])
     checked = 0
-    for step, (xb, yb) in enumerate(stream):
+    for step in range(first_eager):  # captured steps: one graph launch each
+        captured.replay()
+        state.scheduler.step()
+        captured.sync_lr()
+        checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
+    for step, (xb, yb) in enumerate(stream, start=first_eager):
         for cb in begin_cbs:
             cb.on_batch_begin(state, step)
-        if data.augment is not None:
-            xb = data.augment(xb)
-        out = model(xb)
-        loss = data.loss.fn(out, yb)
-        total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
-        # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
-        param_norms = torch.stack(torch._foreach_norm([_grad(p) for p in params]))  # (P,)
-        gnorm = param_norms.norm()
-        if clip is not None:
-            nn.utils.clip_grads_with_norm_(params, clip, gnorm)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            losses[step] = loss.detach()
-            gnorms[step] = gnorm
-            grad_sq += param_norms.square()
-            if data.classification:
-                correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
+        loss = _eager_step(state, data, params, penalized, xb, yb, step, buffers)
         for cb in step_cbs:
             cb.on_batch_end(state, step, loss)
-        if (step + 1) % CHECK_EVERY == 0 or step + 1 == steps:
-            _check_finite(state, losses, gnorms, checked, step + 1)
-            checked = step + 1
-            if progress_cbs:
-                seen = sizes[:step + 1]
-                running = float((losses[:step + 1] * seen).sum() / seen.sum())
-                for cb in progress_cbs:
-                    cb.on_progress(state, step + 1, running)
+        checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
 
     loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
                                            gnorms.mean()]).tolist()
     state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
     return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
             "grad_norm": gsum}
+
+
+def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], penalized: list[nn.Parameter],
+                xb: torch.Tensor, yb: torch.Tensor, step: int, buffers: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """One update launched op by op; writes its loss, gradient norm and hits into the epoch's buffers."""
+    cfg, model, opt = state.cfg, state.model, state.optimizer
+    losses, gnorms, correct, grad_sq = buffers
+    if data.augment is not None:
+        xb = data.augment(xb)
+    out = model(xb)
+    loss = data.loss.fn(out, yb)
+    total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
+    # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
+    param_norms = torch.stack(torch._foreach_norm([_grad(p) for p in params]))  # (P,)
+    gnorm = param_norms.norm()
+    if cfg.grad_clip is not None:
+        nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
+    opt.step()
+    state.scheduler.step()
+    with torch.no_grad():
+        losses[step] = loss.detach()
+        gnorms[step] = gnorm
+        grad_sq += param_norms.square()
+        if data.classification:
+            correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
+    return loss
+
+
+def _after_step(state: TrainState, step: int, steps: int, losses: torch.Tensor, gnorms: torch.Tensor,
+                sizes: torch.Tensor, checked: int, progress_cbs: list[Callback]) -> int:
+    """Every CHECK_EVERY updates (and at the last): one host read for NaN/Inf and the progress bar."""
+    if (step + 1) % CHECK_EVERY and step + 1 != steps:
+        return checked
+    _check_finite(state, losses, gnorms, checked, step + 1)
+    if progress_cbs:
+        seen = sizes[:step + 1]
+        running = float((losses[:step + 1] * seen).sum() / seen.sum())
+        for cb in progress_cbs:
+            cb.on_progress(state, step + 1, running)
+    return step + 1
 
 
 def _grad(p: torch.Tensor) -> torch.Tensor:

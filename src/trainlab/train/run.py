@@ -28,6 +28,7 @@ from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
+from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
 from trainlab.train.losses import Loss, resolve_loss
 from trainlab.train.optim import make_optimizer, make_scheduler
@@ -237,7 +238,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
 
         def make(st: TrainState) -> dict[str, Any]:
             return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(cfg),
-                    "model": st.model.state_dict(), "optimizer": st.optimizer.state_dict(),
+                    "model": st.model.state_dict(), "optimizer": portable_optimizer_state(st.optimizer),
                     "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen),
                     "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs}, **ckpt_info}
 
@@ -312,6 +313,8 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "epoch_time_mean": (sum(h["epoch_time"] for h in state.history) / len(state.history)) if state.history else None,
         "n_parameters": count_parameters(p.model), "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
         "environment": env.environment(p.device, p.threads),
+        # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
+        "steps": {"cuda_graph": state.graph is not None, "eager_because": state.graph_off},
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

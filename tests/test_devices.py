@@ -1,0 +1,95 @@
+"""A run trained on a CUDA GPU is usable on every path: report, verdict, predict, evaluate, export, load, the
+scikit-learn estimators, resume on the CPU. All marked ``gpu``: the ``device`` fixture skips them without one."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import trainlab as tl
+from trainlab.config import resolve_config
+from trainlab.export import export_run
+from trainlab.train.inference import evaluate_run, load_run, predict_run
+from trainlab.workflow import run as workflow_run
+
+pytestmark = pytest.mark.gpu
+
+
+class MyNN(nn.Module):
+    """The CIFAR-10 tutorial's CNN (the course's seed 001 class): the model whose report crashed on cuda."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(3, 6, 5), nn.Conv2d(6, 16, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def _cifar_like(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 10
+    x = torch.rand(n, 3, 32, 32, generator=g) * 0.3
+    for k in range(10):  # class k: a bright patch at a class-specific place
+        r, c = 2 + 7 * (k // 4), 2 + 7 * (k % 4)
+        x[y == k, k % 3, r:r + 6, c:c + 6] += 0.7
+    return x, y
+
+
+def test_user_cnn_on_cuda_writes_its_report_and_predicts(tmp_path, device):
+    x, y = _cifar_like(640, 0)
+    xv, yv = _cifar_like(160, 1)
+    xt, yt = _cifar_like(160, 2)
+    torch.manual_seed(0)
+    run = tl.fit(MyNN(), (x, y), val=(xv, yv), test=(xt, yt), epochs=3, batch_size=64, optimizer="momentum",
+                 lr=0.05, device="cuda", out_dir=str(tmp_path), verbose=False)
+    html = run.report_path.read_text()
+    assert "confusion" in html and run.diagnosis.verdict
+    assert next(run.model.parameters()).device.type == "cuda"  # the report did not move the user's model
+    pred = run.predict(xt.numpy())
+    assert pred.device.type == "cpu" and float((pred == yt).float().mean()) == pytest.approx(
+        run.evaluate()["test_acc"], abs=1e-6)
+    cpu_model = tl.load(run.run_dir, model=MyNN())  # checkpoints load on the CPU whatever they trained on
+    assert next(cpu_model.parameters()).device.type == "cpu"
+    assert export_run(run.run_dir, "onnx", model=MyNN()).exists()
+
+
+def test_cli_run_on_cuda_evaluates_predicts_exports_and_resumes_on_cpu(tmp_path, fake_mnist, device):
+    cfg = resolve_config(overrides={"device": "cuda", "data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent),
+                                    "out_dir": str(tmp_path / "runs"), "epochs": 2, "tensorboard": False,
+                                    "name": "gpu"})
+    outcome = workflow_run(cfg, verbose=False)
+    run_dir = outcome.result.run_dir
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["environment"]["device"].startswith("cuda") and summary["steps"]["cuda_graph"] is True
+    assert (run_dir / "report.html").exists() and (run_dir / "diagnosis.json").exists()
+    assert evaluate_run(run_dir)["test_acc"] == pytest.approx(summary["test"]["test_acc"], abs=1e-6)
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    assert predict_run(run_dir, [img])[0]["class"]
+    for fmt in ("torchscript", "safetensors"):
+        assert export_run(run_dir, fmt).exists()
+    on_cuda = load_run(run_dir, device="cuda")
+    assert next(on_cuda.model.parameters()).device.type == "cuda"
+    resumed = workflow_run(resume_dir=run_dir, overrides={"epochs": 3, "device": "cpu"}, verbose=False)
+    assert len(resumed.result.history) == 3
+
+
+def test_sklearn_estimator_on_cuda(device):
+    from trainlab.sklearn import TrainlabClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    clf = TrainlabClassifier(device="cuda", epochs=20).fit(X, y)
+    assert (clf.predict(X) == y).mean() > 0.9
+    assert clf.predict_proba(X).shape == (400, 2)
