@@ -66,7 +66,7 @@ def test_user_cnn_on_cuda_writes_its_report_and_predicts(tmp_path, device):
 def test_cli_run_on_cuda_evaluates_predicts_exports_and_resumes_on_cpu(tmp_path, fake_mnist, device):
     cfg = resolve_config(overrides={"device": "cuda", "data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent),
                                     "out_dir": str(tmp_path / "runs"), "epochs": 2, "tensorboard": False,
-                                    "name": "gpu"})
+                                    "name": "gpu", "batch_size": 32})  # 540 images: 16 full batches to capture
     outcome = workflow_run(cfg, verbose=False)
     run_dir = outcome.result.run_dir
     summary = json.loads((run_dir / "summary.json").read_text())

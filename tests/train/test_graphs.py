@@ -123,7 +123,8 @@ GRAPH_CASES = [
 @pytest.mark.parametrize("overrides", GRAPH_CASES, ids=lambda o: "-".join(f"{v}" for v in o.values()))
 def test_captured_steps_match_eager_steps(make_cfg, device, overrides):
     """Same seed, graphs on and off: the same metrics every epoch and the same final weights (float tolerance;
-    300 points at batch 16 leave a last batch of 12, which runs eagerly between replays)."""
+    the training split leaves a smaller last batch, which runs eagerly between replays — and moves the
+    schedule, which the next epoch's first replay must see: an lr one step stale failed this at rel 1e-4)."""
     base = {"device": "cuda", "data.n_points": 330, "epochs": 3, **overrides}
     on = train(make_cfg(**base, name="on"), verbose=False)
     off = train(make_cfg(**base, name="off", **{"speed.graphs": False}), verbose=False)

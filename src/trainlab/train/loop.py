@@ -130,9 +130,9 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             stream = iter([(data.train.x[tail], data.train.y[tail])] if len(tail) else [])
     checked = 0
     for step in range(first_eager):  # captured steps: one graph launch each
+        captured.sync_lr()  # before every replay: the eager tail step of the last epoch moved the schedule too
         captured.replay()
         state.scheduler.step()
-        captured.sync_lr()
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
     for step, (xb, yb) in enumerate(stream, start=first_eager):
         for cb in begin_cbs:
