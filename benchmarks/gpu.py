@@ -230,7 +230,16 @@ def child_lightning_w2() -> dict:
     return {"samples_per_s": W2_N * W2_EPOCHS / (time.perf_counter() - t0)}
 
 
-CHILDREN = {"plain-w1": child_plain_w1, "skorch-w1": child_skorch_w1, "plain-w2": child_plain_w2,
+def child_floor() -> dict:
+    """What every program here pays before its first step: Python, ``import torch`` and a CUDA context."""
+    import torch
+
+    torch.zeros(1, device=DEVICE)
+    _sync()
+    return {"loop_s": 0.0, "test_acc": float("nan")}
+
+
+CHILDREN = {"floor": child_floor, "plain-w1": child_plain_w1, "skorch-w1": child_skorch_w1, "plain-w2": child_plain_w2,
             "trainlab-w2": child_trainlab_w2, "lightning-w2": child_lightning_w2}
 
 
@@ -263,8 +272,8 @@ def trainlab_w1(out_dir: str, report: bool, extra: tuple[str, ...] = ()) -> tupl
     wall, out = whole_process(cmd + ([] if report else ["--no-report"]))
     run = sorted(Path(out_dir).iterdir(), key=lambda p: p.stat().st_mtime)[-1]
     summary = json.loads((run / "summary.json").read_text())
-    loop = sum(json.loads(line)["epoch_time"] for line in (run / "metrics.jsonl").read_text().splitlines())
-    return wall, {"loop_s": loop, "test_acc": summary["test"]["test_acc"], "steps": summary["steps"],
+    epochs = [json.loads(line)["epoch_time"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return wall, {"loop_s": sum(epochs), "first_epoch_s": epochs[0], "later_epoch_s": med(epochs[1:]), "test_acc": summary["test"]["test_acc"], "steps": summary["steps"],
                   "report": (run / "report.html").exists()}
 
 
@@ -328,6 +337,7 @@ def main() -> int:
                 if got is not None:
                     rows[name].append(got)
         eager = attempt("speed.graphs=false", lambda: trainlab_w1(tmp, report=False, extra=["speed.graphs=false"]))
+        floor = attempt("floor", lambda: child("floor"))
     rows = {k: v for k, v in rows.items() if v}
     if "plain loop" in rows and "trainlab train" in rows:
         plain = med([w for w, _ in rows["plain loop"]])
@@ -342,7 +352,11 @@ def main() -> int:
                   f"{eager[1]['loop_s']:5.2f} s   test acc {eager[1]['test_acc']:.4f}")
         ours = med([w for w, _ in rows["trainlab train"]])
         ours_loop = med([r["loop_s"] for _, r in rows["trainlab train"]])
-        print(f"  trainlab steps: {rows['trainlab train'][0][1]['steps']}")
+        first = rows["trainlab train"][0][1]
+        print(f"  trainlab steps: {first['steps']}; epoch 1 (with the capture) {first['first_epoch_s']:.3f} s, "
+              f"later epochs {first['later_epoch_s']:.3f} s each (training + validation)")
+        if floor is not None:
+            print(f"  floor: python + import torch + a CUDA context, nothing else: {floor[0]:.2f} s")
         checks.append(("W1 whole process ≤ 0.6× the plain loop", ours <= 0.6 * plain))
         if "skorch" in rows:
             checks.append(("W1 ≥ 3× skorch", med([w for w, _ in rows["skorch"]]) >= 3 * ours))

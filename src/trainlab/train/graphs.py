@@ -22,7 +22,9 @@ from torch import nn
 from trainlab.data.base import Split
 from trainlab.train.losses import predict_classes, weight_penalty
 
-WARMUP_STEPS = 3  # PyTorch's recipe for whole-network capture warms up on a side stream a few times
+# PyTorch's recipe for whole-network capture warms up on a side stream a few times (lazy optimizer state,
+# cuBLAS workspaces, autograd's first-call paths); two steps cover those, and each costs a launch-bound step.
+WARMUP_STEPS = 2
 
 
 def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
