@@ -89,3 +89,55 @@ def test_data_features_round_trip_and_are_reported_with_other_problems():
     assert len(lines) == 2 and any(line.startswith("data.features[1] must be one of x1, x2,") and "Got 'x3'" in line
                                    for line in lines)
     assert any(line.startswith("optimizer.lr must be > 0") for line in lines)
+
+
+def test_null_stop_rule_turns_it_off_from_set_yaml_and_replace(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("stop:\n  early_stopping: {patience: 5, restore_best: false}\n  convergence: {tol: 0.001}\n"
+                    "  target: {metric: val_loss, value: 0.3}\n")
+    on = resolve_config(path)
+    assert (on.stop.early_stopping.patience, on.stop.convergence.tol, on.stop.target.value) == (5, 0.001, 0.3)
+    off = resolve_config(path, ["stop.early_stopping=null", "stop.convergence=null", "stop.target=null"])
+    assert off.stop == TrainConfig().stop  # every rule back to its defaults, which are off
+    assert (off.stop.early_stopping.patience, off.stop.convergence.tol, off.stop.target.value) == (None, None, None)
+    path.write_text("stop:\n  early_stopping: null\n  convergence:\n")  # null, or a section left empty
+    assert resolve_config(path, ["stop.early_stopping.patience=3"]).stop.early_stopping.patience == 3
+    assert resolve_config(path).stop == TrainConfig().stop
+    assert replace(on, **{"stop.early_stopping": None}).stop.early_stopping.patience is None
+    assert replace(on, **{"stop.early_stopping": None}).stop.convergence.tol == 0.001  # only that rule
+    # A later key on top of null: the defaults plus that key.
+    cfg = resolve_config(path, ["stop.early_stopping=null", "stop.early_stopping.min_delta=0.01"])
+    assert (cfg.stop.early_stopping.patience, cfg.stop.early_stopping.min_delta) == (None, 0.01)
+    # The saved config never holds a null section: config.yaml rebuilds the same run.
+    assert config_to_dict(off)["stop"]["early_stopping"] == {"patience": None, "min_delta": 0.0, "restore_best": True}
+    assert resolve_config(base=config_to_dict(off)) == off
+
+
+def test_null_section_is_its_defaults_everywhere(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  # hidden: [64]\noptimizer: null\nstop:\n")  # sections with every key commented out
+    assert resolve_config(path) == TrainConfig()
+    cfg = resolve_config(overrides=["data.augment.flip=true", "data.augment=null", "speed=null"])
+    assert cfg.data.augment.flip is False and cfg.speed == TrainConfig().speed
+    assert resolve_config(overrides={"optimizer.lr": 0.5, "optimizer": None}).optimizer.lr == 0.1
+    assert resolve_config(overrides={"grad_clip": None}).grad_clip is None  # plain keys take null as before
+
+
+def test_a_section_given_a_value_is_one_line_naming_a_key_and_null():
+    with pytest.raises(ConfigError) as err:
+        resolve_config(overrides=["stop.early_stopping=5", "model=mlp"])
+    lines = str(err.value).splitlines()
+    assert sorted(lines, reverse=True) == [
+        "stop.early_stopping must be a mapping of keys to values. Got 5. Set its keys one by one "
+        "(e.g. --set stop.early_stopping.patience=...), or null for its defaults.",
+        "model must be a mapping of keys to values. Got 'mlp'. Set its keys one by one (e.g. --set model.name=...), "
+        "or null for its defaults."]
+
+
+def test_api_keyword_none_is_the_sections_defaults():
+    from trainlab.api import options_to_overrides
+
+    assert options_to_overrides({"early_stopping": None}) == {"stop.early_stopping": None}
+    on = resolve_config(overrides=options_to_overrides({"early_stopping": {"patience": 5}}))
+    assert on.stop.early_stopping.patience == 5
+    assert replace(on, **options_to_overrides({"early_stopping": None})).stop.early_stopping.patience is None

@@ -30,7 +30,7 @@ ALIASES = {
     "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
 }
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
-            "augment": "data.augment"}  # keywords that take a dict of that section's keys
+            "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
 
 
 class History(list):
@@ -50,6 +50,8 @@ def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
         dotted = key.replace("__", ".")
         if key in SECTIONS and isinstance(value, dict):
             out.update({f"{SECTIONS[key]}.{k}": v for k, v in value.items()})
+        elif key in SECTIONS and value is None:  # early_stopping=None: the section's defaults (the rule off)
+            out[SECTIONS[key]] = None
         elif key in ALIASES:
             out[ALIASES[key]] = value
         elif dotted in ALL_KEYS:

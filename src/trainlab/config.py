@@ -19,8 +19,22 @@ from trainlab.errors import ConfigError
 from trainlab import registry as _reg
 
 
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_section_is_its_defaults(cls, data: Any) -> Any:
+        # ``--set stop.early_stopping=null`` or a YAML section left empty (``augment:`` with every key
+        # commented out) means "this section's defaults"; for the stop rules and augmentation that is "off".
+        if isinstance(data, dict) and any(v is None for v in data.values()):
+            return {k: {} if v is None and k in cls.model_fields and _is_section(cls.model_fields[k].annotation)
+                    else v for k, v in data.items()}
+        return data
 
 
 def _check_name(reg: _reg.Registry, value: str) -> str:
@@ -325,9 +339,8 @@ def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
     for name, info in model.model_fields.items():
         key = prefix + name
         out.append(key)
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out.extend(_field_names(ann, key + "."))
+        if _is_section(info.annotation):
+            out.extend(_field_names(info.annotation, key + "."))
     return out
 
 
@@ -339,9 +352,8 @@ def _default_of(loc: tuple) -> Any:
     for part in loc:
         if isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
             info = node.model_fields[part]
-            ann = info.annotation
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                node = ann
+            if _is_section(info.annotation):
+                node = info.annotation
             else:
                 return info.default
         else:
@@ -390,7 +402,13 @@ def _format_error(err: dict) -> str:
     else:
         constraint = err["msg"].removeprefix("Value error, ")
     default = _default_of(loc)
-    fix = f"Use a valid value such as the default {default!r}" if default is not None else "Fix it in the config file or with --set"
+    if kind in ("model_type", "model_attributes_type"):
+        first = next((k for k in ALL_KEYS if k.startswith(field + ".")), field + ".<key>")
+        fix = f"Set its keys one by one (e.g. --set {first}=...), or null for its defaults"
+    elif default is not None:
+        fix = f"Use a valid value such as the default {default!r}"
+    else:
+        fix = "Fix it in the config file or with --set"
     return f"{field} must be {constraint}. Got {got!r}. {fix}."
 
 
@@ -453,15 +471,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
+def resolve_config(path: str | Path | None = None,
+                   overrides: list[str | tuple[str, Any]] | dict[str, Any] | None = None,
                    base: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults → ``base`` mapping → YAML file at ``path`` → ``overrides`` (``key=value`` strings or a dict)."""
+    """Defaults → ``base`` mapping → YAML file at ``path`` → ``overrides``, applied in order: ``key=value``
+    strings (the value parsed as YAML), ``(key, value)`` pairs (taken as they are), or a dict."""
     import copy
 
     raw: dict[str, Any] = copy.deepcopy(base) if base else {}
     if path is not None:
         _deep_merge(raw, read_yaml(path))
-    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
+    items = overrides.items() if isinstance(overrides, dict) else (
+        o if isinstance(o, tuple) else parse_override(o) for o in overrides or [])
     problems = []
     for key, value in items:
         try:
