@@ -186,3 +186,41 @@ def test_search_verbs_bad_input(cwd, capsys, argv, match):
 
 def test_playground_refuses_a_public_host_without_the_flag(cwd, capsys):
     check_bad_input(capsys, ["playground", "--host", "0.0.0.0"], r"--host must be a loopback address .* Got '0\.0\.0\.0'")
+
+
+def test_null_switches_a_stop_rule_off_from_set_and_yaml(cwd, capsys):
+    # min_delta 100 can never be beaten: with patience 1 this rule stops every run after its second epoch.
+    (cwd / "stops.yaml").write_text("epochs: 4\nstop:\n  early_stopping: {patience: 1, min_delta: 100}\n")
+    (cwd / "off.yaml").write_text("epochs: 4\nstop:\n  early_stopping: null\n")
+    # "on" is also a check that --name is taken as a string, not as YAML's boolean
+    assert main(["train", *TOY, "--config", "stops.yaml", "--set", "epochs=4", "--name", "on", "--no-report"]) == 0
+    assert main(["train", *TOY, "--config", "stops.yaml", "--set", "epochs=4", "--set", "stop.early_stopping=null",
+                 "--name", "off", "--no-report"]) == 0
+    assert main(["train", *TOY, "--config", "off.yaml", "--set", "epochs=4", "--name", "yaml", "--no-report"]) == 0
+    reasons = {n: json.loads((cwd / "runs" / n / "summary.json").read_text())["stop_reason"] for n in ("on", "off", "yaml")}
+    assert reasons["on"].startswith("early_stopping:")
+    assert reasons["off"] == reasons["yaml"] == "epochs: reached 4"
+    capsys.readouterr()
+    assert main(["train", "--config", "stops.yaml", "--set", "stop.early_stopping=null", "--set", "stop.convergence=null",
+                 "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "early_stopping:\n    patience: null\n    min_delta: 0.0\n    restore_best: true\n" in out
+
+
+def test_print_config_and_config_errors_do_not_import_the_report_stack(cwd):
+    # A subprocess: this test process may have imported matplotlib already.
+    code = ("import sys, contextlib, io\nfrom trainlab.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    codes = [main(['train', '--print-config']), main(['train', '--set', 'optimizer.lr=-1'])]\n"
+            "heavy = sorted(m for m in ('matplotlib', 'trainlab.workflow', 'trainlab.report', 'trainlab.diagnose',"
+            " 'torch.utils.tensorboard', 'optuna', 'fastapi', 'pandas', 'scipy') if m in sys.modules)\n"
+            "print(codes, heavy)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[0, 2] []"
+
+
+def test_importing_the_cli_stays_light():
+    code = "import sys, trainlab.cli; print(sorted(m for m in ('torch', 'pydantic', 'yaml', 'matplotlib') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

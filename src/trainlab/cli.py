@@ -132,11 +132,16 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only the result")
 
 
+def _named_args(a: argparse.Namespace, *keys: tuple[str, str]) -> list[tuple[str, Any]]:
+    """``--data-dir`` / ``--name`` as config overrides, taken as strings: not parsed as YAML, so a run named
+    ``on`` or ``2024`` keeps its name instead of becoming ``True`` or a number."""
+    return [(key, getattr(a, attr)) for attr, key in keys if getattr(a, attr, None)]
+
+
 def _resolve(a: argparse.Namespace):
     from trainlab.config import resolve_config
 
-    overrides = list(a.overrides) + ([f"data.dir={a.data_dir}"] if a.data_dir else [])
-    return resolve_config(a.config, overrides)
+    return resolve_config(a.config, [*a.overrides, *_named_args(a, ("data_dir", "data.dir"))])
 
 
 def cmd_search(a: argparse.Namespace) -> int:
@@ -182,22 +187,22 @@ def cmd_cv(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from trainlab.config import config_to_yaml, parse_override, resolve_config
-    from trainlab.diagnose.verdict import format_diagnosis
-    from trainlab.workflow import run
 
-    overrides = list(a.overrides)
-    if a.data_dir:
-        overrides.append(f"data.dir={a.data_dir}")
-    if a.name:
-        overrides.append(f"name={a.name}")
+    overrides = [*a.overrides, *_named_args(a, ("data_dir", "data.dir"), ("name", "name"))]
     if a.resume:
-        kwargs = dict(resume_dir=a.resume, overrides=dict(parse_override(o) for o in overrides))
+        kwargs = dict(resume_dir=a.resume, overrides=dict(o if isinstance(o, tuple) else parse_override(o)
+                                                          for o in overrides))
     else:
         cfg = resolve_config(a.config, overrides)
         if a.print_config:
             print(config_to_yaml(cfg), end="")
             return 0
         kwargs = dict(cfg=cfg)
+    # Imported only now: the workflow pulls in the report and diagnosis modules (matplotlib among them),
+    # which --print-config and a config error never need.
+    from trainlab.diagnose.verdict import format_diagnosis
+    from trainlab.workflow import run
+
     try:
         outcome = run(**kwargs, report=not a.no_report, verbose=not a.quiet)
     except TrainingError as exc:
