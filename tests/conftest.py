@@ -13,6 +13,27 @@ from trainlab.data.idx import write_idx
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(scope="session")
+def _decoded_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("trainlab-cache")
+
+
+@pytest.fixture(autouse=True)
+def _no_real_cache(monkeypatch, _decoded_cache):
+    """Tests never write ~/.cache/trainlab/decoded: decoded datasets go to one temp folder for the session
+    (shared, so each real dataset is decoded once per test run). Tests of the cache pass their own root."""
+    import trainlab.data.images as images
+    from trainlab.data.cache import cached_decode
+
+    home_cache = Path.home() / ".cache" / "trainlab"
+
+    def to_temp(source, decode, cache_root, *args, **kwargs):
+        root = _decoded_cache if cache_root is not None and Path(cache_root) == home_cache else cache_root
+        return cached_decode(source, decode, root, *args, **kwargs)
+
+    monkeypatch.setattr(images, "cached_decode", to_temp)
+
+
 @pytest.fixture
 def device() -> torch.device:
     """The CUDA device for tests marked ``gpu``; skips cleanly where torch sees no GPU (CI has none)."""

@@ -19,11 +19,13 @@ class CheckpointError(TrainlabError):
 
 
 class TrainingError(TrainlabError):
-    """Training had to stop abnormally (NaN/Inf loss or gradients); ``run_dir`` is the run it stopped."""
+    """Training had to stop abnormally (NaN/Inf loss or gradients); ``run_dir`` is the run it stopped and
+    ``facts`` what the loop saw before it (what broke, when, the loss and gradient-norm levels), as data."""
 
-    def __init__(self, message: str, run_dir: object = None) -> None:
+    def __init__(self, message: str, run_dir: object = None, facts: dict | None = None) -> None:
         super().__init__(message)
         self.run_dir = run_dir
+        self.facts = facts
 
 
 def problem(field: str, constraint: str, got: object, fix: str) -> str:

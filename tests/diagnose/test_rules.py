@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from trainlab.diagnose.rules import RULE_IDS, RULES, RunContext, Thresholds, overfitting, still_improving
+from trainlab.diagnose.rules import RULE_IDS, RULES, RunContext, Thresholds, nan_cause, overfitting, still_improving
 from trainlab.diagnose.verdict import Diagnosis, diagnose, format_diagnosis
 
 CONFIG = {"out_dir": "runs", "epochs": 10, "grad_clip": None,
@@ -70,32 +70,46 @@ def test_healthy_history_is_a_good_fit_and_nothing_else():
 
 # --- non_finite ------------------------------------------------------------------------------------
 
-LOOP_ERROR = ("loss became nan at epoch 3, step 5 of 14. Likely cause: exploding gradients (gradient norm reached "
-              "1.2e+08). Lower optimizer.lr (now 0.1, try 0.01) or set grad_clip=1.0; the last good checkpoint "
-              "was kept.")
+def nan_facts(**changes):
+    """What the loop records before a NaN (summary.json's "non_finite"), here a momentum run at lr 0.1 whose
+    gradient norm was 3.6 at the start and whose loss then rose (the issue's 'exploding gradients' misnomer)."""
+    facts = {"what": "loss", "value": "nan", "epoch": 3, "step": 5, "steps_per_epoch": 14, "first_loss": 0.69,
+             "peak_loss": 4.2, "last_loss": 4.2, "first_grad_norm": 3.6, "max_grad_norm": 1.2e8, "lr": 0.1}
+    return facts | changes
 
 
-def test_non_finite_names_where_when_and_cause_from_the_loop_message():
-    summary = {"stop_reason": f"non-finite: {LOOP_ERROR}", "error": LOOP_ERROR}
-    d = run(healthy_classification(2), summary=summary)
+def test_non_finite_names_where_when_and_cause_from_the_loops_facts():
+    d = run(healthy_classification(2), summary={"stop_reason": "non-finite: …", "non_finite": nan_facts()})
     f = finding(d, "non_finite")
     assert d.verdict == "non_finite" and f.severity == "error"
     expected = {"what": "loss", "value": "nan", "epoch": 3, "step": 5, "steps_per_epoch": 14,
-                "cause": "exploding gradients (gradient norm reached 1.2e+08)", "last_finite_epoch": 2}
+                "cause_id": "lr_too_high", "last_finite_epoch": 2}
     assert {k: f.evidence[k] for k in expected} == expected
-    assert "at epoch 3, step 5 of 14" in f.message and "1.2e+08" in f.message
-    assert "optimizer.lr to 0.01" in f.remedy and "grad_clip=1.0" in f.remedy
+    assert "at epoch 3, step 5 of 14" in f.message and "rose from 0.69 to 4.2" in f.message
+    assert f.remedy == "lower optimizer.lr to 0.01 (now 0.1)"
+
+
+@pytest.mark.parametrize("changes, cause", [
+    ({}, "lr_too_high"),  # the loss rose from gradients of normal size: the lr, even though the norm ended huge
+    ({"peak_loss": 0.69, "last_loss": 0.5, "max_grad_norm": 4e3}, "lr_too_high"),  # norm grew 1000×
+    ({"peak_loss": 0.69, "last_loss": 0.69, "max_grad_norm": 3.6}, "lr_too_high"),  # broke before improving at all
+    ({"first_grad_norm": 5e4, "max_grad_norm": 5e4}, "exploding_gradients"),  # huge from the start
+    ({"first_loss": None, "peak_loss": None, "last_loss": None, "first_grad_norm": None, "max_grad_norm": None},
+     "bad_start"),
+    ({"peak_loss": 0.69, "last_loss": 0.2, "max_grad_norm": 5.0}, "overflow"),  # was learning, then a sudden NaN
+    ({"what": "val_loss", "step": None, "steps_per_epoch": None}, "val_overflow"),
+])
+def test_nan_causes_are_ordered_by_evidence(changes, cause):
+    assert nan_cause(nan_facts(**changes), Thresholds())[0] == cause
 
 
 def test_non_finite_validation_loss_has_no_step():
-    error = ("val_loss became inf at epoch 2 although training updates were finite. Likely cause: weights grew too "
-             "large for the validation inputs. Lower optimizer.lr (now 0.1) or set grad_clip=1.0; the last good "
-             "checkpoint was kept.")
-    f = finding(run(healthy_classification(1), summary={"stop_reason": "non-finite: " + error, "error": error}),
+    facts = nan_facts(what="val_loss", value="inf", epoch=2, step=None, steps_per_epoch=None)
+    f = finding(run(healthy_classification(1), summary={"stop_reason": "non-finite: …", "non_finite": facts}),
                 "non_finite")
     assert f.evidence["what"] == "val_loss" and f.evidence["epoch"] == 2 and "step" not in f.evidence
     assert f.message.startswith("the validation loss became inf at epoch 2")
-    assert f.evidence["cause"] == "weights grew too large for the validation inputs"
+    assert f.evidence["cause"] == "the weights grew too large for the validation inputs"
 
 
 def test_non_finite_in_metrics_without_an_error_is_still_found():

@@ -213,29 +213,35 @@ def _check_finite(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor,
     step = lo + int(bad.nonzero()[0, 0])
     loss_v, grad_v = float(losses[step]), float(gnorms[step])
     what = "loss" if not math.isfinite(loss_v) else "gradient norm"
-    value = loss_v if what == "loss" else grad_v
-    raise TrainingError(f"{what} became {value} at epoch {state.epoch}, step {step + 1} of {state.steps_per_epoch}. "
-                        f"{likely_cause(state, losses[:step], gnorms[:step], what)}")
+    facts = non_finite_facts(state, what, loss_v if what == "loss" else grad_v, losses[:step].tolist(),
+                             gnorms[:step].tolist(), step + 1)
+    raise TrainingError(describe_non_finite(facts), facts=facts)
 
 
-def likely_cause(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor, what: str) -> str:
-    """A short diagnosis and fix for a NaN/Inf, from the updates that came before it."""
-    lr = state.cfg.optimizer.lr
-    prior = [h["train_loss"] for h in state.history] + losses.tolist()
-    finite = [v for v in prior if math.isfinite(v)]
-    if not finite:
-        return ("Likely cause: the first updates already fail, so the inputs or the initial weights are not finite "
-                "or far too large. Check the data and model.init_std.")
-    start, peak = finite[0], max(finite)
-    gmax = max((g for g in gnorms.tolist() if math.isfinite(g)), default=0.0)
-    if what == "gradient norm" or gmax > 1e3:
-        cause = f"exploding gradients (gradient norm reached {gmax:.3g})"
-    elif peak > 2 * start:
-        cause = f"learning rate too high (loss rose from {start:.3g} to {peak:.3g} before it broke)"
-    else:
-        cause = "a numerical overflow; the loss was not rising, so check the data and loss for extreme values"
-    return (f"Likely cause: {cause}. Lower optimizer.lr (now {lr:g}, try {lr / 10:g}) or set grad_clip=1.0; "
-            "the last good checkpoint was kept.")
+def non_finite_facts(state: TrainState, what: str, value: float, losses: list[float], gnorms: list[float],
+                     step: int | None) -> dict[str, Any]:
+    """What the run looked like before a NaN/Inf, as data: the diagnosis names the cause from these
+    (``diagnose.rules.nan_cause``). ``losses``/``gnorms``: this epoch's updates before the bad one."""
+    prior_l = [v for v in [h["train_loss"] for h in state.history] + losses if math.isfinite(v)]
+    prior_g = [v for v in [h["grad_norm"] for h in state.history] + gnorms if math.isfinite(v)]
+    return {"what": what, "value": str(value), "epoch": state.epoch, "step": step,
+            "steps_per_epoch": state.steps_per_epoch if step is not None else None,
+            "first_loss": prior_l[0] if prior_l else None, "peak_loss": max(prior_l, default=None),
+            "last_loss": prior_l[-1] if prior_l else None,
+            "first_grad_norm": prior_g[0] if prior_g else None, "max_grad_norm": max(prior_g, default=None),
+            "lr": state.cfg.optimizer.lr}
+
+
+def describe_non_finite(f: dict[str, Any]) -> str:
+    """One line: what became NaN/Inf where, and the loss and gradient-norm levels before it."""
+    where = f"{f['what']} became {f['value']} at epoch {f['epoch']}"
+    if f["step"] is not None:
+        where += f", step {f['step']} of {f['steps_per_epoch']}"
+    if f["first_loss"] is None:
+        return f"{where}: no update before it was finite."
+    return (f"{where}. Before it the training loss went from {f['first_loss']:.3g} at the start to at most "
+            f"{f['peak_loss']:.3g}, the gradient norm from {f['first_grad_norm']:.3g} to at most {f['max_grad_norm']:.3g} "
+            f"(optimizer.lr {f['lr']:g}).")
 
 
 def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback], start_epoch: int = 1) -> None:
@@ -254,10 +260,9 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
         if not math.isfinite(metrics["val_loss"]):
-            raise TrainingError(f"val_loss became {metrics['val_loss']} at epoch {epoch} although training "
-                                "updates were finite. Likely cause: weights grew too large for the validation "
-                                f"inputs. Lower optimizer.lr (now {cfg.optimizer.lr:g}) or set grad_clip=1.0; the last "
-                                "good checkpoint was kept.")
+            facts = non_finite_facts(state, "val_loss", metrics["val_loss"], [metrics["train_loss"]],
+                                     [metrics["grad_norm"]], None)
+            raise TrainingError(describe_non_finite(facts) + " The training updates were all finite.", facts=facts)
         state.history.append(metrics)
         for cb in callbacks:
             cb.on_epoch_end(state, metrics)

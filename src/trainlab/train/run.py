@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +21,7 @@ from torch import nn
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml, replace, validate_config
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
-from trainlab.errors import CheckpointError, ConfigError, DataError, TrainingError
+from trainlab.errors import CheckpointError, ConfigError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
@@ -109,7 +108,7 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
                             "Number the classes 0..n_classes-1.")
     elif cfg.monitor == "val_acc" or cfg.stop.target.metric.endswith("acc") and cfg.stop.target.value is not None:
         problems.append("monitor must be val_loss for a regression dataset. Got 'val_acc'. Use monitor=val_loss.")
-    if isinstance(bundle.train, Split) and not bool(torch.isfinite(bundle.train.x).all()):
+    if isinstance(bundle.train, Split) and not _all_finite(bundle.train.x):
         problems.append(f"data.name {cfg.data.name!r} must have finite inputs. Got NaN or Inf in the training "
                         "features. Remove or fill those values.")
     if any(v for v in cfg.data.augment.model_dump().values()) and len(bundle.input_shape) != 3:
@@ -117,6 +116,15 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
                         f"input shape {tuple(bundle.input_shape)}. Remove data.augment.")
     if problems:
         raise ConfigError("\n".join(problems))
+
+
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether ``x`` holds no NaN/Inf. A sum carries any of them through, in one pass with no mask tensor
+    (0.1 s → ~10 ms on Fashion-MNIST); only a sum that overflows on finite values needs the full check."""
+    if not x.is_floating_point():
+        return True
+    total = x.sum(dtype=torch.float64)
+    return bool(torch.isfinite(total)) or bool(torch.isfinite(x).all())
 
 
 def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> Prepared:
@@ -176,6 +184,7 @@ class Checkpointer(Callback):
         self.dir, self.make, self.monitor = run_dir / "checkpoints", make, monitor
         self.best: float | None = None
         self.best_epoch = 0
+        self.saved_epoch = 0  # the epoch in checkpoints/last.pt (0: none written yet by this run)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         value = metrics[self.monitor]
@@ -183,6 +192,7 @@ class Checkpointer(Callback):
         if improved:
             self.best, self.best_epoch = value, metrics["epoch"]
         save_atomic(self.make(state), self.dir / "last.pt")
+        self.saved_epoch = metrics["epoch"]
         if improved:  # last.pt is always replaced by a new file, so best.pt can share this one
             link_atomic(self.dir / "last.pt", self.dir / "best.pt")
 
@@ -253,10 +263,15 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         if resume_from is not None:
             start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
         error: str | None = None
+        facts: dict[str, Any] | None = None
         try:
             run_epochs(state, data, all_cbs, start_epoch)
         except TrainingError as exc:
-            error = str(exc)
+            on_disk = (run_dir / "checkpoints" / "last.pt").exists()  # a resumed run's earlier epochs count too
+            kept = checkpointer.saved_epoch or (int(state.history[-1]["epoch"]) if state.history and on_disk else 0)
+            error = str(exc) + (f" The last good checkpoint (epoch {kept}) is checkpoints/last.pt." if kept else
+                                " No epoch had finished, so no checkpoint was written.")
+            facts = exc.facts
             state.stop_reason = f"non-finite: {exc}"
         except KeyboardInterrupt:
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
@@ -270,9 +285,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             test = test_best(p, run_dir) if p.bundle.test.available else None
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
-    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error)
+    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts)
     if error is not None:
-        raise TrainingError(error, run_dir=run_dir)
+        raise TrainingError(error, run_dir=run_dir, facts=facts)
     return RunResult(run_dir, summary, state.history, p.model, p)
 
 
@@ -302,10 +317,11 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
 
 
 def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
-            test: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+            test: dict[str, Any] | None, error: str | None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
     last = state.history[-1] if state.history else {}
     summary = {
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
+        "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
