@@ -72,7 +72,7 @@ CUSTOM = [
              "    write_cifar_batch(os.path.join(root, 'test_batch'), *fake(200))\n"
              "    write_cifar_meta(os.path.join(root, 'batches.meta'), CIFAR10_CLASSES)\n"
              "    print('CIFAR-10 is not on this machine: using a small generated set in the same format at', root)"),
-    ("code", "torch.manual_seed(0)\nrun = tl.fit(TutorialCNN(), 'cifar10', data_dir=data_dir, optimizer='sgd', "
+    ("code", "torch.manual_seed(0)\nrun = tl.fit(TutorialCNN(), 'cifar10', data_dir=data_dir, optimizer='momentum', "
              "lr=0.01, momentum=0.9, batch_size=64, epochs=EPOCHS, report=False, name='custom-cnn')\n"
              "run.diagnosis.verdict"),
     ("md", "The per-layer gradient norms were collected with hooks on *your* module's layers:"),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, parse_override, replace, resolve_config
 from trainlab.errors import ConfigError
@@ -141,3 +142,20 @@ def test_api_keyword_none_is_the_sections_defaults():
     on = resolve_config(overrides=options_to_overrides({"early_stopping": {"patience": 5}}))
     assert on.stop.early_stopping.patience == 5
     assert replace(on, **options_to_overrides({"early_stopping": None})).stop.early_stopping.patience is None
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_momentum_with_an_optimizer_that_ignores_it_is_refused_with_the_fix(name):
+    # custom_cnn.ipynb once trained optimizer='sgd', momentum=0.9: plain SGD, the momentum silently dropped
+    with pytest.raises(ConfigError, match=rf"optimizer.momentum must be left unset with optimizer.name='{name}'.*"
+                                          r"Got 0.9. Did you mean optimizer.name=momentum"):
+        resolve_config(overrides={"optimizer.name": name, "optimizer.momentum": 0.9})
+
+
+def test_momentum_defaults_to_0_9_where_it_is_used():
+    from trainlab.train.optim import make_optimizer
+
+    p = [torch.nn.Parameter(torch.ones(2))]
+    for name, given, used in (("momentum", None, 0.9), ("nesterov", 0.5, 0.5), ("sgd", None, 0.0)):
+        cfg = resolve_config(overrides={"optimizer.name": name, "optimizer.momentum": given})
+        assert make_optimizer(p, cfg.optimizer).param_groups[0]["momentum"] == used

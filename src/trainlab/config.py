@@ -224,10 +224,15 @@ class LossConfig(_Section):
         return _check_name(_reg.LOSSES, v)
 
 
+MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")  # the optimizers that read optimizer.momentum
+DEFAULT_MOMENTUM = 0.9
+
+
 class OptimizerConfig(_Section):
     name: str = "sgd"
     lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)  # momentum / nesterov (and rmsprop when > 0 is wanted)
+    # momentum / nesterov only; None: 0.9 there. Refused for the others, which would silently ignore it.
+    momentum: float | None = Field(None, ge=0, lt=1)
     betas: tuple[float, float] = (0.9, 0.999)
     alpha: float = Field(0.99, gt=0, lt=1)  # rmsprop smoothing
     eps: float = Field(1e-8, gt=0)
@@ -237,6 +242,16 @@ class OptimizerConfig(_Section):
     @classmethod
     def _known(cls, v: str) -> str:
         return _check_name(_reg.OPTIMIZERS, v)
+
+    @model_validator(mode="after")
+    def _momentum_only_where_used(self) -> "OptimizerConfig":
+        if self.momentum is not None and self.name not in MOMENTUM_OPTIMIZERS:
+            plain = " (plain SGD has no momentum term)" if self.name == "sgd" else ""
+            raise PydanticCustomError(
+                "registry", "optimizer.momentum must be left unset with optimizer.name='{name}', which ignores "
+                "it{plain}. Got {momentum}. Did you mean optimizer.name=momentum (heavy ball) or nesterov? Otherwise "
+                "remove optimizer.momentum.", {"name": self.name, "momentum": self.momentum, "plain": plain})
+        return self
 
     @field_validator("betas")
     @classmethod

@@ -188,3 +188,17 @@ def test_shuffle_false_walks_the_training_split_in_the_same_order_every_epoch(ma
 
     assert losses(0, False) == losses(1, False)
     assert losses(0, True) != losses(1, True)
+
+
+def test_runs_saved_before_momentum_was_refused_still_load(make_cfg):
+    """Older runs saved optimizer.momentum: 0.9 (the old default) beside optimizer.name: sgd; they stay readable."""
+    import yaml
+
+    from trainlab.train.run import read_run_config
+
+    result = train(make_cfg(name="old"), verbose=False)
+    path = result.run_dir / "config.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["optimizer"]["momentum"] = 0.9
+    path.write_text(yaml.safe_dump(raw))
+    assert read_run_config(result.run_dir).optimizer.momentum is None

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from trainlab.config import OptimizerConfig, ScheduleConfig
+from trainlab.config import DEFAULT_MOMENTUM, OptimizerConfig, ScheduleConfig
 from trainlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[torch.nn.Parameter]
@@ -31,12 +31,16 @@ def _sgd(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
 
 @OPTIMIZERS.register("momentum", "SGD with heavy-ball momentum (optimizer.momentum, default 0.9)")
 def _momentum(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+    return torch.optim.SGD(params, lr=c.lr, momentum=_momentum_of(c), weight_decay=c.weight_decay)
 
 
 @OPTIMIZERS.register("nesterov", "SGD with Nesterov momentum")
 def _nesterov(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay)
+    return torch.optim.SGD(params, lr=c.lr, momentum=_momentum_of(c), nesterov=True, weight_decay=c.weight_decay)
+
+
+def _momentum_of(c: OptimizerConfig) -> float:
+    return DEFAULT_MOMENTUM if c.momentum is None else c.momentum
 
 
 @OPTIMIZERS.register("adagrad", "per-parameter lr scaled by the sum of past squared gradients")

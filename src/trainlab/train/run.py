@@ -18,7 +18,8 @@ import torch
 import yaml
 from torch import nn
 
-from trainlab.config import TrainConfig, config_to_dict, config_to_yaml, replace, validate_config
+from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml, replace,
+                             validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, TrainingError
@@ -360,10 +361,19 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         raise CheckpointError(f"run must contain config.yaml. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
     try:
-        return validate_config(yaml.safe_load(path.read_text()))
+        return validate_config(_upgraded(yaml.safe_load(path.read_text())))
     except (yaml.YAMLError, ConfigError) as exc:
         raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {exc}. "
                               "Restore it from checkpoints or retrain.") from None
+
+
+def _upgraded(raw: Any) -> Any:
+    """A config.yaml written by an older trainlab, in today's terms: before optimizer.momentum was refused for the
+    optimizers that ignore it, every run saved the old default 0.9 there."""
+    opt = raw.get("optimizer") if isinstance(raw, dict) else None
+    if isinstance(opt, dict) and opt.get("name") not in MOMENTUM_OPTIMIZERS and opt.get("momentum") == DEFAULT_MOMENTUM:
+        opt.pop("momentum")
+    return raw
 
 
 def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (),
