@@ -49,7 +49,7 @@ def finding(d: Diagnosis, rule: str):
 
 def test_every_rule_is_registered_once_with_its_id():
     assert RULE_IDS == ["non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
-                        "saturated_units", "lr_too_low", "overfitting", "underfitting", "good_fit", "still_improving"]
+                        "saturated_units", "lr_too_low", "overfitting", "underfitting", "too_early", "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
 
 
@@ -284,9 +284,46 @@ def test_headline_is_the_most_severe_then_the_cause_before_the_symptom():
     assert d.verdict == "exploding_gradients" and d.rules()[0] == "exploding_gradients"
 
 
-def test_no_findings_is_a_good_fit_verdict():
+def test_no_epochs_is_too_early_not_a_good_fit():
     d = run([])
-    assert d.verdict == "good_fit" and d.findings == [] and d.to_dict() == {"verdict": "good_fit", "findings": []}
+    assert d.verdict == "too_early" and d.findings == [] and d.to_dict() == {"verdict": "too_early", "findings": []}
+
+
+# --- too early / ended above chance (issue 15's table) ----------------------------------------------------
+
+@pytest.mark.parametrize("val_loss, val_acc", [
+    ([0.55, 0.36], [0.81, 0.88]),  # 2 epochs, val acc 0.88 and rising: was "good_fit", no findings
+    ([1.4, 1.2, 1.05], [0.40, 0.47, 0.52]),  # 3 epochs at val acc 0.52, still falling: was "keep this setup"
+    ([2.28], [0.13]),  # 1 epoch of a CIFAR CNN at 13 %
+])
+def test_short_runs_are_too_early_never_a_good_fit(val_loss, val_acc):
+    n = len(val_loss)
+    h = rows([v * 1.05 for v in val_loss], val_loss, [a - 0.02 for a in val_acc], val_acc)
+    d = run(h, summary={"stop_reason": f"epochs: reached {n}", "run": "r"}, config={**CONFIG, "epochs": n},
+            n_classes=10)
+    assert d.verdict == "too_early" and d.rules() == ["too_early"]  # not good_fit, not "underfitting" yet
+    f = finding(d, "too_early")
+    assert f"{n} epoch" in f.message and "too few to judge" in f.message
+    assert f.remedy.startswith(f"train longer: set epochs={max(10, 4 * n)} (now {n})")
+
+
+def test_a_run_of_enough_epochs_that_converged_is_not_too_early():
+    flat = rows([0.9, 0.35, 0.3, 0.298], [0.95, 0.4, 0.33, 0.329], [0.7, 0.9, 0.92, 0.92], [0.7, 0.88, 0.9, 0.9])
+    assert run(flat).rules() == ["good_fit"]  # 4 epochs, flat at the end: judged
+    assert run(healthy_classification(4)).rules() == ["too_early"]  # 4 epochs, still falling 36 % per epoch
+    assert "too_early" not in run(healthy_classification(10)).rules()
+
+
+def test_cross_entropy_ending_well_above_guessing_is_lr_too_high():
+    """Linear softmax, SGD lr 3 on Fashion-MNIST: the loss ended at 2.9× ln 10 — was good_fit + still improving."""
+    loss = [9.19, 8.1, 7.4, 6.9, 6.7]
+    h = rows(loss, [v * 1.1 for v in loss], [0.62, 0.64, 0.66, 0.67, 0.68], [0.6, 0.62, 0.64, 0.65, 0.66])
+    d = run(h, n_classes=10)
+    assert d.verdict == "lr_too_high" and "good_fit" not in d.rules()
+    f = finding(d, "lr_too_high")
+    assert "× the 2.3 of guessing every one of the 10 classes" in f.message
+    assert f.remedy == "lower optimizer.lr to 0.01 (now 0.1)"
+    assert "lr_too_high" not in run(healthy_classification(), n_classes=10).rules()
 
 
 def test_format_diagnosis_prints_the_verdict_then_one_line_per_finding():

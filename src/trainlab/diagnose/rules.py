@@ -65,6 +65,15 @@ class Thresholds:
     # epochs — creeping down, not sitting on a plateau it already reached (then the signs are random).
     lr_low_change: float = 0.05
     lr_low_falling: float = 0.8
+    # ... or (cross-entropy) the training loss ends ≥ 1.5× ln(C), the loss of guessing every class equally:
+    # an untrained net with a small init starts at ≈ ln(C) and any learning goes below it; ending well above
+    # it means confidently wrong predictions, the mark of overshooting steps (SGD lr 3 on Fashion-MNIST ends
+    # at 2.9× ln 10; a too-low lr stays at ≈ 1.0×, never above).
+    lr_high_vs_chance: float = 1.5
+
+    # Too early to judge: fewer than `min_epochs` epochs, or fewer than `window` epochs with the validation
+    # loss at its lowest in the last epoch and still falling by ≥ `improving_drop` of its level per epoch.
+    # Three epochs at val acc 0.52 were called "good fit … keep this setup" before this rule.
 
     # Vanishing gradients: the median over epochs of (first layer / last layer) gradient norm < 1e-2,
     # i.e. the first layer learns ≥ 100× slower than the head. Healthy nets measured 0.05–10 (the lowest
@@ -291,21 +300,36 @@ def _sign_changes(deltas: list[float]) -> float:
     return sum(a != b for a, b in zip(signs, signs[1:])) / max(len(signs) - 1, 1)
 
 
+def _chance_loss(ctx: RunContext) -> float | None:
+    """ln(C): the cross-entropy of predicting every class equally (None for other losses or regression)."""
+    if not ctx.n_classes or ctx.n_classes < 2 or ctx.cfg("loss.name", "auto") not in ("auto", "cross_entropy"):
+        return None
+    return math.log(ctx.n_classes)
+
+
 def lr_too_high(ctx: RunContext) -> Finding | None:
-    """The training loss rises, climbs back from its best, or oscillates with a large amplitude."""
+    """The training loss rises, climbs back from its best, oscillates with a large amplitude, or ends well
+    above the loss of guessing."""
     t, series = ctx.t, ctx.series("train_loss")
-    if len(series) < t.min_epochs or series[0][1] <= 0:
+    if not series or series[0][1] <= 0:
         return None
     epochs, loss = [e for e, _ in series], [v for _, v in series]
     first, floor = loss[0], t.loss_floor * loss[0]
     parts, ev = [], {}
+    chance = _chance_loss(ctx)
+    end = _mean(loss[-t.tail:])
+    if chance is not None and end >= t.lr_high_vs_chance * chance:
+        parts.append(f"the training loss ended at {_g(end)}, {end / chance:.1f}× the {_g(chance)} of guessing every "
+                     f"one of the {ctx.n_classes} classes equally (an untrained net starts there)")
+        ev.update(end=end, chance_loss=chance)
+    if len(series) < t.min_epochs:
+        return _lr_high_finding(ctx, parts, ev)
     peak_i = max(range(1, len(loss)), key=loss.__getitem__)
     if loss[peak_i] >= t.lr_high_rise * first:
         parts.append(f"the training loss rose from {_g(first)} at epoch {epochs[0]} to {_g(loss[peak_i])} "
                      f"at epoch {epochs[peak_i]}")
         ev.update(first=first, peak=loss[peak_i], peak_epoch=epochs[peak_i])
     low_i = min(range(len(loss)), key=loss.__getitem__)
-    end = _mean(loss[-t.tail:])
     if low_i < len(loss) - 1 and end >= t.lr_high_rise * max(loss[low_i], floor):
         parts.append(f"{'it' if parts else 'the training loss'} climbed back from its low of {_g(loss[low_i])} "
                      f"at epoch {epochs[low_i]} to {_g(end)} (mean of the last {min(t.tail, len(loss))} epochs)")
@@ -319,6 +343,10 @@ def lr_too_high(ctx: RunContext) -> Finding | None:
             parts.append(f"in the second half it jumped by a median {jump:.0%} of its level from epoch to "
                          f"epoch, changing direction {changes:.0%} of the time")
             ev.update(jump=jump, direction_changes=changes)
+    return _lr_high_finding(ctx, parts, ev)
+
+
+def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any]) -> Finding | None:
     if not parts:
         return None
     lr = ctx.lr
@@ -512,6 +540,31 @@ def underfitting(ctx: RunContext) -> Finding | None:
     return Finding("underfitting", "warning", "Underfitting", message, ev, _capacity_remedy(ctx))
 
 
+def too_early(ctx: RunContext) -> Finding | None:
+    """Too few epochs to tell a good fit from under- or overfitting, while the validation loss still falls."""
+    t, series = ctx.t, ctx.series("val_loss")
+    n = len(ctx.history)
+    if not series or n >= t.window or any(r(ctx) for r in BROKEN_RULES):
+        return None
+    falling = len(series) >= 2 and series[-1][1] <= min(v for _, v in series) and (
+        series[-2][1] - series[-1][1] >= t.improving_drop * series[-1][1])
+    if n >= t.min_epochs and not (falling and ctx.ran_out_of_epochs):
+        return None
+    epochs = ctx.cfg("epochs", n)
+    ev = {"epochs_run": n, "val_loss_first": series[0][1], "val_loss_last": series[-1][1], "still_falling": falling}
+    acc = ctx.values("val_acc")
+    message = (f"{n} epoch{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} too few to judge"
+               + (f"; validation loss still falling ({_g(series[-2][1])} → {_g(series[-1][1])} in the last epoch)"
+                  if falling else f"; validation loss {_g(series[-1][1])}")
+               + (f", validation accuracy {acc[-1]:.2f}" if acc else ""))
+    more = max(10, 4 * n)
+    run = ctx.summary.get("run")
+    cont = (f", or continue this run: trainlab train --resume {ctx.cfg('out_dir', 'runs')}/{run} --set epochs={more}"
+            if run and ctx.ran_out_of_epochs else "")
+    return Finding("too_early", "warning", "Too early to judge", message, ev,
+                   f"train longer: set epochs={more} (now {epochs}){cont}")
+
+
 def good_fit(ctx: RunContext) -> Finding | None:
     """Neither under- nor overfitting, and no other warning: a "good fit" beside saturated units or a lr
     too high would contradict the finding shown above it."""
@@ -562,5 +615,11 @@ def still_improving(ctx: RunContext) -> Finding | None:
 # altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
 # saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
 RULES: list[Rule] = [non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
-                     saturated_units, lr_too_low, overfitting, underfitting, good_fit, still_improving]
-RULE_IDS: list[str] = [r.__name__ for r in RULES]  # each rule's function name is its finding's id
+                     saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
+RULE_IDS: list[str] = [r.__name__ for r in RULES]
+# Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
+# low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
+# ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
+BROKEN_RULES: list[Rule] = [non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
+                            saturated_units]
+FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]  # each rule's function name is its finding's id
