@@ -48,7 +48,8 @@ def finding(d: Diagnosis, rule: str):
 
 
 def test_every_rule_is_registered_once_with_its_id():
-    assert RULE_IDS == ["non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
+    assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class",
+                        "non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
                         "saturated_units", "lr_too_low", "overfitting", "underfitting", "too_early", "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
 

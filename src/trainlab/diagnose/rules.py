@@ -71,6 +71,21 @@ class Thresholds:
     # at 2.9× ln 10; a too-low lr stays at ≈ 1.0×, never above).
     lr_high_vs_chance: float = 1.5
 
+    # Pre-flight (summary.json["preflight"], facts measured before the first update):
+    # inputs not scaled: a feature mean or std beyond 10, or values spanning more than 50 — what default inits
+    # assume is inputs of order 1 (Fashion-MNIST in [0, 1]: 1; TF Playground's toy sets: ±6, span 12; raw
+    # 0–255 pixels: span 255; moons ×1000 + 5000: means 5000). At ≥ 100 it is an error: those runs broke
+    # (exploding gradients, dead units) in the issue's examples; below it they train, slowly.
+    unscaled_scale: float = 10.0
+    unscaled_span: float = 50.0
+    unscaled_error: float = 100.0
+    # Softmax before cross-entropy: every untrained output row sums to 1 within this (a softmax); logits never
+    # do, except by accident on one row.
+    softmax_rows: float = 1e-4
+    # ReLU as the last layer of a classifier: ≥ 30 % of the untrained outputs exactly 0 and none negative
+    # (logits of a linear head are zero with probability 0).
+    relu_zeros: float = 0.3
+
     # Too early to judge: fewer than `min_epochs` epochs, or fewer than `window` epochs with the validation
     # loss at its lowest in the last epoch and still falling by ≥ `improving_drop` of its level per epoch.
     # Three epochs at val acc 0.52 were called "good fit … keep this setup" before this rule.
@@ -196,6 +211,89 @@ def _init_fix(ctx: RunContext) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Rules, each `(ctx) -> Finding | None`.
+
+# ---------------------------------------------------------------------------------------------
+# Pre-flight rules: causes that exist before the first update (summary.json["preflight"], train.preflight).
+
+
+def _preflight(ctx: RunContext) -> dict[str, Any]:
+    return ctx.summary.get("preflight") or {}
+
+
+def loss_output_mismatch(ctx: RunContext) -> Finding | None:
+    """The model's last layer does the loss's job (softmax before cross-entropy) or cannot produce what it
+    needs (ReLU outputs as logits, non-negative outputs for negative targets)."""
+    pf = _preflight(ctx)
+    out, loss, t = pf.get("outputs"), pf.get("loss"), ctx.t
+    if not out:
+        return None
+    ev = {"loss": loss, **{k: out[k] for k in ("min", "max", "row_sum_error", "zero_fraction")}}
+    if loss == "cross_entropy" and out["width"] > 1 and out["min"] >= 0 and out["row_sum_error"] <= t.softmax_rows:
+        message = ("the untrained model's outputs are already probabilities (every row sums to 1: it ends in a "
+                   "softmax) and cross_entropy applies softmax again, so the scores it learns are squashed twice "
+                   "and the gradients shrink")
+        remedy = "remove the final softmax from the model (loss.name=cross_entropy expects raw scores, logits)"
+    elif loss == "cross_entropy" and out["min"] >= 0 and out["zero_fraction"] >= t.relu_zeros:
+        message = (f"{out['zero_fraction']:.0%} of the untrained model's outputs are exactly 0 and none is negative: "
+                   "it ends in a ReLU, so a class score can never go below 0 and a unit at 0 gets no gradient")
+        remedy = "remove the ReLU after the last layer (loss.name=cross_entropy expects raw scores, logits)"
+    elif loss == "bce" and 0 <= out["min"] and out["max"] <= 1:
+        message = ("the untrained model's outputs all lie in [0, 1] (it ends in a sigmoid) and loss.name=bce "
+                   "applies the sigmoid again")
+        remedy = "remove the final sigmoid from the model (loss.name=bce expects a raw score, a logit)"
+    elif pf.get("task") == "regression" and (pf.get("targets_min") or 0) < 0 and out["min"] >= 0 \
+            and out["zero_fraction"] >= t.relu_zeros:
+        message = (f"the targets go down to {_g(pf['targets_min'])} but the model's outputs cannot be negative "
+                   f"({out['zero_fraction']:.0%} are exactly 0: it ends in a ReLU)")
+        remedy = "remove the ReLU after the last layer: a regression's output layer is linear"
+    else:
+        return None
+    return Finding("loss_output_mismatch", "error", "Loss and output do not match", message, ev, remedy)
+
+
+def inputs_not_scaled(ctx: RunContext) -> Finding | None:
+    """Inputs far from the unit scale the initialisations assume, and no normalisation."""
+    inp, t = _preflight(ctx).get("inputs"), ctx.t
+    if not inp or ctx.cfg("data.normalize"):
+        return None
+    scale = max(inp["abs_mean_max"], inp["std_max"])
+    span = inp["max"] - inp["min"]
+    if scale < t.unscaled_scale and span < t.unscaled_span:
+        return None
+    ev = {k: inp[k] for k in ("min", "max", "abs_mean_max", "std_max")}
+    message = (f"the training inputs range from {_g(inp['min'])} to {_g(inp['max'])} (feature means up to "
+               f"{_g(inp['abs_mean_max'])}, standard deviations up to {_g(inp['std_max'])}), far from the scale of about 1 "
+               "that the weight initialisation assumes, so the first layers' outputs and gradients are huge")
+    severity: Severity = "error" if max(scale, span) >= t.unscaled_error else "warning"
+    return Finding("inputs_not_scaled", severity, "Inputs not scaled", message, ev,
+                   "set data.normalize=true (standardises each feature with the training split's mean and std)")
+
+
+def symmetric_init(ctx: RunContext) -> Finding | None:
+    """A layer whose weights all start equal: its units compute the same thing and get the same update."""
+    layers = _preflight(ctx).get("uniform_layers") or []
+    if not layers:
+        return None
+    return Finding("symmetric_init", "error", "Symmetric initialisation",
+                   f"every weight of {', '.join(layers)} started at the same value, so the units of that layer "
+                   "compute the same output, get the same gradient and stay identical copies: the layer acts "
+                   "like one unit", {"layers": layers},
+                   "initialise the weights randomly: model.init=he (ReLU) or xavier (tanh/sigmoid), never a constant")
+
+
+def empty_class(ctx: RunContext) -> Finding | None:
+    """A class the model must output has no training example."""
+    counts = _preflight(ctx).get("class_counts") or []
+    empty = [k for k, c in enumerate(counts) if c == 0]
+    if not counts or not empty:
+        return None
+    return Finding("empty_class", "warning", "Class without examples",
+                   f"class{'es' if len(empty) > 1 else ''} {', '.join(map(str, empty[:10]))} of {len(counts)} "
+                   f"ha{'ve' if len(empty) > 1 else 's'} no training example, so the model can only learn never to "
+                   "predict it", {"empty": empty, "class_counts": counts},
+                   "check the labels: number the classes 0..n_classes-1 without gaps, or set data.stratify=true "
+                   "so that every split holds every class")
+
 
 _WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
 
@@ -611,15 +709,18 @@ def still_improving(ctx: RunContext) -> Finding | None:
                    f"train longer: set epochs={2 * epochs} (now {epochs}){cont}")
 
 
-# Priority order, used to pick the headline among findings of the same severity: what stops learning
+# Priority order, used to pick the headline among findings of the same severity: causes that exist before
+# the first update (the pre-flight rules: they explain the symptoms below them), then what stops learning
 # altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
 # saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
-RULES: list[Rule] = [non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
+RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class,
+                     non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
                      saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
 # ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
-BROKEN_RULES: list[Rule] = [non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
-                            saturated_units]
+PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class]
+BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, non_finite, exploding_gradients, lr_too_high, vanishing_gradients,
+                            dead_units, saturated_units]
 FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]  # each rule's function name is its finding's id

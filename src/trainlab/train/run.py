@@ -32,6 +32,7 @@ from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
 from trainlab.train.losses import Loss, resolve_loss
 from trainlab.train.optim import make_optimizer, make_scheduler
+from trainlab.train.preflight import preflight_facts
 from trainlab.train.stop import better, stop_rules
 
 
@@ -263,6 +264,10 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         start_epoch = 1
         if resume_from is not None:
             start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
+            preflight = _prior_summary(run_dir).get("preflight")  # the facts of the untrained model, kept
+        else:
+            preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
+                                        p.device)
         error: str | None = None
         facts: dict[str, Any] | None = None
         try:
@@ -276,7 +281,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             state.stop_reason = f"non-finite: {exc}"
         except KeyboardInterrupt:
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
-            _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None)
+            _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None, preflight=preflight)
             raise
         finally:
             for cb in all_cbs:
@@ -286,7 +291,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             test = test_best(p, run_dir) if p.bundle.test.available else None
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
-    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts)
+    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight)
     if error is not None:
         raise TrainingError(error, run_dir=run_dir, facts=facts)
     return RunResult(run_dir, summary, state.history, p.model, p)
@@ -318,11 +323,13 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
 
 
 def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
-            test: dict[str, Any] | None, error: str | None, facts: dict[str, Any] | None = None) -> dict[str, Any]:
+            test: dict[str, Any] | None, error: str | None, facts: dict[str, Any] | None = None,
+            preflight: dict[str, Any] | None = None) -> dict[str, Any]:
     last = state.history[-1] if state.history else {}
     summary = {
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
+        "preflight": preflight,  # data, model and loss before the first update (train.preflight)
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
@@ -335,6 +342,14 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _prior_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "summary.json"
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:

@@ -1,0 +1,92 @@
+"""Pre-flight causes on real small runs: each row of issue 15's table that a fact before the first update
+explains gets its cause as the verdict, and a healthy run gets none of them (the facts come from
+train/preflight.py, the judgement from the pre-flight rules in diagnose/rules.py)."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import trainlab as tl
+from trainlab.diagnose.rules import PREFLIGHT_RULES
+from trainlab.train.preflight import preflight_facts
+
+PREFLIGHT = {r.__name__ for r in PREFLIGHT_RULES}
+
+
+def moons(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    t = torch.rand(n, generator=g) * torch.pi
+    upper = torch.rand(n, generator=g) < 0.5
+    x = torch.stack([torch.where(upper, t.cos(), 1 - t.cos()), torch.where(upper, t.sin(), 0.5 - t.sin())], 1)
+    return x + 0.1 * torch.randn(n, 2, generator=g), upper.long()
+
+
+def mlp(*tail: nn.Module) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2), *tail)
+
+
+def fit(model, data, tmp_path, **kw):
+    opts = dict(epochs=8, batch_size=32, lr=0.1, out_dir=str(tmp_path), verbose=False, report=False,
+                tensorboard=False)
+    return tl.fit(model, data, **{**opts, **kw})
+
+
+def test_healthy_run_has_no_preflight_finding(tmp_path):
+    run = fit(mlp(), moons(), tmp_path)
+    assert not PREFLIGHT & set(run.diagnosis.rules())
+    assert run.summary["preflight"]["inputs"]["std_max"] < 2
+
+
+def test_softmax_before_cross_entropy_is_the_verdict(tmp_path):
+    run = fit(mlp(nn.Softmax(dim=1)), moons(), tmp_path)  # was: good_fit
+    assert run.diagnosis.verdict == "loss_output_mismatch"
+    f = run.diagnosis.findings[0]
+    assert "softmax again" in f.message and f.remedy.startswith("remove the final softmax")
+
+
+def test_relu_as_the_last_layer_of_a_classifier(tmp_path):
+    run = fit(mlp(nn.ReLU()), moons(), tmp_path)
+    assert run.diagnosis.verdict == "loss_output_mismatch" and "ReLU" in run.diagnosis.findings[0].message
+
+
+def test_unscaled_inputs_are_the_cause_not_their_symptoms(tmp_path):
+    x, y = moons()
+    try:  # was: exploding_gradients, dead_units (or a NaN)
+        run = fit(mlp(), (x * 1000 + 5000, y), tmp_path)
+        diagnosis = run.diagnosis
+    except tl.TrainingError as err:
+        diagnosis = err.outcome.diagnosis
+    assert diagnosis.verdict == "inputs_not_scaled"
+    assert "data.normalize=true" in diagnosis.findings[0].remedy
+    fixed = fit(mlp(), (x * 1000 + 5000, y), tmp_path, normalize=True)
+    assert "inputs_not_scaled" not in fixed.diagnosis.rules()
+
+
+def test_zero_init_is_symmetric(tmp_path):
+    model = mlp()
+    nn.init.zeros_(model[0].weight)
+    nn.init.zeros_(model[2].weight)
+    run = fit(model, moons(), tmp_path)
+    assert run.diagnosis.verdict == "symmetric_init"
+    assert run.diagnosis.findings[0].evidence["layers"] == ["0", "2"]
+
+
+def test_a_class_without_examples_is_counted_and_named():
+    from trainlab.data.base import Split
+    from trainlab.diagnose import diagnose
+
+    x, y = moons()  # labels 0 and 1 only, for a 3-class head
+    facts = preflight_facts(nn.Linear(2, 3), Split(x, y), "cross_entropy", "classification", 3, torch.device("cpu"))
+    assert facts["class_counts"][2] == 0 and sum(facts["class_counts"]) == len(y)
+    d = diagnose([], [], {"preflight": facts}, {}, n_classes=3)
+    assert d.verdict == "empty_class" and "class 2 of 3 has no training example" in d.findings[0].message
+
+
+@pytest.mark.parametrize("last, loss, fires", [(nn.Sigmoid(), "bce", True), (nn.Identity(), "bce", False)])
+def test_sigmoid_before_bce(tmp_path, last, loss, fires):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1), last)
+    run = fit(model, moons(), tmp_path, loss=loss)
+    assert ("loss_output_mismatch" in run.diagnosis.rules()) == fires
