@@ -90,3 +90,13 @@ def test_sigmoid_before_bce(tmp_path, last, loss, fires):
     model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1), last)
     run = fit(model, moons(), tmp_path, loss=loss)
     assert ("loss_output_mismatch" in run.diagnosis.rules()) == fires
+
+
+def test_shuffled_labels_have_no_signal_and_no_capacity_remedy(tmp_path):
+    x, y = moons()
+    shuffled = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]
+    run = fit(mlp(), (x, shuffled), tmp_path, epochs=10)  # was: dead_units, underfitting
+    assert run.diagnosis.verdict == "no_signal" and "underfitting" not in run.diagnosis.rules()
+    assert run.summary["preflight"]["knn_acc"] < 0.55
+    clean = fit(mlp(), (x, y), tmp_path, epochs=10)
+    assert clean.summary["preflight"]["knn_acc"] > 0.95 and "no_signal" not in clean.diagnosis.rules()

@@ -85,6 +85,11 @@ class Thresholds:
     # ReLU as the last layer of a classifier: ≥ 30 % of the untrained outputs exactly 0 and none negative
     # (logits of a linear head are zero with probability 0).
     relu_zeros: float = 0.3
+    # No signal in the labels: a vote of each training example's 5 nearest other training inputs predicts its
+    # label at most 10 % of the way from chance to perfect (leave-one-out, ≤ 2048 examples: ±0.01), and so
+    # did the network on validation (its last epochs' mean). Clean moons: k-NN skill ≈ 0.99; Fashion-MNIST ≈
+    # 0.8; moons with shuffled labels ≈ 0. A net at chance on data a k-NN reads is underfitting instead.
+    no_signal_skill: float = 0.1
 
     # Too early to judge: fewer than `min_epochs` epochs, or fewer than `window` epochs with the validation
     # loss at its lowest in the last epoch and still falling by ≥ `improving_drop` of its level per epoch.
@@ -293,6 +298,27 @@ def empty_class(ctx: RunContext) -> Finding | None:
                    "predict it", {"empty": empty, "class_counts": counts},
                    "check the labels: number the classes 0..n_classes-1 without gaps, or set data.stratify=true "
                    "so that every split holds every class")
+
+
+def no_signal(ctx: RunContext) -> Finding | None:
+    """The labels cannot be predicted from the inputs at all: neither a k-NN vote nor the network beats chance."""
+    knn, t = _preflight(ctx).get("knn_acc"), ctx.t
+    val = ctx.values("val_acc")
+    if knn is None or not val:
+        return None
+    chance = ctx.chance
+    skill = lambda acc: (acc - chance) / (1 - chance)  # noqa: E731
+    end = _mean(val[-t.tail:])
+    if skill(knn) > t.no_signal_skill or skill(end) > t.no_signal_skill:
+        return None
+    train = ctx.values("train_acc")
+    ev = {"knn_acc": knn, "val_acc_end": end, "chance": chance, "train_acc_end": train[-1] if train else None}
+    message = (f"the labels look random: a vote of each training example's 5 nearest neighbours predicts its label "
+               f"with accuracy {knn:.2f}, and the network ended at {end:.2f} on validation, with chance at {chance:.2f}"
+               + (f" (training accuracy {train[-1]:.2f}: anything above chance there is memorised)" if train else ""))
+    return Finding("no_signal", "error", "No signal in the labels", message, ev,
+                   "check that each label belongs to its input (files merged or shuffled separately, a wrong label "
+                   "column); with labels the inputs cannot explain, no model or setting will generalise")
 
 
 _WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
@@ -713,14 +739,16 @@ def still_improving(ctx: RunContext) -> Finding | None:
 # the first update (the pre-flight rules: they explain the symptoms below them), then what stops learning
 # altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
 # saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
-RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class,
+RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
                      non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
                      saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
 # ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
-PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class]
+PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal]
 BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, non_finite, exploding_gradients, lr_too_high, vanishing_gradients,
                             dead_units, saturated_units]
-FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]  # each rule's function name is its finding's id
+FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
+# ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.
+FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id
