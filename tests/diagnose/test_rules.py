@@ -48,7 +48,7 @@ def finding(d: Diagnosis, rule: str):
 
 
 def test_every_rule_is_registered_once_with_its_id():
-    assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class",
+    assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class", "no_signal",
                         "non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
                         "saturated_units", "lr_too_low", "overfitting", "underfitting", "too_early", "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
