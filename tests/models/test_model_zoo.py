@@ -99,9 +99,18 @@ def test_perceptron_is_one_linear_unit(mcfg) -> None:
     assert layer_list(model) == [("Flatten",), ("Linear", 2, 1)]
 
 
-def test_perceptron_rejects_more_than_two_classes(mcfg) -> None:
-    with pytest.raises(ConfigError, match=r"^model\.name perceptron must be used with 2 classes.*Got n_outputs=10"):
+def test_perceptron_rejects_more_than_one_output_and_names_the_loss_to_use(mcfg) -> None:
+    with pytest.raises(ConfigError, match=r"^model\.name perceptron must be paired with a one-score loss on 2 classes.*"
+                                          r"Got a loss that needs 10 outputs\. Use loss\.name=perceptron"):
         build_model(mcfg(name="perceptron"), (2,), 10)
+
+
+def test_perceptron_with_the_default_loss_trains_with_the_perceptron_loss(make_cfg) -> None:
+    from trainlab.train.run import train
+
+    # was: "must be used with 2 classes … Got n_outputs=2" on a 2-class set
+    result = train(make_cfg(**{"model.name": "perceptron", "data.name": "gauss", "epochs": 3}), verbose=False)
+    assert result.prepared.loss.name == "perceptron" and result.history[-1]["val_acc"] > 0.8
 
 
 def test_cnn_on_flat_input_is_a_config_error(mcfg) -> None:

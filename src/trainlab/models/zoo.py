@@ -38,9 +38,9 @@ def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int
 def build_perceptron(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
     """Flatten → Linear(in, 1): a raw score (B, 1); the loss and prediction read its sign."""
     if n_outputs != 1:
-        raise ConfigError(f"model.name perceptron must be used with 2 classes (it outputs one score whose sign "
-                          f"is the class). Got n_outputs={n_outputs}. Use model.name=linear or mlp for more "
-                          "classes or for regression.")
+        raise ConfigError(f"model.name perceptron must be paired with a one-score loss on 2 classes (its one output's "
+                          f"sign is the class). Got a loss that needs {n_outputs} outputs. Use loss.name=perceptron (or "
+                          "hinge, bce) on 2 classes, or model.name=linear / mlp for more classes or for regression.")
     return named_sequential(flatten=nn.Flatten(), head=nn.Linear(flat_size(input_shape), 1))
 
 

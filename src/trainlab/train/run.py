@@ -137,7 +137,10 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     """
     device = resolve_device(cfg.device)
     bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
-    loss = resolve_loss(cfg.loss.name, bundle.task, bundle.n_classes)
+    loss_name = cfg.loss.name
+    if loss_name == "auto" and model is None and cfg.model.name == "perceptron" and bundle.n_classes == 2:
+        loss_name = "perceptron"  # its one score needs a sign loss; cross-entropy would need two outputs
+    loss = resolve_loss(loss_name, bundle.task, bundle.n_classes)
     check_data(cfg, bundle, loss)
     outs = n_outputs(loss, bundle)
     custom = type(model).__name__ if model is not None else None
