@@ -348,3 +348,27 @@ def test_no_good_fit_beside_a_warning(tmp_path):
     out = run(cfg, report=False, verbose=False)
     d = diagnose_run(out.run_dir)
     assert any(f.severity == "warning" for f in d.findings) and "good_fit" not in d.rules()
+
+
+# --- one coherent plan ------------------------------------------------------------------------------------
+
+
+def test_remedies_never_pull_the_lr_both_ways():
+    """lr 80 on a small ReLU net: 'Dead ReLU: lower optimizer.lr to 8' stood beside 'Underfitting: raise
+    optimizer.lr to 240'. The higher-ranked lowering stays; the raise points to it."""
+    acc = [0.5, 0.52, 0.5, 0.51, 0.5, 0.52]
+    h = rows([0.69] * 6, [0.69] * 6, acc, acc)
+    acts = [{"layers.0.act": unit("relu", dead=0.9)} for _ in range(6)]
+    cfg = {**CONFIG, "optimizer": {"name": "sgd", "lr": 80.0}, "model": {**CONFIG["model"], "hidden": [64, 64, 64, 64],
+                                                                         "activation": "relu"}}
+    d = run(h, layer_rows(acts=acts), config=cfg)
+    dead, under = finding(d, "dead_units"), finding(d, "underfitting")
+    assert dead.sets == {"optimizer.lr": 8.0} and "lower optimizer.lr to 8" in dead.remedy
+    assert "raise optimizer.lr" not in under.remedy and "“Dead ReLU units” above" in under.remedy
+    raised = [f for f in d.findings if f.sets.get("optimizer.lr", 80.0) > 80.0]
+    assert raised == []
+
+
+def test_remedies_that_agree_are_all_kept():
+    d = run(rows([0.5 + 0.2 * i for i in range(6)]), config={**CONFIG, "optimizer": {"name": "sgd", "lr": 1.0}})
+    assert finding(d, "lr_too_high").sets == {"optimizer.lr": 0.1}

@@ -133,6 +133,9 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     remedy: str = ""
+    # The config values the remedy changes, as data ({"optimizer.lr": 0.01}): the verdict keeps the remedies
+    # of one diagnosis from pulling a key in opposite directions ("lower lr" beside "raise lr").
+    sets: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -371,16 +374,27 @@ def non_finite(ctx: RunContext) -> Finding | None:
     message = (f"{where} became {ev['value']} at {when}, after {ev['last_finite_epoch']} finite "
                f"epochs; likely cause: {ev['cause']}")
     lr = ctx.lr
-    if ev["cause_id"] in ("bad_start", "overflow"):
-        remedy = ("check the data for extreme values and set data.normalize=true" if not ctx.cfg("data.normalize")
-                  else f"check the data for extreme values and lower optimizer.lr to {lr / 10:g} (now {lr:g})")
+    lower = {"optimizer.lr": lr / 10}
+    if ev["cause_id"] in ("bad_start", "overflow") and not ctx.cfg("data.normalize"):
+        remedy, sets = "check the data for extreme values and set data.normalize=true", {"data.normalize": True}
+    elif ev["cause_id"] in ("bad_start", "overflow"):
+        remedy, sets = f"check the data for extreme values and lower optimizer.lr to {lr / 10:g} (now {lr:g})", lower
     elif ev["cause_id"] == "exploding_gradients":
-        remedy = _init_fix(ctx) or (f"set grad_clip=1.0 (now off) and lower optimizer.lr to {lr / 10:g} (now {lr:g})"
-                                    if ctx.cfg("grad_clip") is None else
-                                    f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or set model.batchnorm=true")
+        remedy, sets = _exploding_remedy(ctx)
     else:
-        remedy = f"lower optimizer.lr to {lr / 10:g} (now {lr:g})"
-    return Finding("non_finite", "error", "NaN/Inf", message, ev, remedy)
+        remedy, sets = f"lower optimizer.lr to {lr / 10:g} (now {lr:g})", lower
+    return Finding("non_finite", "error", "NaN/Inf", message, ev, remedy, sets)
+
+
+def _exploding_remedy(ctx: RunContext) -> tuple[str, dict[str, Any]]:
+    lr = ctx.lr
+    init = _init_fix(ctx)
+    if init:
+        return init, {}
+    if ctx.cfg("grad_clip") is None:
+        return (f"set grad_clip=1.0 and lower optimizer.lr to {lr / 10:g} (now {lr:g})",
+                {"grad_clip": 1.0, "optimizer.lr": lr / 10})
+    return f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or set model.batchnorm=true", {"optimizer.lr": lr / 10}
 
 
 def exploding_gradients(ctx: RunContext) -> Finding | None:
@@ -412,11 +426,8 @@ def exploding_gradients(ctx: RunContext) -> Finding | None:
         ev["largest_layer"] = largest[peak_epoch][0]
         message += f", largest in {largest[peak_epoch][0]}"
     message += "; with losses of order 1 healthy gradient norms stay below ~10"
-    lr = ctx.lr
-    remedy = _init_fix(ctx) or (f"set grad_clip=1.0 and lower optimizer.lr to {lr / 10:g} (now {lr:g})"
-                                if ctx.cfg("grad_clip") is None else
-                                f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or set model.batchnorm=true")
-    return Finding("exploding_gradients", "error", "Exploding gradients", message, ev, remedy)
+    remedy, sets = _exploding_remedy(ctx)
+    return Finding("exploding_gradients", "error", "Exploding gradients", message, ev, remedy, sets)
 
 
 def _sign_changes(deltas: list[float]) -> float:
@@ -475,7 +486,7 @@ def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any]) -> F
         return None
     lr = ctx.lr
     return Finding("lr_too_high", "warning", "Learning rate too high", "; ".join(parts), ev,
-                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g})")
+                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g})", {"optimizer.lr": lr / 10})
 
 
 def vanishing_gradients(ctx: RunContext) -> Finding | None:
@@ -534,7 +545,7 @@ def dead_units(ctx: RunContext) -> Finding | None:
     lr = ctx.lr
     return Finding("dead_units", "warning", "Dead ReLU units", message, ev,
                    f"lower optimizer.lr to {lr / 10:g} (now {lr:g}) or use model.activation=leaky_relu, "
-                   "which keeps a small gradient for negative inputs")
+                   "which keeps a small gradient for negative inputs", {"optimizer.lr": lr / 10})
 
 
 def saturated_units(ctx: RunContext) -> Finding | None:
@@ -557,10 +568,13 @@ def saturated_units(ctx: RunContext) -> Finding | None:
                "its maximum, little gradient flows back")
     if len(both) > 1:
         message += f"; {len(both) - 1} more layer(s) likewise"
-    remedy = _init_fix(ctx) or ("set data.normalize=true so the first layer sees inputs of scale 1"
-                                if not ctx.cfg("data.normalize", True) else
-                                f"set model.batchnorm=true, or lower optimizer.lr to {ctx.lr / 10:g} (now {ctx.lr:g})")
-    return Finding("saturated_units", "warning", "Saturated units", message, ev, remedy)
+    remedy, sets = _init_fix(ctx), {}
+    if remedy is None and not ctx.cfg("data.normalize", True):
+        remedy, sets = "set data.normalize=true so the first layer sees inputs of scale 1", {"data.normalize": True}
+    elif remedy is None:
+        remedy = f"set model.batchnorm=true, or lower optimizer.lr to {ctx.lr / 10:g} (now {ctx.lr:g})"
+        sets = {"model.batchnorm": True}
+    return Finding("saturated_units", "warning", "Saturated units", message, ev, remedy, sets)
 
 
 def lr_too_low(ctx: RunContext) -> Finding | None:
@@ -581,7 +595,7 @@ def lr_too_low(ctx: RunContext) -> Finding | None:
                f"falling a little on {falling:.0%} of them")
     lr = ctx.lr
     return Finding("lr_too_low", "warning", "Learning rate too low", message, ev,
-                   f"raise optimizer.lr to {lr * 10:g} (now {lr:g})")
+                   f"raise optimizer.lr to {lr * 10:g} (now {lr:g})", {"optimizer.lr": lr * 10})
 
 
 def overfitting(ctx: RunContext) -> Finding | None:
@@ -620,18 +634,21 @@ def overfitting(ctx: RunContext) -> Finding | None:
     return Finding("overfitting", "warning", "Overfitting", message, ev, remedy)
 
 
-def _capacity_remedy(ctx: RunContext) -> str:
+def _capacity_remedy(ctx: RunContext) -> tuple[str, dict[str, Any]]:
     reg = [(k, ctx.cfg(k)) for k in ("loss.l1", "loss.l2", "model.dropout", "optimizer.weight_decay") if ctx.cfg(k)]
     if reg:
         now = ", ".join(f"{k}={v:g}" for k, v in reg)
-        return f"regularise less: set {' and '.join(f'{k}=0' for k, _ in reg)} (now {now})"
+        return f"regularise less: set {' and '.join(f'{k}=0' for k, _ in reg)} (now {now})", {k: 0 for k, _ in reg}
     name, hidden = ctx.cfg("model.name"), ctx.cfg("model.hidden") or []
     if name in ("linear", "perceptron"):
-        return f"give the model capacity: model.name=mlp with model.hidden=[64] (now {name})"
+        return (f"give the model capacity: model.name=mlp with model.hidden=[64] (now {name})",
+                {"model.name": "mlp", "model.hidden": [64]})
     if name == "mlp" and len(hidden) <= 3 and (not hidden or max(hidden) < 32):  # deep nets: width is not it
-        return f"give the model capacity: model.hidden={[max(32, 4 * w) for w in hidden] or [64]} (now {hidden})"
+        wider = [max(32, 4 * w) for w in hidden] or [64]
+        return f"give the model capacity: model.hidden={wider} (now {hidden})", {"model.hidden": wider}
     epochs, lr = ctx.cfg("epochs", len(ctx.history)), ctx.lr
-    return f"train longer (epochs={2 * epochs}, now {epochs}) or raise optimizer.lr to {3 * lr:g} (now {lr:g})"
+    return (f"train longer (epochs={2 * epochs}, now {epochs}) or raise optimizer.lr to {3 * lr:g} (now {lr:g})",
+            {"epochs": 2 * epochs, "optimizer.lr": 3 * lr})
 
 
 def underfitting(ctx: RunContext) -> Finding | None:
@@ -661,7 +678,8 @@ def underfitting(ctx: RunContext) -> Finding | None:
               "val_loss_end": _mean(val[-t.tail:]) if val else None}
         message = (f"training loss flattened at {_g(end)}, still {remaining:.0%} of its first-epoch value {_g(loss[0])}"
                    + (f"; validation loss {_g(ev['val_loss_end'])}" if val else ""))
-    return Finding("underfitting", "warning", "Underfitting", message, ev, _capacity_remedy(ctx))
+    remedy, sets = _capacity_remedy(ctx)
+    return Finding("underfitting", "warning", "Underfitting", message, ev, remedy, sets)
 
 
 def too_early(ctx: RunContext) -> Finding | None:

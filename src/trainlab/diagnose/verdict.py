@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,7 +52,33 @@ def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]]
         found = [f for f in found if f.rule not in judged_later]
     priority = {rule_id: i for i, rule_id in enumerate(RULE_IDS)}
     found.sort(key=lambda f: (SEVERITY_RANK[f.severity], priority[f.rule]))
+    found = coherent(found, ctx.cfg)
     return Diagnosis(found[0].rule if found else "too_early", found)  # no finding at all: no finite epoch to judge
+
+
+def coherent(findings: list[Finding], current: Any) -> list[Finding]:
+    """One plan, not a list of contradictions: a finding whose remedy would move a config key the other way
+    from a higher-ranked finding's remedy ("raise optimizer.lr" under "lower optimizer.lr") points to that
+    remedy instead. ``current(key)`` gives the run's value of a key."""
+    claimed: dict[str, Finding] = {}
+    out = []
+    for f in findings:
+        clash = next((k for k, v in f.sets.items() if k in claimed and _direction(claimed[k].sets[k], current(k))
+                      * _direction(v, current(k)) < 0), None)
+        if clash is not None:
+            first = claimed[clash]
+            f = replace(f, remedy=f"first apply the remedy of “{first.title}” above; this finding's own remedy "
+                                  f"would move {clash} the other way", sets={})
+        else:
+            claimed.update({k: f for k in f.sets if k not in claimed})
+        out.append(f)
+    return out
+
+
+def _direction(new: Any, now: Any) -> int:
+    if isinstance(new, (int, float)) and isinstance(now, (int, float)) and not isinstance(new, bool):
+        return (new > now) - (new < now)
+    return 0  # not an ordered value: no direction to contradict
 
 
 def _read_json(path: Path) -> Any:
