@@ -372,3 +372,12 @@ def test_remedies_never_pull_the_lr_both_ways():
 def test_remedies_that_agree_are_all_kept():
     d = run(rows([0.5 + 0.2 * i for i in range(6)]), config={**CONFIG, "optimizer": {"name": "sgd", "lr": 1.0}})
     assert finding(d, "lr_too_high").sets == {"optimizer.lr": 0.1}
+
+
+@pytest.mark.parametrize("optimizer, names", [("adam", "optimizer.name=adamw with optimizer.weight_decay=0.01"),
+                                              ("sgd", "optimizer.weight_decay=1e-4")])
+def test_overfitting_under_adam_names_adamw_not_coupled_weight_decay(optimizer, names):
+    train = [1.0 * 0.8 ** i for i in range(20)]
+    val = [1.0 * 0.8 ** i if i < 8 else 0.8 ** 8 * 1.08 ** (i - 7) for i in range(20)]
+    d = run(rows(train, val), config={**CONFIG, "optimizer": {"name": optimizer, "lr": 0.01}})
+    assert names in finding(d, "overfitting").remedy

@@ -624,14 +624,19 @@ def overfitting(ctx: RunContext) -> Finding | None:
     message = (f"validation loss rose from {_g(best['val_loss'])} at epoch {best['epoch']} to {_g(last['val_loss'])} "
                f"at epoch {last['epoch']} while training loss fell from {_g(best['train_loss'])} to "
                f"{_g(last['train_loss'])}; the gap grew from {_g(gap_best)} to {_g(gap_last)}")
+    # Under adam, weight_decay is L2 in the gradient, which adam's per-weight scaling undoes for the weights
+    # that move most (Loshchilov & Hutter 2019); a run that tried weight_decay=1e-4 under adam still overfit.
+    decay = ("optimizer.name=adamw with optimizer.weight_decay=0.01" if ctx.cfg("optimizer.name") == "adam"
+             else "optimizer.weight_decay=1e-4")
     if ctx.cfg("stop.early_stopping.patience") is None:
         patience = max(2, min(10, len(rows) // 10))
         remedy = (f"stop at epoch {best['epoch']}: set stop.early_stopping.patience={patience} (it restores the best "
-                  "weights), or regularise with optimizer.weight_decay=1e-4 / model.dropout=0.3")
+                  f"weights), or regularise with {decay} / model.dropout=0.3")
+        sets: dict[str, Any] = {"stop.early_stopping.patience": patience}
     else:
-        remedy = ("regularise: add model.dropout=0.3 or optimizer.weight_decay=1e-4, use more data or a smaller "
-                  "model.hidden")
-    return Finding("overfitting", "warning", "Overfitting", message, ev, remedy)
+        remedy = f"regularise: add model.dropout=0.3 or {decay}, use more data or a smaller model.hidden"
+        sets = {"model.dropout": 0.3}
+    return Finding("overfitting", "warning", "Overfitting", message, ev, remedy, sets)
 
 
 def _capacity_remedy(ctx: RunContext) -> tuple[str, dict[str, Any]]:
