@@ -30,13 +30,16 @@ def test_compare_writes_one_self_contained_page_and_one_png(runs, tmp_path):
     decode_images(uris, tmp_path)
     for r in runs:
         assert f"<td>{r.run_dir.name}</td>" in page
-    assert page.count("<tr>") == 1 + len(runs)
+    assert page.count("<tr>") == 2 + len(runs)  # a header group row, the column names, one row per run
+    assert "Test split — for the final report only; do not choose between runs on these" in page
+    assert page.count('<td class="test">') == 2 * len(runs)
 
 
 def test_table_has_the_differing_hyperparameters_plus_the_usual_ones_and_final_metrics(runs):
     columns, rows = comparison_table(load_runs([r.run_dir for r in runs]))
     hyper = columns[1:columns.index("epochs run")]
-    assert hyper == ["epochs", "batch_size", "model.name", "model.hidden", "optimizer.name", "optimizer.lr"]
+    assert hyper == ["batch_size", "model.name", "model.hidden", "optimizer.name", "optimizer.lr"]
+    assert columns.count("epochs") == 0 and columns[-2:] == ["test loss", "test acc"]  # test apart, last
     assert "data.n_points" not in columns and "name" not in columns and "seed" not in columns
     by_run = {row[0]: dict(zip(columns, row)) for row in rows}
     adam = by_run["adam-deep"]
@@ -45,6 +48,7 @@ def test_table_has_the_differing_hyperparameters_plus_the_usual_ones_and_final_m
     for r in runs:
         row, s = by_run[r.run_dir.name], r.summary
         assert row["epochs run"] == len(r.history) and row["best epoch"] == s["best_epoch"]
+        assert row["max epochs"] == r.prepared.cfg.epochs
         assert row["test acc"] == pytest.approx(s["test"]["test_acc"])
         assert row["best val loss"] == pytest.approx(s["best_val"]["val_loss"])
         assert row["stopped"] == s["stop_reason"]

@@ -20,13 +20,17 @@ from trainlab.report.html import CSS, format_value, data_uri, flat_config
 from trainlab.report.plots import read_metrics, save_png
 from trainlab.train.run import read_run_config
 
-ALWAYS_SHOWN = ["model.name", "optimizer.name", "optimizer.lr", "batch_size", "epochs"]
-NOT_HYPERPARAMETERS = {"name", "out_dir", "tensorboard", "device", "threads", "data.dir", "data.download"}
+ALWAYS_SHOWN = ["model.name", "optimizer.name", "optimizer.lr", "batch_size"]
+# "epochs" (the most a run may take) stands beside "epochs run" among the results, not twice in the table.
+NOT_HYPERPARAMETERS = {"name", "out_dir", "tensorboard", "device", "threads", "data.dir", "data.download", "epochs"}
+# Test metrics are the final report's numbers: shown apart, under a label, never beside what runs are chosen on.
+TEST_COLUMNS = ("test loss", "test acc")
+TEST_LABEL = "Test split — for the final report only; do not choose between runs on these"
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
           "#17becf"]
 COMPARE_CSS = ("main{max-width:1500px}table.grid th,table.grid td{padding:3px 6px}"
                "table.grid td:first-child{white-space:nowrap;font-weight:600}table.grid th{vertical-align:bottom}"
-               "table.grid td:last-child{min-width:160px}")
+               "table.grid .test{background:#f3f3f3;color:#555;border-left:2px solid #999}")
 e = html.escape
 
 
@@ -79,13 +83,15 @@ def hyperparameter_keys(records: Sequence[RunRecord]) -> list[str]:
 def _final(r: RunRecord) -> dict[str, Any]:
     s, test = r.summary, r.summary.get("test") or {}
     best = s.get("best_val") or {}
-    return {"epochs run": len(r.history), "best epoch": s.get("best_epoch"), "best val loss": best.get("val_loss"),
-            "best val acc": best.get("val_acc"), "test loss": test.get("test_loss"), "test acc": test.get("test_acc"),
-            "wall time (s)": s.get("wall_time"), "stopped": s.get("stop_reason")}
+    return {"epochs run": len(r.history), "max epochs": r.config.get("epochs"), "best epoch": s.get("best_epoch"),
+            "best val loss": best.get("val_loss"), "best val acc": best.get("val_acc"),
+            "wall time (s)": s.get("wall_time"), "stopped": s.get("stop_reason"),
+            "test loss": test.get("test_loss"), "test acc": test.get("test_acc")}
 
 
 def comparison_table(records: Sequence[RunRecord]) -> tuple[list[str], list[list[Any]]]:
-    """(columns, one row per run): run label, hyperparameters, final metrics (None where not recorded)."""
+    """(columns, one row per run): run label, hyperparameters, validation results, then the test metrics
+    (``TEST_COLUMNS``, last, apart); None where not recorded."""
     keys = hyperparameter_keys(records)
     finals = [_final(r) for r in records]
     metric_cols = [c for c in finals[0] if any(f[c] is not None for f in finals)]
@@ -132,8 +138,13 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_comparison(records, out_dir / "compare.png")
     columns, rows = comparison_table(records)
-    head = "".join(f"<th>{e(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{e(format_value(v))}</td>" for v in row) + "</tr>" for row in rows)
+    n_test = sum(c in TEST_COLUMNS for c in columns)
+    test_cls = lambda c: ' class="test"' if c in TEST_COLUMNS else ""  # noqa: E731
+    group = (f'<tr><th colspan="{len(columns) - n_test}"></th><th colspan="{n_test}" class="test">{e(TEST_LABEL)}</th>'
+             "</tr>" if n_test else "")
+    head = group + "<tr>" + "".join(f"<th{test_cls(c)}>{e(c)}</th>" for c in columns) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td{test_cls(c)}>{e(format_value(v))}</td>" for c, v in zip(columns, row))
+                   + "</tr>" for row in rows)
     runs = ", ".join(r.label for r in records)
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e("trainlab compare · " + runs)}'
             f'</title><style>{CSS}{COMPARE_CSS}</style></head><body><main>\n<h1>Comparing {len(records)} runs</h1>'
@@ -142,7 +153,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
             f'alt="Learning curves of the compared runs"></figure></section>\n'
             f'<section id="table"><h2>Hyperparameters and results</h2><p>Hyperparameters that differ between the '
             f'runs, plus model, optimizer, lr, batch size and epochs.</p><div style="overflow-x:auto">'
-            f'<table class="grid"><tr>{head}</tr>{body}</table></div></section>\n</main></body></html>\n')
+            f'<table class="grid">{head}{body}</table></div></section>\n</main></body></html>\n')
     path = out_dir / "compare.html"
     path.write_text(page, encoding="utf-8")
     return path
