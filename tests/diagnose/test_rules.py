@@ -381,3 +381,13 @@ def test_overfitting_under_adam_names_adamw_not_coupled_weight_decay(optimizer, 
     val = [1.0 * 0.8 ** i if i < 8 else 0.8 ** 8 * 1.08 ** (i - 7) for i in range(20)]
     d = run(rows(train, val), config={**CONFIG, "optimizer": {"name": optimizer, "lr": 0.01}})
     assert names in finding(d, "overfitting").remedy
+
+
+def test_minibatch_noise_at_a_low_loss_is_not_oscillation():
+    """A wide MLP memorising 200 images: 0.05–0.25 after 2.3 was headlined lr_too_high (oscillation)."""
+    train = [2.3, 1.0, 0.5, 0.2, 0.1, 0.05, 0.2, 0.08, 0.25, 0.06, 0.22, 0.07]
+    val = [2.3, 1.2, 0.9, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2]
+    d = run(rows(train, val))
+    assert "lr_too_high" not in d.rules() and d.verdict == "overfitting"
+    loud = [2.3, 1.0, 0.8, 1.4, 0.7, 1.5, 0.6, 1.6, 0.7, 1.4, 0.6, 1.5]  # the same jumps at a level that matters
+    assert "lr_too_high" in run(rows(loud)).rules()

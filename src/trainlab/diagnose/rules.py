@@ -61,6 +61,10 @@ class Thresholds:
     lr_high_rise: float = 1.5
     lr_high_sign_changes: float = 1 / 3
     lr_high_jump: float = 0.25
+    # ... but only at a level above 10 % of the first epoch's loss: below it the jumps are minibatch noise of
+    # a (nearly) memorised training set, not overshooting (a wide MLP on 200 images: 0.05–0.25 after 2.3,
+    # which was headlined "lr too high" above its overfitting).
+    lr_high_min_level: float = 0.1
     # Learning rate too low: the training loss moved < 5 % over the run while falling on ≥ 80 % of the
     # epochs — creeping down, not sitting on a plateau it already reached (then the signs are random).
     lr_low_change: float = 0.05
@@ -470,7 +474,7 @@ def lr_too_high(ctx: RunContext) -> Finding | None:
                      f"at epoch {epochs[low_i]} to {_g(end)} (mean of the last {min(t.tail, len(loss))} epochs)")
         ev.update(low=loss[low_i], low_epoch=epochs[low_i], end=end)
     half = loss[len(loss) // 2:]
-    if len(half) >= 4:
+    if len(half) >= 4 and statistics.median(half) >= t.lr_high_min_level * first:
         deltas = [b - a for a, b in zip(half, half[1:])]
         changes = _sign_changes(deltas)
         jump = statistics.median(abs(d) for d in deltas) / max(statistics.median(half), floor)
