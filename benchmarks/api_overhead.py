@@ -19,45 +19,17 @@ import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
-from torch import nn
 
 import trainlab as tl
 from trainlab.config import resolve_config
 from trainlab.data import load_data
 from trainlab.workflow import run as cli_run
 
-
-def classic_net(seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-    for m in net:
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01, generator=g)
-            nn.init.zeros_(m.bias)
-    return net
-
-
-def plain_loop(x, y, xv, yv, xt, yt, seed: int, epochs: int) -> float:
-    """Returns the test accuracy; the same work as trainlab's loop, nothing else."""
-    net = classic_net(seed)
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        net.train()
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 256):
-            idx = perm[i:i + 256]
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            float(nn.functional.cross_entropy(net(xv), yv))
-    with torch.no_grad():
-        return float((net(xt).argmax(1) == yt).float().mean())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from programs import classic_net, plain_loop  # noqa: E402
 
 
 def timed(fn) -> tuple[float, float]:

@@ -53,24 +53,32 @@ def _fashion_tensors(device):
     return x[perm[6000:]], y[perm[6000:]], x[perm[:6000]], y[perm[:6000]], xt, yt
 
 
-def child_plain_w1() -> dict:
-    """The plain tensor loop on cuda: data on the GPU, index-slice batches, validation each epoch, test once."""
+def classic_net(seed: int):
+    """Flatten → Linear(784, 256) → ReLU → Linear(256, 10), weights N(0, 0.01), biases 0 (the W1 recipe)."""
     import torch
     from torch import nn
 
-    dev = torch.device(DEVICE)
-    x, y, xv, yv, xt, yt = _fashion_tensors(dev)
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)).to(dev)
+    g = torch.Generator().manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
     for m in net:
         if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
+            nn.init.normal_(m.weight, std=0.01, generator=g)
             nn.init.zeros_(m.bias)
+    return net
+
+
+def plain_loop(x, y, xv, yv, xt, yt, seed: int, epochs: int, device=None) -> float:
+    """The plain tensor loop: data where they are, index-slice batches, validation each epoch; test accuracy."""
+    import torch
+    from torch import nn
+
+    device = device or x.device
+    net = classic_net(seed).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    t0 = time.perf_counter()
-    for _ in range(10):
+    g = torch.Generator(device=device).manual_seed(seed)
+    for _ in range(epochs):
         net.train()
-        perm = torch.randperm(len(x), device=dev)
+        perm = torch.randperm(len(x), generator=g, device=device)
         for i in range(0, len(x), 256):
             idx = perm[i:i + 256]
             loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
@@ -80,9 +88,19 @@ def child_plain_w1() -> dict:
         net.eval()
         with torch.no_grad():
             float(nn.functional.cross_entropy(net(xv), yv))
-    loop = time.perf_counter() - t0
     with torch.no_grad():
-        acc = float((net(xt).argmax(1) == yt).float().mean())
+        return float((net(xt).argmax(1) == yt).float().mean())
+
+
+def child_plain_w1() -> dict:
+    """The plain tensor loop on cuda: data on the GPU, index-slice batches, validation each epoch, test once."""
+    import torch
+
+    dev = torch.device(DEVICE)
+    x, y, xv, yv, xt, yt = _fashion_tensors(dev)
+    t0 = time.perf_counter()
+    acc = plain_loop(x, y, xv, yv, xt, yt, seed=0, epochs=10, device=dev)
+    loop = time.perf_counter() - t0
     return {"loop_s": loop, "test_acc": acc}
 
 
@@ -111,13 +129,9 @@ def child_tutorial_w1() -> dict:
     train = PerSample(_read_idx(d / "train-images-idx3-ubyte.gz"), _read_idx(d / "train-labels-idx1-ubyte.gz"))
     test = PerSample(_read_idx(d / "t10k-images-idx3-ubyte.gz"), _read_idx(d / "t10k-labels-idx1-ubyte.gz"))
     warnings.filterwarnings("ignore", message=".*worker processes in total.*")  # 4 workers is the tutorial's choice
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # the DataLoader's shuffle
     dev = torch.device(DEVICE)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10)).to(dev)
-    for m in net:
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.01)
-            nn.init.zeros_(m.bias)
+    net = classic_net(0).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     t0 = time.perf_counter()
     for _ in range(10):
