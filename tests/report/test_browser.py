@@ -75,7 +75,8 @@ def test_comparison_page_renders(browser, tmp_path):
     try:
         assert page.locator("section#curves").is_visible() and page.locator("section#table").is_visible()
         assert natural_widths(page)[0] > 0
-        assert page.locator("#table tr").count() == 3
+        assert page.locator("#table tr").count() == 4  # the test-metrics group label, the column names, 2 runs
+        assert page.locator("#table th.test", has_text="for the final report only").is_visible()
         assert page.locator("#table th", has_text="optimizer.lr").is_visible()
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
         assert all(u.startswith(("file://", "data:")) for u in requests), requests

@@ -152,7 +152,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
             f'<section id="curves"><h2>Learning curves</h2><figure><img src="{data_uri(plot["path"])}" '
             f'alt="Learning curves of the compared runs"></figure></section>\n'
             f'<section id="table"><h2>Hyperparameters and results</h2><p>Hyperparameters that differ between the '
-            f'runs, plus model, optimizer, lr, batch size and epochs.</p><div style="overflow-x:auto">'
+            f'runs, plus model, optimizer, lr and batch size; then the validation results and, apart, the test metrics.</p><div style="overflow-x:auto">'
             f'<table class="grid">{head}{body}</table></div></section>\n</main></body></html>\n')
     path = out_dir / "compare.html"
     path.write_text(page, encoding="utf-8")
