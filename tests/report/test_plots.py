@@ -107,7 +107,7 @@ def test_report_callbacks_is_a_setup_whose_final_picture_has_every_epoch_and_the
 
     result = train(toy_cfg(tmp_path), setup=setup, verbose=False)
     [live] = made
-    assert isinstance(live, LiveCurves) and live.draws >= 2  # the first epoch and the end, at least
+    assert isinstance(live, LiveCurves) and live.draws >= 1  # the final picture; a toy run ends within MIN_WAIT
     assert live.last["epochs"] == [1, 2, 3, 4] and live.last["stop_reason"] == result.summary["stop_reason"]
     assert live.last["best_epoch"] == result.summary["best_epoch"]
     assert live.last["val_loss"] == pytest.approx([h["val_loss"] for h in result.history])
@@ -278,21 +278,52 @@ def test_layer_pictures_are_none_without_layer_statistics(tmp_path):
     assert plot_activation_histograms(result.run_dir) is None
 
 
-def test_live_curves_skip_redraws_only_while_drawing_would_dominate(tmp_path):
-    """The default wait is 2× the last drawing's cost: epochs longer than that get every redraw, shorter ones fewer."""
-    from trainlab.report.live import LiveCurves
+def test_live_curves_redraw_after_the_longer_of_min_wait_and_nine_drawings(tmp_path):
+    """A redraw waits max(MIN_WAIT, 9x the last drawing's cost) after the start or the last drawing: epochs
+    longer than that get every redraw, shorter ones fewer, and drawing stays under a tenth of the wall time."""
+    from trainlab.report.live import MIN_WAIT, WAIT_PER_DRAW_SECOND
     from trainlab.train.callbacks import TrainState
 
-    cfg = resolve_config(overrides={"epochs": 4})
+    cfg = resolve_config(overrides={"epochs": 9})
     state = TrainState(cfg=cfg, model=None, optimizer=None, scheduler=None, steps_per_epoch=1)
     live = LiveCurves(tmp_path)
-    for epoch in (1, 2):
-        state.history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "lr": 0.1,
+
+    def epoch_end():
+        n = len(state.history) + 1
+        state.history.append({"epoch": n, "train_loss": 1.0 / n, "val_loss": 1.1 / n, "lr": 0.1,
                               "epoch_time": 0.1, "train_acc": 0.5, "val_acc": 0.5})
         live.on_epoch_end(state, state.history[-1])
-    cost = live.draw_seconds  # what the first drawing took: the default wait is twice that
-    assert live.draws == 1 and cost > 0  # epoch 2 came at once, within that wait: no second drawing
-    live.drawn_at -= 2 * cost + 0.01  # as if a slow epoch had passed since
-    state.history.append({**state.history[-1], "epoch": 3})
-    live.on_epoch_end(state, state.history[-1])
-    assert live.draws == 2 and live.last is not None
+
+    live.on_train_begin(state)
+    epoch_end()
+    assert live.draws == 0 and not (tmp_path / "curves.png").exists()  # within MIN_WAIT of the start
+    live.started_at -= MIN_WAIT  # as if slow epochs had passed since
+    epoch_end()
+    assert live.draws == 1 and live.last["epochs"] == [1, 2]
+    assert live.wait() == max(MIN_WAIT, WAIT_PER_DRAW_SECOND * live.draw_seconds)
+    epoch_end()
+    assert live.draws == 1  # right after a drawing: no second one
+    live.drawn_at -= live.wait() + 0.01
+    epoch_end()
+    assert live.draws == 2 and live.last["epochs"] == [1, 2, 3, 4]
+    live.draw_seconds = 1.0  # a slow drawing (a long history, a busy machine) stretches the wait beyond MIN_WAIT
+    assert live.wait() == WAIT_PER_DRAW_SECOND
+    live.drawn_at -= MIN_WAIT + 0.01
+    epoch_end()
+    assert live.draws == 2
+    state.stop_reason = "epochs: reached 5"
+    live.on_train_end(state)
+    assert live.draws == 3 and live.last["stop_reason"] == "epochs: reached 5"
+
+
+def test_live_curves_without_final_leave_the_last_picture_to_the_report(tmp_path):
+    made = {}
+
+    def setup(p, run_dir):
+        made["live"] = LiveCurves(run_dir, min_interval=0, final=False)
+        return [made["live"]]
+
+    result = train(toy_cfg(tmp_path), setup=setup, verbose=False)
+    live = made["live"]
+    assert live.draws == 4 and live.last["epochs"] == [1, 2, 3, 4]  # every epoch's end, no final drawing
+    assert live.last["stop_reason"] != result.summary["stop_reason"]

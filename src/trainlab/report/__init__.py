@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 __all__ = ["write_report", "compare_runs", "LiveCurves", "report_callbacks"]
 
 
-def report_callbacks(p: "Prepared", run_dir: Path) -> list[LiveCurves]:
-    """The callbacks every run gets for its report (a ``setup`` for ``trainlab.train.run.train``)."""
-    return [LiveCurves(run_dir)]
+def report_callbacks(p: "Prepared", run_dir: Path, *, final: bool = True) -> list[LiveCurves]:
+    """The callbacks every run gets for its report (a ``setup`` for ``trainlab.train.run.train``).
+
+    ``final=False`` leaves the last curves.png to ``write_report`` (which adds the test result)."""
+    return [LiveCurves(run_dir, final=final)]

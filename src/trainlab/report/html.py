@@ -3,7 +3,8 @@
 Config, learning curves, the verdict (``diagnosis.json``), validation-set pictures, per-layer pictures,
 timing and environment. Images are inlined as base64 data URIs and the CSS is inline: the file can be
 mailed or opened offline and shows the same thing. Validation predictions are computed once, with the
-best checkpoint, on the split ``load_data`` carves again from the run's config and seed; the test split
+best checkpoint, on the validation split the run trained with: passed in memory right after training
+(``trainlab.workflow``), else carved again by ``load_data`` from the run's config and seed; the test split
 is never opened here (its one number comes from ``summary.json``).
 """
 from __future__ import annotations

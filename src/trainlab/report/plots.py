@@ -5,6 +5,13 @@ curves are the logged metrics) instead of only that a file appeared. Figures are
 ``matplotlib.figure.Figure`` and rendered by Agg in ``savefig``: no pyplot, no global backend switch
 (a library must not change the backend of the user's notebook), nothing left open to close.
 Every PNG is written to a temporary name and renamed, so a viewer keeping it open never reads half a file.
+
+The pictures ``trainlab train`` draws for every run (curves, confusion matrix, wrong examples, layer pictures)
+place their axes with margins in inches, measured from the few texts that vary (class names, a legend),
+instead of constrained layout: that solver measures every artist twice before the real drawing and was a
+third of each picture's cost. With the wrong examples in one Axes, the classic MLP's five pictures take
+0.65 s instead of 0.98 s (2-core CPU machine, best of 7). The rarer 2-D pictures (scatter, decision boundary
+with its colorbar) keep constrained layout.
 """
 from __future__ import annotations
 
@@ -18,8 +25,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
@@ -34,6 +43,26 @@ TRAIN, VAL, TEST = "#1f77b4", "#ff7f0e", "#d62728"
 CLASS_COLORS = ["#d6604d", "#4393c3", "#5aae61", "#9970ab", "#f1a340", "#35978f", "#e7298a", "#8c6d31",
                 "#666666", "#1b9e77"]
 MAX_LAYER_PANELS = 12  # a ResNet has dozens of activations; a grid of 12 still shows first, middle and last
+
+
+def place_axes(fig: Figure, rows: int, cols: int, *, left: float, right: float, bottom: float, top: float,
+               wgap: float = 0.0, hgap: float = 0.0) -> None:
+    """``subplots_adjust`` in inches: the figure's margins and the gaps between a rows x cols grid of axes."""
+    w, h = fig.get_size_inches()
+    axes_w = max((w - left - right - (cols - 1) * wgap) / cols, 0.1)
+    axes_h = max((h - top - bottom - (rows - 1) * hgap) / rows, 0.1)
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=wgap / axes_w, hspace=hgap / axes_h)
+
+
+def _renderer(fig: Figure) -> RendererAgg:
+    """The Agg renderer ``savefig`` draws with, to measure texts before the axes are placed."""
+    return FigureCanvasAgg(fig).get_renderer()
+
+
+def _inches(renderer: RendererAgg, artists: Sequence[Any], side: str) -> float:
+    """The largest ``side`` ("width" or "height") of the artists' extents, in inches (0 for none)."""
+    return max((getattr(a.get_window_extent(renderer), side) for a in artists), default=0.0) / renderer.dpi
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
@@ -166,7 +195,7 @@ def plot_confusion(y_true: Any, y_pred: Any, class_names: Sequence[str], path: s
     matrix = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
     per_class = np.where(rows[:, 0] > 0, np.diag(matrix), np.nan)
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))
-    fig = Figure(figsize=(7 + 0.45 * k, 3.2 + 0.3 * k), layout="constrained")
+    fig = Figure(figsize=(7 + 0.45 * k, 3.2 + 0.3 * k))
     ax, bx = fig.subplots(1, 2, width_ratios=[1.4, 1])
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     if k <= 15:
@@ -194,6 +223,12 @@ def plot_confusion(y_true: Any, y_pred: Any, class_names: Sequence[str], path: s
     bx.set_xlabel("accuracy")
     bx.set_title("Per-class accuracy (validation)", fontsize=10)
     bx.legend(fontsize=8, loc="lower right")
+    # The class names set the margins: left of the matrix, below it (turned 45°) and between the panels. Names
+    # longer than CIFAR-10's (0.63 in wide at 8 pt) widen the figure instead of squeezing the panels.
+    r = _renderer(fig)
+    names_w, names_h = _inches(r, ax.get_yticklabels(), "width"), _inches(r, ax.get_xticklabels(), "height")
+    fig.set_size_inches(fig.get_size_inches() + (2 * max(names_w - 0.65, 0), max(names_h - 0.55, 0)))
+    place_axes(fig, 1, 2, left=names_w + 0.5, right=0.2, bottom=names_h + 0.45, top=0.4, wgap=names_w + 0.4)
     path = save_png(fig, path)
     return {"matrix": matrix, "counts": counts, "per_class_acc": per_class, "accuracy": accuracy,
             "class_names": list(class_names), "path": path}
@@ -219,20 +254,33 @@ def plot_wrong_examples(images: Any, y_true: Any, y_pred: Any, confidence: Any, 
     order = wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
     cols = min(max(len(order), 1), 8)
     rows = max(math.ceil(len(order) / cols), 1)
-    fig = Figure(figsize=(max(1.5 * cols + 0.3, 6), 1.85 * rows + 0.5), layout="constrained")
-    fig.suptitle(f"Most confidently wrong validation examples ({len(wrong)} of {len(y_true)} wrong)", fontsize=10)
+    # In inches: the figure's title takes the top `head`; each cell a two-line `caption` above a `side` image.
+    cell_w, cell_h, head, caption, side = 1.5, 1.85, 0.42, 0.32, 1.42
+    width, height = max(cell_w * cols + 0.3, 6), cell_h * rows + 0.5
+    fig = Figure(figsize=(width, height))
+    fig.suptitle(f"Most confidently wrong validation examples ({len(wrong)} of {len(y_true)} wrong)", fontsize=10,
+                 y=1 - 0.1 / height, va="top")
+    # One Axes spanning the figure in inch units (y down) holds every example as an image of its own: an
+    # Axes per example cost ~10 ms each to build and lay out, most of this picture's time.
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
     if len(order) == 0:
-        ax = fig.add_subplot(1, 1, 1)
-        ax.text(0.5, 0.5, "no misclassified validation examples", ha="center", va="center")
-        ax.axis("off")
+        ax.text(width / 2, height / 2, "no misclassified validation examples", ha="center", va="center")
+    left = (width - cell_w * cols) / 2
     for i, idx in enumerate(order):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.imshow(_as_image(images[idx]), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        image = _as_image(images[idx])
+        h_px, w_px = image.shape[:2]
+        iw, ih = side * w_px / max(h_px, w_px), side * h_px / max(h_px, w_px)
+        cx = left + cell_w * (i % cols + 0.5)
+        top = head + cell_h * (i // cols) + caption + (side - ih) / 2
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest", aspect="auto",
+                  extent=(cx - iw / 2, cx + iw / 2, top + ih, top))
+        ax.add_patch(Rectangle((cx - iw / 2, top), iw, ih, fill=False, lw=0.8, ec="black"))
         conf = f"{confidence[idx]:.0%}" if probability else f"score {confidence[idx]:.2f}"
-        ax.set_title(f"true: {class_names[y_true[idx]]}\npred: {class_names[y_pred[idx]]} {conf}",
-                     fontsize=7, color=TEST)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.text(cx, top - 0.06, f"true: {class_names[y_true[idx]]}\npred: {class_names[y_pred[idx]]} {conf}",
+                ha="center", va="bottom", fontsize=7, color=TEST)
     path = save_png(fig, path)
     return {"indices": order.tolist(), "true": y_true[order].tolist(), "pred": y_pred[order].tolist(),
             "confidence": confidence[order].tolist(), "n_wrong": int(len(wrong)), "path": path}
@@ -359,7 +407,7 @@ def plot_grad_norms(run_dir: str | Path, *, path: str | Path | None = None) -> d
     names = list(dict.fromkeys(n for r in rows for n in r.get("grad_norm", {})))  # input → output order
     epochs = [int(r["epoch"]) for r in rows]
     layers = {n: [float(r.get("grad_norm", {}).get(n, math.nan)) for r in rows] for n in names}
-    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
+    fig = Figure(figsize=(8.5, 4.6))
     ax = fig.add_subplot(1, 1, 1)
     cmap = colormaps["viridis"]
     for i, (name, ys) in enumerate(layers.items()):
@@ -372,7 +420,9 @@ def plot_grad_norms(run_dir: str | Path, *, path: str | Path | None = None) -> d
     ax.set_title("Per-layer gradient norms (dark = first layer, yellow = last)", fontsize=10)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(names) // 22)
+    legend = ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(names) // 22)
+    # left: log tick labels up to "2×10⁻¹" and the axis label; right: the legend, as wide as the layer names
+    place_axes(fig, 1, 1, left=0.95, right=_inches(_renderer(fig), [legend], "width") + 0.2, bottom=0.5, top=0.3)
     out = save_png(fig, path or Path(run_dir) / "grad_norms.png")
     return {"epochs": epochs, "layers": layers, "path": out}
 
@@ -397,10 +447,13 @@ def plot_activation_histograms(run_dir: str | Path, *, path: str | Path | None =
     layers: dict[str, Any] = {}
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)
-    fig = Figure(figsize=(max(4.2 * cols + 0.4, 7.5), 3.0 * rows + 0.7), layout="constrained")
+    fig = Figure(figsize=(max(4.2 * cols + 0.4, 7.5), 3.0 * rows + 0.7))
+    # above each panel its two-line title; left of it the 7-pt tick labels and "fraction"
+    place_axes(fig, rows, cols, left=0.6, right=0.2, bottom=0.3, top=0.72, wgap=0.6, hgap=0.72)
     fig.suptitle(f"Activations on validation examples: epoch {first['epoch']} (grey) vs "
                  f"epoch {last['epoch']} (blue)" + (f", {len(names)} of {len(first['layers'])} layers"
-                                                    if len(names) < len(first["layers"]) else ""), fontsize=10)
+                                                    if len(names) < len(first["layers"]) else ""), fontsize=10,
+                 y=1 - 0.1 / fig.get_size_inches()[1], va="top")
     for i, name in enumerate(names):
         s0, s1 = stats.get(int(first["epoch"]), {}).get(name, {}), stats.get(int(last["epoch"]), {}).get(name, {})
         kind = s1.get("kind") or s0.get("kind") or "?"

@@ -1,0 +1,70 @@
+"""What the live curves and the HTML report cost ``trainlab train``: the classic Fashion-MNIST MLP (the default
+config, 10 epochs) as a whole process, with the report and with ``--no-report``, in A/B pairs.
+
+Each run is a fresh ``python -m trainlab.cli train`` (interpreter start, imports, data, training, test, verdict,
+and for A the live curves.png redraws and report.html with all its pictures). Per run it reads the training
+loop's own time (the sum of ``epoch_time`` in metrics.jsonl: the epochs' updates and validation, without the
+callbacks) and prints, as mean ± std over the pairs:
+
+* whole: the process's wall seconds; loop: the training loop's; whole / loop;
+* report cost: (whole - loop) of A minus that of B in the same pair. Taking the loop out leaves what the report
+  adds, not how fast the epochs happened to run (on a shared 2-core machine they vary by tens of percent).
+
+Target (the report-cost issue): whole / loop <= 1.5 with the report, the report costing ~1 s or less.
+Measured 2026-12-04 on the project's 2-core CPU machine, 5 pairs, other jobs kept off (see the issue's notes):
+before the change the report cost 6.0 s (16.3 s whole vs 9.9 s); after it ~1.2 s. ``--no-report`` alone is
+~1.8x its loop (torch import, data, TensorBoard, checkpoints, the test), so 1.5x is out of the report's reach.
+
+    python benchmarks/report_cost.py [--pairs 5] [--epochs 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def one_run(report: bool, epochs: int) -> tuple[float, float]:
+    """(whole-process wall seconds, training-loop seconds) of one ``trainlab train``."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "trainlab.cli", "train", "--set", f"out_dir={out}", "--set", f"epochs={epochs}"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ([] if report else ["--no-report"]), check=True, capture_output=True)
+        whole = time.perf_counter() - t0
+        [run_dir] = Path(out).iterdir()
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        if report:
+            assert (run_dir / "report.html").is_file()
+        return whole, sum(r["epoch_time"] for r in rows)
+
+
+def mean_std(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=10)
+    args = ap.parse_args()
+    a: list[tuple[float, float]] = []
+    b: list[tuple[float, float]] = []
+    for i in range(args.pairs):
+        a.append(one_run(True, args.epochs))
+        b.append(one_run(False, args.epochs))
+        print(f"pair {i + 1}: report {a[-1][0]:.2f} s (loop {a[-1][1]:.2f})   "
+              f"--no-report {b[-1][0]:.2f} s (loop {b[-1][1]:.2f})", flush=True)
+    for name, runs in (("report", a), ("--no-report", b)):
+        print(f"{name:12s} whole {mean_std([w for w, _ in runs])} s   loop {mean_std([lp for _, lp in runs])} s   "
+              f"whole / loop {mean_std([w / lp for w, lp in runs])}")
+    cost = [(wa - la) - (wb - lb) for (wa, la), (wb, lb) in zip(a, b)]
+    print(f"report cost (outside-the-loop time, A - B per pair): {mean_std(cost)} s")
+
+
+if __name__ == "__main__":
+    main()
