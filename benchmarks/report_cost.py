@@ -10,10 +10,12 @@ callbacks) and prints, as mean ± std over the pairs:
 * report cost: (whole - loop) of A minus that of B in the same pair. Taking the loop out leaves what the report
   adds, not how fast the epochs happened to run (on a shared 2-core machine they vary by tens of percent).
 
-Target (the report-cost issue): whole / loop <= 1.5 with the report, the report costing ~1 s or less.
-Measured 2026-12-04 on the project's 2-core CPU machine, 5 pairs, other jobs kept off (see the issue's notes):
-before the change the report cost 6.0 s (16.3 s whole vs 9.9 s); after it ~1.2 s. ``--no-report`` alone is
-~1.8x its loop (torch import, data, TensorBoard, checkpoints, the test), so 1.5x is out of the report's reach.
+Target (the report-cost issue): the report costing ~1 s or less. Measured 2026-12-04 on the project's 2-core CPU
+machine, shared with other jobs (5 pairs, mean ± std): report cost 3.3 ± 0.6 s before this change (11 live
+redraws, the dataset read again, constrained layout; 6.4 s on a busier machine: 16.3 s whole vs 9.9 s), 1.7 ± 0.6 s
+after it (1.3 s median when only quiet runs are kept): matplotlib's import ~0.3 s, one live redraw ~0.15 s, the
+report's five pictures ~0.6 s. whole / loop is ~2.0 with the report and ~1.8 without: ``--no-report`` alone (torch
+import, data, TensorBoard, checkpoints, the test) is past 1.5x its loop.
 
     python benchmarks/report_cost.py [--pairs 5] [--epochs 10]
 """
