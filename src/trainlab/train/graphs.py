@@ -8,9 +8,9 @@ changes from step to step lives in device tensors the graph reads: the permutati
 for a schedule, the learning rate. The last, smaller batch of an epoch has another shape; the loop runs
 it as an ordinary (eager) step on the same optimizer state.
 
-Capture needs warm-up steps (lazily created optimizer state, cuBLAS workspaces); they run on copies of
-nothing, so the weights, buffers and optimizer state are saved before and restored after: the run starts
-from exactly the weights an eager run starts from.
+Capture needs warm-up steps (lazily created optimizer state, cuBLAS workspaces). They update the real weights,
+so the weights, buffers and optimizer state are saved before and restored in place after: the run starts from
+exactly the weights an eager run starts from.
 """
 from __future__ import annotations
 
