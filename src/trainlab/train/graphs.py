@@ -42,12 +42,21 @@ def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
         return "a callback runs Python after every update (on_batch_begin/on_batch_end)"
     if len(data.train) // cfg.batch_size < WARMUP_STEPS + 1:
         return f"fewer than {WARMUP_STEPS + 1} full batches per epoch"
-    lr_varies = cfg.schedule.name != "constant" or bool(cfg.schedule.warmup_epochs)
-    if isinstance(opt, torch.optim.SGD) or isinstance(opt, (torch.optim.Adam, torch.optim.AdamW)):
+    if isinstance(opt, (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)):
         return None
-    if isinstance(opt, torch.optim.RMSprop) and not lr_varies:
+    if isinstance(opt, torch.optim.RMSprop) and not _lr_varies(cfg):
         return None
     return f"optimizer {cfg.optimizer.name} with schedule {cfg.schedule.name} has no capturable update here"
+
+
+def _lr_varies(cfg: Any) -> bool:
+    """Whether the schedule moves the lr during the run (then the graph reads it from a device tensor)."""
+    return cfg.schedule.name != "constant" or bool(cfg.schedule.warmup_epochs)
+
+
+def grad_or_zero(p: torch.Tensor) -> torch.Tensor:
+    """``p.grad``, or a zero for a parameter the loss did not reach (its norm then counts as 0)."""
+    return p.grad if p.grad is not None else p.new_zeros(())
 
 
 class CapturedStep:
@@ -70,7 +79,7 @@ class CapturedStep:
         self.gnorms = torch.zeros(steps, device=dev)
         self.correct = torch.zeros(steps, dtype=torch.int64, device=dev)
         self.grad_sq = torch.zeros(len(params), device=dev)
-        self.lr_varies = cfg.schedule.name != "constant" or bool(cfg.schedule.warmup_epochs)
+        self.lr_varies = _lr_varies(cfg)
         self.lr_tensors: list[torch.Tensor] = []
         self.lr_seen: list[float] = []
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -111,8 +120,7 @@ class CapturedStep:
         loss = data.loss.fn(out, yb)
         total = loss + weight_penalty(self.penalized, cfg.loss.l1, cfg.loss.l2) if self.penalized else loss
         total.backward()
-        grads = [p.grad if p.grad is not None else p.new_zeros(()) for p in self.params]
-        param_norms = torch.stack(torch._foreach_norm(grads))  # (P,)
+        param_norms = torch.stack(torch._foreach_norm([grad_or_zero(p) for p in self.params]))  # (P,)
         gnorm = param_norms.norm()
         if cfg.grad_clip is not None:
             nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, gnorm)

@@ -163,7 +163,7 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     total.backward()
     # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
     # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
-    param_norms = torch.stack(torch._foreach_norm([_grad(p) for p in params]))  # (P,)
+    param_norms = torch.stack(torch._foreach_norm([graphs.grad_or_zero(p) for p in params]))  # (P,)
     gnorm = param_norms.norm()
     if cfg.grad_clip is not None:
         nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
@@ -190,10 +190,6 @@ def _after_step(state: TrainState, step: int, steps: int, losses: torch.Tensor, 
         for cb in progress_cbs:
             cb.on_progress(state, step + 1, running)
     return step + 1
-
-
-def _grad(p: torch.Tensor) -> torch.Tensor:
-    return p.grad if p.grad is not None else p.new_zeros(())  # a parameter the loss did not reach
 
 
 def layer_norms(names: list[str], grad_sq: torch.Tensor, steps: int) -> dict[str, float]:

@@ -189,7 +189,6 @@ class Checkpointer(Callback):
         self.dir, self.make, self.monitor = run_dir / "checkpoints", make, monitor
         self.best: float | None = None
         self.best_epoch = 0
-        self.saved_epoch = 0  # the epoch in checkpoints/last.pt (0: none written yet by this run)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         value = metrics[self.monitor]
@@ -197,7 +196,6 @@ class Checkpointer(Callback):
         if improved:
             self.best, self.best_epoch = value, metrics["epoch"]
         save_atomic(self.make(state), self.dir / "last.pt")
-        self.saved_epoch = metrics["epoch"]
         if improved:  # last.pt is always replaced by a new file, so best.pt can share this one
             link_atomic(self.dir / "last.pt", self.dir / "best.pt")
 
@@ -276,8 +274,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         try:
             run_epochs(state, data, all_cbs, start_epoch)
         except TrainingError as exc:
-            on_disk = (run_dir / "checkpoints" / "last.pt").exists()  # a resumed run's earlier epochs count too
-            kept = checkpointer.saved_epoch or (int(state.history[-1]["epoch"]) if state.history and on_disk else 0)
+            # last.pt holds the last finished epoch, this run's or (resumed) an earlier one's
+            on_disk = (run_dir / "checkpoints" / "last.pt").exists()
+            kept = int(state.history[-1]["epoch"]) if state.history and on_disk else 0
             error = str(exc) + (f" The last good checkpoint (epoch {kept}) is checkpoints/last.pt." if kept else
                                 " No epoch had finished, so no checkpoint was written.")
             facts = exc.facts
@@ -411,8 +410,7 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
         cfg = replace(cfg, **overrides)
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     done = int(ckpt["epoch"])
-    summary_path = run_dir / "summary.json"
-    prior = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    prior = _prior_summary(run_dir)
     finished = (prior.get("stop_reason") or "").split(":")[0] in {"early_stopping", "convergence", "target"}
     if done >= cfg.epochs or finished:
         raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
