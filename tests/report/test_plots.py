@@ -286,7 +286,8 @@ def test_live_curves_redraw_after_the_longer_of_min_wait_and_nine_drawings(tmp_p
 
     cfg = resolve_config(overrides={"epochs": 9})
     state = TrainState(cfg=cfg, model=None, optimizer=None, scheduler=None, steps_per_epoch=1)
-    live = LiveCurves(tmp_path)
+    now = [100.0]  # the test's own clock: time passes only where the test says so, whatever the machine does
+    live = LiveCurves(tmp_path, clock=lambda: now[0])
 
     def epoch_end():
         n = len(state.history) + 1
@@ -297,18 +298,18 @@ def test_live_curves_redraw_after_the_longer_of_min_wait_and_nine_drawings(tmp_p
     live.on_train_begin(state)
     epoch_end()
     assert live.draws == 0 and not (tmp_path / "curves.png").exists()  # within MIN_WAIT of the start
-    live.started_at -= MIN_WAIT  # as if slow epochs had passed since
+    now[0] += MIN_WAIT  # slow epochs have passed since the start
     epoch_end()
     assert live.draws == 1 and live.last["epochs"] == [1, 2]
     assert live.wait() == max(MIN_WAIT, WAIT_PER_DRAW_SECOND * live.draw_seconds)
     epoch_end()
     assert live.draws == 1  # right after a drawing: no second one
-    live.drawn_at -= live.wait() + 0.01
+    now[0] += live.wait() + 0.01
     epoch_end()
     assert live.draws == 2 and live.last["epochs"] == [1, 2, 3, 4]
     live.draw_seconds = 1.0  # a slow drawing (a long history, a busy machine) stretches the wait beyond MIN_WAIT
     assert live.wait() == WAIT_PER_DRAW_SECOND
-    live.drawn_at -= MIN_WAIT + 0.01
+    now[0] += MIN_WAIT + 0.01
     epoch_end()
     assert live.draws == 2
     state.stop_reason = "epochs: reached 5"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from trainlab.report.plots import best_epoch, plot_curves
 from trainlab.train.callbacks import Callback, TrainState
@@ -28,8 +28,10 @@ class LiveCurves(Callback):
 
     name = "live_curves"
 
-    def __init__(self, run_dir: str | Path, min_interval: float | None = None, final: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, min_interval: float | None = None, final: bool = True,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.run_dir = Path(run_dir)
+        self.clock = clock  # seconds; tests pass their own to decide when a redraw is due
         self.min_interval = min_interval
         self.final = final
         self.started_at: float | None = None
@@ -39,11 +41,11 @@ class LiveCurves(Callback):
         self.last: dict[str, Any] | None = None  # what the latest picture shows (see plot_curves)
 
     def _draw(self, state: TrainState, stop_reason: str | None) -> None:
-        start = time.perf_counter()
+        start = self.clock()
         monitor = state.cfg.monitor
         summary = {"monitor": monitor, "best_epoch": best_epoch(state.history, monitor), "stop_reason": stop_reason}
         self.last = plot_curves(self.run_dir, history=state.history, summary=summary)
-        self.drawn_at = time.perf_counter()
+        self.drawn_at = self.clock()
         self.draw_seconds = self.drawn_at - start
         self.draws += 1
 
@@ -54,11 +56,11 @@ class LiveCurves(Callback):
         return max(MIN_WAIT, WAIT_PER_DRAW_SECOND * self.draw_seconds)
 
     def on_train_begin(self, state: TrainState) -> None:
-        self.started_at = time.perf_counter()
+        self.started_at = self.clock()
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         since = self.drawn_at if self.drawn_at is not None else self.started_at
-        if since is not None and time.perf_counter() - since < self.wait():
+        if since is not None and self.clock() - since < self.wait():
             return
         self._draw(state, f"still training (epoch {metrics['epoch']} of {state.cfg.epochs})")
 
