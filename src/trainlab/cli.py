@@ -352,6 +352,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full, read-only or foreign disk under a write no helper wrapped: one line too
+        from trainlab.files import storage_error
+
+        err = storage_error(exc.filename or "a file trainlab writes", exc)
+        if err is None:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

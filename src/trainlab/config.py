@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from trainlab import files
 from trainlab.errors import ConfigError
 from trainlab import registry as _reg
 
@@ -24,7 +25,8 @@ def _is_section(annotation: Any) -> bool:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False)
+    # inf/NaN are never a setting: lr=inf would start a run that can only blow up, noise=nan one that is garbage
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -303,7 +305,7 @@ class SpeedConfig(_Section):
     graphs: bool = True
 
 
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class TrainConfig(_Section):
@@ -311,7 +313,7 @@ class TrainConfig(_Section):
 
     name: str | None = None  # run name; default <dataset>-<model>-<time>. Never reuses a directory
     out_dir: str = "runs"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)  # torch.Generator and numpy's default_rng take 0 … 2**63-1
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(256, ge=1)
     shuffle: bool = True  # reshuffle the training split every epoch; false: always the same order (TF Playground)
@@ -332,7 +334,7 @@ class TrainConfig(_Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str | None) -> str | None:
-        if v is not None and not _RUN_NAME.match(v):
+        if v is not None and not RUN_NAME.match(v):
             raise PydanticCustomError("run_name", "letters, digits, '.', '_' or '-' (it names a directory)")
         return v
 
@@ -386,6 +388,7 @@ _CONSTRAINT = {
     "int_type": lambda c: "a whole number",
     "float_parsing": lambda c: "a number",
     "float_type": lambda c: "a number",
+    "finite_number": lambda c: "a finite number",
     "bool_parsing": lambda c: "true or false",
     "bool_type": lambda c: "true or false",
     "string_type": lambda c: "a string",
@@ -474,7 +477,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"--config must be an existing YAML file. Got {str(path)!r}. Check the path.")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(files.read_utf8(p, "--config", ConfigError)) or {}
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

@@ -80,7 +80,7 @@ def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(torch, "save", half_then_fail)
     new = dict(_payload(), epoch=4, model={"w": torch.randn(200, 200)})
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(OSError, match="must be on a disk with free space. Got no space left"):  # a StorageError
         save_atomic(new, path)
     monkeypatch.undo()
     assert path.read_bytes() == before
@@ -237,3 +237,26 @@ def test_best_shares_the_file_of_its_epoch_and_survives_later_saves(tmp_path: Pa
     assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 1
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from trainlab.files import StorageError
+    from trainlab.train import checkpoint
+
+    path = tmp_path / "last.pt"
+    checkpoint.save_atomic({"format": checkpoint.FORMAT, "epoch": 1}, path)
+
+    def full(obj, f):
+        f.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(2 << 20, 2 << 20, 0))
+    with pytest.raises(StorageError, match=r"last.pt must be on a disk with free space\. Got no space left"):
+        checkpoint.save_atomic({"format": checkpoint.FORMAT, "epoch": 2}, path)
+    assert checkpoint.load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]

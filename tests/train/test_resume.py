@@ -75,3 +75,47 @@ def test_resume_rejects_changes_to_the_recipe(make_cfg):
     done = train(make_cfg(epochs=1), verbose=False)
     with pytest.raises(ConfigError, match="--set with --resume must only change"):
         resume(done.run_dir, overrides={"optimizer.lr": 0.5}, verbose=False)
+
+
+def test_a_run_killed_after_its_last_checkpoint_finishes_test_and_summary_on_resume(make_cfg, fake_mnist):
+    cfg = make_cfg(**{"data.name": "fashion-mnist", "data.dir": str(fake_mnist), "model.hidden": [16],
+                      "batch_size": 64, "epochs": 2})
+    full = train(cfg, verbose=False)
+    run_dir = full.run_dir
+    expected = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").unlink()  # SIGKILL between the last checkpoint and the test evaluation
+    (run_dir / "checkpoints" / ".last.pt.tmp-999999").write_bytes(b"half a checkpoint")  # a dead writer's
+    finished = resume(run_dir, verbose=False)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs_run"] == 2 and summary["stop_reason"] == "epochs: reached 2"
+    assert summary["test"] == pytest.approx(expected["test"])  # the same best checkpoint, tested once
+    assert len(finished.history) == 2
+    assert not list((run_dir / "checkpoints").glob(".*.tmp-*"))
+    with pytest.raises(ConfigError, match="epochs must be > the 2 epochs already run"):
+        resume(run_dir, verbose=False)  # now it is finished: nothing left to do
+
+
+def test_resume_names_a_damaged_log_before_rewriting_any_file(make_cfg):
+    from trainlab.files import DamagedFileError
+
+    cut = make_cfg(name="cut", epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        train(cut, callbacks=[InterruptAfter(2)], verbose=False)
+    run_dir = Path(cut.out_dir) / "cut"
+    (run_dir / "activations.json").write_text('{"first": {"epoch": 1, "lay')  # truncated by a crash
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()}
+    with pytest.raises(DamagedFileError, match=r"activations.json must be JSON written by trainlab.*Delete it"):
+        resume(run_dir, verbose=False)
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_resume_drops_a_partial_last_metrics_line(make_cfg):
+    cut = make_cfg(name="cut", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cut, callbacks=[InterruptAfter(2)], verbose=False)
+    run_dir = Path(cut.out_dir) / "cut"
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "train_lo')  # killed mid-append
+    resumed = resume(run_dir, verbose=False)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and len(resumed.history) == 3

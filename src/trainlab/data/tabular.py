@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainlab import files
 from trainlab.data.base import DatasetSource, RawData, Split
 from trainlab.data.features import apply_features, feature_stats
 from trainlab.errors import ConfigError, DataError, problem
@@ -58,8 +59,15 @@ def _test_path(cfg: Any) -> Path | None:
     return path
 
 
-def _read_rows(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
+def _read_rows(path: Path, field: str = "data.path") -> tuple[list[str], np.ndarray, list[int]]:
     """Header, the cells as a (N, D) string array, and each row's line number in the file."""
+    try:
+        return _read_rows_utf8(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(files.not_utf8(field, path, exc)) from None
+
+
+def _read_rows_utf8(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
         sample = f.read(64 * 1024)
         f.seek(0)
@@ -218,7 +226,7 @@ def read_test_csv(path: str | Path, target: str, like: RawData) -> Split:
     Its columns must be the training file's (in any order); its labels must be training classes.
     """
     path = Path(path)
-    header, cells, lines = _read_rows(path)
+    header, cells, lines = _read_rows(path, "data.test_path")
     expected = [*(like.feature_names or []), target]
     if sorted(header) != sorted(expected):
         missing = [c for c in expected if c not in header]

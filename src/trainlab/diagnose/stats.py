@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab import files
 from trainlab.train.callbacks import Callback, TrainState
 
 ACTIVATION_KINDS: dict[type, str] = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid",
@@ -90,9 +91,9 @@ class LayerStats(Callback):
         # On resume keep the rows of finished epochs only (a crash may have left a later one).
         done = {h["epoch"] for h in state.history}
         rows = [r for r in read_layers(self.path.parent) if r["epoch"] in done]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        files.write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         if self.hist_path.exists() and done:
-            self.first = json.loads(self.hist_path.read_text()).get("first")
+            self.first = (files.read_json(self.hist_path, missing={}) or {}).get("first")
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         summary, hists = activation_stats(state.model, self.probe)
@@ -102,12 +103,9 @@ class LayerStats(Callback):
         latest = {"epoch": metrics["epoch"], "layers": hists}
         if self.first is None:
             self.first = latest
-        self.hist_path.write_text(json.dumps({"first": self.first, "last": latest}))
+        files.write_json(self.hist_path, {"first": self.first, "last": latest})
 
 
 def read_layers(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``layers.jsonl`` (empty list when the run has none)."""
-    path = Path(run_dir) / "layers.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return files.read_jsonl(Path(run_dir) / "layers.jsonl")

@@ -6,7 +6,6 @@ directory and writes ``diagnosis.json`` = ``{"verdict": rule id, "findings": [fi
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Sequence
 import yaml
 
 from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
+from trainlab import files
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
 from trainlab.train.checkpoint import load_checkpoint
@@ -83,9 +83,9 @@ def _direction(new: Any, now: Any) -> int:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+        return files.read_json(path)
+    except files.DamagedFileError:
+        return None  # the verdict reads what it can; resume and report name a damaged summary.json
 
 
 def _n_classes(run_dir: Path) -> int | None:
@@ -118,13 +118,13 @@ def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -
     if not metrics.is_file():
         raise CheckpointError(f"run must contain metrics.jsonl. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
-    history = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    history = files.read_jsonl(metrics)
     summary = _read_json(run_dir / "summary.json") or {}
     config_path = run_dir / "config.yaml"
     config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
     diagnosis = diagnose(history, read_layers(run_dir), summary, config, n_classes=_n_classes(run_dir),
                          thresholds=thresholds)
-    (run_dir / "diagnosis.json").write_text(json.dumps(_json_safe(diagnosis.to_dict()), indent=2))
+    files.write_json(run_dir / "diagnosis.json", _json_safe(diagnosis.to_dict()), indent=2)
     return diagnosis
 
 

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from trainlab import files
 from trainlab.errors import ConfigError
 from trainlab.report.html import CSS, format_value, data_uri, flat_config
 from trainlab.report.plots import read_metrics, save_png
@@ -54,8 +55,7 @@ def load_runs(run_dirs: Sequence[str | Path]) -> list[RunRecord]:
     for d in map(Path, run_dirs):
         cfg = read_run_config(d)
         history = read_metrics(d)
-        summary_path = d / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        summary = files.read_json(d / "summary.json", missing={})
         records.append(RunRecord(d.name, d, flat_config(cfg), history, summary))
     for r, label in zip(records, _labels([r.run_dir for r in records])):
         r.label = label

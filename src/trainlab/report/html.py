@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab import files
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import DataError, TrainlabError
@@ -158,7 +159,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
                        nav=_nav(sections), body="\n".join(block for _, _, block in sections),
                        footer=e(f"trainlab report of {run_dir.resolve()} · written {datetime.now():%Y-%m-%d %H:%M}"))
     path = run_dir / "report.html"
-    path.write_text(page, encoding="utf-8")
+    files.write_text(path, page)
     return path
 
 
@@ -168,8 +169,8 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
 def _read_json(path: Path) -> Any:
     """The file's JSON, or None when it is missing or unreadable (the report shows what it has)."""
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
+        return files.read_json(path)
+    except (OSError, files.DamagedFileError):
         return None
 
 

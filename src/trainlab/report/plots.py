@@ -15,7 +15,6 @@ with its colorbar) keep constrained layout.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import textwrap
@@ -32,6 +31,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 from torch import nn
 
+from trainlab import files
 from trainlab.data.base import Split
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
@@ -75,7 +75,7 @@ def save_png(fig: Figure, path: str | Path) -> Path:
 
 
 def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
+    return files.read_json(path)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -84,7 +84,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise CheckpointError(f"run must contain metrics.jsonl. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return files.read_jsonl(path)
 
 
 def best_epoch(history: Sequence[dict[str, Any]], monitor: str) -> int | None:

@@ -7,7 +7,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from trainlab import files
 from trainlab.config import TrainConfig
+from trainlab.errors import ConfigError
 from trainlab.search.coarse_to_fine import CoarseToFine, CoarseToFineResult, plot_ranges
 from trainlab.search.cv import CVResult, cross_validate
 from trainlab.search.driver import run_search
@@ -27,7 +29,7 @@ def search(cfg: TrainConfig, space: str | Path | Mapping[str, Any], **options: A
     """
     if isinstance(space, (str, Path)):
         parsed = SearchSpace.from_yaml(space)
-        spec = yaml.safe_load(Path(space).read_text())
+        spec = yaml.safe_load(files.read_utf8(space, "search space file", ConfigError))
     else:
         parsed, spec = SearchSpace.from_dict(space), dict(space)
     return run_search(cfg, parsed, spec, **options)

@@ -9,7 +9,6 @@ Normalisation, when the data has it, is refitted on each fold's training part on
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any, Callable
 import torch
 from matplotlib.figure import Figure
 
+from trainlab import files
 from trainlab.config import TrainConfig, config_to_dict, replace
 from trainlab.data import DataBundle, SealedTest, Split, Standardizer, kfold_indices, load_data
 from trainlab.errors import DataError
@@ -138,7 +138,7 @@ def _cv_dir(cfg: TrainConfig, out_dir: str | Path | None) -> Path:
 
 def _write(result: CVResult, cfg: TrainConfig) -> None:
     d = result.cv_dir
-    (d / "cv.json").write_text(json.dumps({**result.to_dict(), "config": config_to_dict(cfg)}, indent=2))
+    files.write_json(d / "cv.json", {**result.to_dict(), "config": config_to_dict(cfg)}, indent=2)
     with open(d / "cv.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()

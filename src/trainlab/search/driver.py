@@ -21,7 +21,8 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from trainlab.config import TrainConfig, config_to_dict, validate_config
+from trainlab import files
+from trainlab.config import RUN_NAME, TrainConfig, config_to_dict, validate_config
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.registry import PRUNERS, SEARCH_METHODS
 from trainlab.search.coarse_to_fine import ROUND_ATTR, CoarseToFine, plot_ranges
@@ -93,6 +94,9 @@ def check_args(method: str, trials: int, workers: int, prune: str, epochs: int |
 def _search_dir(out_dir: Path, name: str | None) -> tuple[Path, bool]:
     """``(dir, continuing)``: an existing search of that name is continued, else a new, unused path (not made yet)."""
     if name is not None:
+        if not RUN_NAME.match(name):  # the same rule as a run's name: it names one directory inside out_dir
+            raise ConfigError(f"--name must be letters, digits, '.', '_' or '-' (it names a directory). Got {name!r}. "
+                              "Choose a name such as lr-sweep-1.")
         path = out_dir / f"search-{name}"
         if (path / SPEC_FILE).is_file():
             return path, True
@@ -290,14 +294,14 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
                       direction=direction, seed=cfg.seed if seed is None else seed, space=space_spec,
                       config=config_to_dict(cfg), epochs=epochs, cv=cv, rounds=rounds, top_k=top_k)
     if continuing:
-        _check_same(json.loads((search_dir / SPEC_FILE).read_text()), spec)
+        _check_same(files.read_json(search_dir / SPEC_FILE, fix="Start a new search with another --name"), spec)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     # A database is checked before the directory is made; the default journal file lives inside it.
     db = None if spec.storage.startswith("journal:") else open_storage(spec.storage)
     search_dir.mkdir(parents=True, exist_ok=continuing)
     study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage), direction=direction,
                                 load_if_exists=True)
-    (search_dir / SPEC_FILE).write_text(json.dumps(asdict(spec), indent=2))
+    files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)
     failed = fail_orphaned_trials(study)
     done = len(study.get_trials(deepcopy=False))
     log(f"search {name}: {method}, {trials} trials of {spec.trial_epochs} epochs, {workers} worker(s), "
@@ -309,7 +313,7 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     ranges = None
     if method == "coarse-to-fine":
         ranges = _rounds(spec, study, space, objective, log)
-        (search_dir / "rounds.json").write_text(json.dumps(ranges, indent=2))
+        files.write_json(search_dir / "rounds.json", ranges, indent=2)
         plot_ranges(ranges, search_dir / "ranges.png", space=space)
     else:
         _phase(spec, study, space, None, trials, objective, log)

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from trainlab import files
 from trainlab.config import TrainConfig, config_to_yaml, resolve_config
 from trainlab.errors import ConfigError
 from trainlab.search.coarse_to_fine import ROUND_ATTR
@@ -95,7 +96,7 @@ def load_search(search_dir: str | Path) -> tuple[dict[str, Any], optuna.Study, S
     if not spec_file.is_file():
         raise ConfigError(f"search must be a directory written by 'trainlab search'. Got {str(search_dir)!r} "
                           "without search.json. Pass runs/search-<name>.")
-    spec = json.loads(spec_file.read_text())
+    spec = files.read_json(spec_file, fix="Restore search.json or start a new search with another --name")
     study = optuna.load_study(study_name=spec["name"], storage=open_storage(spec["storage"]))
     return spec, study, SearchSpace.from_dict(spec["space"])
 
@@ -103,12 +104,12 @@ def load_search(search_dir: str | Path) -> tuple[dict[str, Any], optuna.Study, S
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    def write(f: Any) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows)
-    tmp.replace(path)
+
+    files.write_atomic(path, write)
 
 
 def _plots(study: optuna.Study, d: Path, metric: str) -> list[Path]:
@@ -153,8 +154,8 @@ def summarize(search_dir: str | Path, *, wall_time: float | None = None, plots: 
     best = result.best
     if best is not None and math.isfinite(best["value"]):
         cfg = resolve_config(base=spec["config"], overrides={k: best[k] for k in space.names} | {"name": None})
-        (d / "best.yaml").write_text(f"# best of {len(rows)} trials in {d.name}: trial {best['trial']}, "
-                                     f"{spec['metric']} {best['value']:.4f}\n" + config_to_yaml(cfg))
+        files.write_text(d / "best.yaml", f"# best of {len(rows)} trials in {d.name}: trial {best['trial']}, "
+                         f"{spec['metric']} {best['value']:.4f}\n" + config_to_yaml(cfg))
         result.best_config = cfg
     if plots:
         result.plots = _plots(study, d, spec["metric"])

@@ -26,6 +26,7 @@ import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from pydantic import BaseModel
 
+from trainlab import files
 from trainlab.config import ALL_KEYS, TrainConfig, resolve_config
 from trainlab.errors import ConfigError
 
@@ -120,7 +121,7 @@ class SearchSpace:
         if not p.is_file():
             raise ConfigError(f"search space file must be an existing YAML file. Got {str(path)!r}. Check the path.")
         try:
-            data = yaml.safe_load(p.read_text())
+            data = yaml.safe_load(files.read_utf8(p, "search space file", ConfigError))
         except yaml.YAMLError:
             raise ConfigError(f"search space file must be valid YAML. Got a syntax error in {str(path)!r}. "
                               "Fix the file's indentation or quoting.") from None

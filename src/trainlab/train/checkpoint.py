@@ -7,6 +7,8 @@ full disk mid-write leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 import torch
 
+from trainlab import files
 from trainlab.errors import CheckpointError
 
 FORMAT = "trainlab-checkpoint/1"
@@ -25,15 +28,43 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with files.storage_errors(path):
+            with open(tmp, "wb") as f:
+                try:
+                    torch.save(obj, f)
+                except RuntimeError as exc:  # torch's zip writer reports a full disk as "file write failed"
+                    if shutil.disk_usage(path.parent).free < (1 << 20):
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+                    raise
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        with contextlib.suppress(OSError):
             tmp.unlink()
     return path
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the ``.<name>.tmp-<pid>`` files that killed processes left in ``folder``; returns what went."""
+    gone = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                gone.append(tmp)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def link_atomic(src: str | Path, dst: str | Path) -> Path:

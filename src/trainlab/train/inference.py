@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainlab import files
 from trainlab.config import TrainConfig
 from trainlab.data import Split, load_data
 from trainlab.data.features import model_inputs, raw_columns
@@ -87,7 +87,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     m = evaluate(run.model, test, run.loss, run.cfg.eval_batch_size, classification)
     result = {"run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch, "n": len(test),
               "test_loss": m["loss"], "test_acc": m["acc"]}
-    (run.run_dir / "evaluation.json").write_text(json.dumps(result, indent=2))
+    files.write_json(run.run_dir / "evaluation.json", result, indent=2)
     return result
 
 
@@ -112,8 +112,11 @@ def _read_image(path: Path, shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def _read_rows(path: Path, features: list[str]) -> tuple[torch.Tensor, list[dict[str, str]]]:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as exc:
+        raise DataError(files.not_utf8("predict's CSV", path, exc)) from None
     if not rows:
         raise DataError(f"CSV {str(path)!r} must have a header and at least one row. Got none. Add rows.")
     missing = [c for c in features if c not in rows[0]]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trainlab import files
 from trainlab.train.callbacks import Callback, TrainState
 
 COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "grad_norm"]
@@ -25,12 +26,15 @@ class MetricsFiles(Callback):
         self.jsonl, self.csv = run_dir / "metrics.jsonl", run_dir / "metrics.csv"
 
     def on_train_begin(self, state: TrainState) -> None:
-        with open(self.jsonl, "w") as fj, open(self.csv, "w", newline="") as fc:
-            writer = csv.DictWriter(fc, COLUMNS, extrasaction="ignore")
+        # rewritten whole (a resume drops rows a crash left after the last checkpoint): never half-written
+        files.write_text(self.jsonl, "".join(json.dumps(row) + "\n" for row in state.history))
+
+        def write_csv(f: Any) -> None:
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
             writer.writeheader()
-            for row in state.history:
-                fj.write(json.dumps(row) + "\n")
-                writer.writerow(row)
+            writer.writerows(state.history)
+
+        files.write_atomic(self.csv, write_csv)
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         with open(self.jsonl, "a") as f:

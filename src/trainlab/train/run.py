@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ import torch
 import yaml
 from torch import nn
 
+from trainlab import files
 from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml, replace,
                              validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
@@ -26,7 +26,8 @@ from trainlab.errors import CheckpointError, ConfigError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
+from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, remove_stale_temp_files, restore_rng,
+                                       rng_state, save_atomic)
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
@@ -241,7 +242,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
     cfg = p.cfg
     if setup is not None:
         callbacks = [*setup(p, run_dir), *callbacks]
-    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
+    files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
     t_start = time.perf_counter()
     with threads_and_rng(p.threads, cfg.seed, p.device):
         state = _build_state(p)
@@ -342,16 +343,13 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
         "steps": {"cuda_graph": state.graph is not None, "eager_because": state.graph_off},
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    files.write_json(run_dir / "summary.json", summary, indent=2)
     return summary
 
 
 def _prior_summary(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "summary.json"
-    try:
-        return json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return files.read_json(run_dir / "summary.json", missing={},
+                           fix="Delete summary.json (the checkpoints hold the run) and resume again")
 
 
 def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
@@ -411,10 +409,24 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     done = int(ckpt["epoch"])
     prior = _prior_summary(run_dir)
+    _check_logs_readable(run_dir)  # a damaged file is named now, before the resume rewrites any of them
     finished = (prior.get("stop_reason") or "").split(":")[0] in {"early_stopping", "convergence", "target"}
-    if done >= cfg.epochs or finished:
+    # A run killed after its last checkpoint but before its test and summary.json has work left: the resume
+    # trains no epoch and does those.
+    summarised = prior.get("epochs_run") == done and prior.get("stop_reason") is not None
+    if (done >= cfg.epochs or finished) and summarised:
         raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
                           f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
     p = prepare(cfg, bundle, model)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        remove_stale_temp_files(folder)  # half-written files of a killed process; the renamed ones are whole
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose,
                    resume_from=ckpt)
+
+
+def _check_logs_readable(run_dir: Path) -> None:
+    """DamagedFileError naming the first of the run's logs that cannot be read back (a partial last line of an
+    append-only log is fine: the resume drops it)."""
+    files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
+    files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
+    files.read_json(run_dir / "activations.json", fix="Delete it; the resume writes it again")
