@@ -166,6 +166,13 @@ def _check_same_sizes(bundle: DataBundle | None, summary: dict[str, Any], parent
                         "data and val= as to fit.")
 
 
+def _value(cfg: TrainConfig, dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
 def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None, verbose: bool = True,
         report: bool = True, console: Any = None, **data_args: Any) -> FixResult:
     """Apply the top remedy of ``run_dir``'s verdict as a new run beside it and judge it (see the module doc).
@@ -199,6 +206,9 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
         new_cfg = replace(cfg, **top.sets, name=f"{parent.name}-fix", out_dir=str(parent.parent))
     except ConfigError as exc:  # every rule's sets are tested valid (tests/diagnose/test_fix.py): a bug if seen
         raise FixError(f"the remedy of {top.rule} must be valid config changes. Got {top.sets}: {exc}") from None
+    if all(_value(new_cfg, k) == _value(cfg, k) for k in top.sets):
+        raise FixError(f"the remedy of {top.title} ({top.rule}) must change the config. Got {top.sets}, the run's "
+                       f"own values: {top.remedy}. Apply it by hand and train again.")
     bundle = _bundle(new_cfg, data, data_args, parent)
     _check_same_sizes(bundle, summary, parent)
     parent_bundle = bundle if bundle is None or all(

@@ -716,7 +716,8 @@ def too_early(ctx: RunContext) -> Finding | None:
     cont = (f", or continue this run: trainlab train --resume {ctx.cfg('out_dir', 'runs')}/{run} --set epochs={more}"
             if run and ctx.ran_out_of_epochs else "")
     return Finding("too_early", "warning", "Too early to judge", message, ev,
-                   f"train longer: set epochs={more} (now {epochs}){cont}", {"epochs": more})
+                   f"train longer: set epochs={more} (now {epochs}){cont}",
+                   {"epochs": more} if more > epochs else {})  # a run stopped early by a rule: no more epochs to set
 
 
 def good_fit(ctx: RunContext) -> Finding | None:
