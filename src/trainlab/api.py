@@ -124,10 +124,10 @@ class Run:
 
     def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> Any:
         """Try the verdict's top remedy as a new run (same seed, data, split and starting weights) and judge it
-        on validation metrics; returns a ``trainlab.fix.FixResult`` whose ``run`` is the new :class:`Run`.
+        on validation metrics; returns a ``trainlab.remedy.FixResult`` whose ``run`` is the new :class:`Run`.
 
         ``model``: a fresh instance of your module, if this Run was not made by ``fit`` with it."""
-        from trainlab.fix import fix
+        from trainlab.remedy import fix
 
         if model is None and self._init_state is not None:
             model = copy.deepcopy(self.model)
@@ -238,11 +238,11 @@ def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
 
 def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None, verbose: bool = True,
         report: bool = True, **data_args: Any) -> Any:
-    """``trainlab fix``: the top remedy of ``run_dir``'s verdict tried as a new run and judged (see trainlab.fix).
+    """``trainlab fix``: the top remedy of ``run_dir``'s verdict tried as a new run and judged (see trainlab.remedy).
 
     A run of your own module needs a fresh ``model=``; one on in-memory data needs ``data=`` (and ``val=``,
     ``test=``, ``target=``, ``task=`` as given to fit). ``Run.fix()`` passes them for you."""
-    from trainlab.fix import fix as fix_run
+    from trainlab.remedy import fix as fix_run
 
     return fix_run(run_dir, model=model, data=data, verbose=verbose, report=report, **data_args)
 

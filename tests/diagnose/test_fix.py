@@ -11,12 +11,12 @@ import yaml
 from torch import nn
 
 import trainlab as tl
-import trainlab.fix as fix_mod
+import trainlab.remedy as fix_mod
 from trainlab.cli import main
 from trainlab.config import config_to_dict, replace, resolve_config
 from trainlab.diagnose.rules import RULES, Finding, RunContext
 from trainlab.errors import FixError
-from trainlab.fix import judge
+from trainlab.remedy import judge
 from tests.diagnose.test_preflight import mlp, moons
 
 TOY = ["--set", "data.name=circle", "--set", "data.n_points=300", "--set", "model.hidden=[8]",
@@ -213,3 +213,16 @@ def test_every_rules_remedy_sets_are_a_valid_config_override():
                 assert changed <= set(f.sets) and changed, (f.rule, f.sets)  # it changes what it says, and something
     assert {"non_finite", "exploding_gradients", "lr_too_high", "dead_units", "saturated_units", "lr_too_low",
             "overfitting", "underfitting", "too_early", "inputs_not_scaled", "symmetric_init"} <= set(fired)
+
+
+def test_tl_fix_of_in_memory_data_needs_the_same_data_again(tmp_path, capsys):
+    x, y = moons()
+    run = tl.fit(None, (x, y), epochs=4, batch_size=32, lr=50.0, hidden=[8], out_dir=str(tmp_path), verbose=False,
+                 report=False, tensorboard=False, threads=1)
+    assert run.diagnosis.verdict == "lr_too_high"
+    one_line_exit_2(capsys, ["fix", str(run.run_dir)], r"data must be passed again to fix .*data\.name='memory'")
+    with pytest.raises(tl.DataError, match=r"data must be what .* trained on \(540 training and 60 validation "
+                                           r"examples\)\. Got 450 and 50"):
+        tl.fix(run.run_dir, data=(x[:500], y[:500]), verbose=False)
+    result = tl.fix(run.run_dir, data=(x, y), verbose=False, report=False)
+    assert result.sets == {"optimizer.lr": 5.0} and result.improved and result.run_dir.name.endswith("-fix")

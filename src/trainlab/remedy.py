@@ -1,4 +1,4 @@
-"""``trainlab fix runs/<run>``: try the verdict's top remedy as a new run and judge whether it helped.
+"""``trainlab fix runs/<run>`` (``tl.fix``, ``run.fix()``): try the verdict's top remedy as a new run and judge it.
 
 The run is diagnosed again; its top-ranked problem (the first finding of severity error or warning: the
 verdict ranks causes before symptoms) must carry its remedy as config changes (``finding.sets``). Those are
