@@ -4,8 +4,8 @@ The run is diagnosed again; its top-ranked problem (the first finding of severit
 verdict ranks causes before symptoms) must carry its remedy as config changes (``finding.sets``). Those are
 applied to the run's saved config, validated like ``--set``, and trained as ``<run>-fix`` beside it with the
 same seed, data and split. Before → after compares the validation metrics of the two best checkpoints (the
-weights each run keeps), and the outcome is data: ``fix.json`` in both run directories, a section in both
-reports.
+weights each run keeps), and the outcome is data: ``fix.json`` in both run directories (the same record,
+under ``fix_tried`` in the parent and ``fixed_from`` in the new run), a section in both reports.
 
 Decided here: when the top problem has no config remedy (a user module's architecture, the labels, the data)
 nothing is trained and a :class:`FixError` names it (exit 2): the findings below it are usually its symptoms,
@@ -61,7 +61,7 @@ class FixResult:
         return self.rule is None
 
     def to_dict(self) -> dict[str, Any]:
-        """The record written to ``fix.json`` in both run directories."""
+        """The record written to ``fix.json``: under ``fix_tried`` in the parent, ``fixed_from`` in the new run."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("outcome", "run")}
         return {**d, "parent": str(self.parent), "run_dir": str(self.run_dir) if self.run_dir else None,
                 "parent_name": self.parent.name, "fix_name": self.run_dir.name if self.run_dir else None}
@@ -232,9 +232,10 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     metric, improved, line = judge(before, after)
     result = FixResult(parent, child, top.rule, top.title, top.remedy, dict(top.sets), metric, before, after,
                        improved, line, error, outcome)
-    record = json.dumps(result.to_dict(), indent=2)
-    for d in (parent, child):
-        (d / FIX_FILE).write_text(record)
+    for d, role in ((parent, "fix_tried"), (child, "fixed_from")):
+        # keyed by role: a fix of a fix is both (the latest try replaces an earlier one of the same parent)
+        kept = {k: v for k, v in _read_json(d / FIX_FILE).items() if k in ("fix_tried", "fixed_from")}
+        (d / FIX_FILE).write_text(json.dumps({**kept, role: result.to_dict()}, indent=2))
     if report:
         from trainlab.report import write_report
 

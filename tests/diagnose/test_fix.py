@@ -52,8 +52,8 @@ def test_fix_lowers_a_too_high_lr_and_the_validation_accuracy_improves(cwd, caps
     capsys.readouterr()
     assert main(["fix", "runs/hot", "--quiet"]) == 0
     out = capsys.readouterr().out
-    rec = json.loads((cwd / "runs/hot/fix.json").read_text())
-    assert rec == json.loads((cwd / "runs/hot-fix/fix.json").read_text())  # the same record in both runs
+    rec = json.loads((cwd / "runs/hot/fix.json").read_text())["fix_tried"]
+    assert json.loads((cwd / "runs/hot-fix/fix.json").read_text()) == {"fixed_from": rec}  # the same record
     assert rec["rule"] == "lr_too_high" and rec["sets"] == {"optimizer.lr": 0.5}
     before, after = rec["before"], rec["after"]
     assert rec["improved"] is True and after["val_acc"] > before["val_acc"] + 0.1
@@ -70,10 +70,29 @@ def test_fix_lowers_a_too_high_lr_and_the_validation_accuracy_improves(cwd, caps
     parent = (cwd / "runs/hot/report.html").read_text()
     child = (cwd / "runs/hot-fix/report.html").read_text()
     assert '<section id="fix">' in parent and "Fix tried" in parent and 'href="../hot-fix/report.html"' in parent
-    assert "Fixed from" in child and 'href="../hot/report.html"' in child
+    assert '<section id="fixed-from">' in child and "Fixed from" in child and 'href="../hot/report.html"' in child
     for page in (parent, child):
         assert "improved" in page and "optimizer.lr=0.5" in page
         assert f"{before['val_acc']:.4g}" in page and f"{after['val_acc']:.4g}" in page
+
+
+def test_a_remedy_that_did_not_help_says_so_and_a_fix_of_the_fix_keeps_both_records(cwd, capsys):
+    # lr 50 → 5 still overshoots: the loss falls 20 → 0.9 but val accuracy moves by one example of 24 (0.71 →
+    # 0.75), within chance; fixing that run again (5 → 0.5) helps. The middle run is both a fix and fixed.
+    assert main(["train", *TOY, "--set", "optimizer.lr=50", "--set", "epochs=5", "--name", "hot"]) == 0
+    capsys.readouterr()
+    assert main(["fix", "runs/hot", "--quiet"]) == 0
+    first = json.loads((cwd / "runs/hot/fix.json").read_text())["fix_tried"]
+    assert first["sets"] == {"optimizer.lr": 5.0} and first["improved"] is False
+    assert first["judgement"].startswith(f"did not help: val accuracy {first['before']['val_acc']:.2f} → "
+                                         f"{first['after']['val_acc']:.2f}")
+    assert "did not help" in capsys.readouterr().out
+    assert main(["fix", "runs/hot-fix", "--quiet"]) == 0
+    middle = json.loads((cwd / "runs/hot-fix/fix.json").read_text())
+    assert middle["fixed_from"] == first and middle["fix_tried"]["fix_name"] == "hot-fix-fix"
+    assert middle["fix_tried"]["sets"] == {"optimizer.lr": 0.5} and middle["fix_tried"]["improved"] is True
+    page = (cwd / "runs/hot-fix/report.html").read_text()
+    assert "Fixed from" in page and "Fix tried" in page and "did not help" in page
 
 
 def test_good_fit_has_nothing_to_fix(cwd, capsys):

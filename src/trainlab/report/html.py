@@ -257,10 +257,14 @@ def _verdict(diagnosis: dict[str, Any] | None) -> str:
 def _fix_section(run_dir: Path) -> list[tuple[str, str, str]]:
     """``fix.json`` of ``trainlab fix``: the fixed run gets "Fix tried" pointing to the new run, the new run
     "Fixed from" naming its parent; both with the remedy and the before → after of the validation metrics."""
-    rec = _read_json(run_dir / "fix.json")
-    if not isinstance(rec, dict) or not rec.get("fix_name"):
+    saved = _read_json(run_dir / "fix.json")
+    if not isinstance(saved, dict):
         return []
-    is_fix = rec["fix_name"] == run_dir.name
+    return [_fix_block(saved[role], role == "fixed_from") for role in ("fixed_from", "fix_tried")
+            if isinstance(saved.get(role), dict) and saved[role].get("fix_name")]
+
+
+def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
     other = rec["parent_name"] if is_fix else rec["fix_name"]
     link = f'<a href="../{e(other)}/report.html">{e(other)}</a>'
     sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (rec.get("sets") or {}).items())
@@ -281,7 +285,7 @@ def _fix_section(run_dir: Path) -> list[tuple[str, str, str]]:
              + _note("Validation metrics of each run's best checkpoint (the weights it keeps)."))
     if rec.get("error"):
         html_ += _note(f"The fix run stopped: {rec['error']}")
-    return [_section("fix", "Fixed from" if is_fix else "Fix tried", html_)]
+    return _section("fixed-from" if is_fix else "fix", "Fixed from" if is_fix else "Fix tried", html_)
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> str:
