@@ -173,6 +173,41 @@ def _value(cfg: TrainConfig, dotted: str) -> Any:
     return node
 
 
+def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) -> tuple[Finding | None, str]:
+    """(the finding whose remedy to try, ""), (None, why there is nothing to fix), or a FixError line."""
+    diagnosis = diagnose_run(parent)
+    top = top_problem(diagnosis.findings)
+    if top is None:
+        head = diagnosis.findings[0] if diagnosis.findings else None
+        why = f"{head.title}: {head.message}" if head else f"verdict {diagnosis.verdict}"
+        return None, f"nothing to fix — {why}"
+    if not top.sets:
+        raise FixError(f"the top finding, {top.title} ({top.rule}), has no remedy fix can apply as config changes: "
+                       f"{top.remedy}. Apply it by hand and train again.")
+    custom = _custom_model(parent, summary)
+    model_keys = sorted(k for k in top.sets if k.startswith("model."))
+    if custom is not None and model_keys:
+        raise FixError(f"the remedy of {top.title} ({top.rule}) sets {', '.join(model_keys)}, which your own "
+                       f"nn.Module {custom} does not read: {top.remedy}. Change the module by hand and fit again.")
+    if custom is not None and model is None:
+        raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
+                       f"which its run directory does not hold. Got none. In Python use run.fix(), or "
+                       f"tl.fix(run_dir, model={custom}()).")
+    return top, ""
+
+
+def _fix_config(cfg: TrainConfig, top: Finding, parent: Path) -> TrainConfig:
+    """The parent's config with the remedy applied (validated as ``--set`` is), named ``<run>-fix`` beside it."""
+    try:
+        new = replace(cfg, **top.sets, name=f"{parent.name}-fix", out_dir=str(parent.parent))
+    except ConfigError as exc:  # every rule's sets are tested valid (tests/diagnose/test_fix.py): a bug if seen
+        raise FixError(f"the remedy of {top.rule} must be valid config changes. Got {top.sets}: {exc}") from None
+    if all(_value(new, k) == _value(cfg, k) for k in top.sets):
+        raise FixError(f"the remedy of {top.title} ({top.rule}) must change the config. Got {top.sets}, the run's "
+                       f"own values: {top.remedy}. Apply it by hand and train again.")
+    return new
+
+
 def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None, verbose: bool = True,
         report: bool = True, console: Any = None, **data_args: Any) -> FixResult:
     """Apply the top remedy of ``run_dir``'s verdict as a new run beside it and judge it (see the module doc).
@@ -183,37 +218,12 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     parent = Path(run_dir)
     cfg = read_run_config(parent)  # one line for a directory that is not a run
     summary = _read_json(parent / "summary.json")
-    diagnosis = diagnose_run(parent)
-    top = top_problem(diagnosis.findings)
+    top, nothing = _top_remedy(parent, summary, model)
     if top is None:
-        head = diagnosis.findings[0] if diagnosis.findings else None
-        why = f"{head.title}: {head.message}" if head else f"verdict {diagnosis.verdict}"
-        return FixResult(parent, judgement=f"nothing to fix — {why}")
-    if not top.sets:
-        raise FixError(f"the top finding, {top.title} ({top.rule}), has no remedy fix can apply as config changes: "
-                       f"{top.remedy}. Apply it by hand and train again.")
-    custom = _custom_model(parent, summary)
-    if custom is not None:
-        model_keys = sorted(k for k in top.sets if k.startswith("model."))
-        if model_keys:
-            raise FixError(f"the remedy of {top.title} ({top.rule}) sets {', '.join(model_keys)}, which your own "
-                           f"nn.Module {custom} does not read: {top.remedy}. Change the module by hand and fit again.")
-        if model is None:
-            raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
-                           f"which its run directory does not hold. Got none. In Python use run.fix(), or "
-                           f"tl.fix(run_dir, model={custom}()).")
-    try:
-        new_cfg = replace(cfg, **top.sets, name=f"{parent.name}-fix", out_dir=str(parent.parent))
-    except ConfigError as exc:  # every rule's sets are tested valid (tests/diagnose/test_fix.py): a bug if seen
-        raise FixError(f"the remedy of {top.rule} must be valid config changes. Got {top.sets}: {exc}") from None
-    if all(_value(new_cfg, k) == _value(cfg, k) for k in top.sets):
-        raise FixError(f"the remedy of {top.title} ({top.rule}) must change the config. Got {top.sets}, the run's "
-                       f"own values: {top.remedy}. Apply it by hand and train again.")
+        return FixResult(parent, judgement=nothing)
+    new_cfg = _fix_config(cfg, top, parent)
     bundle = _bundle(new_cfg, data, data_args, parent)
     _check_same_sizes(bundle, summary, parent)
-    parent_bundle = bundle if bundle is None or all(
-        getattr(cfg.data, k) == getattr(new_cfg.data, k) for k in ("normalize", "stratify", "val_fraction")) \
-        else _bundle(cfg, data, data_args, parent)
     if verbose:
         print(f"fix: {top.title} ({top.rule}) — {top.remedy}", flush=True)
         print(f"     trying {' '.join(f'{k}={v}' for k, v in top.sets.items())} as a new run beside {parent} "
@@ -223,16 +233,15 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     error = None
     try:
         outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle, model=model)
-    except TrainingError as exc:
+    except TrainingError as exc:  # a NaN in the fix run is an outcome to judge, not a failure of fix
         outcome, error = getattr(exc, "outcome", None), str(exc)
         if outcome is None:
             raise
-    child = outcome.run_dir
-    before, after = val_metrics(summary), val_metrics(_read_json(child / "summary.json"))
+    before, after = val_metrics(summary), val_metrics(_read_json(outcome.run_dir / "summary.json"))
     metric, improved, line = judge(before, after)
-    result = FixResult(parent, child, top.rule, top.title, top.remedy, dict(top.sets), metric, before, after,
-                       improved, line, error, outcome)
-    for d, role in ((parent, "fix_tried"), (child, "fixed_from")):
+    result = FixResult(parent, outcome.run_dir, top.rule, top.title, top.remedy, dict(top.sets), metric, before,
+                       after, improved, line, error, outcome)
+    for d, role in ((parent, "fix_tried"), (outcome.run_dir, "fixed_from")):
         # keyed by role: a fix of a fix is both (the latest try replaces an earlier one of the same parent)
         kept = {k: v for k, v in _read_json(d / FIX_FILE).items() if k in ("fix_tried", "fixed_from")}
         (d / FIX_FILE).write_text(json.dumps({**kept, role: result.to_dict()}, indent=2))
@@ -241,8 +250,9 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
 
         # ``model``: the user's module as the architecture (load_run copies it and loads each run's weights);
         # None rebuilds a built-in model from each run's own config
-        write_report(child, model=model, bundle=outcome.result.prepared.bundle if outcome.result else bundle)
-        write_report(parent, model=model, bundle=parent_bundle)
+        write_report(outcome.run_dir, model=model, bundle=outcome.result.prepared.bundle if outcome.result else bundle)
+        same_data = all(getattr(cfg.data, k) == getattr(new_cfg.data, k) for k in ("normalize", "stratify"))
+        write_report(parent, model=model, bundle=bundle if same_data else _bundle(cfg, data, data_args, parent))
     return result
 
 

@@ -116,7 +116,8 @@ def test_a_cause_no_config_key_can_change_is_named_and_nothing_is_trained(tmp_pa
                  verbose=False, report=False, tensorboard=False, threads=1)
     assert run.diagnosis.verdict == "loss_output_mismatch"
     one_line_exit_2(capsys, ["fix", str(run.run_dir)], r"the top finding, Loss and output do not match "
-                    r"\(loss_output_mismatch\), has no remedy fix can apply as config changes: remove the final softmax")
+                    r"\(loss_output_mismatch\), has no remedy fix can apply as config changes: "
+                    r"remove the final softmax")
     with pytest.raises(FixError, match="has no remedy fix can apply"):
         run.fix(verbose=False)
     assert [p.name for p in tmp_path.iterdir()] == [run.run_dir.name]
