@@ -83,8 +83,8 @@ def judge(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[
     metric = "val_acc" if classification else "val_loss"
     name = "val accuracy" if classification else "val loss"
     if after is None:
-        got = f"{_fmt(before, metric)} → no finite epoch" if before else "still no finite epoch"
-        return metric, False, f"did not help: {name} {got}"
+        got = f"{name} {_fmt(before, metric)} → no finite epoch" if before else "no finite epoch before or after"
+        return metric, False, f"did not help: {got}"
     if before is None:
         return metric, True, f"improved: the run had no finite epoch; now {name} {_fmt(after, metric)}"
     b, a = before[metric], after[metric]

@@ -95,6 +95,19 @@ def test_a_remedy_that_did_not_help_says_so_and_a_fix_of_the_fix_keeps_both_reco
     assert "Fixed from" in page and "Fix tried" in page and "did not help" in page
 
 
+def test_a_fix_run_that_breaks_too_is_judged_and_exits_1(cwd, capsys):
+    # lr 1e6: NaN within epoch 1; the remedy (÷10) still breaks: recorded as not helping, exit 1 as train's
+    assert main(["train", *TOY, "--set", "model.activation=relu", "--set", "model.init=normal", "--set",
+                 "optimizer.lr=1e6", "--set", "epochs=3", "--name", "nan"]) == 1
+    capsys.readouterr()
+    assert main(["fix", "runs/nan", "--quiet", "--no-report"]) == 1
+    out = capsys.readouterr().out
+    rec = json.loads((cwd / "runs/nan/fix.json").read_text())["fix_tried"]
+    assert rec["rule"] == "non_finite" and rec["sets"] == {"optimizer.lr": 1e5}
+    assert rec["before"] is None and rec["after"] is None and rec["improved"] is False and "nan" in rec["error"]
+    assert "did not help: no finite epoch before or after" in out and "the fix run stopped: " in out
+
+
 def test_good_fit_has_nothing_to_fix(cwd, capsys):
     assert main(["train", *TOY, "--set", "model.hidden=[16,16]", "--set", "optimizer.name=adam",
                  "--set", "optimizer.lr=0.01", "--set", "epochs=40", "--name", "good"]) == 0
