@@ -270,7 +270,6 @@ def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
     sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (rec.get("sets") or {}).items())
     lead = (f"This run is <strong>{link}</strong> with the remedy of its finding" if is_fix else
             f"trainlab fix trained {link}: this run with the remedy of its finding")
-    verdict = "improved" if rec.get("improved") else "did not help"
     before, after = rec.get("before") or {}, rec.get("after") or {}
     keys = [("best epoch", "epoch"), ("val loss", "val_loss"), ("val accuracy", "val_acc")]
     head = f"<tr><th></th><th>before: {e(rec['parent_name'])}</th><th>after: {e(rec['fix_name'])}</th></tr>"
@@ -280,7 +279,7 @@ def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
     html_ = (f'<p>{lead} <strong>{e(str(rec.get("title")))}</strong> <code>{e(str(rec.get("rule")))}</code> '
              f'({e(str(rec.get("remedy")))}), applied as <code>{e(sets)}</code> with the same seed, data and split.</p>'
              f'<p class="verdict fix-{"improved" if rec.get("improved") else "no-help"}">'
-             f'<strong>{e(verdict)}</strong>: {e(str(rec.get("judgement")))}</p>'
+             f'<strong>{e(str(rec.get("judgement")))}</strong></p>'
              f'<table class="kv">{head}{body}</table>'
              + _note("Validation metrics of each run's best checkpoint (the weights it keeps)."))
     if rec.get("error"):
