@@ -15,10 +15,14 @@ __all__ = ["__version__", "fit", "fix", "load", "Run", "Callback", "TrainState",
 
 
 def __getattr__(name: str):  # the API pulls in torch; ``import trainlab`` alone stays light
-    if name in ("fit", "fix", "load", "Run"):
+    if name in ("fit", "load", "Run"):
         from trainlab import api
 
         return getattr(api, name)
+    if name == "fix":  # the function behind `trainlab fix`
+        from trainlab.remedy import fix
+
+        return fix
     if name in ("Callback", "TrainState"):
         from trainlab.train import callbacks
 

@@ -12,7 +12,7 @@ import dataclasses
 import difflib
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from torch import nn
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
 from trainlab.errors import ConfigError, DataError
 from trainlab.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from trainlab.remedy import FixResult
 
 # Short keyword → config key. Every config key also works dotted or with "__".
 ALIASES = {
@@ -122,7 +125,7 @@ class Run:
 
         return test_best(self._prepared, self.run_dir)
 
-    def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> Any:
+    def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> FixResult:
         """Try the verdict's top remedy as a new run (same seed, data, split and starting weights) and judge it
         on validation metrics; returns a ``trainlab.remedy.FixResult`` whose ``run`` is the new :class:`Run`.
 
@@ -220,7 +223,7 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         cbs.append(NotebookLive())
     from trainlab.workflow import run
 
-    init_state = _initial_state(model) if model is not None else None
+    init_state = _initial_state(model)
     data_args = (dict(data=data, val=val, test=test, target=target, task=task)
                  if data is not None and not isinstance(data, str) else None)
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
@@ -234,17 +237,6 @@ def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
     if model is None:
         return None
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None, verbose: bool = True,
-        report: bool = True, **data_args: Any) -> Any:
-    """``trainlab fix``: the top remedy of ``run_dir``'s verdict tried as a new run and judged (see trainlab.remedy).
-
-    A run of your own module needs a fresh ``model=``; one on in-memory data needs ``data=`` (and ``val=``,
-    ``test=``, ``target=``, ``task=`` as given to fit). ``Run.fix()`` passes them for you."""
-    from trainlab.remedy import fix as fix_run
-
-    return fix_run(run_dir, model=model, data=data, verbose=verbose, report=report, **data_args)
 
 
 def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best") -> nn.Module:

@@ -239,8 +239,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_fix(a: argparse.Namespace) -> int:
-    from trainlab.api import fix
-    from trainlab.remedy import format_fix
+    from trainlab.remedy import fix, format_fix
 
     result = fix(a.run, verbose=not a.quiet, report=not a.no_report)
     print(format_fix(result))
