@@ -4,12 +4,13 @@
     run = tl.fit(net, (X, y), test=(X_test, y_test), optimizer="sgd", lr=0.01, epochs=20)
     run.history, run.diagnosis, run.plot(), run.evaluate(), run.predict(X_new)
     tl.load("runs/<name>", model=MyNet())
+    run.fix()   # or tl.fix("runs/<name>"): the verdict's top remedy as a new run, judged before → after
 """
 __version__ = "0.1.0"
 
 from trainlab.errors import CheckpointError, ConfigError, DataError, TrainingError, TrainlabError  # noqa: E402
 
-__all__ = ["__version__", "fit", "load", "Run", "Callback", "TrainState", "TrainlabError", "ConfigError",
+__all__ = ["__version__", "fit", "fix", "load", "Run", "Callback", "TrainState", "TrainlabError", "ConfigError",
            "DataError", "CheckpointError", "TrainingError"]
 
 
@@ -18,6 +19,10 @@ def __getattr__(name: str):  # the API pulls in torch; ``import trainlab`` alone
         from trainlab import api
 
         return getattr(api, name)
+    if name == "fix":  # the function behind `trainlab fix`
+        from trainlab.remedy import fix
+
+        return fix
     if name in ("Callback", "TrainState"):
         from trainlab.train import callbacks
 

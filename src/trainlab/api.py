@@ -7,10 +7,12 @@ same one-line errors and "did you mean" for a keyword that does not exist.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +20,9 @@ from torch import nn
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
 from trainlab.errors import ConfigError, DataError
 from trainlab.train.callbacks import Callback
+
+if TYPE_CHECKING:
+    from trainlab.remedy import FixResult
 
 # Short keyword → config key. Every config key also works dotted or with "__".
 ALIASES = {
@@ -71,8 +76,12 @@ def _in_notebook() -> bool:
 class Run:
     """A trained run: its history, verdict, model, and the test set kept sealed until ``evaluate``."""
 
-    def __init__(self, outcome: Any, bundle: Any, model: nn.Module) -> None:
+    def __init__(self, outcome: Any, bundle: Any, model: nn.Module, *, init_state: dict[str, Any] | None = None,
+                 data_args: dict[str, Any] | None = None) -> None:
         self._outcome, self._bundle = outcome, bundle
+        # What ``fix`` needs to train the same run again: a user module's weights before training (None: built
+        # from the config and seed) and the in-memory data as ``fit`` was given it (None: the config's dataset).
+        self._init_state, self._data_args = init_state, data_args
         self.model = model
         self.run_dir: Path = outcome.run_dir
         result = outcome.result
@@ -115,6 +124,26 @@ class Run:
         from trainlab.train.run import test_best
 
         return test_best(self._prepared, self.run_dir)
+
+    def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> FixResult:
+        """Try the verdict's top remedy as a new run (same seed, data, split and starting weights) and judge it
+        on validation metrics; returns a ``trainlab.remedy.FixResult`` whose ``run`` is the new :class:`Run`.
+
+        ``model``: a fresh instance of your module, if this Run was not made by ``fit`` with it."""
+        from trainlab.remedy import fix
+
+        if model is None and self._init_state is not None:
+            model = copy.deepcopy(self.model)
+            model.load_state_dict(self._init_state)  # the exact weights the parent run started from
+        data_args = dict(self._data_args or {})
+        data = data_args.pop("data", None)
+        show = sys.stdout.isatty() if verbose is None else verbose
+        result = fix(self.run_dir, model=model, data=data, verbose=show, report=report, **data_args)
+        out = result.outcome
+        if out is not None and out.result is not None:
+            result = dataclasses.replace(result, run=Run(out, out.result.prepared.bundle, out.result.model,
+                                                         init_state=self._init_state, data_args=self._data_args))
+        return result
 
     def export(self, fmt: str = "onnx", out: str | Path | None = None) -> Path:
         """Write the best checkpoint's model as onnx, torchscript or safetensors (+ model.json); returns the path."""
@@ -194,8 +223,20 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         cbs.append(NotebookLive())
     from trainlab.workflow import run
 
+    init_state = _initial_state(model)
+    data_args = (dict(data=data, val=val, test=test, target=target, task=task)
+                 if data is not None and not isinstance(data, str) else None)
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
-    return Run(outcome, outcome.result.prepared.bundle, outcome.result.model)
+    return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=init_state,
+               data_args=data_args)
+
+
+def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
+    """A CPU copy of a user module's weights before training (one extra copy of the parameters), so that
+    ``Run.fix`` starts its new run from exactly these weights."""
+    if model is None:
+        return None
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best") -> nn.Module:

@@ -1,7 +1,8 @@
 """``trainlab`` command line: each verb parses its arguments and calls one public Python function.
 
-Exit codes: 0 success; 1 the run stopped on NaN/Inf; 2 bad input (one line on stderr, nothing written);
-130 interrupted (the run can be resumed).
+Exit codes: 0 success (``fix``: also when the remedy did not help, or nothing to fix); 1 the run (or the
+fix run) stopped on NaN/Inf; 2 bad input, or a run ``fix`` cannot change by config (one line on stderr,
+nothing written); 130 interrupted (the run can be resumed).
 """
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="(re)write a run's verdict (diagnosis.json) and report.html with its pictures")
     rp.add_argument("run", help="run directory")
+
+    fx = sub.add_parser("fix", help="try the verdict's top remedy as a new run (same seed and data) and judge it",
+                        description="Apply the config changes of the run's top-ranked problem as runs/<run>-fix, then "
+                        "compare the validation metrics of both best checkpoints (fix.json and both reports).")
+    fx.add_argument("run", help="run directory")
+    fx.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    fx.add_argument("--no-report", action="store_true", help="do not write the two reports")
 
     cp = sub.add_parser("compare", help="overlay the learning curves of several runs, with a table of what differs")
     cp.add_argument("runs", nargs="+", help="run directories")
@@ -230,6 +238,14 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fix(a: argparse.Namespace) -> int:
+    from trainlab.remedy import fix, format_fix
+
+    result = fix(a.run, verbose=not a.quiet, report=not a.no_report)
+    print(format_fix(result))
+    return 1 if result.error else 0
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from trainlab.report import compare_runs
 
@@ -341,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
-               "names": cmd_names, "report": cmd_report, "compare": cmd_compare, "export": cmd_export,
+               "names": cmd_names, "report": cmd_report, "fix": cmd_fix, "compare": cmd_compare, "export": cmd_export,
                "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv,
                "playground": cmd_playground}[a.verb]
     try:

@@ -32,3 +32,8 @@ def problem(field: str, constraint: str, got: object, fix: str) -> str:
     """Format the house error line: ``<field> must be <constraint>. Got <value>. <fix>.``"""
     fix = fix.rstrip(".")
     return f"{field} must be {constraint}. Got {got!r}. {fix}."
+
+
+class FixError(TrainlabError):
+    """``trainlab fix`` cannot try a remedy: the top finding's remedy is not a config change, or the run
+    cannot be rebuilt (its own ``nn.Module`` or in-memory data not passed again)."""

@@ -278,7 +278,8 @@ def inputs_not_scaled(ctx: RunContext) -> Finding | None:
                "that the weight initialisation assumes, so the first layers' outputs and gradients are huge")
     severity: Severity = "error" if max(scale, span) >= t.unscaled_error else "warning"
     return Finding("inputs_not_scaled", severity, "Inputs not scaled", message, ev,
-                   "set data.normalize=true (standardises each feature with the training split's mean and std)")
+                   "set data.normalize=true (standardises each feature with the training split's mean and std)",
+                   {"data.normalize": True})
 
 
 def symmetric_init(ctx: RunContext) -> Finding | None:
@@ -286,11 +287,13 @@ def symmetric_init(ctx: RunContext) -> Finding | None:
     layers = _preflight(ctx).get("uniform_layers") or []
     if not layers:
         return None
+    init = "he" if ctx.cfg("model.activation") in ("relu", "leaky_relu", "gelu") else "xavier"
     return Finding("symmetric_init", "error", "Symmetric initialisation",
                    f"every weight of {', '.join(layers)} started at the same value, so the units of that layer "
                    "compute the same output, get the same gradient and stay identical copies: the layer acts "
                    "like one unit", {"layers": layers},
-                   "initialise the weights randomly: model.init=he (ReLU) or xavier (tanh/sigmoid), never a constant")
+                   f"initialise the weights randomly: model.init={init} (he for ReLU, xavier for tanh/sigmoid), "
+                   "never a constant", {"model.init": init})
 
 
 def empty_class(ctx: RunContext) -> Finding | None:
@@ -713,7 +716,8 @@ def too_early(ctx: RunContext) -> Finding | None:
     cont = (f", or continue this run: trainlab train --resume {ctx.cfg('out_dir', 'runs')}/{run} --set epochs={more}"
             if run and ctx.ran_out_of_epochs else "")
     return Finding("too_early", "warning", "Too early to judge", message, ev,
-                   f"train longer: set epochs={more} (now {epochs}){cont}")
+                   f"train longer: set epochs={more} (now {epochs}){cont}",
+                   {"epochs": more} if more > epochs else {})  # a run stopped early by a rule: no more epochs to set
 
 
 def good_fit(ctx: RunContext) -> Finding | None:

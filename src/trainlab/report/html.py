@@ -148,6 +148,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
     pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle)
     sections = [
         _section("verdict", "Verdict", _verdict(diagnosis)),
+        *_fix_section(run_dir),
         _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),
         *_prediction_sections(pics, notes),
         _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
@@ -252,6 +253,39 @@ def _verdict(diagnosis: dict[str, Any] | None) -> str:
                      f'{e(str(f.get("title") or f.get("rule") or ""))} <code>{e(str(f.get("rule") or ""))}</code>'
                      f'</div><p>{e(str(f.get("message") or ""))}</p>{ev}{remedy}</div>')
     return head + "".join(cards)
+
+
+def _fix_section(run_dir: Path) -> list[tuple[str, str, str]]:
+    """``fix.json`` of ``trainlab fix``: the fixed run gets "Fix tried" pointing to the new run, the new run
+    "Fixed from" naming its parent; both with the remedy and the before → after of the validation metrics."""
+    saved = _read_json(run_dir / "fix.json")
+    if not isinstance(saved, dict):
+        return []
+    return [_fix_block(saved[role], role == "fixed_from") for role in ("fixed_from", "fix_tried")
+            if isinstance(saved.get(role), dict) and saved[role].get("fix_name")]
+
+
+def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
+    other = rec["parent_name"] if is_fix else rec["fix_name"]
+    link = f'<a href="../{e(other)}/report.html">{e(other)}</a>'
+    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (rec.get("sets") or {}).items())
+    lead = (f"This run is <strong>{link}</strong> with the remedy of its finding" if is_fix else
+            f"trainlab fix trained {link}: this run with the remedy of its finding")
+    before, after = rec.get("before") or {}, rec.get("after") or {}
+    keys = [("best epoch", "epoch"), ("val loss", "val_loss"), ("val accuracy", "val_acc")]
+    head = f"<tr><th></th><th>before: {e(rec['parent_name'])}</th><th>after: {e(rec['fix_name'])}</th></tr>"
+    body = "".join(f"<tr><th>{e(label)}</th><td>{e(format_value(before.get(k)))}</td>"
+                   f"<td>{e(format_value(after.get(k)))}</td></tr>"
+                   for label, k in keys if before.get(k) is not None or after.get(k) is not None)
+    html_ = (f'<p>{lead} <strong>{e(str(rec.get("title")))}</strong> <code>{e(str(rec.get("rule")))}</code> '
+             f'({e(str(rec.get("remedy")))}), applied as <code>{e(sets)}</code> with the same seed, data and split.</p>'
+             f'<p class="verdict fix-{"improved" if rec.get("improved") else "no-help"}">'
+             f'<strong>{e(str(rec.get("judgement")))}</strong></p>'
+             f'<table class="kv">{head}{body}</table>'
+             + _note("Validation metrics of each run's best checkpoint (the weights it keeps)."))
+    if rec.get("error"):
+        html_ += _note(f"The fix run stopped: {rec['error']}")
+    return _section("fixed-from" if is_fix else "fix", "Fixed from" if is_fix else "Fix tried", html_)
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> str:

@@ -338,6 +338,7 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "best_val": _row(state.history, ck.best_epoch),
         "test": test, "wall_time": time.perf_counter() - t_start,
         "epoch_time_mean": (sum(h["epoch_time"] for h in state.history) / len(state.history)) if state.history else None,
+        "custom_model": p.custom_model,  # class name of a user nn.Module (trainlab fix needs it passed again)
         "n_parameters": count_parameters(p.model), "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
         "environment": env.environment(p.device, p.threads),
         # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
