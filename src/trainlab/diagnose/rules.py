@@ -74,6 +74,18 @@ class Thresholds:
     # it means confidently wrong predictions, the mark of overshooting steps (SGD lr 3 on Fashion-MNIST ends
     # at 2.9× ln 10; a too-low lr stays at ≈ 1.0×, never above).
     lr_high_vs_chance: float = 1.5
+    # Diverged (lr_too_high becomes an error, ranked above its symptoms): the training loss rose to ≥ 10× its
+    # first-epoch level, or broke to NaN/Inf after rising from gradients of normal size (nan_cause). Measured:
+    # lr 5 on moons rose 10^9×, lr 100 on a spiral 54×; a workable but noisy lr stays below 2× (lr_high_rise).
+    # Its symptoms — gradient norms grown 10^9× from a normal start, underfitting — are then not separate causes.
+    lr_diverged: float = 10.0
+    # Inside the first epoch (summary["first_epoch"]: the first update's loss and the mean loss over each tenth of
+    # the epoch's updates; cross-entropy only, whose untrained loss is ≈ ln(C) on any batch — an MSE first batch
+    # is no baseline, its loss moved 8.7× between batches of a healthy plane regression): a tenth of epoch 1 whose
+    # mean loss is ≥ 3× the first update's. Measured max/first on healthy runs (tests/diagnose, 14–71 updates an
+    # epoch, a tenth can be one update): ≤ 1.36; adam lr 0.05 killing ReLU units: 5.2; linear softmax at SGD lr 3
+    # on 5000 Fashion-MNIST images: 25 (its epoch-1 mean hides it: the run "ended above chance" only).
+    lr_high_in_epoch: float = 3.0
 
     # Pre-flight (summary.json["preflight"], facts measured before the first update):
     # inputs not scaled: a feature mean or std beyond 10, or values spanning more than 50 — what default inits
@@ -420,7 +432,7 @@ def exploding_gradients(ctx: RunContext) -> Finding | None:
     growth = peak / first if first > 0 else math.inf
     huge = peak >= t.exploding_norm
     growing = growth >= t.exploding_growth and peak >= t.exploding_floor
-    if not (huge or growing):
+    if not (huge or growing) or _lr_explains_growth(ctx, first):
         return None
     ev = {"first": first, "peak": peak, "peak_epoch": peak_epoch, "growth": growth}
     message = f"the gradient norm reached {_g(peak)} at epoch {peak_epoch}"
@@ -446,28 +458,56 @@ def _chance_loss(ctx: RunContext) -> float | None:
     return math.log(ctx.n_classes)
 
 
-def lr_too_high(ctx: RunContext) -> Finding | None:
-    """The training loss rises, climbs back from its best, oscillates with a large amplitude, or ends well
-    above the loss of guessing."""
-    t, series = ctx.t, ctx.series("train_loss")
-    if not series or series[0][1] <= 0:
+def _nan_from_lr(ctx: RunContext) -> tuple[dict[str, Any], str] | None:
+    """The loop's NaN/Inf facts and the cause in words, when the cause is the learning rate, else None."""
+    facts = ctx.summary.get("non_finite") or {}
+    if not facts:
         return None
+    cause_id, cause = nan_cause(facts, ctx.t)
+    return (facts, cause) if cause_id == "lr_too_high" else None
+
+
+def lr_too_high(ctx: RunContext) -> Finding | None:
+    """The training loss rises, climbs back from its best, oscillates with a large amplitude, ends well
+    above the loss of guessing, or broke to NaN/Inf after rising. An error when it diverged (see lr_diverged)."""
+    t, series = ctx.t, ctx.series("train_loss")
+    parts, ev = [], {}
+    diverged = False
+    nan = _nan_from_lr(ctx)
+    if nan is not None:
+        facts, cause = nan
+        step = f", step {facts['step']}" if facts.get("step") is not None else ""
+        parts.append(f"the {facts['what']} became {facts['value']} at epoch {facts['epoch']}{step}: {cause}")
+        ev.update(non_finite_epoch=facts["epoch"], non_finite_step=facts.get("step"))
+        diverged = True
+    start = ctx.summary.get("first_epoch") or {}
+    curve, l0 = start.get("loss_curve") or [], start.get("first_loss")
+    finite = [v for v in curve if math.isfinite(v)]
+    if _chance_loss(ctx) is not None and l0 and l0 > 0 and finite and max(finite) >= t.lr_high_in_epoch * l0:
+        peak = max(finite)
+        at = curve.index(peak) + 1
+        parts.append(f"inside epoch 1 the loss rose from {_g(l0)} at the first update to {_g(peak)} ({at}/{len(curve)} "
+                     "of the way through the epoch, a mean over its updates there)")
+        ev.update(first_update_loss=l0, first_epoch_peak=peak)
+        diverged = diverged or peak >= t.lr_diverged * l0
+    if not series or series[0][1] <= 0:
+        return _lr_high_finding(ctx, parts, ev, diverged)
     epochs, loss = [e for e, _ in series], [v for _, v in series]
     first, floor = loss[0], t.loss_floor * loss[0]
-    parts, ev = [], {}
     chance = _chance_loss(ctx)
     end = _mean(loss[-t.tail:])
     if chance is not None and end >= t.lr_high_vs_chance * chance:
-        parts.append(f"the training loss ended at {_g(end)}, {end / chance:.1f}× the {_g(chance)} of guessing every "
+        parts.append(f"the training loss ended at {_g(end)}, {end / chance:.3g}× the {_g(chance)} of guessing every "
                      f"one of the {ctx.n_classes} classes equally (an untrained net starts there)")
         ev.update(end=end, chance_loss=chance)
     if len(series) < t.min_epochs:
-        return _lr_high_finding(ctx, parts, ev)
+        return _lr_high_finding(ctx, parts, ev, diverged)
     peak_i = max(range(1, len(loss)), key=loss.__getitem__)
     if loss[peak_i] >= t.lr_high_rise * first:
         parts.append(f"the training loss rose from {_g(first)} at epoch {epochs[0]} to {_g(loss[peak_i])} "
                      f"at epoch {epochs[peak_i]}")
         ev.update(first=first, peak=loss[peak_i], peak_epoch=epochs[peak_i])
+        diverged = diverged or loss[peak_i] >= t.lr_diverged * first
     low_i = min(range(len(loss)), key=loss.__getitem__)
     if low_i < len(loss) - 1 and end >= t.lr_high_rise * max(loss[low_i], floor):
         parts.append(f"{'it' if parts else 'the training loss'} climbed back from its low of {_g(loss[low_i])} "
@@ -482,15 +522,30 @@ def lr_too_high(ctx: RunContext) -> Finding | None:
             parts.append(f"in the second half it jumped by a median {jump:.0%} of its level from epoch to "
                          f"epoch, changing direction {changes:.0%} of the time")
             ev.update(jump=jump, direction_changes=changes)
-    return _lr_high_finding(ctx, parts, ev)
+    return _lr_high_finding(ctx, parts, ev, diverged)
 
 
-def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any]) -> Finding | None:
+def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any], diverged: bool) -> Finding | None:
     if not parts:
         return None
     lr = ctx.lr
-    return Finding("lr_too_high", "warning", "Learning rate too high", "; ".join(parts), ev,
-                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g})", {"optimizer.lr": lr / 10})
+    return Finding("lr_too_high", "error" if diverged else "warning", "Learning rate too high", "; ".join(parts),
+                   {**ev, "diverged": diverged}, f"lower optimizer.lr to {lr / 10:g} (now {lr:g})",
+                   {"optimizer.lr": lr / 10})
+
+
+def _lr_explains_growth(ctx: RunContext, first_norm: float) -> bool:
+    """Gradients of normal size at the start that then grew while the loss rose: the steps overshoot (the
+    learning rate), the same evidence order as nan_cause — not an init or depth problem. The first update's norm
+    (summary["first_epoch"]) is the start when known: an epoch-1 mean already holds the blow-up."""
+    first_norm = (ctx.summary.get("first_epoch") or {}).get("first_grad_norm", first_norm)
+    if first_norm >= ctx.t.exploding_norm:
+        return False
+    if _nan_from_lr(ctx) is not None:
+        return True
+    start = (ctx.summary.get("first_epoch") or {}).get("first_loss")
+    loss = ([start] if start else []) + ctx.values("train_loss")
+    return len(loss) >= 2 and loss[0] > 0 and max(loss[1:]) >= ctx.t.lr_high_rise * loss[0]
 
 
 def vanishing_gradients(ctx: RunContext) -> Finding | None:
@@ -764,18 +819,20 @@ def still_improving(ctx: RunContext) -> Finding | None:
 
 # Priority order, used to pick the headline among findings of the same severity: causes that exist before
 # the first update (the pre-flight rules: they explain the symptoms below them), then what stops learning
-# altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
+# altogether first (a bad lr before the NaN and the grown gradients it causes, broken numbers, gradients that do not reach the first layers, dead or
 # saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
-                     non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
+                     lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
                      saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
 # ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
 PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal]
-BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, non_finite, exploding_gradients, lr_too_high, vanishing_gradients,
+BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, lr_too_high, non_finite, exploding_gradients, vanishing_gradients,
                             dead_units, saturated_units]
 FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
 # ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.
 FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id
+# ... and beside a diverged run (lr_too_high as an error): "give the model capacity" for a loss at 10^9 is noise.
+FIT_JUDGED_LATER_BESIDE_ERROR = ("lr_too_high",)

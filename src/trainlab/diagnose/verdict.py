@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
+from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BESIDE_ERROR, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
 from trainlab.train.checkpoint import load_checkpoint
@@ -47,7 +47,8 @@ def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]]
     ctx = RunContext(list(history), list(layers), dict(summary or {}), dict(config or {}), n_classes,
                      thresholds or Thresholds())
     found = [f for rule in RULES if (f := rule(ctx)) is not None]
-    if any(f.rule in FIT_JUDGED_LATER_BESIDE for f in found):
+    if any(f.rule in FIT_JUDGED_LATER_BESIDE or (f.rule in FIT_JUDGED_LATER_BESIDE_ERROR and f.severity == "error")
+           for f in found):
         judged_later = {r.__name__ for r in FIT_RULES}
         found = [f for f in found if f.rule not in judged_later]
     priority = {rule_id: i for i, rule_id in enumerate(RULE_IDS)}

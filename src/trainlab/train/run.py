@@ -265,7 +265,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         start_epoch = 1
         if resume_from is not None:
             start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
-            preflight = _prior_summary(run_dir).get("preflight")  # the facts of the untrained model, kept
+            prior = _prior_summary(run_dir)
+            preflight = prior.get("preflight")  # the facts of the untrained model, kept
+            state.first_epoch = prior.get("first_epoch")
         else:
             preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
                                         p.device)
@@ -332,6 +334,7 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "preflight": preflight,  # data, model and loss before the first update (train.preflight)
+        "first_epoch": state.first_epoch,  # the first epoch's updates: loss checkpoints (train.loop.first_epoch_curve)
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
