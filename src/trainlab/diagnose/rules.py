@@ -106,6 +106,27 @@ class Thresholds:
     # did the network on validation (its last epochs' mean). Clean moons: k-NN skill ≈ 0.99; Fashion-MNIST ≈
     # 0.8; moons with shuffled labels ≈ 0. A net at chance on data a k-NN reads is underfitting instead.
     no_signal_skill: float = 0.1
+    # Heavy label imbalance: the largest class has ≥ 5× the training examples of the smallest. Measured on moons
+    # (4000 points, one class thinned, a balanced validation set, 10 epochs): the small class's recall was
+    # 0.91/0.80 (MLP/linear) at 3:1, 0.65/0.57 at 10:1, 0.49/0.20 at 30:1 and 0 at 100:1 — all called good_fit.
+    imbalance_ratio: float = 5.0
+    # Leakage: ≥ 1 % of the validation (or test) examples are exact copies of training examples. Real datasets
+    # hold a few (a copy or two in thousands moves accuracy by < 0.1 point); at 1 % the copies alone can move the
+    # accuracy by a point, which decides between close runs. Fashion-MNIST: 0 of 6000 validation, 0 of 10000 test.
+    leak_share: float = 0.01
+    # Class labels fed to a regression: whole-number targets with ≤ 20 distinct values (the limit under which
+    # trainlab itself reads a CSV target as classes, data.tabular.infer_task), or one-hot rows (0/1, a single 1).
+    target_classes: int = 20
+    # A learning rate far outside the usual range of its optimizer, checked before training (a warning):
+    # name → (too low at or below, too high at or above, a usual value). SGD: lr 3 on Fashion-MNIST still trains
+    # (badly) but 10 multiplies each gradient by 10; momentum/nesterov take steps ~10× lr (1 / (1 - 0.9)), so 1
+    # is their 10; adam/adamw/rmsprop move every weight by up to ~lr per update whatever the gradient's size, so
+    # 0.1 shifts a unit-scale weight by 10 % a step (adam at 0.05 killed most ReLU units, test_verdict); 1e-3 is
+    # their published default. Below 1e-6 no optimizer moves a weight measurably within a run of 100 epochs.
+    lr_ranges: dict[str, tuple[float, float, float]] = field(default_factory=lambda: {
+        "sgd": (1e-6, 10.0, 0.1), "momentum": (1e-6, 1.0, 0.01), "nesterov": (1e-6, 1.0, 0.01),
+        "adam": (1e-6, 0.1, 1e-3), "adamw": (1e-6, 0.1, 1e-3), "rmsprop": (1e-6, 0.1, 1e-3),
+        "adagrad": (1e-6, 1.0, 0.01)})
 
     # Too early to judge: fewer than `min_epochs` epochs, or fewer than `window` epochs with the validation
     # loss at its lowest in the last epoch and still falling by ≥ `improving_drop` of its level per epoch.
@@ -338,6 +359,91 @@ def no_signal(ctx: RunContext) -> Finding | None:
     return Finding("no_signal", "error", "No signal in the labels", message, ev,
                    "check that each label belongs to its input (files merged or shuffled separately, a wrong label "
                    "column); with labels the inputs cannot explain, no model or setting will generalise")
+
+
+def class_imbalance(ctx: RunContext) -> Finding | None:
+    """The largest class outnumbers the smallest (non-empty) one many times over."""
+    counts = _preflight(ctx).get("class_counts") or []
+    present = [(c, k) for k, c in enumerate(counts) if c > 0]
+    if len(present) < 2:
+        return None
+    (big, kb), (small, ks) = max(present), min(present)
+    ratio = big / small
+    if ratio < ctx.t.imbalance_ratio:
+        return None
+    majority = big / sum(c for c, _ in present)
+    val = ctx.values("val_acc")
+    ev = {"largest_class": kb, "largest": big, "smallest_class": ks, "smallest": small, "ratio": ratio,
+          "majority_share": majority, "val_acc_end": _mean(val[-ctx.t.tail:]) if val else None}
+    message = (f"class {kb} has {big} training examples and class {ks} only {small} ({ratio:.0f}:1): always answering "
+               f"class {kb} already scores {majority:.0%} accuracy on data split like this, so accuracy hides a "
+               "model that ignores the small classes")
+    if val and ev["val_acc_end"] <= majority + 0.01:
+        message += f"; this one ended at {ev['val_acc_end']:.2f}, no better than that"
+    return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,
+                   "judge by the per-class accuracy (the report's confusion matrix), not accuracy; rebalance the "
+                   f"training data by repeating the small classes' examples (class {ks} ~{ratio:.0f}×) — trainlab "
+                   "has no class weights yet")
+
+
+def leakage(ctx: RunContext) -> Finding | None:
+    """Validation (or test) examples that are exact copies of training examples."""
+    pf, t = _preflight(ctx), ctx.t
+    found = [(name, f) for name, f in (("validation", pf.get("shared_with_val")),
+                                       ("test", (ctx.summary.get("test") or {}).get("shared_with_train")))
+             if f and f["n"] and f["share"] >= t.leak_share]
+    if not found:
+        return None
+    parts = []
+    for name, f in found:
+        sample = (f" (looked up among {f['train_checked']} of the {f['train_n']} training examples)"
+                  if f["train_checked"] < f["train_n"] else "")
+        parts.append(f"{f['n']} of {f['of']} {name} examples are exact copies of training examples{sample}, about "
+                     f"{f['share']:.0%} of the {name} split")
+    ev = {name: f for name, f in found}
+    return Finding("leakage", "warning", "Train/validation leakage",
+                   "; ".join(parts) + ": the model is scored on examples it trained on, so these metrics are too "
+                   "optimistic and an overfit model can look best", ev,
+                   "remove duplicate examples before splitting (e.g. keep the first of each: "
+                   "numpy.unique(X, axis=0, return_index=True)), then split again")
+
+
+def targets_look_like_classes(ctx: RunContext) -> Finding | None:
+    """A regression (MSE) on targets that are class labels: one-hot rows or a few whole numbers."""
+    pf = _preflight(ctx)
+    tg = pf.get("targets")
+    if pf.get("task") != "regression" or not tg:
+        return None
+    if tg["onehot"]:
+        message = (f"every target row is one-hot ({tg['columns']} columns of 0/1 with a single 1): these are class "
+                   "labels, and a regression fits them with squared error instead of class probabilities")
+        return Finding("targets_look_like_classes", "warning", "Classification trained as regression", message, tg,
+                       "pass the class index of each row instead (y.argmax(1)): trainlab then trains a classifier "
+                       "with cross_entropy")
+    if not tg["integer"] or tg["distinct"] > ctx.t.target_classes:
+        return None
+    message = (f"the regression targets are whole numbers with only {tg['distinct']} distinct values: they look like "
+               "class indices, and MSE on class indices treats class 3 as closer to 2 than to 7")
+    return Finding("targets_look_like_classes", "warning", "Classification trained as regression", message, tg,
+                   "train a classifier: set data.task=classification (cross_entropy on the classes)",
+                   {"data.task": "classification"})
+
+
+def lr_unusual(ctx: RunContext) -> Finding | None:
+    """A learning rate far outside the usual range of the chosen optimizer (checked before training)."""
+    name = ctx.cfg("optimizer.name")
+    if name not in ctx.t.lr_ranges or ctx.cfg("optimizer.lr") is None:
+        return None
+    low, high, usual = ctx.t.lr_ranges[name]
+    lr = ctx.lr
+    if low < lr < high:
+        return None
+    side, way = (f"at or above {high:g}", "lower") if lr >= high else (f"at or below {low:g}", "raise")
+    # no config keys in the message, and the remedy in the words every lr remedy uses: the playground rewrites both
+    return Finding("lr_unusual", "warning", "Unusual learning rate",
+                   f"a learning rate of {lr:g} is {side}, far outside the usual range for {name} (usually about "
+                   f"{usual:g})", {"lr": lr, "optimizer": name, "low": low, "high": high, "usual": usual},
+                   f"{way} optimizer.lr to {usual:g} (now {lr:g}), the usual start for {name}", {"optimizer.lr": usual})
 
 
 _WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
@@ -819,18 +925,23 @@ def still_improving(ctx: RunContext) -> Finding | None:
 
 # Priority order, used to pick the headline among findings of the same severity: causes that exist before
 # the first update (the pre-flight rules: they explain the symptoms below them), then what stops learning
-# altogether first (a bad lr before the NaN and the grown gradients it causes, broken numbers, gradients that do not reach the first layers, dead or
-# saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
+# altogether first (a bad lr before the NaN and the grown gradients it causes, broken numbers, gradients that
+# do not reach the first layers, dead or saturated units), then an lr outside its optimizer's range, then the
+# fit it leads to (a lr too low, over- and underfitting), then the good news.
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
-                     lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
-                     saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
+                     targets_look_like_classes, leakage, class_imbalance, lr_too_high, non_finite, exploding_gradients,
+                     vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low, overfitting,
+                     underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
 # ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
-PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal]
-BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, lr_too_high, non_finite, exploding_gradients, vanishing_gradients,
-                            dead_units, saturated_units]
+PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
+                                targets_look_like_classes, leakage, class_imbalance]
+# (The data and config warnings — leakage, imbalance, an unusual lr — do not make a 2-epoch run judgeable.)
+BROKEN_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
+                            lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
+                            saturated_units]
 FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
 # ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.
 FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id

@@ -32,7 +32,7 @@ from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
 from trainlab.train.losses import Loss, resolve_loss
 from trainlab.train.optim import make_optimizer, make_scheduler
-from trainlab.train.preflight import preflight_facts
+from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.train.stop import better, stop_rules
 
 
@@ -270,7 +270,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             state.first_epoch = prior.get("first_epoch")
         else:
             preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
-                                        p.device)
+                                        p.device, val=p.bundle.val)
         error: str | None = None
         facts: dict[str, Any] | None = None
         try:
@@ -323,7 +323,10 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     model.load_state_dict(ckpt["model"])
     split = on_device(p.bundle.test.open(), p.device)
     m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
-    return {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+    if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
+        out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
+    return out
 
 
 def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
