@@ -33,6 +33,24 @@ SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.conver
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
 
 
+# Config keys that ``fit`` takes as its own parameters rather than as options.
+FIT_PARAMETERS = {"data.task": "task"}
+
+
+def fit_keywords(sets: dict[str, Any]) -> str:
+    """A remedy's config changes (``Finding.sets``) as keywords of :func:`fit`: ``{"optimizer.lr": 0.01}`` →
+    ``lr=0.01``; keys without a short name as ``section__key=…``, which ``fit`` reads the same way."""
+    short = {dotted: name for name, dotted in ALIASES.items()} | FIT_PARAMETERS
+    # 3 / 10 prints as 0.30000000000000004: six significant digits say the same
+    shown = {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in sets.items()}
+    return ", ".join(f"{short.get(k, k.replace('.', '__'))}={v!r}" for k, v in shown.items())
+
+
+def fit_call(sets: dict[str, Any]) -> str:
+    """``tl.fit(..., lr=0.01)``: how a remedy reads on the Python path."""
+    return f"tl.fit(..., {fit_keywords(sets)})"
+
+
 class History(list):
     """The per-epoch metrics (a list of dicts); ``to_pandas()`` gives a DataFrame when pandas is installed."""
 
@@ -195,6 +213,10 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     from trainlab.workflow import run
 
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
+    if show:  # the verdict, as the CLI prints it, with each remedy as keywords of this function
+        from trainlab.diagnose.verdict import format_diagnosis
+
+        print(format_diagnosis(outcome.diagnosis, fix=fit_call))
     return Run(outcome, outcome.result.prepared.bundle, outcome.result.model)
 
 
