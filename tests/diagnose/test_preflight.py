@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import trainlab as tl
+from trainlab.errors import ConfigError
 from trainlab.diagnose.rules import PREFLIGHT_RULES
 from trainlab.train.preflight import preflight_facts
 
@@ -110,8 +111,29 @@ def test_heavy_imbalance_is_named_with_the_counts_and_a_balanced_judgement(tmp_p
     run = fit(mlp(), (x[keep], y[keep]), tmp_path)
     f = next(f for f in run.diagnosis.findings if f.rule == "class_imbalance")
     assert f.evidence["largest_class"] == 0 and f.evidence["ratio"] >= 20 and "confusion matrix" in f.remedy
-    assert "good_fit" not in run.diagnosis.rules()
+    assert f.sets == {"loss.class_weights": "balanced"} and "good_fit" not in run.diagnosis.rules()
     assert "class_imbalance" not in fit(mlp(), moons(), tmp_path).diagnosis.rules()
+    xv, yv = moons(400, seed=1)  # balanced: the small class's recall shows what accuracy hides
+    recall = {}
+    for weights in (None, "balanced"):
+        r = fit(mlp(), (x[keep], y[keep]), tmp_path, val=(xv, yv), class_weights=weights)
+        recall[weights] = float((r.predict(xv)[yv == 1] == 1).float().mean())
+        assert ("class_imbalance" in r.diagnosis.rules()) == (weights is None)  # the fix applied: no finding
+    assert recall["balanced"] > recall[None] + 0.2
+
+
+def test_balanced_class_weights_are_n_over_c_times_each_count():
+    from trainlab.train.losses import LOSSES, weighted
+
+    y = torch.tensor([0, 0, 0, 1])  # counts 3 and 1: weights 4 / (2·3) and 4 / (2·1)
+    loss = weighted(LOSSES.get("cross_entropy"), "balanced", y, 2, torch.device("cpu"))
+    out = torch.randn(4, 2)
+    w = torch.tensor([4 / 6, 2.0])
+    assert torch.allclose(loss.fn(out, y), nn.functional.cross_entropy(out, y, weight=w))
+    with pytest.raises(ConfigError, match=r"^loss\.class_weights must be 2 weights >= 0, one per class\. Got \[1\.0\]"):
+        weighted(LOSSES.get("cross_entropy"), [1.0], y, 2, torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"^loss\.class_weights must be left unset for loss 'mse'"):
+        weighted(LOSSES.get("mse"), "balanced", y, 2, torch.device("cpu"))
 
 
 def test_validation_and_test_examples_copied_from_training_are_leakage(tmp_path):

@@ -369,8 +369,8 @@ def class_imbalance(ctx: RunContext) -> Finding | None:
         return None
     (big, kb), (small, ks) = max(present), min(present)
     ratio = big / small
-    if ratio < ctx.t.imbalance_ratio:
-        return None
+    if ratio < ctx.t.imbalance_ratio or ctx.cfg("loss.class_weights") is not None:
+        return None  # weighted classes: the fix is in place
     majority = big / sum(c for c, _ in present)
     val = ctx.values("val_acc")
     ev = {"largest_class": kb, "largest": big, "smallest_class": ks, "smallest": small, "ratio": ratio,
@@ -380,10 +380,15 @@ def class_imbalance(ctx: RunContext) -> Finding | None:
                "model that ignores the small classes")
     if val and ev["val_acc_end"] <= majority + 0.01:
         message += f"; this one ended at {ev['val_acc_end']:.2f}, no better than that"
+    judge = "judge by the per-class accuracy (the report's confusion matrix), not accuracy"
+    if ctx.cfg("loss.name", "auto") in ("auto", "cross_entropy"):
+        # measured (moons, 30:1): the small class's recall 0.49 → 0.94 (MLP), 0.20 → 0.86 (linear) with it
+        return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,
+                       f"set loss.class_weights=balanced (each class weighs as much in total), and {judge}",
+                       {"loss.class_weights": "balanced"})
     return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,
-                   "judge by the per-class accuracy (the report's confusion matrix), not accuracy; rebalance the "
-                   f"training data by repeating the small classes' examples (class {ks} ~{ratio:.0f}×) — trainlab "
-                   "has no class weights yet")
+                   f"{judge}; rebalance the training data by repeating the small classes' examples (class {ks} "
+                   f"~{ratio:.0f}×), or use loss.name=cross_entropy with loss.class_weights=balanced")
 
 
 def leakage(ctx: RunContext) -> Finding | None:
