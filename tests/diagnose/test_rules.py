@@ -417,3 +417,18 @@ def test_gradients_grown_from_a_normal_start_while_the_loss_rose_are_the_lr_not_
     assert "underfitting" not in d.rules()  # a diverged run's fit is not judged: no "give it capacity"
     huge_start = rows([0.69, 0.69, 0.69, 0.69], grad_norm=[5e3] * 4, train_acc=[0.5] * 4, val_acc=[0.5] * 4)
     assert run(huge_start).verdict == "exploding_gradients"
+
+
+def test_a_remedys_sets_print_as_set_lines_that_the_cli_reads_back():
+    from trainlab.config import parse_override, resolve_config
+    from trainlab.diagnose.verdict import set_args
+
+    sets = {"optimizer.lr": 1e-05, "model.hidden": [64, 64], "data.normalize": True, "loss.class_weights": "balanced",
+            "stop.early_stopping.patience": 6}
+    line = set_args(sets)
+    assert line.startswith("--set optimizer.lr=1.0e-05 --set model.hidden=[64,64] --set data.normalize=true")
+    words = line.split()
+    back = dict(parse_override(w) for w in words[1::2])
+    assert back == sets and resolve_config(overrides=back).optimizer.lr == 1e-05
+    d = run(rows(TRAIN, VAL))
+    assert format_diagnosis(d).splitlines()[1].endswith(" → --set stop.early_stopping.patience=2")
