@@ -263,3 +263,15 @@ def test_predict_of_a_run_on_input_features_takes_raw_points(tmp_path):
     assert pred[0] == pred[1] and pred[2] == pred[3] and pred[0] != pred[2]  # the disc vs the ring around it
     with pytest.raises(DataError, match=r"X must hold the raw columns \['x1', 'x2'\] .* Got shape \(4, 4\)"):
         run.predict(torch.zeros(4, 4))
+
+
+def test_a_remedys_sets_read_as_fit_keywords_that_fit_accepts():
+    from trainlab.api import fit_keywords, options_to_overrides
+
+    sets = {"optimizer.lr": 3 / 10, "model.hidden": [64], "loss.class_weights": "balanced",
+            "stop.early_stopping.patience": 6}
+    text = fit_keywords(sets)
+    assert text == "lr=0.3, hidden=[64], class_weights='balanced', stop__early_stopping__patience=6"
+    keywords = eval(f"dict({text})")  # the text is valid Python keywords ...
+    assert options_to_overrides(keywords) == {**sets, "optimizer.lr": 0.3}  # ... that fit maps back to the keys
+    assert fit_keywords({"data.task": "classification"}) == "task='classification'"  # fit's own parameter

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 ALIASES = {
     "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
     "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
-    "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2",
+    "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
     "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
     "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
@@ -36,6 +36,24 @@ ALIASES = {
 }
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
+
+
+# Config keys that ``fit`` takes as its own parameters rather than as options.
+FIT_PARAMETERS = {"data.task": "task"}
+
+
+def fit_keywords(sets: dict[str, Any]) -> str:
+    """A remedy's config changes (``Finding.sets``) as keywords of :func:`fit`: ``{"optimizer.lr": 0.01}`` →
+    ``lr=0.01``; keys without a short name as ``section__key=…``, which ``fit`` reads the same way."""
+    short = {dotted: name for name, dotted in ALIASES.items()} | FIT_PARAMETERS
+    # 3 / 10 prints as 0.30000000000000004: six significant digits say the same
+    shown = {k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in sets.items()}
+    return ", ".join(f"{short.get(k, k.replace('.', '__'))}={v!r}" for k, v in shown.items())
+
+
+def fit_call(sets: dict[str, Any]) -> str:
+    """``tl.fit(..., lr=0.01)``: how a remedy reads on the Python path."""
+    return f"tl.fit(..., {fit_keywords(sets)})"
 
 
 class History(list):
@@ -227,6 +245,10 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     data_args = (dict(data=data, val=val, test=test, target=target, task=task)
                  if data is not None and not isinstance(data, str) else None)
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
+    if show:  # the verdict, as the CLI prints it, with each remedy as keywords of this function
+        from trainlab.diagnose.verdict import format_diagnosis
+
+        print(format_diagnosis(outcome.diagnosis, fix=fit_call))
     return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=init_state,
                data_args=data_args)
 

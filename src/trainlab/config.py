@@ -219,6 +219,9 @@ class LossConfig(_Section):
     name: str = "auto"  # auto: cross_entropy for classification, mse for regression
     l1: float = Field(0.0, ge=0)  # λ·Σ|w| over weights (not biases)
     l2: float = Field(0.0, ge=0)  # λ/2·Σw² over weights (not biases)
+    # cross-entropy only: each class's loss weighted; "balanced" = n / (C · count of the class) as in
+    # scikit-learn, so every class weighs as much in total (for heavily imbalanced labels); None: unweighted
+    class_weights: Literal["balanced"] | list[float] | None = None
 
     @field_validator("name")
     @classmethod

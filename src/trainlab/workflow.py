@@ -60,6 +60,15 @@ def _final_curves(run_dir: Path) -> None:
         plot_curves(run_dir)
 
 
+def with_cause(message: str, diagnosis: Diagnosis) -> str:
+    """The NaN/Inf message with the diagnosed cause and its remedy appended, on the same line (from the
+    non_finite finding's evidence: facts as data, never re-read from the message)."""
+    f = next((f for f in diagnosis.findings if f.rule == "non_finite"), None)
+    if f is None or f.evidence.get("cause_id") in (None, "unknown"):
+        return message
+    return f"{message} Likely cause: {f.evidence['cause']}. Try: {f.remedy}."
+
+
 def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
         overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (), report: bool = True,
         verbose: bool = True, bar: bool | None = None, console: Any = None, bundle: DataBundle | None = None,
@@ -82,6 +91,7 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
         if exc.run_dir is not None:
             diagnosis, page = _finish(Path(exc.run_dir), report, model, bundle)
             exc.outcome = Outcome(None, Path(exc.run_dir), diagnosis, page)  # type: ignore[attr-defined]
+            exc.args = (with_cause(str(exc), diagnosis),)
         raise
     except BaseException:
         if report and run_dirs:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import trainlab as tl
+from trainlab.errors import ConfigError
 from trainlab.diagnose.rules import PREFLIGHT_RULES
 from trainlab.train.preflight import preflight_facts
 
@@ -100,3 +101,86 @@ def test_shuffled_labels_have_no_signal_and_no_capacity_remedy(tmp_path):
     assert run.summary["preflight"]["knn_acc"] < 0.55
     clean = fit(mlp(), (x, y), tmp_path, epochs=10)
     assert clean.summary["preflight"]["knn_acc"] > 0.95 and "no_signal" not in clean.diagnosis.rules()
+
+
+# --- labels, leakage, the target type, the lr range (issue 15, "What to build" 1) --------------------------------
+
+def test_heavy_imbalance_is_named_with_the_counts_and_a_balanced_judgement(tmp_path):
+    x, y = moons(2000)
+    keep = (y == 0) | (torch.arange(len(y)) % 30 == 0)  # ~30:1 — the small class's recall was 0.2–0.5 at 30:1
+    run = fit(mlp(), (x[keep], y[keep]), tmp_path)
+    f = next(f for f in run.diagnosis.findings if f.rule == "class_imbalance")
+    assert f.evidence["largest_class"] == 0 and f.evidence["ratio"] >= 20 and "confusion matrix" in f.remedy
+    assert f.sets == {"loss.class_weights": "balanced"} and "good_fit" not in run.diagnosis.rules()
+    assert "class_imbalance" not in fit(mlp(), moons(), tmp_path).diagnosis.rules()
+    xv, yv = moons(400, seed=1)  # balanced: the small class's recall shows what accuracy hides
+    recall = {}
+    for weights in (None, "balanced"):
+        r = fit(mlp(), (x[keep], y[keep]), tmp_path, val=(xv, yv), class_weights=weights)
+        recall[weights] = float((r.predict(xv)[yv == 1] == 1).float().mean())
+        assert ("class_imbalance" in r.diagnosis.rules()) == (weights is None)  # the fix applied: no finding
+    assert recall["balanced"] > recall[None] + 0.2
+
+
+def test_balanced_class_weights_are_n_over_c_times_each_count():
+    from trainlab.train.losses import LOSSES, weighted
+
+    y = torch.tensor([0, 0, 0, 1])  # counts 3 and 1: weights 4 / (2·3) and 4 / (2·1)
+    loss = weighted(LOSSES.get("cross_entropy"), "balanced", y, 2, torch.device("cpu"))
+    out = torch.randn(4, 2)
+    w = torch.tensor([4 / 6, 2.0])
+    assert torch.allclose(loss.fn(out, y), nn.functional.cross_entropy(out, y, weight=w))
+    with pytest.raises(ConfigError, match=r"^loss\.class_weights must be 2 weights >= 0, one per class\. Got \[1\.0\]"):
+        weighted(LOSSES.get("cross_entropy"), [1.0], y, 2, torch.device("cpu"))
+    with pytest.raises(ConfigError, match=r"^loss\.class_weights must be left unset for loss 'mse'"):
+        weighted(LOSSES.get("mse"), "balanced", y, 2, torch.device("cpu"))
+
+
+def test_validation_and_test_examples_copied_from_training_are_leakage(tmp_path):
+    x, y = moons()
+    val = (torch.cat([x[:30], x[500:570]]), torch.cat([y[:30], y[500:570]]))  # 30 of 100 copied from training
+    run = fit(mlp(), (x[:500], y[:500]), tmp_path, val=val, test=(x[:20], y[:20]))
+    f = next(f for f in run.diagnosis.findings if f.rule == "leakage")
+    assert run.summary["preflight"]["shared_with_val"]["n"] == 30
+    assert run.summary["test"]["shared_with_train"]["n"] == 20
+    assert "30 of 100 validation examples are exact copies" in f.message and "20 of 20 test examples" in f.message
+    clean = fit(mlp(), (x[:500], y[:500]), tmp_path, val=(x[500:], y[500:]))
+    assert clean.summary["preflight"]["shared_with_val"]["n"] == 0 and "leakage" not in clean.diagnosis.rules()
+
+
+def test_row_hashes_match_equal_rows_only():
+    from trainlab.train.preflight import row_hashes
+
+    x = torch.randn(50, 7)  # an odd width: the int32 path
+    x[10] = x[3]
+    h = row_hashes(x)
+    assert h[10] == h[3] and len(set(h.tolist())) == 49
+    assert torch.equal(row_hashes(x[[3, 10]]), h[[3, 10]])  # a row's hash does not depend on its neighbours
+    img = torch.rand(20, 1, 4, 4)
+    assert torch.equal(row_hashes(img)[5:6], row_hashes(img[5:6].clone()))
+
+
+def test_one_hot_or_class_index_targets_under_mse_look_like_classification(tmp_path):
+    x, y = moons()
+    onehot = nn.functional.one_hot(y, 2).float()  # (N, 2) floats: auto reads it as a 2-target regression
+    run = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)), (x, onehot), tmp_path)
+    f = next(f for f in run.diagnosis.findings if f.rule == "targets_look_like_classes")
+    assert "one-hot" in f.message and "y.argmax(1)" in f.remedy
+    labels = (y * 3).float()  # classes 0 and 3 as numbers, forced to a regression
+    run = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)), (x, labels), tmp_path, task="regression")
+    f = next(f for f in run.diagnosis.findings if f.rule == "targets_look_like_classes")
+    assert "only 2 distinct values" in f.message and f.sets == {"data.task": "classification"}
+    smooth = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)), (x, x[:, 0] * 2.5), tmp_path)
+    assert "targets_look_like_classes" not in smooth.diagnosis.rules()
+
+
+@pytest.mark.parametrize("optimizer, lr, fires", [("adam", 0.1, True), ("adam", 1e-3, False), ("sgd", 10.0, True),
+                                                  ("sgd", 3.0, False), ("sgd", 1e-7, True), ("momentum", 1.0, True)])
+def test_a_learning_rate_far_outside_its_optimizers_range_is_a_warning(tmp_path, optimizer, lr, fires):
+    from trainlab.diagnose import diagnose
+
+    d = diagnose([], [], {}, {"optimizer": {"name": optimizer, "lr": lr}})
+    assert ("lr_unusual" in d.rules()) == fires
+    if fires:
+        f = d.findings[0]
+        assert f.severity == "warning" and f"usual range for {optimizer}" in f.message and f.sets["optimizer.lr"] < 1

@@ -49,8 +49,10 @@ def finding(d: Diagnosis, rule: str):
 
 def test_every_rule_is_registered_once_with_its_id():
     assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class", "no_signal",
-                        "non_finite", "exploding_gradients", "lr_too_high", "vanishing_gradients", "dead_units",
-                        "saturated_units", "lr_too_low", "overfitting", "underfitting", "too_early", "good_fit", "still_improving"]
+                        "targets_look_like_classes", "leakage", "class_imbalance",
+                        "lr_too_high", "non_finite", "exploding_gradients", "vanishing_gradients", "dead_units",
+                        "saturated_units", "lr_unusual", "lr_too_low", "overfitting", "underfitting", "too_early",
+                        "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
 
 
@@ -82,7 +84,9 @@ def nan_facts(**changes):
 def test_non_finite_names_where_when_and_cause_from_the_loops_facts():
     d = run(healthy_classification(2), summary={"stop_reason": "non-finite: …", "non_finite": nan_facts()})
     f = finding(d, "non_finite")
-    assert d.verdict == "non_finite" and f.severity == "error"
+    # the cause heads the verdict (issue 15: a NaN that the lr caused is "lr too high"), the NaN itself next
+    assert d.rules()[:2] == ["lr_too_high", "non_finite"] and f.severity == "error"
+    assert finding(d, "lr_too_high").severity == "error" and "became nan at epoch 3, step 5" in d.findings[0].message
     expected = {"what": "loss", "value": "nan", "epoch": 3, "step": 5, "steps_per_epoch": 14,
                 "cause_id": "lr_too_high", "last_finite_epoch": 2}
     assert {k: f.evidence[k] for k in expected} == expected
@@ -391,3 +395,40 @@ def test_minibatch_noise_at_a_low_loss_is_not_oscillation():
     assert "lr_too_high" not in d.rules() and d.verdict == "overfitting"
     loud = [2.3, 1.0, 0.8, 1.4, 0.7, 1.5, 0.6, 1.6, 0.7, 1.4, 0.6, 1.5]  # the same jumps at a level that matters
     assert "lr_too_high" in run(rows(loud)).rules()
+
+
+# --- the lr as the cause of its symptoms (issue 15: lr 5 / lr 80 / a NaN at an early update) ---------------------
+
+def test_a_loss_that_blew_up_inside_epoch_1_is_lr_too_high_from_the_first_epoch_curve():
+    h = rows([2.1, 2.0, 1.9], train_acc=[0.3, 0.32, 0.34], val_acc=[0.3, 0.32, 0.34])
+    blown = {"first_loss": 2.3, "first_grad_norm": 1.5, "loss_curve": [2.2, 9.0, 30.0, 12.0], "steps": 40}
+    calm = {**blown, "loss_curve": [2.2, 2.0, 1.8, 1.7]}
+    f = finding(run(h, summary={"stop_reason": "epochs: reached 3", "first_epoch": blown}, n_classes=10),
+                "lr_too_high")
+    assert f.severity == "error" and "inside epoch 1 the loss rose from 2.3 at the first update to 30" in f.message
+    calm_d = run(h, summary={"stop_reason": "epochs: reached 3", "first_epoch": calm}, n_classes=10)
+    assert "lr_too_high" not in calm_d.rules()
+
+
+def test_gradients_grown_from_a_normal_start_while_the_loss_rose_are_the_lr_not_exploding_gradients():
+    rising = rows([0.69, 3.0, 40.0, 900.0], grad_norm=[0.9, 50.0, 4e3, 1e5], train_acc=[0.5] * 4, val_acc=[0.5] * 4)
+    d = run(rising, n_classes=2)
+    assert d.verdict == "lr_too_high" and "exploding_gradients" not in d.rules()
+    assert "underfitting" not in d.rules()  # a diverged run's fit is not judged: no "give it capacity"
+    huge_start = rows([0.69, 0.69, 0.69, 0.69], grad_norm=[5e3] * 4, train_acc=[0.5] * 4, val_acc=[0.5] * 4)
+    assert run(huge_start).verdict == "exploding_gradients"
+
+
+def test_a_remedys_sets_print_as_set_lines_that_the_cli_reads_back():
+    from trainlab.config import parse_override, resolve_config
+    from trainlab.diagnose.verdict import set_args
+
+    sets = {"optimizer.lr": 1e-05, "model.hidden": [64, 64], "data.normalize": True, "loss.class_weights": "balanced",
+            "stop.early_stopping.patience": 6}
+    line = set_args(sets)
+    assert line.startswith("--set optimizer.lr=1.0e-05 --set model.hidden=[64,64] --set data.normalize=true")
+    words = line.split()
+    back = dict(parse_override(w) for w in words[1::2])
+    assert back == sets and resolve_config(overrides=back).optimizer.lr == 1e-05
+    d = run(rows(TRAIN, VAL))
+    assert format_diagnosis(d).splitlines()[1].endswith(" → --set stop.early_stopping.patience=2")

@@ -121,7 +121,10 @@ def test_high_adam_lr_kills_relu_units(diagnosed):
     dead = read_layers(run_dir)[-1]["activations"]["layers.1.act"]["dead"]
     assert dead >= 0.5
     f = finding(d, "dead_units")
-    assert d.verdict == "dead_units" and f.evidence == f.evidence | {"layer": "layers.1.act", "dead": dead}
+    # the cause first: inside epoch 1 the loss climbed to ~5× its first update's (summary["first_epoch"])
+    assert d.rules()[:2] == ["lr_too_high", "dead_units"] and f.evidence == f.evidence | {"layer": "layers.1.act",
+                                                                                         "dead": dead}
+    assert "inside epoch 1 the loss rose" in d.findings[0].message
     assert f"{dead:.0%} of the 64 units of layers.1.act" in f.message
 
 
@@ -152,12 +155,12 @@ def test_nan_run_is_diagnosed_with_epoch_step_and_cause(make_cfg):
     run_dir = Path(cfg.out_dir) / "boom"
     d = diagnose_run(run_dir)
     f = finding(d, "non_finite")
-    assert d.verdict == "non_finite" and f.evidence["epoch"] == 1 and isinstance(f.evidence["step"], int)
+    assert d.verdict == "lr_too_high" and f.evidence["epoch"] == 1 and isinstance(f.evidence["step"], int)
     assert f"at epoch 1, step {f.evidence['step']} of {f.evidence['steps_per_epoch']}" in f.message
     assert "likely cause: " in f.message and "optimizer.lr to 100000 (now 1e+06)" in f.remedy
     text = (run_dir / "diagnosis.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"diagnosis.json holds {c}, not strict JSON"))
-    assert json.loads(text)["verdict"] == "non_finite"
+    assert json.loads(text)["verdict"] == "lr_too_high"  # the cause, with the NaN finding beside it
 
 
 def test_run_without_layer_statistics_is_diagnosed_from_its_metrics(make_cfg):

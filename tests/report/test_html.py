@@ -192,3 +192,9 @@ def test_a_run_on_input_features_is_drawn_over_the_x1_x2_plane(tmp_path):
     centre, corner = z[len(z) // 2, len(z) // 2], z[0, 0]
     assert centre != corner  # the disc inside, the ring outside
     assert_png(run.run_dir / "boundary.png")
+
+
+def test_a_remedys_config_changes_show_as_set_lines():
+    finding = {**DIAGNOSIS["findings"][1], "sets": {"optimizer.lr": 0.05, "model.hidden": [64, 64]}}
+    page = report_html._verdict({"verdict": "lr_too_high", "findings": [finding]})
+    assert "<code>--set optimizer.lr=0.05 --set model.hidden=[64,64]</code>" in page

@@ -74,6 +74,18 @@ class Thresholds:
     # it means confidently wrong predictions, the mark of overshooting steps (SGD lr 3 on Fashion-MNIST ends
     # at 2.9× ln 10; a too-low lr stays at ≈ 1.0×, never above).
     lr_high_vs_chance: float = 1.5
+    # Diverged (lr_too_high becomes an error, ranked above its symptoms): the training loss rose to ≥ 10× its
+    # first-epoch level, or broke to NaN/Inf after rising from gradients of normal size (nan_cause). Measured:
+    # lr 5 on moons rose 10^9×, lr 100 on a spiral 54×; a workable but noisy lr stays below 2× (lr_high_rise).
+    # Its symptoms — gradient norms grown 10^9× from a normal start, underfitting — are then not separate causes.
+    lr_diverged: float = 10.0
+    # Inside the first epoch (summary["first_epoch"]: the first update's loss and the mean loss over each tenth of
+    # the epoch's updates; cross-entropy only, whose untrained loss is ≈ ln(C) on any batch — an MSE first batch
+    # is no baseline, its loss moved 8.7× between batches of a healthy plane regression): a tenth of epoch 1 whose
+    # mean loss is ≥ 3× the first update's. Measured max/first on healthy runs (tests/diagnose, 14–71 updates an
+    # epoch, a tenth can be one update): ≤ 1.36; adam lr 0.05 killing ReLU units: 5.2; linear softmax at SGD lr 3
+    # on 5000 Fashion-MNIST images: 25 (its epoch-1 mean hides it: the run "ended above chance" only).
+    lr_high_in_epoch: float = 3.0
 
     # Pre-flight (summary.json["preflight"], facts measured before the first update):
     # inputs not scaled: a feature mean or std beyond 10, or values spanning more than 50 — what default inits
@@ -94,6 +106,27 @@ class Thresholds:
     # did the network on validation (its last epochs' mean). Clean moons: k-NN skill ≈ 0.99; Fashion-MNIST ≈
     # 0.8; moons with shuffled labels ≈ 0. A net at chance on data a k-NN reads is underfitting instead.
     no_signal_skill: float = 0.1
+    # Heavy label imbalance: the largest class has ≥ 5× the training examples of the smallest. Measured on moons
+    # (4000 points, one class thinned, a balanced validation set, 10 epochs): the small class's recall was
+    # 0.91/0.80 (MLP/linear) at 3:1, 0.65/0.57 at 10:1, 0.49/0.20 at 30:1 and 0 at 100:1 — all called good_fit.
+    imbalance_ratio: float = 5.0
+    # Leakage: ≥ 1 % of the validation (or test) examples are exact copies of training examples. Real datasets
+    # hold a few (a copy or two in thousands moves accuracy by < 0.1 point); at 1 % the copies alone can move the
+    # accuracy by a point, which decides between close runs. Fashion-MNIST: 0 of 6000 validation, 0 of 10000 test.
+    leak_share: float = 0.01
+    # Class labels fed to a regression: whole-number targets with ≤ 20 distinct values (the limit under which
+    # trainlab itself reads a CSV target as classes, data.tabular.infer_task), or one-hot rows (0/1, a single 1).
+    target_classes: int = 20
+    # A learning rate far outside the usual range of its optimizer, checked before training (a warning):
+    # name → (too low at or below, too high at or above, a usual value). SGD: lr 3 on Fashion-MNIST still trains
+    # (badly) but 10 multiplies each gradient by 10; momentum/nesterov take steps ~10× lr (1 / (1 - 0.9)), so 1
+    # is their 10; adam/adamw/rmsprop move every weight by up to ~lr per update whatever the gradient's size, so
+    # 0.1 shifts a unit-scale weight by 10 % a step (adam at 0.05 killed most ReLU units, test_verdict); 1e-3 is
+    # their published default. Below 1e-6 no optimizer moves a weight measurably within a run of 100 epochs.
+    lr_ranges: dict[str, tuple[float, float, float]] = field(default_factory=lambda: {
+        "sgd": (1e-6, 10.0, 0.1), "momentum": (1e-6, 1.0, 0.01), "nesterov": (1e-6, 1.0, 0.01),
+        "adam": (1e-6, 0.1, 1e-3), "adamw": (1e-6, 0.1, 1e-3), "rmsprop": (1e-6, 0.1, 1e-3),
+        "adagrad": (1e-6, 1.0, 0.01)})
 
     # Too early to judge: fewer than `min_epochs` epochs, or fewer than `window` epochs with the validation
     # loss at its lowest in the last epoch and still falling by ≥ `improving_drop` of its level per epoch.
@@ -331,6 +364,96 @@ def no_signal(ctx: RunContext) -> Finding | None:
                    "column); with labels the inputs cannot explain, no model or setting will generalise")
 
 
+def class_imbalance(ctx: RunContext) -> Finding | None:
+    """The largest class outnumbers the smallest (non-empty) one many times over."""
+    counts = _preflight(ctx).get("class_counts") or []
+    present = [(c, k) for k, c in enumerate(counts) if c > 0]
+    if len(present) < 2:
+        return None
+    (big, kb), (small, ks) = max(present), min(present)
+    ratio = big / small
+    if ratio < ctx.t.imbalance_ratio or ctx.cfg("loss.class_weights") is not None:
+        return None  # weighted classes: the fix is in place
+    majority = big / sum(c for c, _ in present)
+    val = ctx.values("val_acc")
+    ev = {"largest_class": kb, "largest": big, "smallest_class": ks, "smallest": small, "ratio": ratio,
+          "majority_share": majority, "val_acc_end": _mean(val[-ctx.t.tail:]) if val else None}
+    message = (f"class {kb} has {big} training examples and class {ks} only {small} ({ratio:.0f}:1): always answering "
+               f"class {kb} already scores {majority:.0%} accuracy on data split like this, so accuracy hides a "
+               "model that ignores the small classes")
+    if val and ev["val_acc_end"] <= majority + 0.01:
+        message += f"; this one ended at {ev['val_acc_end']:.2f}, no better than that"
+    judge = "judge by the per-class accuracy (the report's confusion matrix), not accuracy"
+    if ctx.cfg("loss.name", "auto") in ("auto", "cross_entropy"):
+        # measured (moons, 30:1): the small class's recall 0.49 → 0.94 (MLP), 0.20 → 0.86 (linear) with it
+        return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,
+                       f"set loss.class_weights=balanced (each class weighs as much in total), and {judge}",
+                       {"loss.class_weights": "balanced"})
+    return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,
+                   f"{judge}; rebalance the training data by repeating the small classes' examples (class {ks} "
+                   f"~{ratio:.0f}×), or use loss.name=cross_entropy with loss.class_weights=balanced")
+
+
+def leakage(ctx: RunContext) -> Finding | None:
+    """Validation (or test) examples that are exact copies of training examples."""
+    pf, t = _preflight(ctx), ctx.t
+    found = [(name, f) for name, f in (("validation", pf.get("shared_with_val")),
+                                       ("test", (ctx.summary.get("test") or {}).get("shared_with_train")))
+             if f and f["n"] and f["share"] >= t.leak_share]
+    if not found:
+        return None
+    parts = []
+    for name, f in found:
+        sample = (f" (looked up among {f['train_checked']} of the {f['train_n']} training examples)"
+                  if f["train_checked"] < f["train_n"] else "")
+        parts.append(f"{f['n']} of {f['of']} {name} examples are exact copies of training examples{sample}, about "
+                     f"{f['share']:.0%} of the {name} split")
+    ev = {name: f for name, f in found}
+    return Finding("leakage", "warning", "Train/validation leakage",
+                   "; ".join(parts) + ": the model is scored on examples it trained on, so these metrics are too "
+                   "optimistic and an overfit model can look best", ev,
+                   "remove duplicate examples before splitting (e.g. keep the first of each: "
+                   "numpy.unique(X, axis=0, return_index=True)), then split again")
+
+
+def targets_look_like_classes(ctx: RunContext) -> Finding | None:
+    """A regression (MSE) on targets that are class labels: one-hot rows or a few whole numbers."""
+    pf = _preflight(ctx)
+    tg = pf.get("targets")
+    if pf.get("task") != "regression" or not tg:
+        return None
+    if tg["onehot"]:
+        message = (f"every target row is one-hot ({tg['columns']} columns of 0/1 with a single 1): these are class "
+                   "labels, and a regression fits them with squared error instead of class probabilities")
+        return Finding("targets_look_like_classes", "warning", "Classification trained as regression", message, tg,
+                       "pass the class index of each row instead (y.argmax(1)): trainlab then trains a classifier "
+                       "with cross_entropy")
+    if not tg["integer"] or tg["distinct"] > ctx.t.target_classes:
+        return None
+    message = (f"the regression targets are whole numbers with only {tg['distinct']} distinct values: they look like "
+               "class indices, and MSE on class indices treats class 3 as closer to 2 than to 7")
+    return Finding("targets_look_like_classes", "warning", "Classification trained as regression", message, tg,
+                   "train a classifier: set data.task=classification (cross_entropy on the classes)",
+                   {"data.task": "classification"})
+
+
+def lr_unusual(ctx: RunContext) -> Finding | None:
+    """A learning rate far outside the usual range of the chosen optimizer (checked before training)."""
+    name = ctx.cfg("optimizer.name")
+    if name not in ctx.t.lr_ranges or ctx.cfg("optimizer.lr") is None:
+        return None
+    low, high, usual = ctx.t.lr_ranges[name]
+    lr = ctx.lr
+    if low < lr < high:
+        return None
+    side, way = (f"at or above {high:g}", "lower") if lr >= high else (f"at or below {low:g}", "raise")
+    # no config keys in the message, and the remedy in the words every lr remedy uses: the playground rewrites both
+    return Finding("lr_unusual", "warning", "Unusual learning rate",
+                   f"a learning rate of {lr:g} is {side}, far outside the usual range for {name} (usually about "
+                   f"{usual:g})", {"lr": lr, "optimizer": name, "low": low, "high": high, "usual": usual},
+                   f"{way} optimizer.lr to {usual:g} (now {lr:g}), the usual start for {name}", {"optimizer.lr": usual})
+
+
 _WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
 
 
@@ -423,7 +546,7 @@ def exploding_gradients(ctx: RunContext) -> Finding | None:
     growth = peak / first if first > 0 else math.inf
     huge = peak >= t.exploding_norm
     growing = growth >= t.exploding_growth and peak >= t.exploding_floor
-    if not (huge or growing):
+    if not (huge or growing) or _lr_explains_growth(ctx, first):
         return None
     ev = {"first": first, "peak": peak, "peak_epoch": peak_epoch, "growth": growth}
     message = f"the gradient norm reached {_g(peak)} at epoch {peak_epoch}"
@@ -449,28 +572,56 @@ def _chance_loss(ctx: RunContext) -> float | None:
     return math.log(ctx.n_classes)
 
 
-def lr_too_high(ctx: RunContext) -> Finding | None:
-    """The training loss rises, climbs back from its best, oscillates with a large amplitude, or ends well
-    above the loss of guessing."""
-    t, series = ctx.t, ctx.series("train_loss")
-    if not series or series[0][1] <= 0:
+def _nan_from_lr(ctx: RunContext) -> tuple[dict[str, Any], str] | None:
+    """The loop's NaN/Inf facts and the cause in words, when the cause is the learning rate, else None."""
+    facts = ctx.summary.get("non_finite") or {}
+    if not facts:
         return None
+    cause_id, cause = nan_cause(facts, ctx.t)
+    return (facts, cause) if cause_id == "lr_too_high" else None
+
+
+def lr_too_high(ctx: RunContext) -> Finding | None:
+    """The training loss rises, climbs back from its best, oscillates with a large amplitude, ends well
+    above the loss of guessing, or broke to NaN/Inf after rising. An error when it diverged (see lr_diverged)."""
+    t, series = ctx.t, ctx.series("train_loss")
+    parts, ev = [], {}
+    diverged = False
+    nan = _nan_from_lr(ctx)
+    if nan is not None:
+        facts, cause = nan
+        step = f", step {facts['step']}" if facts.get("step") is not None else ""
+        parts.append(f"the {facts['what']} became {facts['value']} at epoch {facts['epoch']}{step}: {cause}")
+        ev.update(non_finite_epoch=facts["epoch"], non_finite_step=facts.get("step"))
+        diverged = True
+    start = ctx.summary.get("first_epoch") or {}
+    curve, l0 = start.get("loss_curve") or [], start.get("first_loss")
+    finite = [v for v in curve if math.isfinite(v)]
+    if _chance_loss(ctx) is not None and l0 and l0 > 0 and finite and max(finite) >= t.lr_high_in_epoch * l0:
+        peak = max(finite)
+        at = curve.index(peak) + 1
+        parts.append(f"inside epoch 1 the loss rose from {_g(l0)} at the first update to {_g(peak)} ({at}/{len(curve)} "
+                     "of the way through the epoch, a mean over its updates there)")
+        ev.update(first_update_loss=l0, first_epoch_peak=peak)
+        diverged = diverged or peak >= t.lr_diverged * l0
+    if not series or series[0][1] <= 0:
+        return _lr_high_finding(ctx, parts, ev, diverged)
     epochs, loss = [e for e, _ in series], [v for _, v in series]
     first, floor = loss[0], t.loss_floor * loss[0]
-    parts, ev = [], {}
     chance = _chance_loss(ctx)
     end = _mean(loss[-t.tail:])
     if chance is not None and end >= t.lr_high_vs_chance * chance:
-        parts.append(f"the training loss ended at {_g(end)}, {end / chance:.1f}× the {_g(chance)} of guessing every "
+        parts.append(f"the training loss ended at {_g(end)}, {end / chance:.3g}× the {_g(chance)} of guessing every "
                      f"one of the {ctx.n_classes} classes equally (an untrained net starts there)")
         ev.update(end=end, chance_loss=chance)
     if len(series) < t.min_epochs:
-        return _lr_high_finding(ctx, parts, ev)
+        return _lr_high_finding(ctx, parts, ev, diverged)
     peak_i = max(range(1, len(loss)), key=loss.__getitem__)
     if loss[peak_i] >= t.lr_high_rise * first:
         parts.append(f"the training loss rose from {_g(first)} at epoch {epochs[0]} to {_g(loss[peak_i])} "
                      f"at epoch {epochs[peak_i]}")
         ev.update(first=first, peak=loss[peak_i], peak_epoch=epochs[peak_i])
+        diverged = diverged or loss[peak_i] >= t.lr_diverged * first
     low_i = min(range(len(loss)), key=loss.__getitem__)
     if low_i < len(loss) - 1 and end >= t.lr_high_rise * max(loss[low_i], floor):
         parts.append(f"{'it' if parts else 'the training loss'} climbed back from its low of {_g(loss[low_i])} "
@@ -485,15 +636,30 @@ def lr_too_high(ctx: RunContext) -> Finding | None:
             parts.append(f"in the second half it jumped by a median {jump:.0%} of its level from epoch to "
                          f"epoch, changing direction {changes:.0%} of the time")
             ev.update(jump=jump, direction_changes=changes)
-    return _lr_high_finding(ctx, parts, ev)
+    return _lr_high_finding(ctx, parts, ev, diverged)
 
 
-def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any]) -> Finding | None:
+def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any], diverged: bool) -> Finding | None:
     if not parts:
         return None
     lr = ctx.lr
-    return Finding("lr_too_high", "warning", "Learning rate too high", "; ".join(parts), ev,
-                   f"lower optimizer.lr to {lr / 10:g} (now {lr:g})", {"optimizer.lr": lr / 10})
+    return Finding("lr_too_high", "error" if diverged else "warning", "Learning rate too high", "; ".join(parts),
+                   {**ev, "diverged": diverged}, f"lower optimizer.lr to {lr / 10:g} (now {lr:g})",
+                   {"optimizer.lr": lr / 10})
+
+
+def _lr_explains_growth(ctx: RunContext, first_norm: float) -> bool:
+    """Gradients of normal size at the start that then grew while the loss rose: the steps overshoot (the
+    learning rate), the same evidence order as nan_cause — not an init or depth problem. The first update's norm
+    (summary["first_epoch"]) is the start when known: an epoch-1 mean already holds the blow-up."""
+    first_norm = (ctx.summary.get("first_epoch") or {}).get("first_grad_norm", first_norm)
+    if first_norm >= ctx.t.exploding_norm:
+        return False
+    if _nan_from_lr(ctx) is not None:
+        return True
+    start = (ctx.summary.get("first_epoch") or {}).get("first_loss")
+    loss = ([start] if start else []) + ctx.values("train_loss")
+    return len(loss) >= 2 and loss[0] > 0 and max(loss[1:]) >= ctx.t.lr_high_rise * loss[0]
 
 
 def vanishing_gradients(ctx: RunContext) -> Finding | None:
@@ -768,18 +934,25 @@ def still_improving(ctx: RunContext) -> Finding | None:
 
 # Priority order, used to pick the headline among findings of the same severity: causes that exist before
 # the first update (the pre-flight rules: they explain the symptoms below them), then what stops learning
-# altogether first (broken numbers, a bad lr, gradients that do not reach the first layers, dead or
-# saturated units), then the fit it leads to (a lr too low, over- and underfitting), then the good news.
+# altogether first (a bad lr before the NaN and the grown gradients it causes, broken numbers, gradients that
+# do not reach the first layers, dead or saturated units), then an lr outside its optimizer's range, then the
+# fit it leads to (a lr too low, over- and underfitting), then the good news.
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
-                     non_finite, exploding_gradients, lr_too_high, vanishing_gradients, dead_units,
-                     saturated_units, lr_too_low, overfitting, underfitting, too_early, good_fit, still_improving]
+                     targets_look_like_classes, leakage, class_imbalance, lr_too_high, non_finite, exploding_gradients,
+                     vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low, overfitting,
+                     underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
 # ``diagnose`` drops them beside a too_early finding (3 epochs at val acc 0.52 and falling are not "underfitting").
-PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal]
-BROKEN_RULES: list[Rule] = [*PREFLIGHT_RULES, non_finite, exploding_gradients, lr_too_high, vanishing_gradients,
-                            dead_units, saturated_units]
+PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
+                                targets_look_like_classes, leakage, class_imbalance]
+# (The data and config warnings — leakage, imbalance, an unusual lr — do not make a 2-epoch run judgeable.)
+BROKEN_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
+                            lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
+                            saturated_units]
 FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
 # ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.
 FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id
+# ... and beside a diverged run (lr_too_high as an error): "give the model capacity" for a loss at 10^9 is noise.
+FIT_JUDGED_LATER_BESIDE_ERROR = ("lr_too_high",)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
-from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
+from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BESIDE_ERROR, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
 from trainlab import files
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
@@ -47,7 +47,8 @@ def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]]
     ctx = RunContext(list(history), list(layers), dict(summary or {}), dict(config or {}), n_classes,
                      thresholds or Thresholds())
     found = [f for rule in RULES if (f := rule(ctx)) is not None]
-    if any(f.rule in FIT_JUDGED_LATER_BESIDE for f in found):
+    if any(f.rule in FIT_JUDGED_LATER_BESIDE or (f.rule in FIT_JUDGED_LATER_BESIDE_ERROR and f.severity == "error")
+           for f in found):
         judged_later = {r.__name__ for r in FIT_RULES}
         found = [f for f in found if f.rule not in judged_later]
     priority = {rule_id: i for i, rule_id in enumerate(RULE_IDS)}
@@ -128,8 +129,28 @@ def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -
     return diagnosis
 
 
-def format_diagnosis(d: Diagnosis) -> str:
-    """``verdict: <id>`` then one line per finding: ``⚠ Overfitting — <message>. Try: <remedy>``."""
+def set_args(sets: dict[str, Any]) -> str:
+    """A remedy's config changes as the command line takes them: ``--set optimizer.lr=0.01 --set model.hidden=[64]``."""
+    return " ".join(f"--set {k}={_yaml(v)}" for k, v in sets.items())
+
+
+def _yaml(v: Any) -> str:
+    """A value as ``--set`` parses it back (YAML): true/false, [a,b] without spaces (one shell word), and floats
+    with a mantissa dot (YAML reads ``1e-05`` as a string, ``1.0e-05`` as a number)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        text = f"{v:g}"
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_yaml(x) for x in v) + "]"
+    return str(v)
+
+
+def format_diagnosis(d: Diagnosis, fix: Callable[[dict[str, Any]], str] = set_args) -> str:
+    """``verdict: <id>`` then one line per finding: ``⚠ Overfitting — <message>. Try: <remedy>``, followed by the
+    remedy's config changes as ``fix(sets)`` renders them (``--set …`` for the CLI, keywords for ``tl.fit``)."""
     lines = [f"verdict: {d.verdict}"]
-    lines += [f"{ICONS.get(f.severity, '-')} {f.title} — {f.message}. Try: {f.remedy}" for f in d.findings]
+    lines += [f"{ICONS.get(f.severity, '-')} {f.title} — {f.message}. Try: {f.remedy}"
+              + (f" → {fix(f.sets)}" if f.sets else "") for f in d.findings]
     return "\n".join(lines)

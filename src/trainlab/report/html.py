@@ -25,6 +25,7 @@ from torch import nn
 from trainlab import files
 from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
+from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
 from trainlab.report import plots
 from trainlab.train.inference import LoadedRun, inference_device, load_run
@@ -248,7 +249,8 @@ def _verdict(diagnosis: dict[str, Any] | None) -> str:
         sev = f.get("severity") if f.get("severity") in SEVERITY_ORDER else "info"
         evidence = f.get("evidence") or {}
         ev = (f'<details open><summary>evidence</summary>{_kv_table(evidence)}</details>' if evidence else "")
-        remedy = f'<p class="remedy"><strong>Try:</strong> {e(str(f["remedy"]))}</p>' if f.get("remedy") else ""
+        sets = f'<br><code>{e(set_args(f["sets"]))}</code>' if f.get("sets") else ""  # the remedy as --set lines
+        remedy = f'<p class="remedy"><strong>Try:</strong> {e(str(f["remedy"]))}{sets}</p>' if f.get("remedy") else ""
         cards.append(f'<div class="finding {sev}"><div class="ftitle"><span class="sev">{e(sev)}</span> '
                      f'{e(str(f.get("title") or f.get("rule") or ""))} <code>{e(str(f.get("rule") or ""))}</code>'
                      f'</div><p>{e(str(f.get("message") or ""))}</p>{ev}{remedy}</div>')

@@ -29,6 +29,9 @@ class TrainState:
     stop_reason: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
+    # The first epoch's updates, read once at its end (train.loop.first_epoch_curve): the first update's loss and
+    # gradient norm (the untrained model's) and the loss at a few checkpoints through the epoch.
+    first_epoch: dict[str, Any] | None = None
     graph: Any = None  # trainlab.train.graphs.CapturedStep once the step is recorded (CUDA only)
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
 

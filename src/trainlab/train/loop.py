@@ -22,6 +22,7 @@ from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
+CURVE_POINTS = 10  # first-epoch loss checkpoints: enough to see a loss that climbs inside epoch 1
 
 
 @dataclass
@@ -144,9 +145,22 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
 
     loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
                                            gnorms.mean()]).tolist()
+    if state.epoch == 1 and state.first_epoch is None:  # a resumed run keeps the curve of its own epoch 1
+        state.first_epoch = first_epoch_curve(losses, gnorms)
     state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
     return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
             "grad_norm": gsum}
+
+
+def first_epoch_curve(losses: torch.Tensor, gnorms: torch.Tensor) -> dict[str, Any]:
+    """The first epoch's updates as data, from its on-device buffers in one host read: the first update's loss
+    and gradient norm (the untrained model's) and the mean loss of each of up to ``CURVE_POINTS`` equal runs
+    of consecutive updates — a loss that blew up inside epoch 1 shows here while the epoch's mean hides it."""
+    steps = len(losses)
+    k = min(CURVE_POINTS, steps)
+    chunks = losses[:k * (steps // k)].view(k, -1).mean(1)  # (k,) ; the remainder (< k updates) is left out
+    values = torch.cat([losses[:1], gnorms[:1], chunks]).tolist()
+    return {"first_loss": values[0], "first_grad_norm": values[1], "loss_curve": values[2:], "steps": steps}
 
 
 def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], penalized: list[nn.Parameter],
@@ -218,8 +232,11 @@ def non_finite_facts(state: TrainState, what: str, value: float, losses: list[fl
                      step: int | None) -> dict[str, Any]:
     """What the run looked like before a NaN/Inf, as data: the diagnosis names the cause from these
     (``diagnose.rules.nan_cause``). ``losses``/``gnorms``: this epoch's updates before the bad one."""
-    prior_l = [v for v in [h["train_loss"] for h in state.history] + losses if math.isfinite(v)]
-    prior_g = [v for v in [h["grad_norm"] for h in state.history] + gnorms if math.isfinite(v)]
+    start = state.first_epoch if state.epoch > 1 else None  # in epoch 1, ``losses`` begin at its first update
+    head_l = [start["first_loss"], *start["loss_curve"]] if start else []
+    head_g = [start["first_grad_norm"]] if start else []
+    prior_l = [v for v in head_l + [h["train_loss"] for h in state.history] + losses if math.isfinite(v)]
+    prior_g = [v for v in head_g + [h["grad_norm"] for h in state.history] + gnorms if math.isfinite(v)]
     return {"what": what, "value": str(value), "epoch": state.epoch, "step": step,
             "steps_per_epoch": state.steps_per_epoch if step is not None else None,
             "first_loss": prior_l[0] if prior_l else None, "peak_loss": max(prior_l, default=None),

@@ -92,6 +92,35 @@ def resolve_loss(name: str, task: str, n_classes: int | None) -> Loss:
     return loss
 
 
+def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_classes: int | None,
+             device: torch.device) -> Loss:
+    """``loss`` with per-class weights (``loss.class_weights``) held on ``device``: "balanced" gives class k the
+    weight n / (C · n_k) from the training labels ``y`` (0 for a class without examples), a list gives them as is."""
+    if spec is None:
+        return loss
+    if loss.name != "cross_entropy":
+        raise ConfigError(f"loss.class_weights must be left unset for loss {loss.name!r}. Got {spec!r}. "
+                          "Use loss.name=cross_entropy (classification), or remove loss.class_weights.")
+    c = int(n_classes or 0)
+    if spec == "balanced":
+        if y is None:
+            raise ConfigError("loss.class_weights must be a list for streamed data, whose labels are read only while "
+                              "training. Got 'balanced'. Give one weight per class, e.g. [1.0, 5.0].")
+        counts = torch.bincount(y.long().flatten().cpu(), minlength=c).double()
+        w = torch.where(counts > 0, counts.sum() / (c * counts.clamp_min(1)), torch.zeros(()))
+    else:
+        if len(spec) != c or any(v < 0 for v in spec):
+            raise ConfigError(f"loss.class_weights must be {c} weights >= 0, one per class. Got {spec!r}. "
+                              "List one weight per class, or use 'balanced'.")
+        w = torch.tensor(spec, dtype=torch.float64)
+    weight = w.float().to(device)  # (C,) moved once: no copy per step, and a CUDA graph can capture the step
+
+    def fn(out: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(out, target, weight=weight)
+
+    return Loss(loss.name, loss.tasks, loss.binary, fn, loss.predict)
+
+
 def predict_classes(loss: Loss, out: Tensor) -> Tensor:
     """Class ids (N,) from model outputs for any classification loss."""
     pred = loss.predict(out)

@@ -18,13 +18,21 @@ from trainlab.data.base import Split
 SAMPLE = 8192  # examples for the input statistics: enough for a scale, cheap on any dataset
 PROBE = 256  # examples for the untrained forward pass
 KNN_N, KNN_K = 2048, 5  # a leave-one-out k-nearest-neighbour vote: ~3 GFLOP on 784-pixel images
+# Duplicates between splits: every validation/test example up to LEAK_OTHER is looked up among the first
+# LEAK_TRAIN training examples (a random sample: the split was shuffled), so a leak of 1 % of the validation split
+# still shows as ~30 found copies on Fashion-MNIST (16384 of 54000 train). Hashing costs ~4 ms per 1000 rows of
+# 784 floats here (54000 rows: 0.2 s, too much for the pre-flight budget; 16384 + 6000: 0.08 s).
+LEAK_TRAIN, LEAK_OTHER = 16384, 8192
+HASH_CHUNK = 1024  # rows hashed at a time: a (1024, D/2) int64 product, 3 MB on 784-pixel images
+TARGET_DISTINCT = 64  # distinct regression targets counted up to here (enough to tell class indices apart)
 
 
 @torch.no_grad()
 def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_classes: int | None,
-                    device: torch.device) -> dict[str, Any]:
-    """Input scale, label counts, the untrained outputs' shape, layers whose weights are all equal, and how
-    well the training inputs predict their own labels without any network (a leave-one-out k-NN vote)."""
+                    device: torch.device, val: Any = None) -> dict[str, Any]:
+    """Input scale, label counts, the untrained outputs' shape, layers whose weights are all equal, how
+    well the training inputs predict their own labels without any network (a leave-one-out k-NN vote), what
+    the regression targets look like, and how many validation examples also sit in the training split."""
     facts: dict[str, Any] = {"loss": loss_name, "task": task, "uniform_layers": _uniform_layers(model)}
     if not isinstance(train, Split) or len(train) == 0:
         return facts  # a streamed dataset: reading it here would cost a pass over the data
@@ -38,6 +46,9 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
             facts["knn_acc"] = _knn_accuracy(train, n_classes)
     elif task == "regression":
         facts["targets_min"] = float(train.y.min())
+        facts["targets"] = _target_facts(train.y[:SAMPLE])
+    if isinstance(val, Split) and len(val):
+        facts["shared_with_val"] = shared_rows(train.x, val.x)
     was = model.training
     model.eval()
     try:
@@ -71,3 +82,43 @@ def _uniform_layers(model: nn.Module) -> list[str]:
             if bool((w == w.flatten()[0]).all()):
                 out.append(name or type(m).__name__)
     return out
+
+
+def _target_facts(y: torch.Tensor) -> dict[str, Any]:
+    """Whether regression targets are whole numbers, how many distinct values they take (up to
+    TARGET_DISTINCT + 1), and whether each row is one-hot (0/1 with a single 1): class labels in disguise."""
+    y = y.float()
+    distinct = torch.unique(y.flatten()[:SAMPLE * 4])
+    rows = y.reshape(len(y), -1)
+    onehot = rows.shape[1] > 1 and bool(((rows == 0) | (rows == 1)).all()) and bool((rows.sum(1) == 1).all())
+    return {"integer": bool((y == y.round()).all()), "distinct": min(len(distinct), TARGET_DISTINCT + 1),
+            "onehot": onehot, "columns": int(rows.shape[1])}
+
+
+def row_hashes(x: torch.Tensor) -> torch.Tensor:
+    """(n,) int64 hashes of each example's exact values: its bit patterns times fixed random odd 64-bit weights,
+    summed with wrap-around (a linear hash mod 2^64). Equal rows hash equal on any device and in any order;
+    two different rows collide with probability ~2^-64."""
+    flat = x.reshape(len(x), -1).contiguous()
+    if flat.is_floating_point():
+        flat = flat.float()
+        # two float32 bit patterns as one int64: half the multiply-adds (the cost here)
+        flat = flat.view(torch.int64) if flat.shape[1] % 2 == 0 else flat.view(torch.int32)
+    g = torch.Generator().manual_seed(0)
+    w = (torch.randint(-2 ** 62, 2 ** 62, (flat.shape[1],), generator=g, dtype=torch.int64) | 1).to(flat.device)
+    out = torch.empty(len(flat), dtype=torch.int64, device=flat.device)
+    for i in range(0, len(flat), HASH_CHUNK):
+        out[i:i + HASH_CHUNK] = (flat[i:i + HASH_CHUNK].long() * w).sum(1)  # (chunk,)
+    return out
+
+
+def shared_rows(train_x: torch.Tensor, other_x: torch.Tensor) -> dict[str, Any]:
+    """How many of the first LEAK_OTHER examples of ``other_x`` (validation or test inputs) are exact copies of
+    one of the first LEAK_TRAIN training examples, and the share of ``other_x`` that this estimates is copied
+    from the whole training split: ``{"n", "of", "train_checked", "train_n", "share"}``."""
+    other, sample = other_x[:LEAK_OTHER], train_x[:LEAK_TRAIN]
+    inside = torch.isin(row_hashes(other), row_hashes(sample).to(other.device))
+    count = int(inside.sum())
+    seen = len(sample) / max(len(train_x), 1)  # the chance that a copied example's original is in the sample
+    return {"n": count, "of": len(other), "train_checked": len(sample), "train_n": len(train_x),
+            "share": min(1.0, count / max(len(other), 1) / max(seen, 1e-12))}

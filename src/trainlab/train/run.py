@@ -31,9 +31,9 @@ from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, rem
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
-from trainlab.train.losses import Loss, resolve_loss
+from trainlab.train.losses import Loss, resolve_loss, weighted
 from trainlab.train.optim import make_optimizer, make_scheduler
-from trainlab.train.preflight import preflight_facts
+from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.train.stop import better, stop_rules
 
 
@@ -143,6 +143,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
         loss_name = "perceptron"  # its one score needs a sign loss; cross-entropy would need two outputs
     loss = resolve_loss(loss_name, bundle.task, bundle.n_classes)
     check_data(cfg, bundle, loss)
+    loss = weighted(loss, cfg.loss.class_weights, bundle.train.y if isinstance(bundle.train, Split) else None,
+                    bundle.n_classes, device)
     outs = n_outputs(loss, bundle)
     custom = type(model).__name__ if model is not None else None
     if model is None:
@@ -266,10 +268,12 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         start_epoch = 1
         if resume_from is not None:
             start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
-            preflight = _prior_summary(run_dir).get("preflight")  # the facts of the untrained model, kept
+            prior = _prior_summary(run_dir)
+            preflight = prior.get("preflight")  # the facts of the untrained model, kept
+            state.first_epoch = prior.get("first_epoch")
         else:
             preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
-                                        p.device)
+                                        p.device, val=p.bundle.val)
         error: str | None = None
         facts: dict[str, Any] | None = None
         try:
@@ -322,7 +326,10 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     model.load_state_dict(ckpt["model"])
     split = on_device(p.bundle.test.open(), p.device)
     m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
-    return {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+    if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
+        out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
+    return out
 
 
 def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
@@ -333,6 +340,7 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "preflight": preflight,  # data, model and loss before the first update (train.preflight)
+        "first_epoch": state.first_epoch,  # the first epoch's updates: loss checkpoints (train.loop.first_epoch_curve)
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
