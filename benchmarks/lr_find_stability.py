@@ -3,8 +3,9 @@
 Per task it runs ``trainlab.train.lr_find.find_lr`` (1e-7 .. 10, 100 steps) on N seeds, then reads four rules
 from each seed's raw losses:
 
-* ``min/10``      trainlab's rule: a tenth of the lr at the minimum of the loss smoothed with beta 0.9;
-* ``min/10 .98``  the same rule with fastai/Lightning's smoothing, beta 0.98;
+* ``min/10``      trainlab's rule (``lr_find.suggest``): a tenth of the lr at the minimum of the loss smoothed
+                  with beta 0.9, none when it never fell clearly (4 sigma of its noise, >= 2 %) below its start;
+* ``min/10 .98``  the same with fastai/Lightning's smoothing, beta 0.98;
 * ``steepest``    Lightning's ``suggestion()``: the most negative np.gradient of the (beta 0.98) smoothed loss,
                   skipping the first 10 and the last point;
 * ``valley``      fastai's ``valley``: the longest strictly descending run of the smoothed loss, 1/2 of the
@@ -25,7 +26,7 @@ import sys
 import numpy as np
 
 from trainlab.config import resolve_config
-from trainlab.train.lr_find import find_lr, smooth
+from trainlab.train.lr_find import find_lr, smooth, suggest
 
 TASKS = {
     "moons-sgd": {"data.name": "moons", "data.n_points": 1000, "data.noise": 0.2, "model.hidden": [16, 16],
@@ -38,12 +39,6 @@ TASKS = {
                         "optimizer.name": "momentum"},
     "fashion-mlp": {"data.limit": 6000, "batch_size": 256},  # the classic recipe (SGD, N(0, 0.01) init)
 }
-
-
-def rule_min(lrs: list[float], losses: list[float], beta: float) -> float | None:
-    s = smooth(losses, beta)
-    i = int(np.argmin(s))
-    return 0.1 * lrs[i] if s[i] <= 0.9 * s[0] else None  # fell by >= 10 % of its start
 
 
 def rule_steepest(lrs: list[float], losses: list[float]) -> float | None:
@@ -68,21 +63,7 @@ def rule_valley(lrs: list[float], losses: list[float], beta: float = 0.98) -> fl
     return lrs[max_start + int(sections) + int(sections / 2)]
 
 
-def rule_drop(lrs: list[float], losses: list[float], frac: float) -> float | None:
-    s = smooth(losses, 0.9)
-    lo = min(s)
-    if not lo < s[0]:
-        return None
-    target = s[0] - frac * (s[0] - lo)
-    return next(l for l, v in zip(lrs, s) if v <= target)
-
-
-def rule_centre(lrs: list[float], losses: list[float]) -> float | None:
-    a, b = rule_drop(lrs, losses, 0.1), rule_drop(lrs, losses, 0.9)
-    return None if a is None else math.sqrt(a * b)
-
-
-RULES = {"centre": rule_centre, "valley .9": lambda l, s: rule_valley(l, s, 0.9), "min/10": lambda l, s: rule_min(l, s, 0.9), "min/10 .98": lambda l, s: rule_min(l, s, 0.98),
+RULES = {"min/10": suggest, "min/10 .98": lambda l, s: suggest(l, s, beta=0.98),
          "steepest": rule_steepest, "valley": rule_valley}
 
 
@@ -92,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default=",".join(TASKS))
     a = ap.parse_args(argv)
     spreads: dict[str, list[float]] = {r: [] for r in RULES}
+    nones: dict[str, int] = {r: 0 for r in RULES}
     for task in a.tasks.split(","):
         cfg = resolve_config(overrides={**TASKS[task], "tensorboard": False})
         res = find_lr(cfg, seeds=range(a.seeds))
@@ -100,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, rule in RULES.items():
             found = [rule(s.lrs, s.losses) for s in res.sweeps]
             ok = [f for f in found if f is not None]
+            nones[name] += len(found) - len(ok)
             spread = max(ok) / min(ok) if ok else math.nan
             spreads[name].append(spread)
             print(f"  {name:<11} spread {spread:7.1f}x   " + ", ".join("none" if f is None else f"{f:.2g}" for f in found))
     print("\ngeometric mean of the spread over the tasks (1.0 = every seed suggests the same lr):")
     for name, xs in spreads.items():
         xs = [x for x in xs if math.isfinite(x)]
-        print(f"  {name:<11} {math.exp(statistics.fmean(math.log(x) for x in xs)):6.2f}x   worst {max(xs):.1f}x")
+        print(f"  {name:<11} {math.exp(statistics.fmean(math.log(x) for x in xs)):6.2f}x   worst {max(xs):.1f}x   "
+              f"no suggestion on {nones[name]} of {a.seeds * len(spreads[name])} sweeps")
     return 0
 
 

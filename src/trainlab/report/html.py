@@ -300,7 +300,7 @@ def _lr_find_section(pics: dict[str, Any]) -> list[tuple[str, str, str]]:
     each = ", ".join("none" if v is None else f"{v:.2g}" for v in d.get("suggestions") or [])
     text = (f"<p>Suggested learning rate <b>{d['suggestion']:.2g}</b> (per seed: {e(each)}): a tenth of the lr "
             "where the smoothed loss is lowest.</p>" if d.get("suggestion") else
-            "<p>No suggestion: the smoothed loss never fell by 10 % of its start over the sweep.</p>")
+            "<p>No suggestion: the smoothed loss never fell clearly below its start over the sweep.</p>")
     return [_section("lr_find", "LR finder", text + _img(d, "LR range test: loss against learning rate"))]
 
 
