@@ -207,16 +207,9 @@ class Run:
         return predict_classes(p.loss, out)
 
 
-def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, test: Any = None,
-        target: str | None = None, task: str = "auto", config: str | Path | dict | None = None,
-        callbacks: Sequence[Callback] = (), verbose: bool | None = None, report: bool = True,
-        **options: Any) -> Run:
-    """Train ``model`` (any ``nn.Module``; None → the config's model) on ``data`` and return a :class:`Run`.
-
-    ``data``: (X, y) tensors / arrays, a DataFrame with ``target=``, a torch Dataset, or a dataset name;
-    None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
-    ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
-    """
+def _config_and_data(data: Any, val: Any, test: Any, target: str | None, task: str,
+                      config: str | Path | dict | None, options: dict[str, Any]) -> tuple[TrainConfig, Any]:
+    """The resolved config and (for in-memory data) the DataBundle that ``fit`` and ``lr_find`` train on."""
     overrides = options_to_overrides(options)
     base = read_yaml(config) if isinstance(config, (str, Path)) else dict(config or {})
     bundle = None
@@ -232,6 +225,20 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
 
         bundle = bundle_from_data(data, target=target, val=val, test=test, task=task, seed=cfg.seed,
                                   stratify=cfg.data.stratify, normalize=cfg.data.normalize)
+    return cfg, bundle
+
+
+def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, test: Any = None,
+        target: str | None = None, task: str = "auto", config: str | Path | dict | None = None,
+        callbacks: Sequence[Callback] = (), verbose: bool | None = None, report: bool = True,
+        **options: Any) -> Run:
+    """Train ``model`` (any ``nn.Module``; None → the config's model) on ``data`` and return a :class:`Run`.
+
+    ``data``: (X, y) tensors / arrays, a DataFrame with ``target=``, a torch Dataset, or a dataset name;
+    None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
+    ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
+    """
+    cfg, bundle = _config_and_data(data, val, test, target, task, config, options)
     notebook = _in_notebook()
     show = (sys.stdout.isatty() or notebook) if verbose is None else verbose
     cbs = list(callbacks)
@@ -259,6 +266,48 @@ def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
     if model is None:
         return None
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, target: str | None = None,
+            task: str = "auto", config: str | Path | dict | None = None, seeds: int | Sequence[int] = 3,
+            min_lr: float = 1e-7, max_lr: float = 10.0, steps: int = 100, run_dir: str | Path | Run | None = None,
+            **options: Any) -> Any:
+    """The learning-rate range test for the setup ``fit`` would train (same model, data, config keywords).
+
+    Returns an :class:`~trainlab.train.lr_find.LRFindResult` (``lrs``, ``losses``, ``smoothed``, ``suggestion``,
+    ``suggestions`` per seed, ``spread``). ``seeds``: how many (from the config's seed on) or which. ``model`` is
+    copied for every seed and left untouched. ``run_dir``: a run (or its directory) to attach the result to:
+    writes ``lr_find.json`` there, and the run's verdict and report are rewritten to quote it.
+    """
+    from trainlab.train.lr_find import find_lr
+
+    cfg, bundle = _config_and_data(data, val, None, target, task, config, options)
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError(f"seeds must be >= 1. Got {seeds}. Use 3 (--seeds 3, seeds=3): the spread over 3 seeds is printed.")
+        seeds = [cfg.seed + i for i in range(seeds)]
+    result = find_lr(cfg, bundle=bundle, model=model, seeds=list(seeds), min_lr=min_lr, max_lr=max_lr, steps=steps)
+    if run_dir is not None:
+        attach_lr_find(result, run_dir.run_dir if isinstance(run_dir, Run) else run_dir, model=model, bundle=bundle)
+    return result
+
+
+def attach_lr_find(result: Any, run_dir: str | Path, *, model: nn.Module | None = None, bundle: Any = None) -> Path:
+    """Write ``run_dir/lr_find.json``, then the run's verdict (which quotes the suggestion) and, when the run has one,
+    its report (with the finder's picture) again. Returns the path of lr_find.json."""
+    from trainlab.diagnose.verdict import diagnose_run
+    from trainlab.train.run import read_run_config
+
+    run_dir = Path(run_dir)
+    read_run_config(run_dir)  # one clear line if this is not a run directory
+    path = result.save(run_dir)
+    if (run_dir / "metrics.jsonl").is_file():
+        diagnose_run(run_dir)
+    if (run_dir / "report.html").is_file():
+        from trainlab.report import write_report
+
+        write_report(run_dir, model=model, bundle=bundle)
+    return path
 
 
 def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best") -> nn.Module:

@@ -109,6 +109,24 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     se.add_argument("--cv", type=int, help="score each trial by the mean over K folds of the training split")
     se.add_argument("--seed", type=int, help="sampler seed (default: the config's seed)")
 
+    lf = sub.add_parser("lr-find", help="learning-rate range test: sweep the lr, suggest one, show the spread over seeds",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Raise the lr exponentially over minibatches of the training split (a copy of the "
+                        "model per seed), smooth the loss, and suggest a tenth of the lr at its minimum; prints the "
+                        "suggestion of each seed and their spread.",
+                        epilog="Examples:\n  trainlab lr-find\n  trainlab lr-find --config examples/fashion_cnn.yaml "
+                        "--set optimizer.name=adam\n  trainlab lr-find --run runs/<run>   # its config; writes "
+                        "lr_find.json, the verdict and report quote it")
+    lf.add_argument("--config", help="YAML config file (keys as in 'trainlab train --print-config')")
+    lf.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config key (repeatable)")
+    lf.add_argument("--data-dir", help="directory holding the dataset files")
+    lf.add_argument("--run", help="a run directory: sweep its config and attach lr_find.json (verdict and report too)")
+    lf.add_argument("--seeds", type=int, default=3, help="seeds to sweep, from the config's seed on (default 3)")
+    lf.add_argument("--min-lr", type=float, default=1e-7, help="first lr of the sweep (default 1e-7)")
+    lf.add_argument("--max-lr", type=float, default=10.0, help="last lr of the sweep (default 10)")
+    lf.add_argument("--steps", type=int, default=100, help="updates per seed (default 100)")
+
     st = sub.add_parser("study", help="a search's top trials, best config and plots")
     st.add_argument("search", help="search directory, e.g. runs/search-<name>")
     st.add_argument("--top", type=int, default=10, help="rows in the table (default 10)")
@@ -173,6 +191,56 @@ def _print_search(result, top: int) -> None:
         print("best: none yet (no trial completed)")
     if result.plots:
         print("plots: " + ", ".join(p.name for p in result.plots))
+
+
+def cmd_lr_find(a: argparse.Namespace) -> int:
+    from trainlab.config import config_to_dict, resolve_config
+
+    overrides = [*a.overrides, *_named_args(a, ("data_dir", "data.dir"))]
+    if a.run:
+        from trainlab.train.run import read_run_config
+
+        base = config_to_dict(read_run_config(a.run))
+        _check_rebuildable(a.run, base)
+        cfg = resolve_config(base=base, overrides=overrides)
+    else:
+        cfg = resolve_config(a.config, overrides)
+    from trainlab.api import lr_find  # after the config resolved: a config error never imports the engine
+
+    result = lr_find(config=config_to_dict(cfg), seeds=a.seeds, min_lr=a.min_lr, max_lr=a.max_lr, steps=a.steps,
+                     run_dir=a.run)
+    for sw in result.sweeps:
+        found = "none" if sw.suggestion is None else f"{sw.suggestion:.2g}"
+        print(f"seed {sw.seed}: suggested {found} ({len(sw.lrs)} steps; stopped: {sw.stop_reason})")
+    print(result.summary_line())
+    if result.suggestion is not None:
+        print(f"try: trainlab train{f' --config {a.config}' if a.config and not a.run else ''} "
+              f"--set optimizer.lr={result.suggestion:.2g}")
+    if a.run:
+        print(f"lr_find: {result.path}")
+        report = Path(a.run) / "report.html"
+        if report.is_file():
+            print(f"report: {report}")
+    return 0
+
+
+def _check_rebuildable(run: str, cfg: dict[str, Any]) -> None:
+    """A run on a user module or in-memory data cannot be swept from the command line: say where to do it."""
+    from trainlab.errors import ConfigError
+
+    if (cfg.get("data") or {}).get("name") == "memory":
+        raise ConfigError(f"run must have been trained on a named dataset for 'trainlab lr-find --run'. Got {run!r}, "
+                          "trained on in-memory data from Python. Call tl.lr_find(model, data, run_dir=...) instead.")
+    from trainlab.train.checkpoint import load_checkpoint
+
+    for name in ("last.pt", "best.pt"):
+        path = Path(run) / "checkpoints" / name
+        custom = (load_checkpoint(path).get("data") or {}).get("custom_model") if path.is_file() else None
+        if custom:
+            raise ConfigError(f"run must have trained a built-in model for 'trainlab lr-find --run'. Got {run!r}, which "
+                              f"trained your module {custom}. Call tl.lr_find({custom}(), data, run_dir=...) instead.")
+        if path.is_file():
+            return
 
 
 def cmd_study(a: argparse.Namespace) -> int:
@@ -359,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,
                "names": cmd_names, "report": cmd_report, "fix": cmd_fix, "compare": cmd_compare, "export": cmd_export,
                "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv,
-               "playground": cmd_playground}[a.verb]
+               "playground": cmd_playground, "lr-find": cmd_lr_find}[a.verb]
     try:
         return handler(a)
     except TrainingError as exc:

@@ -188,6 +188,7 @@ class RunContext:
     config: dict[str, Any]
     n_classes: int | None = None
     t: Thresholds = Thresholds()
+    lr_find: dict[str, Any] | None = None  # the run's lr_find.json (trainlab lr-find --run), if one was made
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """(epoch, value) of ``key`` over the epochs where it is a finite number."""
@@ -252,6 +253,27 @@ def _init_fix(ctx: RunContext) -> str | None:
     scale = f"init_std={ctx.cfg('model.init_std')}" if init == "normal" else f"init_bound={ctx.cfg('model.init_bound')}"
     better = "he" if ctx.cfg("model.activation") in ("relu", "leaky_relu", "gelu") else "xavier"
     return f"use model.init={better} (now {init} with model.{scale}), which keeps the signal scale through the layers"
+
+
+def _lr_remedy(ctx: RunContext, lower: bool) -> tuple[str, dict[str, Any]]:
+    """Lower (or raise) optimizer.lr: to the LR finder's suggestion when one was measured for this run's optimizer
+    and batch size and it moves the lr that way; else by 10x (with the finder's disagreement quoted)."""
+    lr = ctx.lr
+    new = lr / 10 if lower else lr * 10
+    remedy = f"{'lower' if lower else 'raise'} optimizer.lr to {new:g} (now {lr:g})"
+    found = ctx.lr_find or {}
+    s = found.get("suggestion")
+    if (not isinstance(s, (int, float)) or found.get("optimizer") != ctx.cfg("optimizer.name")
+            or found.get("batch_size") != ctx.cfg("batch_size")):
+        return remedy, {"optimizer.lr": new}
+    s = float(f"{s:.2g}")  # the value printed is the value set
+    if (s < lr) != lower or s == lr:
+        return (f"{remedy}; the LR finder suggested {s:g}, which is not {'lower' if lower else 'higher'}, so look "
+                "at the other findings too", {"optimizer.lr": new})
+    each = ", ".join("none" if v is None else f"{v:.2g}" for v in found.get("suggestions") or [])
+    spread = found.get("spread")
+    why = f"seeds: {each}" + (f"; spread {spread:.1f}x" if isinstance(spread, (int, float)) and "," in each else "")
+    return f"set optimizer.lr to {s:g}, the LR finder's suggestion ({why}; now {lr:g})", {"optimizer.lr": s}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +533,8 @@ def non_finite(ctx: RunContext) -> Finding | None:
         remedy, sets = f"check the data for extreme values and lower optimizer.lr to {lr / 10:g} (now {lr:g})", lower
     elif ev["cause_id"] == "exploding_gradients":
         remedy, sets = _exploding_remedy(ctx)
+    elif ev["cause_id"] == "lr_too_high":
+        remedy, sets = _lr_remedy(ctx, lower=True)
     else:
         remedy, sets = f"lower optimizer.lr to {lr / 10:g} (now {lr:g})", lower
     return Finding("non_finite", "error", "NaN/Inf", message, ev, remedy, sets)
@@ -642,10 +666,9 @@ def lr_too_high(ctx: RunContext) -> Finding | None:
 def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any], diverged: bool) -> Finding | None:
     if not parts:
         return None
-    lr = ctx.lr
+    remedy, sets = _lr_remedy(ctx, lower=True)
     return Finding("lr_too_high", "error" if diverged else "warning", "Learning rate too high", "; ".join(parts),
-                   {**ev, "diverged": diverged}, f"lower optimizer.lr to {lr / 10:g} (now {lr:g})",
-                   {"optimizer.lr": lr / 10})
+                   {**ev, "diverged": diverged}, remedy, sets)
 
 
 def _lr_explains_growth(ctx: RunContext, first_norm: float) -> bool:
@@ -766,9 +789,8 @@ def lr_too_low(ctx: RunContext) -> Finding | None:
     ev = {"first": loss[0], "last": loss[-1], "change": change, "falling_epochs": falling, "epochs": len(loss)}
     message = (f"the training loss moved only {change:.1%} in {len(loss)} epochs ({_g(loss[0])} → {_g(loss[-1])}), "
                f"falling a little on {falling:.0%} of them")
-    lr = ctx.lr
-    return Finding("lr_too_low", "warning", "Learning rate too low", message, ev,
-                   f"raise optimizer.lr to {lr * 10:g} (now {lr:g})", {"optimizer.lr": lr * 10})
+    remedy, sets = _lr_remedy(ctx, lower=False)
+    return Finding("lr_too_low", "warning", "Learning rate too low", message, ev, remedy, sets)
 
 
 def overfitting(ctx: RunContext) -> Finding | None:

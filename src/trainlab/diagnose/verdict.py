@@ -18,6 +18,7 @@ from trainlab import files
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
 from trainlab.train.checkpoint import load_checkpoint
+from trainlab.train.lr_find import read_lr_find
 
 ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
 
@@ -39,13 +40,14 @@ class Diagnosis:
 
 def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]], summary: dict[str, Any] | None,
              config: dict[str, Any] | None, *, n_classes: int | None = None,
-             thresholds: Thresholds | None = None) -> Diagnosis:
+             thresholds: Thresholds | None = None, lr_find: dict[str, Any] | None = None) -> Diagnosis:
     """Run every rule on a run's metrics rows, ``layers.jsonl`` rows, summary and config (plain dicts).
 
-    ``n_classes`` sets the chance level for classification (unknown: 2, the most cautious).
+    ``n_classes`` sets the chance level for classification (unknown: 2, the most cautious); ``lr_find``: the
+    run's ``lr_find.json``, whose suggestion the learning-rate remedies then quote.
     """
     ctx = RunContext(list(history), list(layers), dict(summary or {}), dict(config or {}), n_classes,
-                     thresholds or Thresholds())
+                     thresholds or Thresholds(), lr_find)
     found = [f for rule in RULES if (f := rule(ctx)) is not None]
     if any(f.rule in FIT_JUDGED_LATER_BESIDE or (f.rule in FIT_JUDGED_LATER_BESIDE_ERROR and f.severity == "error")
            for f in found):
@@ -124,7 +126,7 @@ def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -
     config_path = run_dir / "config.yaml"
     config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
     diagnosis = diagnose(history, read_layers(run_dir), summary, config, n_classes=_n_classes(run_dir),
-                         thresholds=thresholds)
+                         thresholds=thresholds, lr_find=read_lr_find(run_dir))
     files.write_json(run_dir / "diagnosis.json", _json_safe(diagnosis.to_dict()), indent=2)
     return diagnosis
 

@@ -125,6 +125,9 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
             pics["boundary"] = plots.plot_decision_boundary(
                 vp.run.model, train, val, run_dir / "boundary.png", task=info["task"], loss=vp.run.loss,
                 class_names=info.get("class_names"), feature_names=names, inputs=inputs)
+    lr_find = plots.plot_lr_find(run_dir)  # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
+    if lr_find is not None:
+        pics["lr_find"] = lr_find
     for name, fn in (("grad_norms", plots.plot_grad_norms), ("activations", plots.plot_activation_histograms)):
         data = fn(run_dir)
         if data is None and (run_dir / "layers.jsonl").exists():
@@ -151,6 +154,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
         _section("verdict", "Verdict", _verdict(diagnosis)),
         *_fix_section(run_dir),
         _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),
+        *_lr_find_section(pics),
         *_prediction_sections(pics, notes),
         _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
         _section("config", "Config", _config(cfg)),
@@ -324,6 +328,17 @@ def _prediction_sections(pics: dict[str, Any], notes: dict[str, str]) -> list[tu
                             "<p>Circles: training points; triangles: validation points.</p>" +
                             _img(pics["boundary"], f"Model {what} with training and validation points")))
     return out
+
+
+def _lr_find_section(pics: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if "lr_find" not in pics:
+        return []
+    d = pics["lr_find"]
+    each = ", ".join("none" if v is None else f"{v:.2g}" for v in d.get("suggestions") or [])
+    text = (f"<p>Suggested learning rate <b>{d['suggestion']:.2g}</b> (per seed: {e(each)}): a tenth of the lr "
+            "where the smoothed loss is lowest.</p>" if d.get("suggestion") else
+            "<p>No suggestion: the smoothed loss never fell clearly below its start over the sweep.</p>")
+    return [_section("lr_find", "LR finder", text + _img(d, "LR range test: loss against learning rate"))]
 
 
 def _layers(pics: dict[str, Any], notes: dict[str, str]) -> str:

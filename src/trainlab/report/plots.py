@@ -482,3 +482,56 @@ def plot_activation_histograms(run_dir: str | Path, *, path: str | Path | None =
     out = save_png(fig, path or Path(run_dir) / "activations.png")
     return {"first_epoch": int(first["epoch"]), "last_epoch": int(last["epoch"]), "layers": layers,
             "n_layers": len(first["layers"]), "path": out}
+
+
+# ---------------------------------------------------------------------------------------- LR finder
+
+
+def lr_find_figure(found: dict[str, Any]) -> Figure:
+    """The range test (``lr_find.json`` as data): each seed's raw (faint) and smoothed loss against the lr, log
+    scale, with each seed's suggestion (dotted) and the suggested median (black)."""
+    fig = Figure(figsize=(8.5, 4.4))
+    ax = fig.add_subplot(1, 1, 1)
+    sweeps = found.get("sweeps") or []
+    top = []
+    for i, sw in enumerate(sweeps):
+        color = CLASS_COLORS[i % len(CLASS_COLORS)]
+        lrs, raw, smoothed = sw["lrs"], _finite(sw["losses"]), _finite(sw["smoothed"])
+        ax.plot(lrs, raw, color=color, alpha=0.25, lw=0.8)
+        ax.plot(lrs, smoothed, color=color, lw=1.8, label=f"seed {sw['seed']}")
+        if sw.get("suggestion"):
+            ax.axvline(sw["suggestion"], color=color, ls=":", lw=1.2)
+        top += [v for v in smoothed[:max(len(smoothed) // 5, 1)] if math.isfinite(v)]  # the untrained level
+    s = found.get("suggestion")
+    if s:
+        ax.axvline(s, color="black", lw=1.5, label=f"suggested {s:.2g}")
+    if top:  # from the smoothed minimum to a little above the untrained loss: the per-step spikes of the
+        # blow-up would otherwise squash the descent into a line
+        low = min(v for sw in sweeps for v in _finite(sw["smoothed"]) if math.isfinite(v))
+        high = max(top) * 1.3
+        ax.set_ylim(low - 0.05 * (high - low), high)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"learning rate ({found.get('optimizer', '?')}, batch {found.get('batch_size', '?')})")
+    ax.set_ylabel("training loss (faint: per step; solid: smoothed)")
+    spread = found.get("spread")
+    ax.set_title("LR range test" + (f": suggestion spread {spread:.1f}x over {len(sweeps)} seeds"
+                                    if spread and len(sweeps) > 1 else ""), fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left")
+    place_axes(fig, 1, 1, left=0.85, right=0.25, bottom=0.55, top=0.35)
+    return fig
+
+
+def _finite(values: Sequence[Any]) -> list[float]:
+    """JSON numbers back to floats; "nan"/"inf" strings (written for strict JSON) become NaN."""
+    return [float(v) if isinstance(v, (int, float)) else math.nan for v in values]
+
+
+def plot_lr_find(run_dir: str | Path, *, path: str | Path | None = None) -> dict[str, Any] | None:
+    """``lr_find.png`` from the run's ``lr_find.json``; None when the run has no LR-finder result."""
+    found = _read_json(Path(run_dir) / "lr_find.json")
+    if not found or not found.get("sweeps"):
+        return None
+    out = save_png(lr_find_figure(found), path or Path(run_dir) / "lr_find.png")
+    return {"suggestion": found.get("suggestion"), "suggestions": found.get("suggestions"),
+            "spread": found.get("spread"), "path": out}
