@@ -33,7 +33,8 @@ import torch
 
 from trainlab.config import config_to_dict, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
-from trainlab.playground.state import FEATURES, UPLOAD, net_view, to_query
+from trainlab.playground.net import model_config
+from trainlab.playground.state import FEATURES, UPLOAD, to_query
 from trainlab.train import env
 from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
 from trainlab.train.run import new_run_dir, prepare
@@ -55,21 +56,14 @@ def _loss_name(output: str) -> str:
 
 def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str, Any]:
     """The ``trainlab train`` config (plain data) closest to network ``which`` on ``data``'s dataset."""
-    v = net_view(session.state, which)
     t = session.nets[which].trainer
     spec = t.net.spec
     s = t.settings
-    acts = set(spec.activations)
-    # mixed per-layer activations become model.activations; one for every layer stays plain model.activation
-    per_layer = {"activations": list(spec.activations)} if len(acts) > 1 else {}
     return {
         "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
         "shuffle": False,  # TF walks the training points in one fixed order
         "data": data,
-        "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": acts.pop() if len(acts) == 1 else v["activation"],
-                  **per_layer,
-                  "dropout": spec.dropout, "batchnorm": spec.batchnorm, "init": "zeros" if spec.init_zero else "uniform",
-                  "init_bound": 0.5, "init_bias": None if spec.init_zero else 0.1},
+        "model": model_config(spec).model_dump(),
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
                  "l2": s.reg_rate if s.regularization == "L2" else 0.0},
         "optimizer": {"name": s.optimizer, "lr": s.lr},

@@ -1,10 +1,10 @@
 """One playground network and its trainer, with TF Playground's semantics on trainlab's pieces.
 
-The model is an ``nn.Sequential`` named like trainlab's ``mlp`` (``layers.<i>.{linear,norm,act,drop}``,
-``head``), with activations from the ACTIVATIONS registry and optimizers / schedules from trainlab's
-registries. What TF Playground defines differently lives here, small:
+The model is the engine's ``mlp``, built and initialised by :func:`trainlab.models.build_model` from
+:func:`model_config` (``model.init=uniform``, ``init_bound=0.5``, ``init_bias=0.1``: TF's init, drawn from the
+network's seed), with optimizers / schedules from trainlab's registries. What TF Playground defines
+differently lives here, small:
 
-- init: weights U(−0.5, 0.5), biases 0.1 (all 0 with ``initZero``), drawn from the network's own seed;
 - output tanh (binary classification, labels ±1) or linear (regression), loss 0.5·(out − label)²;
   ``cross_entropy`` puts a softmax over one output per class instead (3+ classes);
 - an epoch walks the training points in a fixed order; weights update every ``batchSize`` points and
@@ -23,14 +23,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainlab.config import OptimizerConfig, ScheduleConfig
-from trainlab.models import make_activation
-from trainlab.models.blocks import named_sequential
+from trainlab.config import ModelConfig, OptimizerConfig, ScheduleConfig
+from trainlab.models import build_model
 from trainlab.playground.backprop import DERIVATIVES, manual_gradients
 from trainlab.registry import LOSSES
 from trainlab.train.optim import make_optimizer, make_scheduler
 
-__all__ = ["NetSpec", "Network", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets"]
+__all__ = ["NetSpec", "Network", "model_config", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets"]
 
 Tensor = torch.Tensor
 
@@ -58,32 +57,15 @@ class NetSpec:
         return not self.batchnorm and self.dropout == 0 and all(a in DERIVATIVES for a in self.activations)
 
 
-def build_module(spec: NetSpec) -> nn.Sequential:
-    """``layers.<i>.{linear,norm,act,drop}`` per hidden layer, then ``head``: (B, F) → (B, n_outputs) raw scores."""
-    blocks, n_in = [], len(spec.features)
-    for width, act in zip(spec.hidden, spec.activations):
-        blocks.append(named_sequential(
-            linear=nn.Linear(n_in, width, bias=not spec.batchnorm),  # BN's shift replaces the bias
-            norm=nn.BatchNorm1d(width) if spec.batchnorm else None,
-            act=make_activation(act),
-            drop=nn.Dropout(spec.dropout) if spec.dropout > 0 else None))
-        n_in = width
-    with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG; keep it untouched
-        return named_sequential(layers=nn.Sequential(*blocks), head=nn.Linear(n_in, spec.n_outputs))
-
-
-@torch.no_grad()
-def init_tf(module: nn.Module, seed: int, zero: bool) -> None:
-    """TF Playground's init: every weight U(−0.5, 0.5) from ``seed``, every bias 0.1; all 0 when ``zero``."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            if zero:
-                m.weight.zero_()
-            else:
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) - 0.5)
-            if m.bias is not None:
-                m.bias.fill_(0.0 if zero else 0.1)
+def model_config(spec: NetSpec) -> ModelConfig:
+    """The engine's ``model`` section for ``spec``: an mlp with TF's init (weights U(±0.5), biases 0.1; all 0
+    with ``initZero``). ``activation`` is the hidden layers' one activation ("linear" with no hidden layer)."""
+    acts = list(spec.activations)
+    mixed = len(set(acts)) > 1
+    return ModelConfig(name="mlp", hidden=list(spec.hidden), activation=acts[0] if acts else "linear",
+                       activations=acts if mixed else None, dropout=spec.dropout, batchnorm=spec.batchnorm,
+                       init="zeros" if spec.init_zero else "uniform", init_bound=0.5,
+                       init_bias=None if spec.init_zero else 0.1)
 
 
 class Network:
@@ -91,9 +73,10 @@ class Network:
 
     def __init__(self, spec: NetSpec, seed: int) -> None:
         self.spec = spec
-        self.module = build_module(spec)
-        init_tf(self.module, seed, spec.init_zero)
-        self.linears: list[nn.Linear] = [b.linear for b in self.module.layers] + [self.module.head]
+        # flatten → layers.<i>.{linear,norm,act,drop} → head; with no hidden layer, flatten → head only
+        self.module = build_model(model_config(spec), (len(spec.features),), spec.n_outputs, seed=seed)
+        self.blocks: list[nn.Module] = list(self.module.layers) if spec.hidden else []
+        self.linears: list[nn.Linear] = [b.linear for b in self.blocks] + [self.module.head]
         self.weights = [lin.weight for lin in self.linears]  # what regularisation and L1 death act on
         self.params = [p for p in self.module.parameters()]
 
@@ -107,7 +90,7 @@ class Network:
         was = self.module.training
         self.module.eval()
         outs, h = [], x
-        for block in self.module.layers:
+        for block in self.blocks:
             h = block(h)
             outs.append(h)
         z = self.module.head(h)
