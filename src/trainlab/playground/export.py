@@ -33,7 +33,7 @@ import torch
 
 from trainlab.config import config_to_dict, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
-from trainlab.playground.net import model_config
+from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
 from trainlab.playground.state import FEATURES, UPLOAD, to_query
 from trainlab.train import env
 from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
@@ -147,7 +147,7 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     summary = {"run": run_dir.name, "stop_reason": f"playground: saved at epoch {t.epochs}", "error": None,
                "epochs_run": t.epochs, "best_epoch": max(t.epochs, 1), "monitor": "val_loss",
                "best_value": last.get("val_loss"), "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
-               "test": None, "source": "trainlab playground (val_* = the playground's test set, its own loss)",
+               "test": None, "source": "trainlab playground (val_* = its validation points, its own loss)",
                "data": p.data_info()["sizes"], "environment": env.environment(torch.device("cpu"), 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return run_dir
@@ -189,5 +189,7 @@ def _engine_weights(t: Any, normalize: dict[str, Any]) -> dict[str, torch.Tensor
 def _history(t: Any) -> list[dict[str, Any]]:
     rows = t.history[1:t.epochs + 1].tolist()
     lr = t.optimizer.param_groups[0]["lr"]
-    return [{"epoch": i + 1, "train_loss": r[0], "val_loss": r[1], "train_acc": r[2] if t.classification else None,
-             "val_acc": r[3] if t.classification else None, "lr": lr} for i, r in enumerate(rows)]
+    acc = t.classification
+    return [{"epoch": i + 1, "train_loss": r[TRAIN_LOSS], "val_loss": r[VAL_LOSS] if t.has_val else None,
+             "train_acc": r[TRAIN_ACC] if acc else None, "val_acc": r[VAL_ACC] if acc and t.has_val else None,
+             "lr": lr} for i, r in enumerate(rows)]

@@ -268,6 +268,7 @@ class Session:
         else:
             self.points = pdata.make_points(s["dataset"], s["noise"], s["seed"], s["classes"])
         self.train_pts, self.test_pts = pdata.split_points(self.points, s["percTrainData"])
+        self.fit_pts, self.val_pts = pdata.split_validation(self.train_pts, s["percValData"], s["seed"])
         self.nets = {}
         for which in self._active():
             self._build_net(which)
@@ -293,9 +294,9 @@ class Session:
         spec_ = NetSpec(tuple(feats), tuple(hidden), tuple(acts), output, n_out, v["dropout"], v["batchnorm"],
                         v["initZero"])
         net = Network(spec_, seed=self.state["seed"])
-        tr, te = self.train_pts, self.test_pts
-        trainer = Trainer(net, (pdata.features(tr.xy, feats), targets(tr.label, output)),
-                          (pdata.features(te.xy, feats), targets(te.label, output)), self._settings(which))
+        fit, va, te = self.fit_pts, self.val_pts, self.test_pts
+        tensors = lambda p: (pdata.features(p.xy, feats), targets(p.label, output))  # noqa: E731
+        trainer = Trainer(net, tensors(fit), tensors(te), self._settings(which), val=tensors(va))
         self.nets[which] = NetHolder(which, trainer, feats)
         self.version += 1
 

@@ -211,6 +211,9 @@ PARAMS: list[Param] = [
     Param("dataset", "data", "choice", "circle", choices=_datasets, help="which points (from trainlab's datasets)"),
     Param("noise", "data", "int", 0, 0, 50, help="label/position noise, % (TF: 0-50)"),
     Param("percTrainData", "data", "int", 50, 10, 90, help="ratio of training to test data, %"),
+    Param("percValData", "data", "int", 10, 0, 50,
+          help="% of the training points held out for validation: early stopping and the verdict read them, "
+               "never the test points (0: train on all, as TF; no verdict, no early stopping)"),
     Param("classes", "data", "int", 2, 2, 8, help="classes (spiral arms, gauss blobs)"),
     Param("seed", "data", "int", 0, 0, 2**31 - 1, help="the random seed of data and initial weights"),
     # net: a change rebuilds that network from its seed
@@ -236,7 +239,7 @@ PARAMS: list[Param] = [
           help="learning-rate schedule over maxEpochs"),
     Param("maxEpochs", "train", "int", 0, 0, 1_000_000, help="stop after this many epochs (0: never)", per_net=True),
     Param("patience", "train", "int", 0, 0, 100_000, per_net=True,
-          help="early stopping: stop when the test loss has not improved for this many epochs (0: off)"),
+          help="early stopping: stop when the validation loss has not improved for this many epochs (0: off)"),
     # view
     Param("showTestData", "view", "bool", False),
     Param("discretize", "view", "bool", False),
@@ -357,6 +360,10 @@ def _cross_checks(state: dict[str, Any]) -> list[str]:
             notes.append(problem(prefix + "loss", f"cross_entropy for {state['classes']} classes", "square",
                                  "Using cross_entropy (softmax over the classes)"))
             state[prefix + "loss"] = "cross_entropy"
+        if state[prefix + "patience"] and not state["percValData"]:
+            notes.append(problem(prefix + "patience", "0 while percValData is 0 (early stopping reads the validation "
+                                 "points)", state[prefix + "patience"], "Using 0; hold out validation points for it"))
+            state[prefix + "patience"] = 0
         if state[prefix + "schedule"] in ("cosine", "onecycle") and state[prefix + "maxEpochs"] == 0:
             notes.append(problem(prefix + "schedule", f"constant, step or warmup while maxEpochs is 0",
                                  state[prefix + "schedule"], f"Set maxEpochs (e.g. 500) for a "
