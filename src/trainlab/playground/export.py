@@ -34,7 +34,7 @@ import torch
 from trainlab.config import config_to_dict, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
 from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
-from trainlab.playground.state import FEATURES, UPLOAD, to_query
+from trainlab.playground.state import FEATURES, UPLOAD, seed_of, to_query
 from trainlab.train import env
 from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
 from trainlab.train.run import new_run_dir, prepare
@@ -60,7 +60,7 @@ def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str
     spec = t.net.spec
     s = t.settings
     return {
-        "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+        "seed": seed_of(session.state), "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
         "shuffle": False,  # TF walks the training points in one fixed order
         "data": data,
         "model": model_config(spec).model_dump(),
