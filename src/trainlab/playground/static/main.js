@@ -23,7 +23,11 @@ function set(changes) { send({ type: "set", changes }); }
 function connect() {
   ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
   ws.onopen = () => { pg.connected = true; $("#connection").textContent = ""; send({ type: "init", query: [location.search.slice(1), location.hash.slice(1)].filter(Boolean).join("&") }); };
-  ws.onclose = () => { pg.connected = false; $("#connection").textContent = "disconnected — reload the page"; };
+  ws.onclose = ev => {
+    pg.connected = false;
+    $("#connection").textContent = ev.code === 1013 ? "too many sessions — close another tab, then reload"
+      : "disconnected — reload the page";
+  };
   ws.onmessage = ev => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") onState(msg);
