@@ -85,7 +85,7 @@ def test_saved_run_is_evaluated_on_the_playgrounds_test_points(session, tmp_path
     session.post({"type": "save_run", "name": "pg-eval"})
     run_dir = Path(session.out.until("saved")["path"])
     t = session.nets["a"].trainer  # the session thread is idle now: every message before "saved" is handled
-    train_loss, test_loss, train_acc, test_acc = t.history[t.epochs].tolist()
+    train_loss, test_loss, train_acc, test_acc = t.history[t.epochs, :4].tolist()
     cfg = read_run_config(run_dir)
     assert Path(cfg.data.path).name == "train.csv" and Path(cfg.data.test_path).name == "test.csv"
     test_rows = (run_dir / "test.csv").read_text().splitlines()

@@ -12,7 +12,7 @@ import torch
 from trainlab.errors import ConfigError, DataError
 from trainlab.playground import check_host
 from trainlab.playground import data as pdata
-from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, square_loss, targets
+from trainlab.playground.net import VAL_LOSS, NetSpec, Network, Trainer, TrainSettings, square_loss, targets
 from trainlab.playground.state import LEARNING_RATES, default_state, parse_query, parse_state, to_query
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -78,14 +78,17 @@ def test_csv_upload_good_and_bad():
 # --- network, gradients, the update rule ------------------------------------------------------------
 
 
-def _trainer(hidden=(4, 2), act="tanh", output="tanh", settings=TrainSettings(), n=40, seed=0, **spec_kw):
+def _trainer(hidden=(4, 2), act="tanh", output="tanh", settings=TrainSettings(), n=40, seed=0, n_val=0,
+             **spec_kw):
+    """Trained on the first ``n`` training points; the next ``n_val`` are its validation points (0: none)."""
     pts = pdata.make_points("circle" if output != "linear" else "plane", 0, seed=seed)
     k = 2
     tr, te = pdata.split_points(pts, 50)
     spec = NetSpec(("x", "y"), hidden, (act,) * len(hidden), output, 1 if output != "softmax" else k, **spec_kw)
     feats = list(spec.features)
-    return Trainer(Network(spec, seed=seed), (pdata.features(tr.xy[:n], feats), targets(tr.label[:n], output)),
-                   (pdata.features(te.xy, feats), targets(te.label, output)), settings)
+    part = lambda xy, label: (pdata.features(xy, feats), targets(label, output))  # noqa: E731
+    val = part(tr.xy[n:n + n_val], tr.label[n:n + n_val]) if n_val else None
+    return Trainer(Network(spec, seed=seed), part(tr.xy[:n], tr.label[:n]), part(te.xy, te.label), settings, val=val)
 
 
 def test_tf_init():
@@ -195,12 +198,18 @@ def test_stop_rules():
     for _ in range(3):
         t.epoch()
     assert t.stopped == "maxEpochs: reached 3"
-    t = _trainer(settings=TrainSettings(patience=2, lr=0.00001))
+    t = _trainer(settings=TrainSettings(patience=2, lr=0.00001), n_val=20)
     for _ in range(50):
         if t.stopped:
             break
         t.epoch()
-    assert t.stopped is not None and t.stopped.startswith("early stopping")
+    assert t.stopped is not None and t.stopped.startswith("early stopping: validation loss")
+    best = t.history[:t.epochs + 1, VAL_LOSS].min().item()  # the validation column decides, not the test one
+    assert f"{best:.4g}" in t.stopped
+    t = _trainer(settings=TrainSettings(patience=2, lr=0.00001))  # no validation points: no early stopping
+    for _ in range(10):
+        t.epoch()
+    assert t.stopped is None
 
 
 def test_a_diverging_epoch_is_undone_and_stops_training():

@@ -11,7 +11,7 @@ import torch
 from trainlab.diagnose import diagnose
 from trainlab.diagnose.rules import PREFLIGHT_RULES, RULE_IDS
 from trainlab.playground import data as pdata
-from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, targets
+from trainlab.playground.net import TEST_ACC, TEST_LOSS, VAL_LOSS, NetSpec, Network, Trainer, TrainSettings, targets
 from trainlab.playground.verdict import MAX_LAYER_ROWS, add_layer_row, in_playground_terms, layer_row, live_verdict
 
 # What a CLI config key looks like in a remedy: dotted names (optimizer.lr, model.hidden, best.pt) or key=value.
@@ -26,8 +26,53 @@ def _trainer(hidden, act, dataset="circle", lr=0.03, **spec_kw) -> Trainer:
     out = "linear" if pts.task == "regression" else "tanh"
     spec = NetSpec(("x", "y"), hidden, (act,) * len(hidden), out, 1, **spec_kw)
     f = list(spec.features)
-    return Trainer(Network(spec, seed=0), (pdata.features(tr.xy, f), targets(tr.label, out)),
-                   (pdata.features(te.xy, f), targets(te.label, out)), TrainSettings(lr=lr))
+    fit, val = pdata.split_validation(tr, 10, seed=0)
+    part = lambda p: (pdata.features(p.xy, f), targets(p.label, out))  # noqa: E731
+    return Trainer(Network(spec, seed=0), part(fit), part(te), TrainSettings(lr=lr), val=part(val))
+
+
+class Spy(torch.Tensor):
+    """A tensor that records every torch operation on it (indexing, len, arithmetic, a module call)."""
+
+    reads: list = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.reads.append(getattr(func, "__name__", str(func)))
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_the_live_verdict_never_reads_the_test_points():
+    t = _trainer((4, 2), "tanh")
+    for _ in range(40):
+        t.epoch()
+    rows: list = []
+    add_layer_row(rows, t)
+    before = live_verdict(t, rows)
+    assert before and before["verdict"]
+    Spy.reads.clear()
+    t.xt, t.yt = t.xt.as_subclass(Spy), t.yt.as_subclass(Spy)
+    # a test loss that explodes and a test accuracy of 0: "overfitting" at once, were they read
+    n = t.epochs + 1
+    t.history[:n, TEST_LOSS] = torch.linspace(0.01, 50.0, n)
+    t.history[:n, TEST_ACC] = 0.0
+    layer_row(t)
+    assert live_verdict(t, rows) == before
+    assert Spy.reads == []
+    t.confusion()  # the page's test confusion matrix does read them: the spy sees it
+    assert Spy.reads
+    # and the verdict does follow the validation column
+    t.history[:n, VAL_LOSS] = torch.linspace(0.01, 50.0, n)
+    assert live_verdict(t, rows) != before
+
+
+def test_no_validation_points_no_verdict():
+    t = _trainer((4, 2), "tanh")
+    t.xv, t.yv = t.xv[:0], t.yv[:0]
+    for _ in range(12):
+        t.epoch()
+    v = live_verdict(t)
+    assert v["verdict"] is None and "Validation above 0" in v["text"]
 
 
 @pytest.mark.parametrize("spec_kw", [{}, {"batchnorm": True, "dropout": 0.2}])
@@ -129,7 +174,7 @@ def test_every_rules_remedy_is_in_the_pages_words():
             assert CLI_KEY.search(raw), raw  # the engine's text names CLI keys ...
             text = in_playground_terms(raw, max_epochs=N)
             assert not CLI_KEY.search(text), (rule, text)  # ... the page's does not
-            assert "validation" not in text and "  " not in text
+            assert "val_loss" not in text and "test" not in text and "  " not in text  # validation points, not test
             for lr in re.findall(r"learning rate to ([\d.e-]+)", text):
                 assert float(lr) in (0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10)  # a menu step
 
@@ -142,7 +187,7 @@ def test_every_rules_remedy_is_in_the_pages_words():
      "use the relu activation (now sigmoid), or turn on BatchNorm"),
     ("give the model capacity: model.hidden=[64] (now [])",
      "give the model capacity: 32 neurons per hidden layer (now no hidden layer)"),  # 32: the playground's limit
-    ("validation loss rose", "test loss rose"),
+    ("val_loss rose", "validation loss rose"),  # the validation points: never renamed the test loss
 ])
 def test_remedy_rewrites(raw, page):
     assert in_playground_terms(raw) == page

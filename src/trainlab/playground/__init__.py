@@ -5,7 +5,9 @@ on 127.0.0.1 and prints the URL. The engine never imports this package.
 """
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 
@@ -32,6 +34,27 @@ def check_host(host: str, allow_remote: bool) -> None:
                                   "reach the port can then train on this machine)"))
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for the server, or a ConfigError naming the port and the fix (a port
+    in use, or one this user may not open) — before anything is printed or served."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart may reuse a TIME_WAIT port
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(problem("--port", f"a port nothing else listens on at {host}", port,
+                                      f"Stop the other server, or pick another port, e.g. --port {port + 1}")) from None
+        if exc.errno == errno.EACCES:
+            raise ConfigError(problem("--port", "a port this user may open", port,
+                                      "Use a port above 1023, e.g. --port 8000")) from None
+        raise ConfigError(problem("--host", "an address of this machine", host,
+                                  f"Use --host 127.0.0.1 ({exc.strerror})")) from None
+    return sock
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, allow_remote: bool = False, runs_dir: str | Path = "runs") -> None:
     """Run the playground until Ctrl-C. Binds ``host`` (loopback by default); prints the URL, opens nothing."""
     import uvicorn
@@ -39,10 +62,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000, allow_remote: bool = False,
     check_host(host, allow_remote)
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(problem("--port", "a whole number from 0 to 65535", port, "Use e.g. --port 8000"))
+    sock = bind(host, port)
     if not _is_loopback(host):
         print(f"warning: serving the playground on {host}, reachable from other machines; it has no login.",
               file=sys.stderr)
     shown = f"[{host}]" if ":" in host else host
-    print(f"trainlab playground: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    print(f"trainlab playground: http://{shown}:{sock.getsockname()[1]}/  (Ctrl-C to stop)", flush=True)
     app = create_app(runs_dir=runs_dir, allow_remote=allow_remote or not _is_loopback(host))
-    uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=2 * 1024 * 1024)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", ws_max_size=2 * 1024 * 1024)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -23,12 +23,16 @@ from trainlab.errors import problem
 from trainlab.playground.session import Session
 from trainlab.playground.state import spec
 
-__all__ = ["create_app", "STATIC", "MAX_MESSAGE", "LOOPBACK"]
+__all__ = ["create_app", "STATIC", "MAX_MESSAGE", "LOOPBACK", "MAX_SESSIONS"]
 
 log = logging.getLogger("trainlab.playground")
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE = 1_500_000  # characters in one message: a 1 MB CSV upload plus its JSON envelope
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# Sessions at once. Each trains in its own thread; past a few per core they all crawl (measured: 50 tabs on 2
+# cores got 0-5 frames in 25 s each) and the event loop, starved, notices closed sockets late. 8 tabs on 2 cores
+# still train at tens of epochs/s each; a tab over the cap is told so and closed.
+MAX_SESSIONS = 8
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -37,10 +41,13 @@ def _hostname(host_header: str) -> str:
     return (urlsplit(f"//{host_header}").hostname or "").lower()
 
 
-def create_app(*, runs_dir: str | Path = "runs", allow_remote: bool = False) -> FastAPI:
-    """The FastAPI app. ``runs_dir``: where "save as run" writes; ``allow_remote``: serve non-loopback Hosts."""
+def create_app(*, runs_dir: str | Path = "runs", allow_remote: bool = False,
+               max_sessions: int = MAX_SESSIONS) -> FastAPI:
+    """The FastAPI app. ``runs_dir``: where "save as run" writes; ``allow_remote``: serve non-loopback Hosts;
+    ``max_sessions``: tabs served at once (one more is told so and closed)."""
     app = FastAPI(title="trainlab playground", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sessions = set()
+    app.state.slots = 0  # sessions admitted and not yet ended (taken before the first await: no race)
     app.state.runs_dir = Path(runs_dir)
 
     def host_ok(host_header: str | None) -> bool:
@@ -78,8 +85,19 @@ def create_app(*, runs_dir: str | Path = "runs", allow_remote: bool = False) -> 
             log.warning("playground: refused a WebSocket from Origin %r (Host %r)", origin, host)
             await ws.close(code=1008)  # before accept: the handshake is answered 403
             return
-        await ws.accept()
-        await _serve_session(app, ws)
+        if app.state.slots >= max_sessions:
+            await ws.accept()
+            await ws.send_text(json.dumps({"type": "message", "level": "error", "text": problem(
+                "sessions", f"at most {max_sessions} at once", app.state.slots + 1,
+                "Close another playground tab, then reload this one")}))
+            await ws.close(code=1013, reason="too many sessions")  # 1013: try again later
+            return
+        app.state.slots += 1
+        try:
+            await ws.accept()
+            await _serve_session(app, ws)
+        finally:
+            app.state.slots -= 1
 
     return app
 

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from trainlab.data.features import apply_features
+from trainlab.data.splits import split_indices
 from trainlab.data.toy import TOY_SETS, make_toy
 from trainlab.errors import DataError, problem
 from trainlab.playground.state import FEATURES
 
-__all__ = ["Points", "make_points", "split_points", "features", "thumbnail_points", "parse_csv", "grid",
+__all__ = ["Points", "make_points", "split_points", "split_validation", "features", "thumbnail_points", "parse_csv", "grid",
            "N_POINTS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_ROWS", "FIELD"]
 
 N_POINTS = {"classification": 500, "regression": 1200}
@@ -64,6 +65,16 @@ def split_points(points: Points, perc_train: int) -> tuple[Points, Points]:
     n_train = math.floor(len(points) * perc_train / 100)
     cut = lambda s: Points(points.xy[s], points.label[s], points.task, points.n_classes)  # noqa: E731
     return cut(slice(0, n_train)), cut(slice(n_train, None))
+
+
+def split_validation(train: Points, perc_val: int, seed: int) -> tuple[Points, Points]:
+    """``perc_val`` % of the training points held out for validation (the engine's stratified ``split_indices``,
+    seeded): (points trained on, validation points). The test points are never touched."""
+    labels = train.label if train.task == "classification" else None
+    keep, held = split_indices(len(train), perc_val / 100, seed, labels=labels)
+    keep, held = keep.sort().values, held.sort().values  # TF's fixed walking order, minus the held-out points
+    cut = lambda i: Points(train.xy[i], train.label[i], train.task, train.n_classes)  # noqa: E731
+    return cut(keep), cut(held)
 
 
 def features(xy: torch.Tensor, keys: list[str]) -> torch.Tensor:

@@ -33,7 +33,8 @@ import torch
 
 from trainlab.config import config_to_dict, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
-from trainlab.playground.state import FEATURES, UPLOAD, net_view, to_query
+from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
+from trainlab.playground.state import FEATURES, UPLOAD, seed_of, to_query
 from trainlab.train import env
 from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
 from trainlab.train.run import new_run_dir, prepare
@@ -55,21 +56,14 @@ def _loss_name(output: str) -> str:
 
 def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str, Any]:
     """The ``trainlab train`` config (plain data) closest to network ``which`` on ``data``'s dataset."""
-    v = net_view(session.state, which)
     t = session.nets[which].trainer
     spec = t.net.spec
     s = t.settings
-    acts = set(spec.activations)
-    # mixed per-layer activations become model.activations; one for every layer stays plain model.activation
-    per_layer = {"activations": list(spec.activations)} if len(acts) > 1 else {}
     return {
-        "seed": session.state["seed"], "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+        "seed": seed_of(session.state), "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
         "shuffle": False,  # TF walks the training points in one fixed order
         "data": data,
-        "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": acts.pop() if len(acts) == 1 else v["activation"],
-                  **per_layer,
-                  "dropout": spec.dropout, "batchnorm": spec.batchnorm, "init": "zeros" if spec.init_zero else "uniform",
-                  "init_bound": 0.5, "init_bias": None if spec.init_zero else 0.1},
+        "model": model_config(spec).model_dump(),
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
                  "l2": s.reg_rate if s.regularization == "L2" else 0.0},
         "optimizer": {"name": s.optimizer, "lr": s.lr},
@@ -153,7 +147,7 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     summary = {"run": run_dir.name, "stop_reason": f"playground: saved at epoch {t.epochs}", "error": None,
                "epochs_run": t.epochs, "best_epoch": max(t.epochs, 1), "monitor": "val_loss",
                "best_value": last.get("val_loss"), "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
-               "test": None, "source": "trainlab playground (val_* = the playground's test set, its own loss)",
+               "test": None, "source": "trainlab playground (val_* = its validation points, its own loss)",
                "data": p.data_info()["sizes"], "environment": env.environment(torch.device("cpu"), 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return run_dir
@@ -195,5 +189,7 @@ def _engine_weights(t: Any, normalize: dict[str, Any]) -> dict[str, torch.Tensor
 def _history(t: Any) -> list[dict[str, Any]]:
     rows = t.history[1:t.epochs + 1].tolist()
     lr = t.optimizer.param_groups[0]["lr"]
-    return [{"epoch": i + 1, "train_loss": r[0], "val_loss": r[1], "train_acc": r[2] if t.classification else None,
-             "val_acc": r[3] if t.classification else None, "lr": lr} for i, r in enumerate(rows)]
+    acc = t.classification
+    return [{"epoch": i + 1, "train_loss": r[TRAIN_LOSS], "val_loss": r[VAL_LOSS] if t.has_val else None,
+             "train_acc": r[TRAIN_ACC] if acc else None, "val_acc": r[VAL_ACC] if acc and t.has_val else None,
+             "lr": lr} for i, r in enumerate(rows)]

@@ -1,10 +1,10 @@
 """One playground network and its trainer, with TF Playground's semantics on trainlab's pieces.
 
-The model is an ``nn.Sequential`` named like trainlab's ``mlp`` (``layers.<i>.{linear,norm,act,drop}``,
-``head``), with activations from the ACTIVATIONS registry and optimizers / schedules from trainlab's
-registries. What TF Playground defines differently lives here, small:
+The model is the engine's ``mlp``, built and initialised by :func:`trainlab.models.build_model` from
+:func:`model_config` (``model.init=uniform``, ``init_bound=0.5``, ``init_bias=0.1``: TF's init, drawn from the
+network's seed), with optimizers / schedules from trainlab's registries. What TF Playground defines
+differently lives here, small:
 
-- init: weights U(−0.5, 0.5), biases 0.1 (all 0 with ``initZero``), drawn from the network's own seed;
 - output tanh (binary classification, labels ±1) or linear (regression), loss 0.5·(out − label)²;
   ``cross_entropy`` puts a softmax over one output per class instead (3+ classes);
 - an epoch walks the training points in a fixed order; weights update every ``batchSize`` points and
@@ -23,14 +23,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainlab.config import OptimizerConfig, ScheduleConfig
-from trainlab.models import make_activation
-from trainlab.models.blocks import named_sequential
+from trainlab.config import ModelConfig, OptimizerConfig, ScheduleConfig
+from trainlab.models import build_model
 from trainlab.playground.backprop import DERIVATIVES, manual_gradients
 from trainlab.registry import LOSSES
 from trainlab.train.optim import make_optimizer, make_scheduler
 
-__all__ = ["NetSpec", "Network", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets"]
+__all__ = ["NetSpec", "Network", "model_config", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets",
+           "TRAIN_LOSS", "TEST_LOSS", "TRAIN_ACC", "TEST_ACC", "VAL_LOSS", "VAL_ACC"]
 
 Tensor = torch.Tensor
 
@@ -58,32 +58,15 @@ class NetSpec:
         return not self.batchnorm and self.dropout == 0 and all(a in DERIVATIVES for a in self.activations)
 
 
-def build_module(spec: NetSpec) -> nn.Sequential:
-    """``layers.<i>.{linear,norm,act,drop}`` per hidden layer, then ``head``: (B, F) → (B, n_outputs) raw scores."""
-    blocks, n_in = [], len(spec.features)
-    for width, act in zip(spec.hidden, spec.activations):
-        blocks.append(named_sequential(
-            linear=nn.Linear(n_in, width, bias=not spec.batchnorm),  # BN's shift replaces the bias
-            norm=nn.BatchNorm1d(width) if spec.batchnorm else None,
-            act=make_activation(act),
-            drop=nn.Dropout(spec.dropout) if spec.dropout > 0 else None))
-        n_in = width
-    with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG; keep it untouched
-        return named_sequential(layers=nn.Sequential(*blocks), head=nn.Linear(n_in, spec.n_outputs))
-
-
-@torch.no_grad()
-def init_tf(module: nn.Module, seed: int, zero: bool) -> None:
-    """TF Playground's init: every weight U(−0.5, 0.5) from ``seed``, every bias 0.1; all 0 when ``zero``."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            if zero:
-                m.weight.zero_()
-            else:
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) - 0.5)
-            if m.bias is not None:
-                m.bias.fill_(0.0 if zero else 0.1)
+def model_config(spec: NetSpec) -> ModelConfig:
+    """The engine's ``model`` section for ``spec``: an mlp with TF's init (weights U(±0.5), biases 0.1; all 0
+    with ``initZero``). ``activation`` is the hidden layers' one activation ("linear" with no hidden layer)."""
+    acts = list(spec.activations)
+    mixed = len(set(acts)) > 1
+    return ModelConfig(name="mlp", hidden=list(spec.hidden), activation=acts[0] if acts else "linear",
+                       activations=acts if mixed else None, dropout=spec.dropout, batchnorm=spec.batchnorm,
+                       init="zeros" if spec.init_zero else "uniform", init_bound=0.5,
+                       init_bias=None if spec.init_zero else 0.1)
 
 
 class Network:
@@ -91,9 +74,10 @@ class Network:
 
     def __init__(self, spec: NetSpec, seed: int) -> None:
         self.spec = spec
-        self.module = build_module(spec)
-        init_tf(self.module, seed, spec.init_zero)
-        self.linears: list[nn.Linear] = [b.linear for b in self.module.layers] + [self.module.head]
+        # flatten → layers.<i>.{linear,norm,act,drop} → head; with no hidden layer, flatten → head only
+        self.module = build_model(model_config(spec), (len(spec.features),), spec.n_outputs, seed=seed)
+        self.blocks: list[nn.Module] = list(self.module.layers) if spec.hidden else []
+        self.linears: list[nn.Linear] = [b.linear for b in self.blocks] + [self.module.head]
         self.weights = [lin.weight for lin in self.linears]  # what regularisation and L1 death act on
         self.params = [p for p in self.module.parameters()]
 
@@ -107,7 +91,7 @@ class Network:
         was = self.module.training
         self.module.eval()
         outs, h = [], x
-        for block in self.module.layers:
+        for block in self.blocks:
             h = block(h)
             outs.append(h)
         z = self.module.head(h)
@@ -134,24 +118,31 @@ def schedule_config(name: str, max_epochs: int) -> ScheduleConfig:
                           warmup_epochs=max(1.0, span / 20) if name == "warmup" else 0.0)
 
 
+# history columns: what the page draws (train, test) and what choices read (validation, never test)
+TRAIN_LOSS, TEST_LOSS, TRAIN_ACC, TEST_ACC, VAL_LOSS, VAL_ACC = range(6)
+
+
 class Trainer:
-    """Trains one :class:`Network` on fixed train/test tensors, one TF epoch at a time.
+    """Trains one :class:`Network` on fixed train/validation/test tensors, one TF epoch at a time.
 
     ``epoch()`` launches tensor ops only; per-epoch losses and accuracies go into ``history``, a tensor
-    the session reads back once per frame (``rows_since``). ``stopped`` says why training ended, if it did.
+    the session reads back once per frame (``rows``). ``stopped`` says why training ended, if it did.
+    ``val``: points carved from the training points and not trained on; early stopping and the live verdict
+    read only them (the test points are drawn and reported, never chosen on). None: no validation split.
     """
 
     def __init__(self, net: Network, train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor],
-                 settings: TrainSettings) -> None:
+                 settings: TrainSettings, val: tuple[Tensor, Tensor] | None = None) -> None:
         self.net = net
         self.x, self.y = train  # x (N, F) features; y (N, 1) float targets, or (N,) int64 class ids
         self.xt, self.yt = test
+        self.xv, self.yv = val if val is not None else (train[0][:0], train[1][:0])
         self.classification = net.spec.output != "linear"
         self.epochs = 0
-        self.history = torch.zeros(1024, 4)  # (E, 4): train loss, test loss, train acc, test acc
+        self.history = torch.zeros(1024, 6)  # (E, 6): the columns TRAIN_LOSS .. VAL_ACC
         self.stopped: str | None = None
         self.alive: list[Tensor] | None = None  # L1: masks of the weights still alive (None: none died)
-        self._best = (math.inf, 0)  # (test loss, epoch) for early stopping
+        self._best = (math.inf, 0)  # (validation loss, epoch) for early stopping
         self._carry_from: int | None = None  # first of the points carried from the last epoch
         self.settings = TrainSettings()
         self.optimizer: torch.optim.Optimizer | None = None
@@ -213,26 +204,27 @@ class Trainer:
         self.epochs += 1
         self.record()
         # One read per epoch (~25 µs at these sizes, ~1 % of an epoch): the losses and every weight's norm.
-        check = torch.cat([self.history[self.epochs, :2], torch.stack(torch._foreach_norm(self.net.params))])
+        check = torch.cat([self.history[self.epochs, [TRAIN_LOSS, VAL_LOSS]],
+                           torch.stack(torch._foreach_norm(self.net.params))])
         if not bool(torch.isfinite(check).all()):
             self._undo_diverged_epoch(check)
             return
         s = self.settings
         if s.max_epochs and self.epochs >= s.max_epochs:
             self.stopped = f"maxEpochs: reached {s.max_epochs}"
-        if s.patience:
-            loss = float(self.history[self.epochs, 1])  # one read per epoch, only with early stopping on
+        if s.patience and self.has_val:
+            loss = float(self.history[self.epochs, VAL_LOSS])  # one read per epoch, only with early stopping on
             if loss < self._best[0]:
                 self._best = (loss, self.epochs)
             elif self.epochs - self._best[1] >= s.patience:
-                self.stopped = (f"early stopping: test loss {self._best[0]:.4g} at epoch {self._best[1]} did not "
-                                f"improve for {s.patience} epochs")
+                self.stopped = (f"early stopping: validation loss {self._best[0]:.4g} at epoch {self._best[1]} did "
+                                f"not improve for {s.patience} epochs")
 
     def _undo_diverged_epoch(self, check: Tensor) -> None:
-        train_loss, test_loss = check[:2].tolist()
+        train_loss, val_loss = check[:2].tolist()
         word = lambda v: "NaN" if math.isnan(v) else "infinite"  # noqa: E731
         what = (f"the training loss became {word(train_loss)}" if not math.isfinite(train_loss) else
-                f"the test loss became {word(test_loss)}" if not math.isfinite(test_loss) else
+                f"the validation loss became {word(val_loss)}" if not math.isfinite(val_loss) else
                 "the weights became NaN or too large")
         with torch.no_grad():
             torch._foreach_copy_(self._state, self._backup)
@@ -320,16 +312,22 @@ class Trainer:
     def class_ids(self, y: Tensor) -> Tensor:
         return y if y.dtype == torch.int64 else (y[:, 0] > 0).long()
 
+    @property
+    def has_val(self) -> bool:
+        return len(self.xv) > 0
+
     def record(self) -> None:
         """Write the current losses and accuracies as history row ``epochs`` (row 0: before training)."""
         if self.epochs >= len(self.history):
             self.history = torch.cat([self.history, torch.zeros_like(self.history)])
         tr, tr_acc = self.evaluate(self.x, self.y)
         te, te_acc = self.evaluate(self.xt, self.yt)
-        self.history[self.epochs] = torch.stack([tr, te, tr_acc, te_acc])
+        va, va_acc = self.evaluate(self.xv, self.yv)
+        self.history[self.epochs] = torch.stack([tr, te, tr_acc, te_acc, va, va_acc])
 
     def rows(self, start: int) -> list[list[float]]:
-        """History rows ``start..epochs`` as [epoch, train loss, test loss, train acc, test acc] (one read)."""
+        """History rows ``start..epochs`` as [epoch, train loss, test loss, train acc, test acc, validation loss,
+        validation acc] (one read)."""
         rows = self.history[start:self.epochs + 1].tolist()
         return [[start + i, *r] for i, r in enumerate(rows)]
 

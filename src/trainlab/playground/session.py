@@ -30,7 +30,7 @@ from trainlab.errors import TrainlabError, problem
 from trainlab.playground import data as pdata
 from trainlab.playground.frames import VERDICT_EVERY, NetHolder, net_frame, net_json, points_json
 from trainlab.playground.net import NetSpec, Network, Trainer, TrainSettings, targets
-from trainlab.playground.state import BY_KEY, FEATURES, UPLOAD, net_view, parse_query, parse_state, spec, to_query
+from trainlab.playground.state import BY_KEY, FEATURES, UPLOAD, net_view, parse_query, parse_state, seed_of, spec, to_query
 from trainlab.playground.verdict import add_layer_row
 
 log = logging.getLogger("trainlab.playground")
@@ -232,7 +232,7 @@ class Session:
         text = msg.get("text")
         if not isinstance(text, str):
             raise TrainlabError(problem("CSV file", "text", type(text).__name__, "Choose a .csv file"))
-        points = pdata.parse_csv(text, self.state.get("seed", 0))
+        points = pdata.parse_csv(text, seed_of(self.state))
         self.upload = points
         self.state["dataset"], self.state["problem"] = UPLOAD, points.task  # the menu shows the points' problem
         self._rebuild_data()
@@ -266,8 +266,9 @@ class Session:
         if s["dataset"] == UPLOAD and self.upload is not None:
             self.points = self.upload
         else:
-            self.points = pdata.make_points(s["dataset"], s["noise"], s["seed"], s["classes"])
+            self.points = pdata.make_points(s["dataset"], s["noise"], seed_of(s), s["classes"])
         self.train_pts, self.test_pts = pdata.split_points(self.points, s["percTrainData"])
+        self.fit_pts, self.val_pts = pdata.split_validation(self.train_pts, s["percValData"], seed_of(s))
         self.nets = {}
         for which in self._active():
             self._build_net(which)
@@ -292,10 +293,10 @@ class Session:
             output, n_out = "tanh", 1
         spec_ = NetSpec(tuple(feats), tuple(hidden), tuple(acts), output, n_out, v["dropout"], v["batchnorm"],
                         v["initZero"])
-        net = Network(spec_, seed=self.state["seed"])
-        tr, te = self.train_pts, self.test_pts
-        trainer = Trainer(net, (pdata.features(tr.xy, feats), targets(tr.label, output)),
-                          (pdata.features(te.xy, feats), targets(te.label, output)), self._settings(which))
+        net = Network(spec_, seed=seed_of(self.state))
+        fit, va, te = self.fit_pts, self.val_pts, self.test_pts
+        tensors = lambda p: (pdata.features(p.xy, feats), targets(p.label, output))  # noqa: E731
+        trainer = Trainer(net, tensors(fit), tensors(te), self._settings(which), val=tensors(va))
         self.nets[which] = NetHolder(which, trainer, feats)
         self.version += 1
 

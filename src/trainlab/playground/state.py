@@ -23,7 +23,7 @@ from trainlab.data.toy import TOY_SETS
 from trainlab.errors import ConfigError, problem
 
 __all__ = ["Param", "PARAMS", "NET_KEYS", "LEARNING_RATES", "REG_RATES", "FEATURES", "PROBLEMS", "parse_state",
-           "parse_query", "to_query", "default_state", "net_view", "spec", "feature_label", "MAX_LAYERS", "MAX_NEURONS"]
+           "parse_query", "to_query", "seed_of", "default_state", "net_view", "spec", "feature_label", "MAX_LAYERS", "MAX_NEURONS"]
 
 Scope = Literal["data", "net", "train", "view"]
 
@@ -73,7 +73,7 @@ class Param:
 
     key: str
     scope: Scope
-    kind: Literal["int", "float", "bool", "choice", "steps", "shape", "names"]
+    kind: Literal["int", "float", "bool", "choice", "steps", "shape", "names", "seed"]
     default: Any
     lo: float | None = None
     hi: float | None = None
@@ -110,6 +110,25 @@ def _parse_int(p: Param, name: str, text: str) -> tuple[Any, str | None]:
         c = int(min(max(v, p.lo), p.hi))
         return c, problem(name, rng, text, f"Using {c}")
     return int(v), None
+
+
+def _parse_seed(p: Param, name: str, text: str) -> tuple[Any, str | None]:
+    """A whole number 0 .. 2³¹−1, or TF Playground's own seed, a fraction in (0, 1) such as 0.41236 (kept as
+    written, so the link stays the same; :func:`seed_of` maps it to a whole number)."""
+    v = _number(text)
+    if v is not None and 0 < v < 1:
+        return v, None
+    if v is not None and v == int(v) and p.lo <= v <= p.hi:
+        return int(v), None
+    return p.default, problem(name, f"a whole number from 0 to {int(p.hi)}, or a TF Playground seed between 0 "
+                                    "and 1", text, f"Using the default {p.default}")
+
+
+def seed_of(state: Mapping[str, Any]) -> int:
+    """The whole-number seed of data and weights: the URL's ``seed``, or for TF's fractional seed s in (0, 1)
+    ⌊s·2³¹⌋ (deterministic: the same link, the same points and weights)."""
+    seed = state["seed"]
+    return seed if isinstance(seed, int) else math.floor(seed * 2**31)
 
 
 def _parse_float(p: Param, name: str, text: str) -> tuple[Any, str | None]:
@@ -189,7 +208,7 @@ def _parse_names(p: Param, name: str, text: str) -> tuple[Any, str | None]:
 
 _PARSERS: dict[str, Callable[[Param, str, str], tuple[Any, str | None]]] = {
     "int": _parse_int, "float": _parse_float, "bool": _parse_bool, "choice": _parse_choice,
-    "steps": _parse_steps, "shape": _parse_shape, "names": _parse_names,
+    "steps": _parse_steps, "shape": _parse_shape, "names": _parse_names, "seed": _parse_seed,
 }
 
 
@@ -211,8 +230,12 @@ PARAMS: list[Param] = [
     Param("dataset", "data", "choice", "circle", choices=_datasets, help="which points (from trainlab's datasets)"),
     Param("noise", "data", "int", 0, 0, 50, help="label/position noise, % (TF: 0-50)"),
     Param("percTrainData", "data", "int", 50, 10, 90, help="ratio of training to test data, %"),
+    Param("percValData", "data", "int", 10, 0, 50,
+          help="% of the training points held out for validation: early stopping and the verdict read them, "
+               "never the test points (0: train on all, as TF; no verdict, no early stopping)"),
     Param("classes", "data", "int", 2, 2, 8, help="classes (spiral arms, gauss blobs)"),
-    Param("seed", "data", "int", 0, 0, 2**31 - 1, help="the random seed of data and initial weights"),
+    Param("seed", "data", "seed", 0, 0, 2**31 - 1,
+          help="the random seed of data and initial weights (or TF Playground's, a fraction such as 0.41236)"),
     # net: a change rebuilds that network from its seed
     *[Param(k, "net", "bool", k in ("x", "y"), help=f"input {feature_label(k)}", per_net=True) for k in FEATURES],
     Param("networkShape", "net", "shape", [4, 2], help="neurons per hidden layer", per_net=True),
@@ -236,7 +259,7 @@ PARAMS: list[Param] = [
           help="learning-rate schedule over maxEpochs"),
     Param("maxEpochs", "train", "int", 0, 0, 1_000_000, help="stop after this many epochs (0: never)", per_net=True),
     Param("patience", "train", "int", 0, 0, 100_000, per_net=True,
-          help="early stopping: stop when the test loss has not improved for this many epochs (0: off)"),
+          help="early stopping: stop when the validation loss has not improved for this many epochs (0: off)"),
     # view
     Param("showTestData", "view", "bool", False),
     Param("discretize", "view", "bool", False),
@@ -258,8 +281,9 @@ def _copy(v: Any) -> Any:
 
 
 def parse_query(query: str) -> dict[str, str]:
-    """``'?a=1&b=2'`` → ``{'a': '1', 'b': '2'}`` (the last of repeated keys wins)."""
-    return dict(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+    """``'?a=1&b=2'`` or TF Playground's ``'#a=1&b=2'`` → ``{'a': '1', 'b': '2'}`` (the last of repeated keys
+    wins; the page sends its query and fragment joined by ``&``)."""
+    return dict(parse_qsl(query.lstrip("?#"), keep_blank_values=True))
 
 
 def parse_state(raw: Mapping[str, Any], base: Mapping[str, Any] | None = None, *,
@@ -357,6 +381,10 @@ def _cross_checks(state: dict[str, Any]) -> list[str]:
             notes.append(problem(prefix + "loss", f"cross_entropy for {state['classes']} classes", "square",
                                  "Using cross_entropy (softmax over the classes)"))
             state[prefix + "loss"] = "cross_entropy"
+        if state[prefix + "patience"] and not state["percValData"]:
+            notes.append(problem(prefix + "patience", "0 while percValData is 0 (early stopping reads the validation "
+                                 "points)", state[prefix + "patience"], "Using 0; hold out validation points for it"))
+            state[prefix + "patience"] = 0
         if state[prefix + "schedule"] in ("cosine", "onecycle") and state[prefix + "maxEpochs"] == 0:
             notes.append(problem(prefix + "schedule", f"constant, step or warmup while maxEpochs is 0",
                                  state[prefix + "schedule"], f"Set maxEpochs (e.g. 500) for a "
@@ -377,7 +405,7 @@ def _text(v: Any) -> str:
 
 def to_query(state: Mapping[str, Any]) -> str:
     """The URL query (no ``?``) that ``parse_state`` turns back into ``state``: every A key; B's when compared."""
-    pairs = [(p.key, _text(state[p.key])) for p in PARAMS]
+    pairs = [(p.key, repr(state[p.key]) if p.kind == "seed" else _text(state[p.key])) for p in PARAMS]
     if state.get("compare"):
         pairs += [(f"b.{k}", _text(state[f"b.{k}"])) for k in NET_KEYS]
     return urlencode(pairs, safe=",")

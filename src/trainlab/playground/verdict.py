@@ -1,7 +1,8 @@
 """The live over/underfitting verdict: trainlab's diagnosis rules on the playground's history so far.
 
-The test set plays the validation set's part (the playground has no third split), so the rules' "validation
-loss" reads as "test loss" on the page. Long histories are thinned to at most ``MAX_ROWS`` evenly spaced
+The rules' validation loss is the loss on the validation points the session carves from the training points
+(``percValData``); the test points are never read here, so no choice is made on them. Long histories are
+thinned to at most ``MAX_ROWS`` evenly spaced
 epochs: the rules look at trends, the minimum and the last few rows, which thinning keeps.
 
 Per-layer statistics (what the vanishing-gradient, dead-unit, saturation and exploding-gradient rules read)
@@ -23,7 +24,7 @@ import torch
 
 from trainlab.diagnose import activation_stats, diagnose
 from trainlab.playground.backprop import manual_gradients
-from trainlab.playground.net import Trainer
+from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, Trainer
 from trainlab.playground.state import LEARNING_RATES, MAX_NEURONS, REG_RATES
 
 __all__ = ["live_verdict", "layer_row", "add_layer_row", "in_playground_terms", "MAX_ROWS", "MIN_EPOCHS",
@@ -36,16 +37,18 @@ PROBE_POINTS = 512  # training points the activation statistics and gradient nor
 
 
 def history_rows(t: Trainer) -> list[dict[str, Any]]:
-    """The trainer's epochs 1..E as the engine's metrics rows (test → val), thinned to ≤ MAX_ROWS."""
+    """The trainer's epochs 1..E as the engine's metrics rows (train and validation columns only), thinned to
+    ≤ MAX_ROWS."""
     stride = max(1, -(-t.epochs // MAX_ROWS))
     epochs = list(range(t.epochs, 0, -stride))[::-1]  # always keeps the latest epoch
-    values = t.history[epochs].tolist() if epochs else []
+    columns = [TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC]
+    values = t.history[epochs][:, columns].tolist() if epochs else []
     lr = t.optimizer.param_groups[0]["lr"]
     rows = []
-    for e, (tr, te, tr_acc, te_acc) in zip(epochs, values):
-        acc = t.classification
-        rows.append({"epoch": e, "train_loss": tr, "val_loss": te, "train_acc": tr_acc if acc else None,
-                     "val_acc": te_acc if acc else None, "lr": lr})
+    acc = t.classification
+    for e, (tr, tr_acc, va, va_acc) in zip(epochs, values):
+        rows.append({"epoch": e, "train_loss": tr, "val_loss": va, "train_acc": tr_acc if acc else None,
+                     "val_acc": va_acc if acc else None, "lr": lr})
     return rows
 
 
@@ -169,8 +172,7 @@ _REWRITES: list[tuple[str, str | Callable[[re.Match], str]]] = [
     (r"set epochs=(\d+) \(now (\d+)\)", r"set max epochs to \1 (now \2)"),
     (r"\(epochs=(\d+), now (\d+)\)", r"(max epochs \1, now \2)"),
     (r"on the probe batch", "on the training points"),
-    (r"val_loss", "test loss"),
-    (r"validation", "test"),
+    (r"val_loss", "validation loss"),
 ]
 _COMPILED = [(re.compile(p), r) for p, r in _REWRITES]
 
@@ -194,6 +196,9 @@ def live_verdict(t: Trainer, layers: list[dict[str, Any]] | None = None) -> dict
     """
     if t.epochs < MIN_EPOCHS:
         return None
+    if not t.has_val:
+        return {"verdict": None, "title": "No verdict", "severity": "info",
+                "text": "the verdict reads validation points: set Validation above 0 %"}
     s, spec = t.settings, t.net.spec
     # No model.init: the playground's init (TF's) is not a choice, so the rules must not suggest another.
     config = {"epochs": s.max_epochs or t.epochs, "optimizer": {"name": s.optimizer, "lr": s.lr},

@@ -22,8 +22,12 @@ function set(changes) { send({ type: "set", changes }); }
 
 function connect() {
   ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-  ws.onopen = () => { pg.connected = true; $("#connection").textContent = ""; send({ type: "init", query: location.search }); };
-  ws.onclose = () => { pg.connected = false; $("#connection").textContent = "disconnected — reload the page"; };
+  ws.onopen = () => { pg.connected = true; $("#connection").textContent = ""; send({ type: "init", query: [location.search.slice(1), location.hash.slice(1)].filter(Boolean).join("&") }); };
+  ws.onclose = ev => {
+    pg.connected = false;
+    $("#connection").textContent = ev.code === 1013 ? "too many sessions — close another tab, then reload"
+      : "disconnected — reload the page";
+  };
   ws.onmessage = ev => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") onState(msg);
@@ -198,10 +202,16 @@ function onState(msg) {
     b.hidden = b.dataset.task !== state.problem;
   });
   $("#classes-field").hidden = !specByKey.dataset.multiclass.includes(state.dataset);
-  $("#play").classList.toggle("playing", playing);
-  $("#play").innerHTML = playing ? "&#10074;&#10074;" : "&#9654;";
+  showPlaying(playing);
   document.body.classList.toggle("compare", !!state.compare);
   drawPoints();
+}
+
+function showPlaying(on) { // the icon, and the name screen readers and get_by_role read
+  const b = $("#play");
+  b.classList.toggle("playing", on);
+  b.textContent = on ? "\u275A\u275A" : "\u25B6";
+  b.setAttribute("aria-label", on ? "Pause" : "Run");
 }
 
 function drawPoints() {
@@ -264,25 +274,35 @@ function drawFrame(msg) {
   }
   const a = msg.nets.a;
   if (a) $("#epoch").textContent = String(a.epoch).padStart(6, "0").replace(/(\d{3})(\d{3})$/, "$1,$2");
-  $("#play").classList.toggle("playing", msg.playing);
-  $("#play").innerHTML = msg.playing ? "&#10074;&#10074;" : "&#9654;";
+  showPlaying(msg.playing);
 }
 
 function drawConfusion(table, m) {
-  if (!m || !m.length) { table.innerHTML = ""; return; }
+  if (!m || !m.length) { table.replaceChildren(); return; }
   const key = JSON.stringify(m);
   if (table.dataset.key === key) return;
   table.dataset.key = key;
-  const k = m.length;
-  let html = `<caption>Test confusion (rows: true, columns: predicted)</caption><tr><th></th>`;
-  for (let j = 0; j < k; j++) html += `<th style="color:${CLASS_COLORS[j]}">${j}</th>`;
-  html += "</tr>";
-  m.forEach((row, i) => {
+  // Built as elements and styled through the CSSOM: the page's CSP (style-src 'self') drops style="" markup.
+  const cell = (tag, text, parent) => { const c = document.createElement(tag); c.textContent = text; parent.appendChild(c); return c; };
+  const classHead = (i, parent) => { const th = cell("th", String(i), parent); th.className = "class"; th.style.color = CLASS_COLORS[i % CLASS_COLORS.length]; };
+  const caption = document.createElement("caption");
+  caption.textContent = "Test confusion (rows: true, columns: predicted)";
+  const head = document.createElement("tr");
+  cell("th", "", head);
+  m.forEach((_, j) => classHead(j, head));
+  const rows = m.map((row, i) => {
+    const tr = document.createElement("tr");
+    classHead(i, tr);
     const total = row.reduce((s, v) => s + v, 0) || 1;
-    html += `<tr><th style="color:${CLASS_COLORS[i]}">${i}</th>` +
-      row.map((v, j) => `<td class="${i === j ? "diag" : ""}" style="opacity:${0.35 + 0.65 * v / total}">${v}</td>`).join("") + "</tr>";
+    row.forEach((v, j) => {
+      const td = cell("td", String(v), tr);
+      td.className = i === j ? "diag" : "off";
+      // shade: the share of the true class's points in this cell (right: blue, wrong: orange)
+      td.style.backgroundColor = `rgba(${i === j ? "8, 119, 189" : "245, 147, 34"}, ${(0.08 + 0.6 * v / total).toFixed(3)})`;
+    });
+    return tr;
   });
-  table.innerHTML = html;
+  table.replaceChildren(caption, head, ...rows);
 }
 
 // --- tooltip, weight editor, config dialog ---------------------------------------------------------------

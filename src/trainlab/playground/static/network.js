@@ -93,8 +93,8 @@ export function buildNetwork(root, ctx) {
   for (let l = 0; l < L; l++) {
     const bar = el("div", { class: "layer-ctl" }, root);
     bar.style.left = (LEFT + COL * (l + 1) - 30) + "px";
-    const plus = el("button", { class: "add-neuron", title: "Add a neuron" }, bar); plus.textContent = "+";
-    const minus = el("button", { class: "remove-neuron", title: "Remove a neuron" }, bar); minus.textContent = "−";
+    const plus = el("button", { class: "add-neuron", title: "Add a neuron", "aria-label": "Add a neuron" }, bar); plus.textContent = "+";
+    const minus = el("button", { class: "remove-neuron", title: "Remove a neuron", "aria-label": "Remove a neuron" }, bar); minus.textContent = "−";
     const count = el("span", { class: "n-neurons" }, bar); count.textContent = `${hidden[l]} neurons`;
     plus.addEventListener("click", () => { if (shape[l] < ctx.maxNeurons) { shape[l]++; ctx.set({ [prefix + "networkShape"]: shape.join(",") }); } });
     minus.addEventListener("click", () => { if (shape[l] > 1) { shape[l]--; ctx.set({ [prefix + "networkShape"]: shape.join(",") }); } });

@@ -1,0 +1,22 @@
+"""``trainlab playground`` on a port that is taken: exit 2 with one line naming the port and the fix."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from trainlab.cli import main
+
+pytest.importorskip("uvicorn", reason="uvicorn is not installed")
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--port", str(port)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # no URL printed for a server that never started
+    assert err == (f"error: --port must be a port nothing else listens on at 127.0.0.1. Got {port}. Stop the other "
+                   f"server, or pick another port, e.g. --port {port + 1}.\n")
