@@ -29,6 +29,9 @@ class TrainState:
     stop_reason: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
+    # (loss, gradient norm) of the run's first update: "at the start" for a NaN's cause, which an epoch-1 mean
+    # cannot give once the loss blew up inside epoch 1
+    first_update: tuple[float, float] | None = None
     graph: Any = None  # trainlab.train.graphs.CapturedStep once the step is recorded (CUDA only)
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
 

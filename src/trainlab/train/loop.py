@@ -142,8 +142,10 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             cb.on_batch_end(state, step, loss)
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
 
-    loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
-                                           gnorms.mean()]).tolist()
+    loss_sum, acc_sum, gsum, loss0, gnorm0 = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
+                                                          gnorms.mean(), losses[0], gnorms[0]]).tolist()
+    if state.epoch == 1:  # a resumed run keeps its history's epoch-1 mean as the start
+        state.first_update = (loss0, gnorm0)
     state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
     return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
             "grad_norm": gsum}
@@ -218,8 +220,9 @@ def non_finite_facts(state: TrainState, what: str, value: float, losses: list[fl
                      step: int | None) -> dict[str, Any]:
     """What the run looked like before a NaN/Inf, as data: the diagnosis names the cause from these
     (``diagnose.rules.nan_cause``). ``losses``/``gnorms``: this epoch's updates before the bad one."""
-    prior_l = [v for v in [h["train_loss"] for h in state.history] + losses if math.isfinite(v)]
-    prior_g = [v for v in [h["grad_norm"] for h in state.history] + gnorms if math.isfinite(v)]
+    first = list(state.first_update) if state.first_update is not None else [math.nan, math.nan]
+    prior_l = [v for v in [first[0], *(h["train_loss"] for h in state.history), *losses] if math.isfinite(v)]
+    prior_g = [v for v in [first[1], *(h["grad_norm"] for h in state.history), *gnorms] if math.isfinite(v)]
     return {"what": what, "value": str(value), "epoch": state.epoch, "step": step,
             "steps_per_epoch": state.steps_per_epoch if step is not None else None,
             "first_loss": prior_l[0] if prior_l else None, "peak_loss": max(prior_l, default=None),
