@@ -132,18 +132,18 @@ TASKS: list[Task] = [
     Task("spiral", "classification", 2, _toy("spiral", 800, 0.0),
          dict(TOY, hidden=[64, 64], optimizer="adam", lr=0.01, epochs=60)),
     Task("tabular-regression", "regression", None, _tabular,
-         dict(epochs=25, batch_size=64, optimizer="sgd", lr=0.05, hidden=[64], init="he")),
+         dict(epochs=25, batch_size=64, optimizer="sgd", lr=0.02, hidden=[64], init="he")),
     Task("fashion-mlp", "classification", 10, _fashion(3000, image=False),
          dict(epochs=10, batch_size=64, optimizer="sgd", lr=0.1, hidden=[128], init="he")),
     Task("fashion-cnn", "classification", 10, _fashion(2000, image=True),
          dict(epochs=8, batch_size=64, optimizer="adam", lr=0.003, hidden=[32], init="he",
               **{"model.name": "cnn", "model.channels": [8, 16]}), model_name="cnn"),
     Task("user-module-gauss", "classification", 4, _toy("gauss", 600, 0.1, classes=4),
-         dict(epochs=30, batch_size=32, optimizer="sgd", lr=0.1), user=UserSpec(width=32, depth=2)),
+         dict(epochs=15, batch_size=32, optimizer="sgd", lr=0.1), user=UserSpec(width=32, depth=2)),
     # healthy runs only: other tasks
-    Task("xor", "classification", 2, _toy("xor", 600, 0.05), dict(TOY, hidden=[32], epochs=40), faults=False),
+    Task("xor", "classification", 2, _toy("xor", 600, 0.05), dict(TOY, hidden=[32], epochs=25), faults=False),
     Task("user-module-moons", "classification", 2, _toy("moons", 600, 0.15),
-         dict(epochs=15, batch_size=32, optimizer="adam", lr=0.01), user=UserSpec(width=16, depth=2), faults=False),
+         dict(epochs=10, batch_size=32, optimizer="adam", lr=0.01), user=UserSpec(width=16, depth=2), faults=False),
 ]
 TASK_BY_NAME = {t.name: t for t in TASKS}
 

@@ -430,12 +430,14 @@ def _first_epoch_blowup(first):
 
 
 def test_loss_that_rose_inside_the_first_epoch_is_lr_too_high():
-    pf = {"loss": "cross_entropy", "task": "classification", "uniform_layers": [], "outputs": _outputs(-1.5, 1.5, 0.0)}
-    summary = {"stop_reason": "epochs: reached 8", "preflight": pf}
+    summary = {"stop_reason": "epochs: reached 8", "first_update": {"loss": 2.4, "grad_norm": 1.1}}
     d = run(_first_epoch_blowup(9.5), summary=summary, n_classes=10)
-    assert d.verdict == "lr_too_high" and finding(d, "lr_too_high").evidence["untrained_bound"] == pytest.approx(math.log(10) + 3)
-    # within what the untrained outputs allow (a large init starts high): no rise shown
-    assert "lr_too_high" not in run(_first_epoch_blowup(5.0), summary=summary, n_classes=10).rules()
+    f = finding(d, "lr_too_high")
+    assert d.verdict == "lr_too_high" and f.evidence["first_update_loss"] == 2.4 and f.evidence["first"] == 9.5
+    assert "2.4 at the first update, a mean of 9.5 over epoch 1" in f.message
+    # a learning run's epoch-1 mean is below its first update's loss; and without the fact there is no claim
+    assert "lr_too_high" not in run(_first_epoch_blowup(2.0), summary=summary, n_classes=10).rules()
+    assert "lr_too_high" not in run(_first_epoch_blowup(9.5), n_classes=10).rules()
 
 
 def test_gradients_growing_while_the_loss_rises_are_the_learning_rate_not_exploding_gradients():
@@ -454,3 +456,27 @@ def test_a_loss_still_creeping_down_in_an_underfitting_classifier_is_lr_too_low(
     assert d.verdict == "lr_too_low"
     flat = [0.69 * 0.5 + 0.69 * 0.5 * 0.3 ** i for i in range(10)]  # flattened at half: short of capacity
     assert run(rows(flat, [v * 1.02 for v in flat], acc, acc)).verdict == "underfitting"
+
+
+def _fits_to(best_acc, n=10):
+    loss = [0.7 * 0.6 ** i + 0.25 for i in range(n)]  # converged, flat at the end
+    acc = [min(0.6 + 0.05 * i, best_acc) for i in range(n)]
+    return rows(loss, [v * 1.05 for v in loss], acc, [a - 0.01 for a in acc])
+
+
+def test_a_net_fitting_its_training_data_well_short_of_a_knn_vote_underfits():
+    # moons with 2 hidden units: train accuracy 0.88 (skill 0.76) where 5 neighbours read 0.996 — was "good fit"
+    summary = {"stop_reason": "epochs: reached 10", "preflight": {"knn_acc": 0.996}}
+    d = run(_fits_to(0.88), summary=summary, n_classes=2)
+    f = finding(d, "underfitting")
+    assert d.verdict == "underfitting" and f.evidence["knn_acc"] == 0.996 and "accuracy 1.00" in f.message
+    # a healthy run near the k-NN (train 0.94: 0.88 of its skill), or no k-NN fact: no finding
+    assert "underfitting" not in run(_fits_to(0.94), summary=summary, n_classes=2).rules()
+    assert "underfitting" not in run(_fits_to(0.88), n_classes=2).rules()
+
+
+def test_a_loss_that_moved_under_ten_percent_falling_every_epoch_is_lr_too_low():
+    # circle at lr ÷100: 6.9 % in 30 epochs, down on every one
+    loss = [0.69 - 0.0016 * i for i in range(30)]
+    acc = [0.6 + 0.002 * i for i in range(30)]
+    assert run(rows(loss, [v * 1.02 for v in loss], acc, acc), n_classes=2).verdict == "lr_too_low"

@@ -73,3 +73,10 @@ def test_the_start_of_a_nan_is_the_first_update_not_the_epoch_1_mean(make_cfg):
     facts = info.value.facts
     assert facts["epoch"] >= 2 and facts["first_loss"] < 5 and facts["first_grad_norm"] < 1e3
     assert facts["peak_loss"] > 1e3 * facts["first_loss"]
+
+
+def test_summary_records_the_first_update(make_cfg):
+    # what lr_too_high compares the first epoch's mean with (a loss that rose inside epoch 1)
+    result = train(make_cfg(epochs=2, name="first"), verbose=False)
+    first = result.summary["first_update"]
+    assert set(first) == {"loss", "grad_norm"} and 0 < result.history[0]["train_loss"] < 1.5 * first["loss"]

@@ -332,6 +332,8 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "preflight": preflight,  # data, model and loss before the first update (train.preflight)
+        # the run's first update: a first-epoch mean far above its loss means the loss rose inside epoch 1
+        "first_update": (dict(zip(("loss", "grad_norm"), state.first_update)) if state.first_update else None),
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
