@@ -443,8 +443,11 @@ def test_loss_that_rose_inside_the_first_epoch_is_lr_too_high():
 def test_gradients_growing_while_the_loss_rises_are_the_learning_rate_not_exploding_gradients():
     loss = [0.7, 0.9, 1.4, 2.0, 2.5]
     grads = [1.0, 10.0, 200.0, 900.0, 2000.0]
-    d = run(rows(loss, train_acc=[0.5] * 5, val_acc=[0.5] * 5, grad_norm=grads), n_classes=2)
+    normal_start = {"stop_reason": "epochs: reached 5", "first_update": {"loss": 0.7, "grad_norm": 1.0}}
+    d = run(rows(loss, train_acc=[0.5] * 5, val_acc=[0.5] * 5, grad_norm=grads), summary=normal_start, n_classes=2)
     assert d.verdict == "lr_too_high" and "exploding_gradients" not in d.rules()
+    huge_start = {"stop_reason": "epochs: reached 5", "first_update": {"loss": 0.7, "grad_norm": 5e3}}  # the init
+    assert run(rows(loss, grad_norm=grads), summary=huge_start).verdict == "exploding_gradients"
     calm = [0.7, 0.5, 0.4, 0.35, 0.33]  # the same gradients under a falling loss: exploding
     assert run(rows(calm, grad_norm=grads)).verdict == "exploding_gradients"
 

@@ -434,10 +434,12 @@ def exploding_gradients(ctx: RunContext) -> Finding | None:
     growing = growth >= t.exploding_growth and peak >= t.exploding_floor
     if not (huge or growing):
         return None
-    # Gradients that grow while the loss rises (or ends above guessing) are the steps overshooting: the learning
-    # rate, as nan_cause orders a NaN's causes; lr_too_high names it with the same remedy (lower the lr). Four
-    # lr ×100 benchmark runs were headlined "exploding gradients".
-    if lr_too_high(ctx) is not None:
+    # Gradients of normal size at the first update (summary["first_update"]) that grow while the loss rises are
+    # the steps overshooting: the learning rate, as nan_cause orders a NaN's causes; lr_too_high names it with
+    # the same remedy. Four lr ×100 benchmark runs were headlined "exploding gradients". A norm already huge at
+    # the first update (an init too large) stays exploding gradients.
+    g0 = (ctx.summary.get("first_update") or {}).get("grad_norm")
+    if isinstance(g0, (int, float)) and g0 < t.exploding_norm and lr_too_high(ctx) is not None:
         return None
     ev = {"first": first, "peak": peak, "peak_epoch": peak_epoch, "growth": growth}
     message = f"the gradient norm reached {_g(peak)} at epoch {peak_epoch}"
