@@ -3,6 +3,7 @@ its message carries the evidence numbers. Real runs showing each condition are i
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 
 import numpy as np
@@ -164,11 +165,24 @@ def unit(kind, dead=0.0, saturated=0.0, units=64):
     return {"kind": kind, "mean": 0.1, "std": 0.5, "dead": dead, "saturated": saturated, "units": units}
 
 
+def poor_fit(n=10):
+    """A run that converged well short of fitting its training set (best train accuracy 0.8: skill 0.6)."""
+    loss = [0.7 * 0.5 ** i + 0.4 for i in range(n)]
+    acc = [min(0.55 + 0.05 * i, 0.8) for i in range(n)]
+    return rows(loss, [v * 1.1 for v in loss], acc, [a - 0.01 for a in acc])
+
+
 def test_dead_relu_units_at_the_last_epoch():
     acts = [{"layers.0.act": unit("relu", dead=0.2)}, {"layers.0.act": unit("relu", dead=0.7)}]
-    f = finding(run(healthy_classification(), layer_rows(acts=acts)), "dead_units")
+    f = finding(run(poor_fit(), layer_rows(acts=acts)), "dead_units")
     assert f.evidence["dead"] == 0.7 and f.evidence["dead_first_epoch"] == 0.2
     assert "70% of the 64 units of layers.0.act" in f.message and "20% at epoch 1" in f.message
+
+
+def test_dead_units_in_a_net_that_fits_its_training_set_are_no_finding():
+    # the benchmark's healthy adam runs on spiral: 50-60 % dead at validation accuracy 1.0
+    acts = [{"layers.0.act": unit("relu", dead=0.5)}, {"layers.0.act": unit("relu", dead=0.6)}]
+    assert "dead_units" not in run(healthy_classification(), layer_rows(acts=acts)).rules()
 
 
 @pytest.mark.parametrize("last", [unit("relu", dead=0.3), unit("leaky_relu", dead=0.9)])
@@ -432,3 +446,81 @@ def test_a_remedys_sets_print_as_set_lines_that_the_cli_reads_back():
     assert back == sets and resolve_config(overrides=back).optimizer.lr == 1e-05
     d = run(rows(TRAIN, VAL))
     assert format_diagnosis(d).splitlines()[1].endswith(" → --set stop.early_stopping.patience=2")
+
+
+# --- cases the diagnosis benchmark (benchmarks/diagnosis) got wrong ----------------------------------------
+
+def _outputs(lo, hi, zero_fraction, width=10):
+    return {"min": lo, "max": hi, "row_sum_error": 1.0, "zero_fraction": zero_fraction, "width": width}
+
+
+def test_zero_init_is_symmetric_init_not_a_relu_head():
+    # all-zero untrained outputs come from the zero head, not from a final ReLU
+    pf = {"loss": "cross_entropy", "task": "classification", "uniform_layers": ["layers.0.linear", "head"],
+          "outputs": _outputs(0.0, 0.0, 1.0)}
+    d = run(poor_fit(), summary={"stop_reason": "epochs: reached 10", "preflight": pf}, n_classes=2)
+    assert d.verdict == "symmetric_init" and "loss_output_mismatch" not in d.rules()
+    relu = dict(pf, uniform_layers=[], outputs=_outputs(0.0, 1.3, 0.5))  # varying outputs, half exactly 0
+    assert run(poor_fit(), summary={"preflight": relu}, n_classes=2).verdict == "loss_output_mismatch"
+
+
+def _first_epoch_blowup(first):
+    # SGD lr 10 on Fashion-MNIST: epoch 1 mean far above ln 10, then every unit dead at ≈ ln 10
+    loss = [first] + [2.303] * 7
+    return rows(loss, [2.303] * 8, [0.1] * 8, [0.1] * 8)
+
+
+def test_loss_that_rose_inside_the_first_epoch_is_lr_too_high():
+    summary = {"stop_reason": "epochs: reached 8", "first_update": {"loss": 2.4, "grad_norm": 1.1}}
+    d = run(_first_epoch_blowup(9.5), summary=summary, n_classes=10)
+    f = finding(d, "lr_too_high")
+    assert d.verdict == "lr_too_high" and f.evidence["first_update_loss"] == 2.4 and f.evidence["first"] == 9.5
+    assert "2.4 at the first update, a mean of 9.5 over epoch 1" in f.message
+    # a learning run's epoch-1 mean is below its first update's loss; and without the fact there is no claim
+    assert "lr_too_high" not in run(_first_epoch_blowup(2.0), summary=summary, n_classes=10).rules()
+    assert "lr_too_high" not in run(_first_epoch_blowup(9.5), n_classes=10).rules()
+
+
+def test_gradients_growing_while_the_loss_rises_are_the_learning_rate_not_exploding_gradients():
+    loss = [0.7, 0.9, 1.4, 2.0, 2.5]
+    grads = [1.0, 10.0, 200.0, 900.0, 2000.0]
+    normal_start = {"stop_reason": "epochs: reached 5", "first_update": {"loss": 0.7, "grad_norm": 1.0}}
+    d = run(rows(loss, train_acc=[0.5] * 5, val_acc=[0.5] * 5, grad_norm=grads), summary=normal_start, n_classes=2)
+    assert d.verdict == "lr_too_high" and "exploding_gradients" not in d.rules()
+    huge_start = {"stop_reason": "epochs: reached 5", "first_update": {"loss": 0.7, "grad_norm": 5e3}}  # the init
+    assert run(rows(loss, grad_norm=grads), summary=huge_start).verdict == "exploding_gradients"
+    calm = [0.7, 0.5, 0.4, 0.35, 0.33]  # the same gradients under a falling loss: exploding
+    assert run(rows(calm, grad_norm=grads)).verdict == "exploding_gradients"
+
+
+def test_a_loss_still_creeping_down_in_an_underfitting_classifier_is_lr_too_low():
+    loss = [0.69 * 0.93 ** i for i in range(10)]  # 48 % down and still falling ~7 %/epoch at the end
+    acc = [0.5 + 0.02 * i for i in range(10)]  # best 0.68: skill 0.36
+    d = run(rows(loss, [v * 1.02 for v in loss], acc, acc))
+    assert d.verdict == "lr_too_low"
+    flat = [0.69 * 0.5 + 0.69 * 0.5 * 0.3 ** i for i in range(10)]  # flattened at half: short of capacity
+    assert run(rows(flat, [v * 1.02 for v in flat], acc, acc)).verdict == "underfitting"
+
+
+def _fits_to(best_acc, n=10):
+    loss = [0.7 * 0.6 ** i + 0.25 for i in range(n)]  # converged, flat at the end
+    acc = [min(0.6 + 0.05 * i, best_acc) for i in range(n)]
+    return rows(loss, [v * 1.05 for v in loss], acc, [a - 0.01 for a in acc])
+
+
+def test_a_net_fitting_its_training_data_well_short_of_a_knn_vote_underfits():
+    # moons with 2 hidden units: train accuracy 0.88 (skill 0.76) where 5 neighbours read 0.996 — was "good fit"
+    summary = {"stop_reason": "epochs: reached 10", "preflight": {"knn_acc": 0.996}}
+    d = run(_fits_to(0.88), summary=summary, n_classes=2)
+    f = finding(d, "underfitting")
+    assert d.verdict == "underfitting" and f.evidence["knn_acc"] == 0.996 and "accuracy 1.00" in f.message
+    # a healthy run near the k-NN (train 0.94: 0.88 of its skill), or no k-NN fact: no finding
+    assert "underfitting" not in run(_fits_to(0.94), summary=summary, n_classes=2).rules()
+    assert "underfitting" not in run(_fits_to(0.88), n_classes=2).rules()
+
+
+def test_a_loss_that_moved_under_ten_percent_falling_every_epoch_is_lr_too_low():
+    # circle at lr ÷100: 6.9 % in 30 epochs, down on every one
+    loss = [0.69 - 0.0016 * i for i in range(30)]
+    acc = [0.6 + 0.002 * i for i in range(30)]
+    assert run(rows(loss, [v * 1.02 for v in loss], acc, acc), n_classes=2).verdict == "lr_too_low"

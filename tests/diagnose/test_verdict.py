@@ -115,17 +115,17 @@ def test_large_init_saturates_tanh_units(diagnosed):
     assert "model.init=xavier (now normal with model.init_std=3.0)" in f.remedy
 
 
-def test_high_adam_lr_kills_relu_units(diagnosed):
-    _, d, run_dir = diagnosed(**{"data.n_points": 500, "model.hidden": [64, 64], "model.activation": "relu",
-                                 "model.init": "he", "optimizer.name": "adam", "optimizer.lr": 0.05, "epochs": 20})
-    dead = read_layers(run_dir)[-1]["activations"]["layers.1.act"]["dead"]
-    assert dead >= 0.5
-    f = finding(d, "dead_units")
-    # the cause first: inside epoch 1 the loss climbed to ~5× its first update's (summary["first_epoch"])
-    assert d.rules()[:2] == ["lr_too_high", "dead_units"] and f.evidence == f.evidence | {"layer": "layers.1.act",
-                                                                                         "dead": dead}
-    assert "inside epoch 1 the loss rose" in d.findings[0].message
-    assert f"{dead:.0%} of the 64 units of layers.1.act" in f.message
+def test_high_adam_lr_kills_relu_units_but_a_net_that_fits_anyway_gets_no_finding(diagnosed):
+    # Dead units cost capacity; this net has enough live ones (train accuracy 1.0), so naming them would be a false
+    # alarm (the diagnosis benchmark's healthy adam runs on spiral). A net that does not fit: test_rules.py.
+    history, d, run_dir = diagnosed(**{"data.n_points": 500, "model.hidden": [64, 64], "model.activation": "relu",
+                                       "model.init": "he", "optimizer.name": "adam", "optimizer.lr": 0.05,
+                                       "epochs": 20})
+    assert read_layers(run_dir)[-1]["activations"]["layers.1.act"]["dead"] >= 0.5
+    assert max(h["train_acc"] for h in history) >= 0.95
+    assert "dead_units" not in d.rules()
+    # the cause is still named: inside epoch 1 the loss climbed to ~5x its first update's (summary["first_epoch"])
+    assert d.verdict == "lr_too_high" and "inside epoch 1 the loss rose" in d.findings[0].message
 
 
 def test_deep_relu_net_with_unit_normal_init_explodes(diagnosed):

@@ -60,3 +60,23 @@ def test_nan_in_training_inputs_is_rejected_before_training(make_cfg, tmp_path):
     with pytest.raises(TrainlabError, match="(finite|infinite|inf)"):
         train(make_cfg(**{"data.name": "csv", "data.path": str(path), "data.target": "y"}), verbose=False)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_the_start_of_a_nan_is_the_first_update_not_the_epoch_1_mean(make_cfg):
+    # a run that blew up inside epoch 1 and broke in epoch 2: its epoch-1 mean is already huge, the first
+    # update was not (the diagnosis then names the learning rate, not exploding gradients)
+    cfg = make_cfg(**{"data.name": "moons", "data.n_points": 600, "data.noise": 0.1, "epochs": 5,
+                      "optimizer.lr": 10.0, "model.init": "he", "model.activation": "relu", "model.hidden": [32],
+                      "batch_size": 32, "name": "rise"})
+    with pytest.raises(TrainingError) as info:
+        train(cfg, verbose=False)
+    facts = info.value.facts
+    assert facts["epoch"] >= 2 and facts["first_loss"] < 5 and facts["first_grad_norm"] < 1e3
+    assert facts["peak_loss"] > 1e3 * facts["first_loss"]
+
+
+def test_summary_records_the_first_update(make_cfg):
+    # what lr_too_high compares the first epoch's mean with (a loss that rose inside epoch 1)
+    result = train(make_cfg(epochs=2, name="first"), verbose=False)
+    first = result.summary["first_update"]
+    assert set(first) == {"loss", "grad_norm"} and 0 < result.history[0]["train_loss"] < 1.5 * first["loss"]

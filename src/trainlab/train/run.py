@@ -341,6 +341,9 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "preflight": preflight,  # data, model and loss before the first update (train.preflight)
         "first_epoch": state.first_epoch,  # the first epoch's updates: loss checkpoints (train.loop.first_epoch_curve)
+        # the run's first update alone (the same numbers): what the NaN and lr rules call "the start"
+        "first_update": ({"loss": state.first_epoch["first_loss"], "grad_norm": state.first_epoch["first_grad_norm"]}
+                         if state.first_epoch else None),
         "epochs_run": len(state.history), "best_epoch": ck.best_epoch, "monitor": p.cfg.monitor,
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),

@@ -1,0 +1,39 @@
+"""The diagnosis benchmark's --quick subset (benchmarks/diagnosis/run.py): issue 15's targets on ~150 labelled runs.
+
+Runs the script as CI would, reads its --json table and asserts root-cause recall and precision ≥ 0.9 and false
+alarms ≤ 2 % of the healthy runs. Wall times are printed by the script, never asserted here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "diagnosis" / "run.py"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+# Not met yet (2026-12-04, --quick: recall 0.79, precision 0.79, false alarms 4.4 %): the assertions state the
+# issue-15 targets; remove this mark when the rules reach them.
+@pytest.mark.xfail(reason="issue 15 targets not reached yet: see benchmarks/diagnosis/run.py header", strict=False)
+def test_quick_diagnosis_benchmark_meets_the_targets(tmp_path):
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST is not installed")
+    out = tmp_path / "table.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--no-overhead", "--json", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = json.loads(out.read_text())
+    print(proc.stdout)
+    assert table["faulty_runs"] >= 40 and table["healthy_runs"] >= 50  # the subset did run
+    assert len(table["per_cause"]) >= 8  # every operator's cause is represented
+    assert table["recall"] >= 0.9, proc.stdout
+    assert table["precision"] >= 0.9, proc.stdout
+    assert table["false_alarm_rate"] <= 0.02, proc.stdout
