@@ -103,7 +103,7 @@ def test_a_fix_run_that_breaks_too_is_judged_and_exits_1(cwd, capsys):
     assert main(["fix", "runs/nan", "--quiet", "--no-report"]) == 1
     out = capsys.readouterr().out
     rec = json.loads((cwd / "runs/nan/fix.json").read_text())["fix_tried"]
-    assert rec["rule"] == "non_finite" and rec["sets"] == {"optimizer.lr": 1e5}
+    assert rec["rule"] == "lr_too_high" and rec["sets"] == {"optimizer.lr": 1e5}  # the cause, ranked above its NaN
     assert rec["before"] is None and rec["after"] is None and rec["improved"] is False and "nan" in rec["error"]
     assert "did not help: no finite epoch before or after" in out and "the fix run stopped: " in out
 

@@ -703,7 +703,8 @@ def _lr_explains_growth(ctx: RunContext, first_norm: float) -> bool:
     """Gradients of normal size at the start that then grew while the loss rose: the steps overshoot (the
     learning rate), the same evidence order as nan_cause — not an init or depth problem. The first update's norm
     (summary["first_epoch"]) is the start when known: an epoch-1 mean already holds the blow-up."""
-    first_norm = (ctx.summary.get("first_epoch") or {}).get("first_grad_norm", first_norm)
+    first_norm = (ctx.summary.get("first_epoch") or {}).get(
+        "first_grad_norm", (ctx.summary.get("first_update") or {}).get("grad_norm", first_norm))
     if first_norm >= ctx.t.exploding_norm:
         return False
     if _nan_from_lr(ctx) is not None:
