@@ -17,23 +17,39 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "diagnosis" / "run.py"
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(900)
-# Not met yet (2026-12-04, --quick: recall 0.79, precision 0.79, false alarms 4.4 %): the assertions state the
-# issue-15 targets; remove this mark when the rules reach them.
-@pytest.mark.xfail(reason="issue 15 targets not reached yet: see benchmarks/diagnosis/run.py header", strict=False)
-def test_quick_diagnosis_benchmark_meets_the_targets(tmp_path):
+@pytest.fixture(scope="module")
+def quick_table(tmp_path_factory):
+    """The --quick run, once for both tests: (its JSON table, what it printed)."""
     if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST is not installed")
-    out = tmp_path / "table.json"
+    tmp = tmp_path_factory.mktemp("diagnosis")
+    out = tmp / "table.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--no-overhead", "--json", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = json.loads(out.read_text())
-    print(proc.stdout)
+    return json.loads(out.read_text()), proc.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_quick_diagnosis_benchmark_runs_every_cause_and_tries_fix(quick_table):
+    # Not an expected failure: a crash of the script or of `fix` inside it fails here.
+    table, stdout = quick_table
+    print(stdout)
     assert table["faulty_runs"] >= 40 and table["healthy_runs"] >= 50  # the subset did run
     assert len(table["per_cause"]) >= 8  # every operator's cause is represented
-    assert table["recall"] >= 0.9, proc.stdout
-    assert table["precision"] >= 0.9, proc.stdout
-    assert table["false_alarm_rate"] <= 0.02, proc.stdout
+    assert table["fix_runs"] > 0 and table["fix_improved"] is not None
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+# Not met yet (2026-12-04; see the header of benchmarks/diagnosis/run.py for the table): the assertions state the
+# issue-15 targets; remove this mark when the rules reach them. Only a missed target is expected, not a crash.
+@pytest.mark.xfail(reason="issue 15 targets not reached yet: see benchmarks/diagnosis/run.py header", strict=False,
+                   raises=AssertionError)
+def test_quick_diagnosis_benchmark_meets_the_targets(quick_table):
+    table, stdout = quick_table
+    assert table["recall"] >= 0.9, stdout
+    assert table["precision"] >= 0.9, stdout
+    assert table["false_alarm_rate"] <= 0.02, stdout

@@ -186,7 +186,7 @@ def test_test_path_is_not_read_before_the_test_split_is_opened(tmp_path, monkeyp
     tr, te, _, _ = _split_files(tmp_path)
     read = []
     real = tabular._read_rows
-    monkeypatch.setattr(tabular, "_read_rows", lambda path: (read.append(Path(path).name), real(path))[1])
+    monkeypatch.setattr(tabular, "_read_rows", lambda path, *a: (read.append(Path(path).name), real(path, *a))[1])
     bundle = load_data(DataConfig(name="csv", path=str(tr), test_path=str(te), target="label"), seed=0)
     assert read == ["train.csv"] and bundle.test.opened == 0
     te.write_text("a,b,label\n1,2,5\n3,4,3\n")  # what the file holds when it is opened is what is scored
