@@ -117,10 +117,7 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
                         epilog="Examples:\n  trainlab lr-find\n  trainlab lr-find --config examples/fashion_cnn.yaml "
                         "--set optimizer.name=adam\n  trainlab lr-find --run runs/<run>   # its config; writes "
                         "lr_find.json, the verdict and report quote it")
-    lf.add_argument("--config", help="YAML config file (keys as in 'trainlab train --print-config')")
-    lf.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one config key (repeatable)")
-    lf.add_argument("--data-dir", help="directory holding the dataset files")
+    _config_source_args(lf)
     lf.add_argument("--run", help="a run directory: sweep its config and attach lr_find.json (verdict and report too)")
     lf.add_argument("--seeds", type=int, default=3, help="seeds to sweep, from the config's seed on (default 3)")
     lf.add_argument("--min-lr", type=float, default=1e-7, help="first lr of the sweep (default 1e-7)")
@@ -149,11 +146,16 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     return p
 
 
-def _config_args(p: argparse.ArgumentParser) -> None:
+def _config_source_args(p: argparse.ArgumentParser) -> None:
+    """--config, --set and --data-dir: where a verb's TrainConfig comes from."""
     p.add_argument("--config", help="YAML config file (keys as in 'trainlab train --print-config')")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable)")
     p.add_argument("--data-dir", help="directory holding the dataset files")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    _config_source_args(p)
     p.add_argument("--name", help="name of the search / CV directory; an existing search of that name is continued")
     p.add_argument("--quiet", action="store_true", help="print only the result")
 

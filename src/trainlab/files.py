@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -77,6 +78,39 @@ def write_atomic(path: str | Path, write: Callable[[Any], None], *, binary: bool
         with contextlib.suppress(OSError):
             tmp.unlink()
     return path
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the ``.<name>.tmp-<pid>`` files that killed processes left in ``folder``; returns what went."""
+    gone = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                gone.append(tmp)
+    return gone
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/Inf become the strings "nan"/"inf"/"-inf" (in dicts, lists and tuples too), so the JSON is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -127,17 +127,9 @@ def top_problem(findings: list[Finding]) -> Finding | None:
 def _custom_model(parent: Path, summary: dict[str, Any]) -> str | None:
     if "custom_model" in summary:
         return summary["custom_model"]
-    from trainlab.errors import CheckpointError
-    from trainlab.train.checkpoint import load_checkpoint
+    from trainlab.train.checkpoint import checkpoint_data
 
-    for name in ("last.pt", "best.pt"):  # runs written before summary.json recorded it
-        path = parent / "checkpoints" / name
-        if path.is_file():
-            try:
-                return (load_checkpoint(path).get("data") or {}).get("custom_model")
-            except CheckpointError:
-                continue
-    return None
+    return checkpoint_data(parent).get("custom_model")  # runs written before summary.json recorded it
 
 
 def _bundle(cfg: TrainConfig, data: Any, data_args: dict[str, Any], parent: Path) -> DataBundle | None:

@@ -6,7 +6,6 @@ directory and writes ``diagnosis.json`` = ``{"verdict": rule id, "findings": [fi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -17,7 +16,7 @@ from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BE
 from trainlab import files
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
-from trainlab.train.checkpoint import load_checkpoint
+from trainlab.train.checkpoint import checkpoint_data
 from trainlab.train.lr_find import read_lr_find
 
 ICONS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
@@ -93,25 +92,7 @@ def _read_json(path: Path) -> Any:
 
 def _n_classes(run_dir: Path) -> int | None:
     """The class count the run's checkpoints record (None for regression or without a checkpoint)."""
-    for name in ("last.pt", "best.pt"):
-        path = run_dir / "checkpoints" / name
-        if path.is_file():
-            try:
-                return (load_checkpoint(path).get("data") or {}).get("n_classes")
-            except CheckpointError:
-                continue
-    return None
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/Inf become the strings "nan"/"inf"/"-inf", so diagnosis.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    return checkpoint_data(run_dir).get("n_classes")
 
 
 def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -> Diagnosis:
@@ -127,7 +108,7 @@ def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -
     config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
     diagnosis = diagnose(history, read_layers(run_dir), summary, config, n_classes=_n_classes(run_dir),
                          thresholds=thresholds, lr_find=read_lr_find(run_dir))
-    files.write_json(run_dir / "diagnosis.json", _json_safe(diagnosis.to_dict()), indent=2)
+    files.write_json(run_dir / "diagnosis.json", files.json_safe(diagnosis.to_dict()), indent=2)
     return diagnosis
 
 

@@ -7,7 +7,6 @@ full disk mid-write leaves the previous checkpoint intact.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -23,48 +22,19 @@ FORMAT = "trainlab-checkpoint/1"
 
 
 def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
-    """Write ``obj`` to ``path`` via a temp file + fsync + rename; returns the path."""
+    """Write ``obj`` to ``path`` via a temp file + fsync + rename (:func:`trainlab.files.write_atomic`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with files.storage_errors(path):
-            with open(tmp, "wb") as f:
-                try:
-                    torch.save(obj, f)
-                except RuntimeError as exc:  # torch's zip writer reports a full disk as "file write failed"
-                    if shutil.disk_usage(path.parent).free < (1 << 20):
-                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
-                    raise
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    return path
 
+    def write(f: Any) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as exc:  # torch's zip writer reports a full disk as "file write failed"
+            if shutil.disk_usage(path.parent).free < (1 << 20):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+            raise
 
-def remove_stale_temp_files(folder: str | Path) -> list[Path]:
-    """Delete the ``.<name>.tmp-<pid>`` files that killed processes left in ``folder``; returns what went."""
-    gone = []
-    for tmp in Path(folder).glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-                gone.append(tmp)
-    return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return files.write_atomic(path, write, binary=True)
 
 
 def link_atomic(src: str | Path, dst: str | Path) -> Path:
@@ -108,6 +78,19 @@ def rng_state(shuffle: torch.Generator, augment: torch.Generator | None) -> dict
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def checkpoint_data(run_dir: str | Path) -> dict[str, Any]:
+    """The ``data`` facts (n_classes, custom_model, ...) of the run's first readable checkpoint, last.pt then
+    best.pt; empty when it has none."""
+    for name in ("last.pt", "best.pt"):
+        path = Path(run_dir) / "checkpoints" / name
+        if path.is_file():
+            try:
+                return load_checkpoint(path).get("data") or {}
+            except CheckpointError:
+                continue
+    return {}
 
 
 def restore_rng(state: dict[str, Any], shuffle: torch.Generator, augment: torch.Generator | None) -> None:

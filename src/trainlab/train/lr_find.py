@@ -8,7 +8,6 @@ RNG are left as they were. The suggestion rule is :func:`suggest`; why that one 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainlab import files
 from trainlab.config import TrainConfig, replace
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import ConfigError
@@ -93,7 +93,7 @@ class LRFindResult:
         out = asdict(self)
         out.pop("path")
         out.update(lrs=self.lrs, losses=self.losses, smoothed=self.smoothed)
-        return _json_safe(out)
+        return files.json_safe(out)
 
     def summary_line(self) -> str:
         """``suggested lr 0.012 (seeds: 0.010, 0.012, 0.015; spread 1.5x)``."""
@@ -107,27 +107,16 @@ class LRFindResult:
     def save(self, run_dir: str | Path) -> Path:
         """Write ``run_dir/lr_find.json``; returns its path."""
         path = Path(run_dir) / FILE
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        files.write_json(path, self.to_dict(), indent=1)
         self.path = path
         return path
 
 
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    if isinstance(v, dict):
-        return {k: _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    return v
-
-
 def read_lr_find(run_dir: str | Path) -> dict[str, Any] | None:
     """``run_dir/lr_find.json`` as plain data, or None when there is none (or it is unreadable)."""
-    path = Path(run_dir) / FILE
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, ValueError):
+        return files.read_json(Path(run_dir) / FILE)
+    except (OSError, files.DamagedFileError):
         return None
 
 

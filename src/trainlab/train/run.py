@@ -26,8 +26,7 @@ from trainlab.errors import CheckpointError, ConfigError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, remove_stale_temp_files, restore_rng,
-                                       rng_state, save_atomic)
+from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
@@ -431,7 +430,7 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
                           f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
     p = prepare(cfg, bundle, model)
     for folder in (run_dir, run_dir / "checkpoints"):
-        remove_stale_temp_files(folder)  # half-written files of a killed process; the renamed ones are whole
+        files.remove_stale_temp_files(folder)  # half-written files of a killed process; the renamed ones are whole
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose,
                    resume_from=ckpt)
 
