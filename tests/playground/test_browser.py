@@ -154,7 +154,10 @@ def test_csv_upload_good_and_bad(server, browser, tmp_path):
     try:
         page.set_input_files("#upload", str(good))
         page.wait_for_function("window.playground.state.dataset === 'upload'")
-        assert page.locator("#messages .message.info", has_text="Uploaded 80 points (2 classes).").is_visible()
+        # the server sends the new state, then the message, in two frames: wait for the message as for the error
+        info = page.locator("#messages .message.info", has_text="Uploaded 80 points (2 classes).")
+        info.wait_for()
+        assert info.is_visible()
         page.set_input_files("#upload", str(bad))
         err = page.locator("#messages .message.error", has_text="CSV row 2 column 2 must be a finite number. Got 'oops'")
         err.wait_for()
