@@ -153,12 +153,13 @@ def _rows_equal(model: nn.Module) -> bool:
     return bool((w - w[0]).abs().max() <= 1e-6 * (1 + float(w.abs().max())))
 
 
-def _fix(run: Any, run_dir: Path) -> Any:
-    """The fixed run from ``run.fix()`` / ``tl.fix(run_dir)`` when this build has them, else None."""
+def _fix(run: Any, run_dir: Path, model: nn.Module | None, data: dict[str, Any]) -> Any:
+    """The fixed run from ``run.fix()``, or ``tl.fix(run_dir, ...)`` given the data and a fresh module again when
+    the run stopped on NaN/Inf (no Run object then); None when this build has neither."""
     if run is not None and hasattr(run, "fix"):
         return run.fix(verbose=False, report=False)
     if hasattr(tl, "fix"):
-        return tl.fix(run_dir)
+        return tl.fix(run_dir, model=model, verbose=False, report=False, **data)
     return None
 
 
@@ -178,6 +179,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if fault is not None:
         options = fault.options(task, options)
     model, m = None, {"softmax_rows": None}
+    spec = None
     if task.user is not None or (fault is not None and fault.to_user):
         spec = _user_spec(task, options)
         if fault is not None and fault.user is not None:
@@ -230,12 +232,16 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         if fault is not None and m["check"] is None:
             before = m["val_score"] if not m["nan"] else -math.inf
             try:
-                fixed = _fix(run, run_dir)
+                fresh = None if model is None else UserNet(x[0].numel(), task.n_classes or 1, spec, seed)
+                fixed = _fix(run, run_dir, fresh, {"data": (xt, yt), "val": (xv, yv), "task": task.kind})
             except tl.TrainlabError as exc:  # no config remedy for the top cause, or the fix run broke too
                 m["fix"] = {"before": m["val_score"], "after": math.nan, "improved": False,
                             "why_not": f"{type(exc).__name__}: {str(exc)[:160]}"}
             else:
                 new_run = getattr(fixed, "run", fixed)  # run.fix() returns a FixResult holding the new Run
+                result = getattr(getattr(fixed, "outcome", None), "result", None)
+                if new_run is None and result is not None:  # tl.fix(run_dir) after a NaN: wrap the new run itself
+                    new_run = tl.Run(fixed.outcome, result.prepared.bundle, result.model)
                 if new_run is not None and hasattr(new_run, "predict"):
                     after = _scores(new_run, task, xv, yv)[1]  # judged by this script's own score, not trainlab's
                     m["fix"] = {"before": m["val_score"], "after": after, "improved": bool(after > before)}
@@ -269,7 +275,9 @@ def table(results: list[dict[str, Any]]) -> dict[str, Any]:
         named = [r for r in kept if r["root"] == c]
         runs = [r for r in faulty if r["label"] == c]
         hit = sum(r["root"] == c for r in runs)
-        per[c] = {"runs": len(runs), "correct": hit, "recall": hit / len(runs) if runs else None,
+        fixed = [r["fix"] for r in runs if r.get("fix")]
+        per[c] = {"runs": len(runs), "correct": hit,
+                  "fix_improved": sum(f["improved"] for f in fixed) / len(fixed) if fixed else None, "recall": hit / len(runs) if runs else None,
                   "named": len(named), "precision": (sum(r["label"] == c for r in named) / len(named)) if named else None,
                   "excluded": sum(1 for r in results if r["label"] == c and r["check"] is not None)}
     named_any = [r for r in kept if r["root"] != HEALTHY]
@@ -289,7 +297,7 @@ def table(results: list[dict[str, Any]]) -> dict[str, Any]:
         "fix_improved": (sum(f["improved"] for f in fixes) / len(fixes)) if fixes else None, "fix_runs": len(fixes),
         "misdiagnosed": [{"label": a, "named": b, "runs": n} for (a, b), n in confusion.most_common()],
         "per_run": [{k: r.get(k) for k in ("task", "seed", "fault", "label", "root", "check", "val_score", "target",
-                                            "seconds", "curve")} | {"rules": [f["rule"] for f in r["findings"]]}
+                                            "seconds", "curve", "fix")} | {"rules": [f["rule"] for f in r["findings"]]}
                     for r in results],
     }
 
@@ -342,10 +350,10 @@ def _f(x: float | None, pct: bool = False) -> str:
 
 
 def print_table(t: dict[str, Any], fix_available: bool, ov: dict[str, Any] | None) -> None:
-    print(f"\n{'root cause (label)':<24}{'runs':>6}{'excl.':>7}{'recall':>8}{'named':>7}{'precision':>11}")
+    print(f"\n{'root cause (label)':<24}{'runs':>6}{'excl.':>7}{'recall':>8}{'named':>7}{'precision':>11}{'fix':>7}")
     for c, row in t["per_cause"].items():
         print(f"{c:<24}{row['runs']:>6}{row['excluded']:>7}{_f(row['recall']):>8}{row['named']:>7}"
-              f"{_f(row['precision']):>11}")
+              f"{_f(row['precision']):>11}{_f(row['fix_improved'], True):>7}")
     print(f"{'all faulty runs':<24}{t['faulty_runs']:>6}{'':>7}{_f(t['recall']):>8}{'':>7}{_f(t['precision']):>11}")
     print(f"healthy runs: {t['healthy_runs']}, false alarms: {t['false_alarms']} ({_f(t['false_alarm_rate'], True)})"
           f"; excluded by their own checks: {sum(1 for e in t['excluded'] if e['label'] == HEALTHY)}")

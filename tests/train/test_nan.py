@@ -42,6 +42,7 @@ def test_divergence_stops_with_epoch_step_facts_and_the_checkpoint_kept(make_cfg
     assert all(torch.isfinite(v).all() for v in last["model"].values())
     summary = json.loads(open(run + "/summary.json").read())
     assert summary["stop_reason"].startswith("non-finite") and summary["epochs_run"] == 2
+    assert summary["stopped_by"] == "non_finite"
     assert summary["test"] is None and summary["non_finite"] == facts
 
 

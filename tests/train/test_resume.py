@@ -36,7 +36,7 @@ def _interrupted_then_resumed(cfg, at):
         train(cfg, callbacks=[InterruptAfter(at)], verbose=False)
     run_dir = Path(cfg.out_dir) / cfg.name
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["stop_reason"].startswith("interrupted")
+    assert summary["stop_reason"].startswith("interrupted") and summary["stopped_by"] == "interrupted"
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == at
     return resume(run_dir, verbose=False)
 

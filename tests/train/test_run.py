@@ -40,7 +40,7 @@ def test_run_directory_holds_every_artifact(make_cfg):
         assert {"model", "optimizer", "scheduler", "rng", "epoch", "config"} <= set(ckpt)
     assert torch.load(d / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 3
     summary = json.loads((d / "summary.json").read_text())
-    assert summary["stop_reason"] == "epochs: reached 3"
+    assert summary["stop_reason"] == "epochs: reached 3" and summary["stopped_by"] == "epochs"
     assert summary["test"]["n"] > 0 and 0 <= summary["test"]["test_acc"] <= 1
     assert summary["best_epoch"] == min(rows, key=lambda r: r["val_loss"])["epoch"]
     assert summary["environment"]["torch"] == torch.__version__
@@ -95,6 +95,7 @@ def test_test_split_is_opened_once_after_training(make_cfg):
 def test_stop_rules_end_the_run_early(make_cfg, overrides, reason):
     result = train(make_cfg(epochs=20, **overrides), verbose=False)
     assert result.summary["stop_reason"].startswith(reason)
+    assert result.summary["stopped_by"] == reason  # the rule as data, for the verdict and resume
     assert len(result.history) < 20
 
 

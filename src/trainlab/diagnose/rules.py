@@ -227,8 +227,8 @@ class RunContext:
 
     @property
     def ran_out_of_epochs(self) -> bool:
-        reason = self.summary.get("stop_reason")
-        return reason is None or str(reason).startswith("epochs")
+        """The run used all its epochs (or is unfinished): no stopping rule ended it (summary["stopped_by"])."""
+        return self.summary.get("stopped_by") in (None, "epochs")
 
     @property
     def lr(self) -> float:

@@ -61,7 +61,8 @@ class PruningReporter(Callback):
         self.trial.report(float(value), int(metrics["epoch"]))
         if int(metrics["epoch"]) < state.cfg.epochs and self.trial.should_prune():  # a finished trial is complete
             self.pruned_at = int(metrics["epoch"])
-            state.request_stop(f"pruned: {self.metric} {value:.4g} at epoch {self.pruned_at} is behind other trials")
+            state.request_stop(f"pruned: {self.metric} {value:.4g} at epoch {self.pruned_at} is behind other trials",
+                               "pruned")
 
 
 @dataclass

@@ -27,6 +27,9 @@ class TrainState:
     epoch: int = 0  # the epoch being run (1-based); after it ends, the last finished one
     history: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
+    # Which rule stopped the run, as data (the reason above is prose for people): "epochs", "early_stopping",
+    # "convergence", "target", "pruned", "non_finite" or "interrupted"; None while it runs.
+    stopped_by: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
     # The first epoch's updates, read once at its end (train.loop.first_epoch_curve): the first update's loss and
@@ -35,10 +38,10 @@ class TrainState:
     graph: Any = None  # trainlab.train.graphs.CapturedStep once the step is recorded (CUDA only)
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
 
-    def request_stop(self, reason: str) -> None:
-        """Stop after this epoch; the first reason given wins."""
+    def request_stop(self, reason: str, rule: str | None = None) -> None:
+        """Stop after this epoch; the first reason given wins. ``rule``: the stopping rule's id (``stopped_by``)."""
         if self.stop_reason is None:
-            self.stop_reason = reason
+            self.stop_reason, self.stopped_by = reason, rule
 
 
 class Callback:

@@ -282,4 +282,4 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         if state.stop_reason is not None:
             break
     if state.stop_reason is None:
-        state.stop_reason = f"epochs: reached {cfg.epochs}"
+        state.stop_reason, state.stopped_by = f"epochs: reached {cfg.epochs}", "epochs"

@@ -284,8 +284,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             error = str(exc) + (f" The last good checkpoint (epoch {kept}) is checkpoints/last.pt." if kept else
                                 " No epoch had finished, so no checkpoint was written.")
             facts = exc.facts
-            state.stop_reason = f"non-finite: {exc}"
+            state.stop_reason, state.stopped_by = f"non-finite: {exc}", "non_finite"
         except KeyboardInterrupt:
+            state.stopped_by = "interrupted"
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
             _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None, preflight=preflight)
             raise
@@ -337,6 +338,7 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
     last = state.history[-1] if state.history else {}
     summary = {
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
+        "stopped_by": state.stopped_by,  # the stopping rule's id (callbacks.TrainState.stopped_by)
         "non_finite": facts,  # what the loop saw before a NaN/Inf (train.loop.non_finite_facts), else None
         "preflight": preflight,  # data, model and loss before the first update (train.preflight)
         "first_epoch": state.first_epoch,  # the first epoch's updates: loss checkpoints (train.loop.first_epoch_curve)
@@ -421,7 +423,7 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     done = int(ckpt["epoch"])
     prior = _prior_summary(run_dir)
     _check_logs_readable(run_dir)  # a damaged file is named now, before the resume rewrites any of them
-    finished = (prior.get("stop_reason") or "").split(":")[0] in {"early_stopping", "convergence", "target"}
+    finished = prior.get("stopped_by") in {"early_stopping", "convergence", "target"}
     # A run killed after its last checkpoint but before its test and summary.json has work left: the resume
     # trains no epoch and does those.
     summarised = prior.get("epochs_run") == done and prior.get("stop_reason") is not None

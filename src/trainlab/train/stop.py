@@ -40,7 +40,8 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             best = f"best {self.best:.4g} at epoch {self.best_epoch}" if self.best is not None else "no valid value"
-            state.request_stop(f"early_stopping: {self.monitor} did not improve for {self.patience} epochs ({best})")
+            state.request_stop(f"early_stopping: {self.monitor} did not improve for {self.patience} epochs ({best})",
+                               self.name)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
@@ -67,7 +68,7 @@ class Convergence(Callback):
             self.calm = 0
         self.last = loss
         if self.calm >= self.patience:
-            state.request_stop(f"convergence: |Δ train_loss| < {self.tol:g} for {self.patience} epochs")
+            state.request_stop(f"convergence: |Δ train_loss| < {self.tol:g} for {self.patience} epochs", self.name)
 
     def state_dict(self) -> dict[str, Any]:
         return {"last": self.last, "calm": self.calm}
@@ -90,7 +91,7 @@ class TargetMetric(Callback):
             return
         reached = got <= self.value if self.metric.endswith("loss") else got >= self.value
         if reached:
-            state.request_stop(f"target: {self.metric} {got:.4g} reached {self.value:g}")
+            state.request_stop(f"target: {self.metric} {got:.4g} reached {self.value:g}", self.name)
 
 
 def stop_rules(cfg: TrainConfig) -> list[Callback]:
