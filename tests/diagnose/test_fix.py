@@ -221,7 +221,11 @@ def _contexts():
         _ctx(_rows([1.0] * 3), [{"epoch": 3, "activations": {"l": {"kind": "relu", "dead": 0.9, "units": 8}}}]),
         *(_ctx(_rows([1.0] * 3), [{"epoch": 1, "activations": tanh}, {"epoch": 3, "activations": tanh}], **c) for c in
           ({"model.init": "normal"}, {"model.init": "xavier"}, {"model.init": "xavier", "data.normalize": True})),
-        _ctx(_rows([1.0 - 0.001 * i for i in range(10)])),
+        *(_ctx(_rows([1.0 - 0.001 * i for i in range(10)]), **c) for c in
+          ({"optimizer.lr": 0.05}, {"optimizer.lr": 0.001})),  # below the usual 0.1: barely moved; a tenth: low
+        *(_ctx(_rows([1.0] * 3), [{"epoch": e, "grad_norm": {"first": 1e-5, "head": 1.0}} for e in (1, 2, 3)],
+               summary=s, **c) for c, s in (({"model.activation": "sigmoid"}, {}), ({}, {}),
+                                            ({}, {"custom_model": "Net"}))),
         *(_ctx(over, **c) for c in ({}, {"optimizer.name": "adam"}, {"stop.early_stopping.patience": 3})),
         *(_ctx(low_acc, n_classes=2, **c) for c in
           ({"loss.l2": 0.01}, {"model.name": "linear"}, {"model.hidden": [8]}, {"model.hidden": [64]})),
@@ -245,7 +249,8 @@ def test_every_rules_remedy_sets_are_a_valid_config_override():
                 changed = {k for k, v in flat(config_to_dict(new)).items() if flat(config_to_dict(base))[k] != v}
                 assert changed <= set(f.sets) and changed, (f.rule, f.sets)  # it changes what it says, and something
     assert {"non_finite", "exploding_gradients", "lr_too_high", "dead_units", "saturated_units", "lr_too_low",
-            "overfitting", "underfitting", "too_early", "inputs_not_scaled", "symmetric_init"} <= set(fired)
+            "overfitting", "underfitting", "too_early", "inputs_not_scaled", "symmetric_init",
+            "vanishing_gradients"} <= set(fired)
 
 
 def test_tl_fix_of_in_memory_data_needs_the_same_data_again(tmp_path, capsys):

@@ -124,8 +124,14 @@ def test_high_adam_lr_kills_relu_units_but_a_net_that_fits_anyway_gets_no_findin
     assert read_layers(run_dir)[-1]["activations"]["layers.1.act"]["dead"] >= 0.5
     assert max(h["train_acc"] for h in history) >= 0.95
     assert "dead_units" not in d.rules()
-    # the cause is still named: inside epoch 1 the loss climbed to ~5x its first update's (summary["first_epoch"])
-    assert d.verdict == "lr_too_high" and "inside epoch 1 the loss rose" in d.findings[0].message
+    # Inside epoch 1 the loss climbed to several times its first update's (summary["first_epoch"]), but the net ends
+    # fitting its training data: no lr warning either (the benchmark's healthy adam runs on spiral spike the same
+    # way). The same spike in a net that does not fit is lr_too_high: test_rules.py.
+    first = json.loads((run_dir / "summary.json").read_text())["first_epoch"]
+    assert max(first["loss_curve"]) > 2 * first["first_loss"]
+
+    assert d.verdict == "good_fit" and "lr_too_high" not in d.rules()
+
 
 
 def test_deep_relu_net_with_unit_normal_init_explodes(diagnosed):

@@ -33,7 +33,8 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     """Input scale, label counts, the untrained outputs' shape, layers whose weights are all equal, how
     well the training inputs predict their own labels without any network (a leave-one-out k-NN vote), what
     the regression targets look like, and how many validation examples also sit in the training split."""
-    facts: dict[str, Any] = {"loss": loss_name, "task": task, "uniform_layers": _uniform_layers(model)}
+    facts: dict[str, Any] = {"loss": loss_name, "task": task, "uniform_layers": _uniform_layers(model),
+                             "dropout_max": _dropout_max(model)}
     if not isinstance(train, Split) or len(train) == 0:
         return facts  # a streamed dataset: reading it here would cost a pass over the data
     x = train.x[:SAMPLE].flatten(1).float()  # (n, D)
@@ -47,6 +48,9 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     elif task == "regression":
         facts["targets_min"] = float(train.y.min())
         facts["targets"] = _target_facts(train.y[:SAMPLE])
+        facts["targets_var"] = float(train.y[:SAMPLE].float().reshape(min(len(train), SAMPLE), -1).var(0, unbiased=False).mean())
+        if len(train) > KNN_K:
+            facts["knn_r2"] = _knn_r2(train)
     if isinstance(val, Split) and len(val):
         facts["shared_with_val"] = shared_rows(train.x, val.x)
     was = model.training
@@ -55,6 +59,11 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
         out = model(train.x[:PROBE].to(device)).float()  # (B, K) scores of the untrained model
     finally:
         model.train(was)
+    from trainlab.diagnose.stats import activation_stats
+
+    stats, _ = activation_stats(model, train.x[:PROBE].to(device))
+    # ReLU units that never fire on the probe batch before any update: what training found, not what it did
+    facts["dead_at_init"] = {n: s["dead"] for n, s in stats.items() if s["kind"] in ("relu", "leaky_relu")}
     if out.ndim == 2 and out.numel():
         facts["outputs"] = {"min": float(out.min()), "max": float(out.max()),
                             "row_sum_error": float((out.sum(1) - 1).abs().max()),
@@ -71,6 +80,22 @@ def _knn_accuracy(train: Split, n_classes: int) -> float:
     near = d.topk(KNN_K, largest=False).indices  # (n, k)
     votes = torch.zeros(len(x), n_classes).scatter_add_(1, y[near], torch.ones(near.shape))
     return float((votes.argmax(1) == y).float().mean())
+
+
+def _knn_r2(train: Split) -> float:
+    """Leave-one-out R² of the mean target among each example's k nearest other training inputs: what the inputs
+    explain of the targets without any network (the regression twin of ``_knn_accuracy``)."""
+    x, y = train.x[:KNN_N].flatten(1).float(), train.y[:KNN_N].float().reshape(min(len(train), KNN_N), -1)
+    d = torch.cdist(x, x)
+    d.fill_diagonal_(float("inf"))
+    pred = y[d.topk(KNN_K, largest=False).indices].mean(1)  # (n, targets)
+    var = y.var(0, unbiased=False).clamp_min(1e-12)
+    return float(1 - (((pred - y) ** 2).mean(0) / var).mean())
+
+
+def _dropout_max(model: nn.Module) -> float:
+    """The largest drop probability of the model's dropout layers (0 without any): built-in or the user's own."""
+    return max((float(m.p) for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)), default=0.0)
 
 
 def _uniform_layers(model: nn.Module) -> list[str]:
