@@ -11,6 +11,12 @@ Decided here: when the top problem has no config remedy (a user module's archite
 nothing is trained and a :class:`FixError` names it (exit 2): the findings below it are usually its symptoms,
 and trying their remedies would judge a remedy for the wrong cause. Info findings (good fit, still improving)
 are not problems: "nothing to fix".
+
+A fix run that itself stops on NaN/Inf because the learning rate is still too high (its own verdict's top cause,
+with a lower optimizer.lr as its remedy) is followed up, up to ``MAX_FOLLOW_UPS`` times, each as a new run
+``<run>-fix2``, ``-fix3`` …: "lower the lr" means "lower it until the run stays finite", and one ÷10 is not
+always enough (lr ×100 on a regression: ÷10 still diverged in 5 diagnosis benchmark runs). The diverged tries are
+kept on disk and listed in the record (``diverged``); the judged run is the last one.
 """
 from __future__ import annotations
 
@@ -27,12 +33,17 @@ from trainlab.data import DataBundle
 from trainlab.diagnose.rules import Finding
 from trainlab.diagnose.verdict import diagnose_run
 from trainlab.errors import ConfigError, DataError, FixError, TrainingError
+from trainlab.files import write_json
+
 from trainlab.train.run import read_run_config
 
 FIX_FILE = "fix.json"
 # A regression's fix helps when the best validation loss falls by ≥ 5 %: the verdict rules treat smaller loss
 # changes as noise (Thresholds.loss_floor).
 MIN_LOSS_GAIN = 0.05
+# Each follow-up lowers the lr by its finding's factor (÷10): three reach ÷10⁴ of the run's lr, past any fault the
+# diagnosis benchmark plants (×100), and a run that diverges in epoch 1 costs a few updates only.
+MAX_FOLLOW_UPS = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class FixResult:
     improved: bool | None = None
     judgement: str = ""
     error: str | None = None  # the fix run stopped on NaN/Inf
+    diverged: list[dict[str, Any]] = field(default_factory=list)  # earlier tries that stopped on NaN/Inf
     outcome: Any = field(default=None, repr=False, compare=False)
     run: Any = field(default=None, repr=False, compare=False)  # the new run as a trainlab.Run (from Run.fix)
 
@@ -200,7 +212,15 @@ def _fix_config(cfg: TrainConfig, top: Finding, parent: Path) -> TrainConfig:
     return new
 
 
+def _lower_lr_again(outcome: Any, cfg: TrainConfig) -> float | None:
+    """The lower lr a fix run that stopped on NaN/Inf asks for (its own top cause is lr_too_high), else None."""
+    top = top_problem(outcome.diagnosis.findings) if outcome.diagnosis is not None else None
+    lr = top.sets.get("optimizer.lr") if top is not None and top.rule == "lr_too_high" else None
+    return lr if isinstance(lr, (int, float)) and 0 < lr < cfg.optimizer.lr else None
+
+
 def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None, verbose: bool = True,
+
         report: bool = True, console: Any = None, **data_args: Any) -> FixResult:
     """Apply the top remedy of ``run_dir``'s verdict as a new run beside it and judge it (see the module doc).
 
@@ -222,21 +242,37 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
               f"(same seed {cfg.seed}, data and split)", flush=True)
     from trainlab.workflow import run
 
-    error = None
-    try:
-        outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle, model=model)
-    except TrainingError as exc:  # a NaN in the fix run is an outcome to judge, not a failure of fix
-        outcome, error = getattr(exc, "outcome", None), str(exc)
-        if outcome is None:
-            raise
+    sets, diverged = dict(top.sets), []
+    while True:
+        error = None
+        try:
+            outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle, model=model)
+        except TrainingError as exc:  # a NaN in the fix run is an outcome to judge, not a failure of fix
+            outcome, error = getattr(exc, "outcome", None), str(exc)
+            if outcome is None:
+                raise
+        lower = _lower_lr_again(outcome, new_cfg) if error is not None and len(diverged) < MAX_FOLLOW_UPS else None
+        if lower is None:
+            break
+        diverged.append({"run_dir": str(outcome.run_dir), "optimizer.lr": new_cfg.optimizer.lr, "error": error})
+        sets["optimizer.lr"] = lower
+        new_cfg = replace(new_cfg, **{"optimizer.lr": lower}, name=f"{parent.name}-fix{len(diverged) + 1}")
+        if verbose:
+            print(f"     the fix run stopped on NaN/Inf at optimizer.lr={diverged[-1]['optimizer.lr']:g}: "
+                  f"trying optimizer.lr={lower:g}", flush=True)
     before, after = val_metrics(summary), val_metrics(_read_json(outcome.run_dir / "summary.json"))
     metric, improved, line = judge(before, after)
-    result = FixResult(parent, outcome.run_dir, top.rule, top.title, top.remedy, dict(top.sets), metric, before,
-                       after, improved, line, error, outcome)
+    if diverged:
+        tries = ", ".join(f"{d['optimizer.lr']:g}" for d in diverged)
+        line += f" (at optimizer.lr={sets['optimizer.lr']:g}: the tries at {tries} stopped on NaN/Inf)"
+    result = FixResult(parent, outcome.run_dir, top.rule, top.title, top.remedy, sets, metric, before,
+                       after, improved, line, error, diverged, outcome)
+
     for d, role in ((parent, "fix_tried"), (outcome.run_dir, "fixed_from")):
         # keyed by role: a fix of a fix is both (the latest try replaces an earlier one of the same parent)
         kept = {k: v for k, v in _read_json(d / FIX_FILE).items() if k in ("fix_tried", "fixed_from")}
-        (d / FIX_FILE).write_text(json.dumps({**kept, role: result.to_dict()}, indent=2))
+        write_json(d / FIX_FILE, {**kept, role: result.to_dict()}, indent=2)
+
     if report:
         from trainlab.report import write_report
 

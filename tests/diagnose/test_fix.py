@@ -96,16 +96,40 @@ def test_a_remedy_that_did_not_help_says_so_and_a_fix_of_the_fix_keeps_both_reco
 
 
 def test_a_fix_run_that_breaks_too_is_judged_and_exits_1(cwd, capsys):
-    # lr 1e6: NaN within epoch 1; the remedy (÷10) still breaks: recorded as not helping, exit 1 as train's
+    # lr 1e6: NaN within epoch 1; the remedy (÷10) still breaks, and so do the follow-ups (÷10 each, up to
+    # MAX_FOLLOW_UPS): recorded as not helping, every try kept and listed, exit 1 as train's
     assert main(["train", *TOY, "--set", "model.activation=relu", "--set", "model.init=normal", "--set",
                  "optimizer.lr=1e6", "--set", "epochs=3", "--name", "nan"]) == 1
     capsys.readouterr()
     assert main(["fix", "runs/nan", "--quiet", "--no-report"]) == 1
     out = capsys.readouterr().out
     rec = json.loads((cwd / "runs/nan/fix.json").read_text())["fix_tried"]
-    assert rec["rule"] == "lr_too_high" and rec["sets"] == {"optimizer.lr": 1e5}  # the cause, ranked above its NaN
+    assert fix_mod.MAX_FOLLOW_UPS == 3
+    assert rec["rule"] == "lr_too_high" and rec["sets"] == {"optimizer.lr": 100.0}  # the cause, above its NaN
+    assert [d["optimizer.lr"] for d in rec["diverged"]] == [1e5, 1e4, 1e3]
+    assert [d["run_dir"].split("/")[-1] for d in rec["diverged"]] == ["nan-fix", "nan-fix2", "nan-fix3"]
+    assert rec["fix_name"] == "nan-fix4" and all("nan" in d["error"].lower() for d in rec["diverged"])
+
+
     assert rec["before"] is None and rec["after"] is None and rec["improved"] is False and "nan" in rec["error"]
     assert "did not help: no finite epoch before or after" in out and "the fix run stopped: " in out
+    assert "the tries at 100000, 10000, 1000 stopped on NaN/Inf" in out
+
+
+def test_a_fix_run_that_diverges_again_lowers_the_lr_until_it_stays_finite(cwd, capsys):
+    # lr 1000 → the remedy's 100 still breaks in epoch 1; fix follows up with 10, which trains, and judges that run
+    assert main(["train", *TOY, "--set", "model.activation=relu", "--set", "model.init=normal", "--set",
+                 "optimizer.lr=1000", "--set", "epochs=3", "--name", "hot"]) == 1
+    capsys.readouterr()
+    assert main(["fix", "runs/hot", "--quiet", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    rec = json.loads((cwd / "runs/hot/fix.json").read_text())["fix_tried"]
+    assert rec["sets"] == {"optimizer.lr": 10.0} and [d["optimizer.lr"] for d in rec["diverged"]] == [100.0]
+    assert rec["error"] is None and rec["after"]["val_acc"] > 0.5 and rec["fix_name"] == "hot-fix2"
+    assert json.loads((cwd / "runs/hot-fix2/fix.json").read_text()) == {"fixed_from": rec}
+    assert (cwd / "runs/hot-fix/summary.json").exists()  # the diverged try is kept, as a record
+    assert "(at optimizer.lr=10: the tries at 100 stopped on NaN/Inf)" in out
+
 
 
 def test_good_fit_has_nothing_to_fix(cwd, capsys):

@@ -950,15 +950,18 @@ def lr_too_low(ctx: RunContext) -> Finding | None:
         return None
     ev = {"first": loss[0], "last": loss[-1], "change": change, "falling_epochs": falling, "epochs": len(loss),
           "lr": lr, "usual_lr": usual}
+    moved = f"{_g(loss[0])} → {_g(loss[-1])}"
     if slow and change < t.lr_low_change:
-        message = (f"the training loss moved only {change:.1%} in {len(loss)} epochs ({_g(loss[0])} → {_g(loss[-1])}), "
+        message = (f"the training loss moved only {change:.1%} in {len(loss)} epochs ({moved}), "
                    f"falling a little on {falling:.0%} of them")
     elif slow:
-        message = (f"the training loss was still creeping down at the end ({recent:.0%} over the last {t.window} epochs, "
-                   f"{_g(loss[0])} → {_g(loss[-1])} in all) while the model fits its training data poorly")
+        message = (f"the training loss was still creeping down at the end ({recent:.0%} over the last {t.window} "
+                   f"epochs, {moved} in all) while the model fits its training data poorly")
     else:
-        message = (f"the learning rate {lr:g} is a tenth or less of the usual {usual:g} for {ctx.cfg('optimizer.name')}, "
-                   f"and the model fits its training data poorly ({_g(loss[0])} → {_g(loss[-1])} in {len(loss)} epochs)")
+        message = (f"the learning rate {lr:g} is a tenth or less of the usual {usual:g} for "
+                   f"{ctx.cfg('optimizer.name')}, and the model fits its training data poorly ({moved} in "
+                   f"{len(loss)} epochs)")
+
     remedy, sets = _lr_remedy(ctx, lower=False)
     return Finding("lr_too_low", "warning", "Learning rate too low", message, ev, remedy, sets)
 

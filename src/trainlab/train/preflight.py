@@ -1,8 +1,8 @@
 """Pre-flight facts: what the data, the model and the loss look like before the first update.
 
 Measured once before training (≈ 0.1 s on the classic recipe, most of it the k-NN vote: statistics over at most
-``SAMPLE`` training examples, a leave-one-out vote among ``KNN_N`` and one forward pass of an untrained batch) and saved as ``summary.json["preflight"]``. They are
-facts, not judgements: the diagnosis (``diagnose.rules``, the pre-flight rules with their thresholds) turns
+``SAMPLE`` training examples, a leave-one-out vote among ``KNN_N`` and one forward pass of an untrained batch)
+and saved as ``summary.json["preflight"]``. They are facts, not judgements: the diagnosis (``diagnose.rules``, the pre-flight rules with their thresholds) turns
 them into findings such as "inputs not scaled" or "softmax applied twice", for built-in models and any
 user ``nn.Module`` alike, because it looks at the module's outputs rather than its source.
 """
@@ -30,9 +30,11 @@ TARGET_DISTINCT = 64  # distinct regression targets counted up to here (enough t
 @torch.no_grad()
 def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_classes: int | None,
                     device: torch.device, val: Any = None) -> dict[str, Any]:
-    """Input scale, label counts, the untrained outputs' shape, layers whose weights are all equal, how
-    well the training inputs predict their own labels without any network (a leave-one-out k-NN vote), what
-    the regression targets look like, and how many validation examples also sit in the training split."""
+    """Input scale, label counts, the untrained outputs' shape, layers whose weights are all equal, the largest
+    dropout p, the share of each ReLU layer's units that never fire before any update, how well the training
+    inputs predict their own labels or targets without any network (a leave-one-out k-NN vote: accuracy, or R²
+    beside the targets' variance), and how many validation examples also sit in the training split."""
+
     facts: dict[str, Any] = {"loss": loss_name, "task": task, "uniform_layers": _uniform_layers(model),
                              "dropout_max": _dropout_max(model)}
     if not isinstance(train, Split) or len(train) == 0:
@@ -48,7 +50,8 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     elif task == "regression":
         facts["targets_min"] = float(train.y.min())
         facts["targets"] = _target_facts(train.y[:SAMPLE])
-        facts["targets_var"] = float(train.y[:SAMPLE].float().reshape(min(len(train), SAMPLE), -1).var(0, unbiased=False).mean())
+        sample = train.y[:SAMPLE].float()
+        facts["targets_var"] = float(sample.reshape(len(sample), -1).var(0, unbiased=False).mean())
         if len(train) > KNN_K:
             facts["knn_r2"] = _knn_r2(train)
     if isinstance(val, Split) and len(val):
