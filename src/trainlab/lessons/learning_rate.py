@@ -8,7 +8,6 @@ diagnosis and whose message names the epoch and step. About 3 s on 2 cores.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ GOOD_LR = 0.3
 SETTINGS: dict[str, float] = {"10× too small": GOOD_LR / 10, "good": GOOD_LR, "10× too large": GOOD_LR * 10,
                               "far too large": GOOD_LR * 100}
 N_POINTS, NOISE, VAL, BATCH, EPOCHS = 400, 0.05, 0.25, 20, 20
-BROKE_AT = re.compile(r"at epoch (\d+), step (\d+)")
 
 
 class BatchLosses(Callback):
@@ -57,8 +55,8 @@ def train_at(label: str, lr: float, data: tuple[torch.Tensor, torch.Tensor], ctx
         outcome = getattr(err, "outcome", None)
         history = read_metrics(err.run_dir) if err.run_dir else []
         diagnosis = outcome.diagnosis if outcome is not None else None
-        found = BROKE_AT.search(str(err))
-        diverged = {"epoch": int(found[1]), "step": int(found[2])} if found else {}
+        facts = err.facts or {}  # what the loop saw, as data (summary.json's "non_finite")
+        diverged = {k: facts[k] for k in ("epoch", "step") if isinstance(facts.get(k), int)}
         diverged["message"] = str(err)
     findings = [{"rule": f.rule, "severity": f.severity, "title": f.title, "message": f.message}
                 for f in (diagnosis.findings if diagnosis else [])]
