@@ -339,3 +339,14 @@ def test_out_may_be_a_directory_or_a_path(runs, tmp_path):
     assert export_run(runs["mlp"]["run_dir"], "safetensors", tmp_path) == tmp_path / "model.safetensors"
     custom = export_run(runs["mlp"]["run_dir"], "safetensors", tmp_path / "deploy" / "circle.safetensors")
     assert custom.is_file() and (tmp_path / "deploy" / "circle.json").is_file()
+
+
+def test_a_model_that_ends_in_a_softmax_is_exported_as_giving_probabilities(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Softmax(dim=1))
+    x, y = _user_data(120, 0)
+    fitted = tl.fit(net, (x, y), out_dir=str(tmp_path), epochs=2, batch_size=32, from_logits=False,
+                    verbose=False, report=False, tensorboard=False)
+    export_run(fitted.run_dir, "torchscript", model=net)
+    meaning = json.loads((fitted.run_dir / "export" / "model.json").read_text())["output"]["meaning"]
+    assert meaning.startswith("class probabilities (batch, classes)") and "ends in a softmax" in meaning

@@ -29,6 +29,8 @@ ALIASES = {
     "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
     "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
     "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
+    "from_logits": "loss.from_logits",
+
     "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
     "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",

@@ -222,6 +222,10 @@ class LossConfig(_Section):
     # cross-entropy only: each class's loss weighted; "balanced" = n / (C · count of the class) as in
     # scikit-learn, so every class weighs as much in total (for heavily imbalanced labels); None: unweighted
     class_weights: Literal["balanced"] | list[float] | None = None
+    # cross_entropy and bce only: false when the model's outputs are already probabilities (it ends in a softmax
+    # or sigmoid), as Keras's from_logits=False: the loss then takes their log instead of applying softmax again
+    from_logits: bool = True
+
 
     @field_validator("name")
     @classmethod

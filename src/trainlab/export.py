@@ -54,6 +54,12 @@ OUTPUT_MEANING = {
     "mse": "one value per class (batch, classes) regressing the one-hot target; argmax is the index into "
            "class_names",
 }
+# loss.from_logits=false: the model itself ends in a softmax / sigmoid
+PROBABILITY_MEANING = {
+    "cross_entropy": "class probabilities (batch, classes), each row summing to 1: the model ends in a softmax; "
+                     "argmax is the index into class_names",
+    "bce": "the probability of class_names[1] (batch, 1): the model ends in a sigmoid; > 0.5 means class_names[1]",
+}
 REGRESSION_MEANING = "predicted targets (batch, targets), in the order of target_names and in their units"
 
 
@@ -107,8 +113,9 @@ def run_meta(run: LoadedRun) -> dict[str, Any]:
     norm = (info.get("stats") or {}).get("normalize")
     return {
         "task": info["task"], "class_names": names, "loss": info["loss"],
-        "output": {"meaning": OUTPUT_MEANING.get(info["loss"], "raw model outputs") if classification
-                   else REGRESSION_MEANING},
+        "output": {"meaning": (OUTPUT_MEANING if run.cfg.loss.from_logits else PROBABILITY_MEANING).get(
+                       info["loss"], "raw model outputs") if classification else REGRESSION_MEANING},
+
         "normalize": None if norm is None else {
             "mean": norm["mean"], "std": norm["std"], "axis": 1,
             "apply": "input = (x - mean) / std per channel (axis 1) of images or per feature of rows, with x as "

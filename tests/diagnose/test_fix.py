@@ -149,12 +149,14 @@ def test_not_a_run_directory_is_one_line(cwd, capsys):
 
 
 def test_a_cause_no_config_key_can_change_is_named_and_nothing_is_trained(tmp_path, capsys):
-    run = tl.fit(mlp(nn.Softmax(dim=1)), moons(), epochs=8, batch_size=32, lr=0.1, out_dir=str(tmp_path),
+    # a ReLU after the last layer: only the module can change (a final softmax has a config remedy: test_preflight)
+    run = tl.fit(mlp(nn.ReLU()), moons(), epochs=8, batch_size=32, lr=0.1, out_dir=str(tmp_path),
                  verbose=False, report=False, tensorboard=False, threads=1)
     assert run.diagnosis.verdict == "loss_output_mismatch"
     one_line_exit_2(capsys, ["fix", str(run.run_dir)], r"the top finding, Loss and output do not match "
                     r"\(loss_output_mismatch\), has no remedy fix can apply as config changes: "
-                    r"remove the final softmax")
+                    r"remove the ReLU after the last layer")
+
     with pytest.raises(FixError, match="has no remedy fix can apply"):
         run.fix(verbose=False)
     assert [p.name for p in tmp_path.iterdir()] == [run.run_dir.name]

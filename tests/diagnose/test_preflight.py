@@ -45,9 +45,37 @@ def test_softmax_before_cross_entropy_is_the_verdict(tmp_path):
     assert run.diagnosis.verdict == "loss_output_mismatch"
     f = run.diagnosis.findings[0]
     assert "softmax again" in f.message and f.remedy.startswith("remove the final softmax")
+    assert f.sets == {"loss.from_logits": False}  # the config change trainlab fix can try on your module
+
+
+def test_a_softmax_module_with_from_logits_false_trains_as_its_logits_would(tmp_path):
+    logits = fit(mlp(), moons(), tmp_path / "a")
+    probs = fit(mlp(nn.Softmax(dim=1)), moons(), tmp_path / "b", from_logits=False)
+    assert "loss_output_mismatch" not in probs.diagnosis.rules()
+    # the same seed, weights and batches: log of the module's softmax is the log-softmax cross-entropy takes
+    for a, b in zip(logits.history, probs.history):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4) and b["val_acc"] == a["val_acc"]
+    p = probs.predict(moons(50, seed=3)[0], proba=True)
+    assert p.shape == (50, 2) and abs(float(p.sum(1).max()) - 1) < 1e-5  # the module's own probabilities
+
+
+def test_fix_of_a_softmax_module_sets_from_logits_false(tmp_path):
+    run = fit(mlp(nn.Softmax(dim=1)), moons(), tmp_path, epochs=8)
+    fixed = run.fix(verbose=False, report=False)
+    assert fixed.rule == "loss_output_mismatch" and fixed.sets == {"loss.from_logits": False}
+    assert "loss_output_mismatch" not in fixed.run.diagnosis.rules()
+    assert fixed.after["val_loss"] < fixed.before["val_loss"]
+
+
+def test_from_logits_false_on_a_model_of_raw_scores_is_a_mismatch_too(tmp_path):
+    run = fit(mlp(), moons(), tmp_path, from_logits=False)
+    f = run.diagnosis.findings[0]
+    assert run.diagnosis.verdict == "loss_output_mismatch" and f.sets == {"loss.from_logits": True}
+    assert f.message.startswith("loss.from_logits=false reads the model's outputs as probabilities, but")
 
 
 def test_relu_as_the_last_layer_of_a_classifier(tmp_path):
+
     run = fit(mlp(nn.ReLU()), moons(), tmp_path)
     assert run.diagnosis.verdict == "loss_output_mismatch" and "ReLU" in run.diagnosis.findings[0].message
 

@@ -14,7 +14,7 @@ import torch
 from trainlab.config import OptimizerConfig
 from trainlab.errors import ConfigError
 from trainlab.registry import LOSSES
-from trainlab.train.losses import Loss, predict_classes, resolve_loss, weight_penalty
+from trainlab.train.losses import Loss, on_probabilities, predict_classes, resolve_loss, weight_penalty, weighted
 from trainlab.train.optim import make_optimizer
 
 Tensor = torch.Tensor
@@ -241,3 +241,52 @@ def test_sgd_on_the_perceptron_loss_reproduces_rosenblatts_algorithm_from_zero()
             w_sgd = _perceptron_sgd_step(w_sgd, x, label)
             torch.testing.assert_close(w_sgd, w_ref)
     assert w_ref.abs().sum() > 0
+
+
+# --- loss.from_logits=false: a model that ends in a softmax / sigmoid -------------------------------------------
+
+def _grad_of(fn: Callable[[Tensor], Tensor], out: Tensor) -> tuple[Tensor, Tensor]:
+    out = out.clone().requires_grad_(True)
+    value = fn(out)
+    value.backward()
+    return value.detach(), out.grad
+
+
+def test_cross_entropy_on_probabilities_equals_cross_entropy_on_their_logits() -> None:
+    ce = LOSSES.get("cross_entropy")
+    on_p = on_probabilities(ce)
+    v_logits, g_logits = _grad_of(lambda z: ce.fn(z, MULTI_Y), MULTI_OUT)
+    v_probs, g_probs = _grad_of(lambda z: on_p.fn(z.softmax(1), MULTI_Y), MULTI_OUT)  # softmax inside the model
+    torch.testing.assert_close(v_probs, v_logits)
+    torch.testing.assert_close(g_probs, g_logits)  # the same learning signal reaches the layer before the softmax
+    probs = MULTI_OUT.softmax(1)
+    assert torch.equal(on_p.probabilities(probs), probs) and torch.equal(on_p.predict(probs), ce.predict(MULTI_OUT))
+    # a probability of exactly 0 is clamped to PROB_EPS: a finite loss (Keras clips the same way)
+    assert math.isfinite(on_p.fn(torch.tensor([[1.0, 0.0]]), torch.tensor([1])).item())
+
+
+def test_bce_on_a_probability_equals_bce_on_its_logit_and_predicts_above_one_half() -> None:
+    bce, y = LOSSES.get("bce"), torch.tensor([1, 0, 1, 0, 0, 1])
+    on_p = on_probabilities(bce)
+    v_logit, g_logit = _grad_of(lambda z: bce.fn(z, y), BIN_OUT)
+    v_prob, g_prob = _grad_of(lambda z: on_p.fn(torch.sigmoid(z), y), BIN_OUT)
+    torch.testing.assert_close(v_prob, v_logit)
+    torch.testing.assert_close(g_prob, g_logit)
+    p = torch.sigmoid(BIN_OUT)
+    assert torch.equal(on_p.predict(p), bce.predict(BIN_OUT))  # p > 0.5 exactly where the logit > 0
+    torch.testing.assert_close(on_p.probabilities(p), bce.probabilities(BIN_OUT))
+
+
+def test_class_weights_apply_to_probabilities_too() -> None:
+    ce = LOSSES.get("cross_entropy")
+    w = [1.0, 3.0, 0.5]
+    plain = weighted(ce, w, MULTI_Y, 3, torch.device("cpu"))
+    on_p = weighted(on_probabilities(ce), w, MULTI_Y, 3, torch.device("cpu"))
+    torch.testing.assert_close(on_p.fn(MULTI_OUT.softmax(1), MULTI_Y), plain.fn(MULTI_OUT, MULTI_Y))
+    assert on_p.from_logits is False
+
+
+@pytest.mark.parametrize("name", ["mse", "hinge", "perceptron"])
+def test_from_logits_false_is_refused_for_losses_without_probabilities(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^loss\.from_logits must be true for loss '{name}'\. Got False\. Only "):
+        on_probabilities(LOSSES.get(name))

@@ -400,21 +400,37 @@ def loss_output_mismatch(ctx: RunContext) -> Finding | None:
     if not out:
         return None
     ev = {"loss": loss, **{k: out[k] for k in ("min", "max", "row_sum_error", "zero_fraction")}}
-    if loss == "cross_entropy" and out["width"] > 1 and out["min"] >= 0 and out["row_sum_error"] <= t.softmax_rows:
+    logits = ctx.cfg("loss.from_logits", True)
+    sets: dict[str, Any] = {}
+    probabilities = out["min"] >= 0 and (out["row_sum_error"] <= t.softmax_rows if loss == "cross_entropy"
+                                         else out["max"] <= 1)
+    if not logits and loss in ("cross_entropy", "bce") and not probabilities:
+        message = (f"loss.from_logits=false reads the model's outputs as probabilities, but the untrained model's "
+                   f"are not (from {_g(out['min'])} to {_g(out['max'])}"
+                   + (f", rows summing to 1 ± {_g(out['row_sum_error'])}" if loss == "cross_entropy" else "") + ")")
+        remedy = "set loss.from_logits=true (the default) for a model that outputs raw scores"
+        sets = {"loss.from_logits": True}
+    elif not logits:
+        return None  # probabilities, and the loss was told so
+    elif loss == "cross_entropy" and out["width"] > 1 and probabilities:
         message = ("the untrained model's outputs are already probabilities (every row sums to 1: it ends in a "
                    "softmax) and cross_entropy applies softmax again, so the scores it learns are squashed twice "
                    "and the gradients shrink")
-        remedy = "remove the final softmax from the model (loss.name=cross_entropy expects raw scores, logits)"
+        remedy = ("remove the final softmax from the model (loss.name=cross_entropy expects raw scores, logits), "
+                  "or set loss.from_logits=false to have the loss take its probabilities as they are")
+        sets = {"loss.from_logits": False}
     # ... but outputs that are all the same number say nothing about the last layer: a zero-initialised head
     # gives all zeros (symmetric_init names that), which looked like a ReLU (7 of 7 zero-init benchmark runs).
     elif loss == "cross_entropy" and out["min"] >= 0 and out["zero_fraction"] >= t.relu_zeros and out["max"] > out["min"]:
         message = (f"{out['zero_fraction']:.0%} of the untrained model's outputs are exactly 0 and none is negative: "
                    "it ends in a ReLU, so a class score can never go below 0 and a unit at 0 gets no gradient")
         remedy = "remove the ReLU after the last layer (loss.name=cross_entropy expects raw scores, logits)"
-    elif loss == "bce" and 0 <= out["min"] and out["max"] <= 1:
+    elif loss == "bce" and probabilities:
         message = ("the untrained model's outputs all lie in [0, 1] (it ends in a sigmoid) and loss.name=bce "
                    "applies the sigmoid again")
-        remedy = "remove the final sigmoid from the model (loss.name=bce expects a raw score, a logit)"
+        remedy = ("remove the final sigmoid from the model (loss.name=bce expects a raw score, a logit), or set "
+                  "loss.from_logits=false to have the loss take its probability as it is")
+        sets = {"loss.from_logits": False}
     elif pf.get("task") == "regression" and (pf.get("targets_min") or 0) < 0 and out["min"] >= 0 \
             and out["zero_fraction"] >= t.relu_zeros and out["max"] > out["min"]:
         message = (f"the targets go down to {_g(pf['targets_min'])} but the model's outputs cannot be negative "
@@ -422,7 +438,8 @@ def loss_output_mismatch(ctx: RunContext) -> Finding | None:
         remedy = "remove the ReLU after the last layer: a regression's output layer is linear"
     else:
         return None
-    return Finding("loss_output_mismatch", "error", "Loss and output do not match", message, ev, remedy)
+    return Finding("loss_output_mismatch", "error", "Loss and output do not match", message, ev, remedy, sets)
+
 
 
 def inputs_not_scaled(ctx: RunContext) -> Finding | None:

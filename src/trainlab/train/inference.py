@@ -16,10 +16,9 @@ from trainlab.data import Split, load_data
 from trainlab.data.features import model_inputs, raw_columns
 from trainlab.errors import CheckpointError, DataError
 from trainlab.models import build_model
-from trainlab.registry import LOSSES
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.loop import evaluate
-from trainlab.train.losses import Loss, predict_classes
+from trainlab.train.losses import Loss, loss_for, predict_classes
 from trainlab.train.run import read_run_config
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -37,7 +36,8 @@ class LoadedRun:
 
     @property
     def loss(self) -> Loss:
-        return LOSSES.get(self.info["loss"])
+        return loss_for(self.info["loss"], self.cfg.loss.from_logits)
+
 
 
 def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None = None,

@@ -6,14 +6,14 @@ batch size 1 on it *is* Rosenblatt's perceptron rule; hinge max(0, 1 - y·s) add
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, problem
 from trainlab.registry import LOSSES
 
 Tensor = torch.Tensor
@@ -28,6 +28,7 @@ class Loss:
     binary: bool  # needs exactly 2 classes and 1 output unit
     fn: Callable[[Tensor, Tensor], Tensor]
     predict: Callable[[Tensor], Tensor]
+    from_logits: bool = True  # False: the model's outputs are already probabilities (see on_probabilities)
 
     def n_outputs(self, task: str, n_classes: int | None, n_targets: int) -> int:
         if task == "regression":
@@ -37,9 +38,9 @@ class Loss:
     def probabilities(self, out: Tensor) -> Tensor | None:
         """Class probabilities (N, C) for classification losses that define them, else None."""
         if self.name == "cross_entropy":
-            return out.softmax(dim=1)
+            return out.softmax(dim=1) if self.from_logits else out
         if self.name == "bce":
-            p1 = torch.sigmoid(out[:, 0])
+            p1 = torch.sigmoid(out[:, 0]) if self.from_logits else out[:, 0]
             return torch.stack([1 - p1, p1], dim=1)
         return None
 
@@ -92,6 +93,38 @@ def resolve_loss(name: str, task: str, n_classes: int | None) -> Loss:
     return loss
 
 
+# Probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] before their log: a model's softmax can round a class to
+# exactly 0 in float32, and log 0 would make the loss infinite (Keras clips at its epsilon, 1e-7, the same way).
+PROB_EPS = 1e-7
+
+
+def _nll_of_probabilities(out: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
+    return F.nll_loss(out.clamp_min(PROB_EPS).log(), y, weight=weight)
+
+
+def _bce_of_probabilities(out: Tensor, y: Tensor) -> Tensor:
+    return F.binary_cross_entropy(out[:, 0].clamp(PROB_EPS, 1 - PROB_EPS), y.to(out.dtype))
+
+
+def on_probabilities(loss: Loss) -> Loss:
+    """``loss`` for a model whose outputs are already probabilities (``loss.from_logits=false``, Keras's
+    ``from_logits=False``): cross-entropy takes their log instead of a log-softmax, bce uses the probability as
+    is and predicts class 1 above 0.5. The same learning as logits into the usual loss, for a model that ends in
+    a softmax or sigmoid (a user module written for inference)."""
+    if loss.name == "cross_entropy":
+        return replace(loss, fn=_nll_of_probabilities, from_logits=False)
+    if loss.name == "bce":
+        return replace(loss, fn=_bce_of_probabilities, predict=lambda out: (out[:, 0] > 0.5).long(), from_logits=False)
+    raise ConfigError(problem("loss.from_logits", f"true for loss {loss.name!r}", False,
+                              "Only cross_entropy and bce take probabilities; use one of them, or leave it true"))
+
+
+def loss_for(name: str, from_logits: bool = True) -> Loss:
+    """The registered loss ``name`` (a saved run's), on probabilities when ``from_logits`` is False."""
+    loss = LOSSES.get(name)
+    return loss if from_logits else on_probabilities(loss)
+
+
 def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_classes: int | None,
              device: torch.device) -> Loss:
     """``loss`` with per-class weights (``loss.class_weights``) held on ``device``: "balanced" gives class k the
@@ -116,9 +149,12 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
     weight = w.float().to(device)  # (C,) moved once: no copy per step, and a CUDA graph can capture the step
 
     def fn(out: Tensor, target: Tensor) -> Tensor:
+        if not loss.from_logits:
+            return _nll_of_probabilities(out, target, weight)
         return F.cross_entropy(out, target, weight=weight)
 
-    return Loss(loss.name, loss.tasks, loss.binary, fn, loss.predict)
+    return replace(loss, fn=fn)
+
 
 
 def predict_classes(loss: Loss, out: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, rest
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
-from trainlab.train.losses import Loss, resolve_loss, weighted
+from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.train.stop import better, stop_rules
@@ -141,7 +141,10 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if loss_name == "auto" and model is None and cfg.model.name == "perceptron" and bundle.n_classes == 2:
         loss_name = "perceptron"  # its one score needs a sign loss; cross-entropy would need two outputs
     loss = resolve_loss(loss_name, bundle.task, bundle.n_classes)
+    if not cfg.loss.from_logits:
+        loss = on_probabilities(loss)
     check_data(cfg, bundle, loss)
+
     loss = weighted(loss, cfg.loss.class_weights, bundle.train.y if isinstance(bundle.train, Split) else None,
                     bundle.n_classes, device)
     outs = n_outputs(loss, bundle)
