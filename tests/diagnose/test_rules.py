@@ -179,7 +179,18 @@ def test_dead_relu_units_at_the_last_epoch():
     assert "70% of the 64 units of layers.0.act" in f.message and "20% at epoch 1" in f.message
 
 
+def test_half_dead_units_after_two_epochs_are_too_early_to_judge_but_all_dead_are_not():
+    # a 2-epoch Fashion CNN, val loss falling fast, 56 % of a layer dead: was headlined dead_units ("lower the lr")
+    h = rows([1.9, 1.2], [1.4, 1.0], [0.31, 0.59], [0.52, 0.65])
+    half = [{"layers.0.act": unit("relu", dead=0.53)}, {"layers.0.act": unit("relu", dead=0.56)}]
+    d = run(h, layer_rows(acts=half), n_classes=10)
+    assert d.verdict == "too_early" and "dead_units" not in d.rules()
+    gone = [{"layers.0.act": unit("relu", dead=0.95)}, {"layers.0.act": unit("relu", dead=0.97)}]
+    assert run(h, layer_rows(acts=gone), n_classes=10).verdict == "dead_units"
+
+
 def test_dead_units_in_a_net_that_fits_its_training_set_are_no_finding():
+
     # the benchmark's healthy adam runs on spiral: 50-60 % dead at validation accuracy 1.0
     acts = [{"layers.0.act": unit("relu", dead=0.5)}, {"layers.0.act": unit("relu", dead=0.6)}]
     assert "dead_units" not in run(healthy_classification(), layer_rows(acts=acts)).rules()

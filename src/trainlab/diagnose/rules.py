@@ -898,7 +898,13 @@ def dead_units(ctx: RunContext) -> Finding | None:
     # ones: adam on spiral ends 50–60 % dead at validation accuracy 1.0 (5 healthy benchmark runs flagged).
     if _fits(ctx) or _heavy_dropout(ctx) is not None:
         return None  # enough live units to fit; or heavy dropout, whose cause underfitting names
+    # Before min_epochs no net fits yet, so "does not fit" says nothing about the units' cost: only a layer
+    # ≥ died_in_epoch1 dead is judged this early (a 2-epoch Fashion CNN at 56 % dead and val loss falling fast was
+    # headlined dead_units; lowering its lr halved its accuracy; it needed more epochs).
+    if len(ctx.history) < ctx.t.min_epochs and max(s["dead"] for s in dead.values()) < ctx.t.died_in_epoch1:
+        return None
     name = max(dead, key=lambda n: dead[n]["dead"])
+
     s = dead[name]
     at_first = _activation_layers(first, ("relu",), "dead").get(name, {}).get("dead")
     ev = {"layer": name, "dead": s["dead"], "units": s.get("units"), "epoch": last["epoch"],
