@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
 from torch import nn
 
 import trainlab as tl
 from trainlab.api import fit_call
+from trainlab.data import cifar
+
 from trainlab.diagnose.verdict import format_diagnosis
 from trainlab.errors import ConfigError, TrainingError
 
 from tests.conftest import FASHION_DIR
 from tests.diagnose.test_preflight import mlp, moons
 
-needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+needs_fashion = pytest.mark.skipif(
+not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
                                    reason=f"Fashion-MNIST is not in {FASHION_DIR}")
 
 
@@ -86,7 +92,33 @@ def test_three_epochs_at_a_mediocre_accuracy_are_too_early(tmp_path):
     assert "3 epochs are too few to judge" in d.findings[0].message
 
 
+def _cifar_shaped(root: Path, per_batch: int = 100) -> Path:
+    """CIFAR-10 batches in the official format (no CIFAR-10 offline here): 32×32 colour images whose class sets
+    the mean colour of a noisy image, so a net can learn them, as it learns CIFAR, slowly."""
+    g = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    palette = g.integers(60, 196, (10, 3, 1, 1))
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        y = g.integers(0, 10, per_batch)
+        x = np.clip(palette[y] + g.normal(0, 60, (per_batch, 3, 32, 32)), 0, 255).astype(np.uint8)
+        cifar.write_cifar_batch(folder / name, x, y.tolist())
+    cifar.write_cifar_meta(folder / "batches.meta")
+    return root
+
+
+def test_the_cifar10_tutorial_after_one_epoch_at_chance_level_is_too_early(tmp_path):
+    # examples/cifar10_tutorial.yaml (linear activations, SGD 0.01): after 1 epoch near chance: was "good_fit"
+    run = fit(None, None, tmp_path, config=str(EXAMPLES / "cifar10_tutorial.yaml"), epochs=1,
+              data_dir=str(_cifar_shaped(tmp_path / "data")))
+    assert run.config.model.channels == [32, 32, 64] and run.history[-1]["val_acc"] < 0.3
+    d = run.diagnosis
+    assert d.verdict == "too_early" and "good_fit" not in d.rules()
+    assert d.findings[0].sets == {"epochs": 10}
+
+
 # --- the learning rate -------------------------------------------------------------------------------------------
+
 
 @needs_fashion
 def test_linear_softmax_at_sgd_lr_3_on_fashion_mnist_is_lr_too_high(tmp_path):
