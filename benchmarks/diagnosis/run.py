@@ -5,9 +5,11 @@ WHAT: fault-injection operators (faults.py: lr ×100, batch 1 with a high lr, lr
 before cross-entropy in a user module, shuffled labels, zero init, 8 sigmoid layers, capacity ÷16, dropout 0.9,
 2 epochs) applied to 7 base tasks (tasks.py: moons, circle, spiral, a tabular regression, a Fashion-MNIST MLP,
 a Fashion-MNIST CNN, a user ``nn.Module`` on 4 Gaussian blobs) on 4 seeds, plus healthy runs of those tasks and
-two more (xor, a user module on moons) on 34 other seeds (at least as many healthy runs as faulty ones). Every run goes through ``tl.fit``. Each label is the
-cause injected by construction, checked by the script's own measurements (faults.py says which); runs whose
-check fails are listed and excluded, never relabelled.
+two more (xor, a user module on moons) on 34 other seeds (at least as many healthy runs as faulty ones). Every
+run goes through ``tl.fit``. Each label is the cause injected by construction, checked by the script's own
+measurements (faults.py says which); runs whose check fails are listed and excluded, never relabelled. Labels
+are shuffled in full (no_signal by construction); half-shuffled labels still carry signal and have no single
+cause to label.
 
 ROOT CAUSE of a verdict: its top-ranked finding (``Diagnosis.findings[0]``: most severe, ties broken by rule
 priority) when that finding is a warning or an error; for a NaN/Inf finding (``non_finite``) the cause it
