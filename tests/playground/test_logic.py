@@ -197,13 +197,14 @@ def test_stop_rules():
     t = _trainer(settings=TrainSettings(max_epochs=3))
     for _ in range(3):
         t.epoch()
-    assert t.stopped == "maxEpochs: reached 3"
+    assert t.stopped == "maxEpochs: reached 3" and t.stopped_by == "epochs"
     t = _trainer(settings=TrainSettings(patience=2, lr=0.00001), n_val=20)
     for _ in range(50):
         if t.stopped:
             break
         t.epoch()
     assert t.stopped is not None and t.stopped.startswith("early stopping: validation loss")
+    assert t.stopped_by == "early_stopping"  # the rule as data: the verdict reads this, not the prose
     best = t.history[:t.epochs + 1, VAL_LOSS].min().item()  # the validation column decides, not the test one
     assert f"{best:.4g}" in t.stopped
     t = _trainer(settings=TrainSettings(patience=2, lr=0.00001))  # no validation points: no early stopping
@@ -219,6 +220,7 @@ def test_a_diverging_epoch_is_undone_and_stops_training():
     start = [p.detach().clone() for p in t.net.params]
     t.epoch()
     assert t.stopped.startswith("diverged: the training loss became NaN in epoch 1. Lower the learning rate (now 10)")
+    assert t.stopped_by == "non_finite"
     assert t.epochs == 0 and all(torch.equal(p, q) for p, q in zip(t.net.params, start))  # the epoch is undone
     assert all(math.isfinite(v) for r in t.rows(0) for v in r)
     t.apply(replace(t.settings, lr=0.03))  # a lower learning rate goes on from the last finite weights

@@ -140,7 +140,8 @@ class Trainer:
         self.classification = net.spec.output != "linear"
         self.epochs = 0
         self.history = torch.zeros(1024, 6)  # (E, 6): the columns TRAIN_LOSS .. VAL_ACC
-        self.stopped: str | None = None
+        self.stopped: str | None = None  # why training ended, for the page (prose)
+        self.stopped_by: str | None = None  # ... and which rule ended it, as data: epochs, early_stopping, non_finite
         self.alive: list[Tensor] | None = None  # L1: masks of the weights still alive (None: none died)
         self._best = (math.inf, 0)  # (validation loss, epoch) for early stopping
         self._carry_from: int | None = None  # first of the points carried from the last epoch
@@ -161,8 +162,8 @@ class Trainer:
         n, bs = len(self.x), min(s.batch_size, max(len(self.x), 1))
         self._plan(n, bs)
         self.steps_per_epoch = max(n // bs, 1)
-        if self.stopped and self.stopped.startswith("diverged") and s != old:
-            self.stopped = None  # the weights are the last finite ones: a lower learning rate can go on from them
+        if self.stopped_by == "non_finite" and s != old:
+            self.set_stop(None)  # the weights are the last finite ones: a lower learning rate can go on from them
         if force or (s.optimizer, s.schedule, s.lr, s.max_epochs) != (old.optimizer, old.schedule, old.lr, old.max_epochs):
             self.optimizer = make_optimizer(self.net.params, OptimizerConfig(name=s.optimizer, lr=s.lr))
             self.scheduler = None if s.schedule == "constant" else make_scheduler(
@@ -171,9 +172,13 @@ class Trainer:
         if s.regularization == "L1" and self.alive is None:
             self.alive = [torch.ones_like(w, dtype=torch.bool) for w in self.net.weights]
         if s.max_epochs and self.epochs >= s.max_epochs and self.stopped is None:
-            self.stopped = f"maxEpochs: reached {s.max_epochs}"
-        elif self.stopped and self.stopped.startswith("maxEpochs") and (not s.max_epochs or self.epochs < s.max_epochs):
-            self.stopped = None  # raising the limit lets training continue
+            self.set_stop(f"maxEpochs: reached {s.max_epochs}", "epochs")
+        elif self.stopped_by == "epochs" and (not s.max_epochs or self.epochs < s.max_epochs):
+            self.set_stop(None)  # raising the limit lets training continue
+
+    def set_stop(self, reason: str | None, by: str | None = None) -> None:
+        """End training with ``reason`` (prose for the page) by rule ``by`` (data); None, None: go on."""
+        self.stopped, self.stopped_by = reason, by
 
     def _plan(self, n: int, bs: int) -> None:
         # TF updates after point i when (i + 1) % batchSize == 0, counting i from 0 each epoch; the
@@ -211,14 +216,14 @@ class Trainer:
             return
         s = self.settings
         if s.max_epochs and self.epochs >= s.max_epochs:
-            self.stopped = f"maxEpochs: reached {s.max_epochs}"
+            self.set_stop(f"maxEpochs: reached {s.max_epochs}", "epochs")
         if s.patience and self.has_val:
             loss = float(self.history[self.epochs, VAL_LOSS])  # one read per epoch, only with early stopping on
             if loss < self._best[0]:
                 self._best = (loss, self.epochs)
             elif self.epochs - self._best[1] >= s.patience:
-                self.stopped = (f"early stopping: validation loss {self._best[0]:.4g} at epoch {self._best[1]} did "
-                                f"not improve for {s.patience} epochs")
+                self.set_stop(f"early stopping: validation loss {self._best[0]:.4g} at epoch {self._best[1]} did "
+                              f"not improve for {s.patience} epochs", "early_stopping")
 
     def _undo_diverged_epoch(self, check: Tensor) -> None:
         train_loss, val_loss = check[:2].tolist()
@@ -229,8 +234,8 @@ class Trainer:
         with torch.no_grad():
             torch._foreach_copy_(self._state, self._backup)
         self.epochs -= 1  # row ``epochs`` still holds the restored weights' losses
-        self.stopped = (f"diverged: {what} in epoch {self.epochs + 1}. Lower the learning rate "
-                        f"(now {self.settings.lr:g}) to go on from epoch {self.epochs}, or reset")
+        self.set_stop(f"diverged: {what} in epoch {self.epochs + 1}. Lower the learning rate "
+                      f"(now {self.settings.lr:g}) to go on from epoch {self.epochs}, or reset", "non_finite")
         self._carry_from = None
         self.apply(self.settings, force=True)  # a fresh optimizer: momentum / Adam moments may hold NaN too
 

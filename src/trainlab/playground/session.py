@@ -305,9 +305,9 @@ class Session:
     def _train_once(self, force: bool = False) -> None:
         for h in self.nets.values():
             t = h.trainer
-            if t.stopped is None or force and not t.stopped.startswith("diverged"):
+            if t.stopped is None or force and t.stopped_by != "non_finite":
                 if force:
-                    t.stopped = None
+                    t.set_stop(None)
                 t.epoch()
                 if t.epochs == 1:
                     add_layer_row(h.layers, t)  # the saturation rule compares the first epoch with the last

@@ -207,12 +207,9 @@ def live_verdict(t: Trainer, layers: list[dict[str, Any]] | None = None) -> dict
               "loss": {"l1": s.reg_rate if s.regularization == "L1" else 0.0,
                        "l2": s.reg_rate if s.regularization == "L2" else 0.0},
               "stop": {"early_stopping": {"patience": s.patience or None}}}
-    stopped = t.stopped or ""
     # A maxEpochs stop is the engine's "ran out of epochs" (so "still improving" can say: raise it).
-    reason = ("epochs: reached maxEpochs" if stopped.startswith("maxEpochs") else stopped or "playground: training")
-    summary = {"stop_reason": reason, "monitor": "val_loss",
-               "stopped_by": next((rule for prefix, rule in (("maxEpochs", "epochs"), ("early stopping", "early_stopping"),
-                                                             ("diverged", "non_finite")) if stopped.startswith(prefix)), None)}
+    reason = "epochs: reached maxEpochs" if t.stopped_by == "epochs" else t.stopped or "playground: training"
+    summary = {"stop_reason": reason, "monitor": "val_loss", "stopped_by": t.stopped_by}
     d = diagnose(history_rows(t), layers or [], summary, config, n_classes=spec.n_outputs if spec.n_outputs > 1 else 2)
     if not d.findings:
         return {"verdict": d.verdict, "title": "No verdict yet", "severity": "info", "text": ""}
