@@ -312,6 +312,23 @@ class SpeedConfig(_Section):
     graphs: bool = True
 
 
+class CheckpointConfig(_Section):
+    # last_best: checkpoints/last.pt (every epoch, what --resume reads) and best.pt (the monitored best), as Keras's
+    # ModelCheckpoint(save_best_only=True) beside a "last" one; all: also checkpoints/epoch-<NNN>.pt for every
+    # epoch, as the course's seed 001 saves one per epoch (each a hard link to that epoch's last.pt: no second write)
+    keep: Literal["last_best", "all"] = "last_best"
+
+
+class LoggingConfig(_Section):
+    # TensorBoard (tensorboard: true) beside the per-epoch scalars: the training loss of every Nth update as
+    # loss/train_step over the update count (seed 001 logs every 100), read from the epoch's on-device buffer once
+    # at its end, so the steps never wait for the host; None: per epoch only
+    every_n_steps: int | None = Field(None, ge=1)
+    # ... and a histogram of each layer's weights (weights/<name>) and of its last update's gradient
+    # (gradients/<name>) at the end of every epoch
+    histograms: bool = False
+
+
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -337,6 +354,8 @@ class TrainConfig(_Section):
     schedule: ScheduleConfig = ScheduleConfig()
     stop: StopConfig = StopConfig()
     speed: SpeedConfig = SpeedConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    logging: LoggingConfig = LoggingConfig()
 
     @field_validator("name")
     @classmethod

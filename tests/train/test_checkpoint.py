@@ -260,3 +260,21 @@ def test_a_full_disk_while_saving_is_one_line_and_keeps_the_old_checkpoint(tmp_p
         checkpoint.save_atomic({"format": checkpoint.FORMAT, "epoch": 2}, path)
     assert checkpoint.load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_keep_all_leaves_one_checkpoint_per_epoch_that_resume_leaves_alone(make_cfg) -> None:
+    from trainlab.train.run import epoch_file, resume, train
+
+    result = train(make_cfg(**{"checkpoint.keep": "all", "epochs": 3}), verbose=False)
+    ckpts = result.run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.glob("epoch-*.pt")) == ["epoch-001.pt", "epoch-002.pt", "epoch-003.pt"]
+    loaded = [load_checkpoint(ckpts / epoch_file(e)) for e in (1, 2, 3)]  # weights_only: every one loads safely
+    assert [c["epoch"] for c in loaded] == [1, 2, 3]
+    head = [c["model"]["head.weight"] for c in loaded]
+    assert not torch.equal(head[0], head[1]) and not torch.equal(head[1], head[2])  # each its epoch's weights
+    assert os.path.samefile(ckpts / "epoch-003.pt", ckpts / "last.pt")  # a link to last.pt: no second write
+    resume(result.run_dir, overrides={"epochs": 4}, verbose=False)
+    assert load_checkpoint(ckpts / "epoch-004.pt")["epoch"] == 4
+    assert torch.equal(load_checkpoint(ckpts / "epoch-001.pt")["model"]["head.weight"], head[0])
+    plain = train(make_cfg(epochs=2), verbose=False)  # the default keeps last + best only
+    assert sorted(p.name for p in (plain.run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]

@@ -1,18 +1,23 @@
 """The TensorBoard logger opens its event file at the first write (not before the first training step), and
-still leaves the same events: a purge marker from the history length at train begin, then the scalars."""
+still leaves the same events: a purge marker from the history length at train begin, then the scalars; with
+logging.every_n_steps the training loss of every Nth update, with logging.histograms weights and gradients."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
+import torch
 
+from trainlab.train.callbacks import Callback
 from trainlab.train.logs import TensorBoardLogger
+from trainlab.train.run import train
 
 tb = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
 
 def _events(tb_dir):
-    acc = tb.EventAccumulator(str(tb_dir))
+    acc = tb.EventAccumulator(str(tb_dir), size_guidance={tb.SCALARS: 0, tb.HISTOGRAMS: 0})  # 0: keep every event
+
     acc.Reload()
     return acc
 
@@ -46,3 +51,50 @@ def test_a_run_that_stops_before_its_first_epoch_still_leaves_its_event_file(tmp
     logger.on_train_begin(SimpleNamespace(history=[]))
     logger.on_train_end(SimpleNamespace(history=[]))
     assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+
+
+def _step_epoch(logger, state, epoch, losses):
+    state.step_losses = torch.tensor(losses)
+    state.history.append({"epoch": epoch})
+    logger.on_epoch_end(state, {"epoch": epoch, "train_loss": sum(losses) / len(losses), "val_loss": 1.0})
+
+
+def test_every_nth_update_is_logged_with_the_update_count_and_a_resume_purges_only_later_updates(tmp_path):
+    # 4 updates an epoch, every 3rd update logged: updates 3, 6, 9, 12 are the 3rd of epoch 1, the 2nd of epoch 2,
+    # the 1st and 4th of epoch 3 — read from the epoch's buffer once at its end
+    crashed = TensorBoardLogger(tmp_path, every_n_steps=3)
+    state = SimpleNamespace(history=[], steps_per_epoch=4)
+    crashed.on_train_begin(state)
+    for epoch in (1, 2, 3):
+        _step_epoch(crashed, state, epoch, [10 * epoch + i for i in range(1, 5)])
+    crashed.on_train_end(state)
+    acc = _events(tmp_path / "tb" / "steps")
+    assert [(e.step, e.value) for e in acc.Scalars("loss/train_step")] == [(3, 13), (6, 22), (9, 31), (12, 34)]
+    assert "loss/train_step" not in _events(tmp_path / "tb").Tags()["scalars"]  # its own file: epochs ≠ updates
+
+    resumed = TensorBoardLogger(tmp_path, every_n_steps=3)  # from a checkpoint of epoch 1: updates 1-4
+    state = SimpleNamespace(history=[{"epoch": 1}], steps_per_epoch=4)
+    resumed.on_train_begin(state)
+    _step_epoch(resumed, state, 2, [-1.0, -2.0, -3.0, -4.0])
+    resumed.on_train_end(state)
+    acc = _events(tmp_path / "tb" / "steps")
+    assert [(e.step, e.value) for e in acc.Scalars("loss/train_step")] == [(3, 13), (6, -2.0)]  # 9, 12 purged
+
+
+def test_a_real_run_logs_its_update_losses_and_weight_and_gradient_histograms(make_cfg):
+    class Record(Callback):
+        def __init__(self):
+            self.losses = []
+
+        def on_batch_end(self, state, step, loss):
+            self.losses.append(float(loss.detach()))
+
+    rec = Record()
+    cfg = make_cfg(**{"tensorboard": True, "logging.every_n_steps": 5, "logging.histograms": True, "epochs": 2})
+    result = train(cfg, callbacks=[rec], verbose=False)
+    steps = _events(result.run_dir / "tb" / "steps").Scalars("loss/train_step")
+    assert [e.step for e in steps] == list(range(5, len(rec.losses) + 1, 5))
+    assert [e.value for e in steps] == pytest.approx([rec.losses[e.step - 1] for e in steps])
+    hist = _events(result.run_dir / "tb").Tags()["histograms"]
+    assert {"weights/layers.0.linear.weight", "gradients/layers.0.linear.weight", "weights/head.bias"} <= set(hist)
+    assert [e.step for e in _events(result.run_dir / "tb").Histograms("weights/head.weight")] == [1, 2]

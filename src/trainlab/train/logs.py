@@ -44,18 +44,26 @@ class MetricsFiles(Callback):
 
 
 class TensorBoardLogger(Callback):
-    """Scalars per epoch under ``tb/``: loss/{train,val}, accuracy/{train,val}, lr, grad_norm, time."""
+    """Scalars per epoch under ``tb/``: loss/{train,val}, accuracy/{train,val}, lr, grad_norm, time; with
+    ``every_n_steps`` also loss/train_step every Nth update under ``tb/steps`` (x axis: updates), with
+    ``histograms`` each layer's weights and last gradient (weights/<name>, gradients/<name>) per epoch."""
 
     name = "tensorboard"
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, every_n_steps: int | None = None, histograms: bool = False) -> None:
         self.dir = run_dir / "tb"
-        self.writer = None
-        self.purge_step = 1
+        self.writer: Any = None
+        self.step_writer: Any = None
+        self.purge_step = self.purge_update = 1
+        self.every_n_steps, self.histograms = every_n_steps, histograms
 
     def on_train_begin(self, state: TrainState) -> None:
-        # purge_step drops events a crashed run wrote after its last checkpoint
+        # purge_step drops events a crashed run wrote after its last checkpoint. The per-update scalars count
+        # updates, not epochs, so they live in their own event file (tb/steps) with their own purge point.
         self.purge_step = len(state.history) + 1
+        if self.every_n_steps:
+            self.purge_update = len(state.history) * state.steps_per_epoch + 1
+
 
     def _open(self) -> Any:
         # Opened at the first write rather than at train begin: importing torch.utils.tensorboard costs
@@ -67,6 +75,13 @@ class TensorBoardLogger(Callback):
             self.writer = SummaryWriter(str(self.dir), purge_step=self.purge_step)
         return self.writer
 
+    def _open_steps(self) -> Any:
+        if self.step_writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.step_writer = SummaryWriter(str(self.dir / "steps"), purge_step=self.purge_update)
+        return self.step_writer
+
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         w, e = self._open(), metrics["epoch"]
         for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("accuracy/train", "train_acc"),
@@ -74,10 +89,29 @@ class TensorBoardLogger(Callback):
                          ("epoch_time", "epoch_time")):
             if metrics.get(key) is not None:
                 w.add_scalar(tag, metrics[key], e)
+        if self.histograms:
+            for name, p in state.model.named_parameters():
+                w.add_histogram(f"weights/{name}", p.detach(), e)
+                if p.grad is not None:
+                    w.add_histogram(f"gradients/{name}", p.grad.detach(), e)
+        w.flush()
+        if self.every_n_steps and state.step_losses is not None:
+            self._log_steps(state, e)
+
+    def _log_steps(self, state: TrainState, epoch: int) -> None:
+        # The epoch's per-update losses, read in one host transfer now: the updates never waited for the host.
+        # Update u (1-based, counted over the run) is logged when u % N == 0: N=100 logs updates 100, 200, …
+        n, done = self.every_n_steps, (epoch - 1) * state.steps_per_epoch
+        first = (-done - 1) % n  # this epoch's first update to log, 0-based within the epoch
+        w = self._open_steps()
+        for i, v in zip(range(first, state.steps_per_epoch, n), state.step_losses[first::n].tolist()):
+            w.add_scalar("loss/train_step", v, done + i + 1)
         w.flush()
 
     def on_train_end(self, state: TrainState) -> None:
         self._open().close()  # a run stopped before its first epoch still leaves its event file, as before
+        if self.step_writer is not None:
+            self.step_writer.close()
 
 
 def format_epoch(m: dict[str, Any], epochs: int) -> str:

@@ -185,13 +185,19 @@ def threads_and_rng(threads: int, seed: int, device: torch.device) -> Iterator[N
         torch.set_num_threads(old)
 
 
+def epoch_file(epoch: int) -> str:
+    """The name of epoch ``epoch``'s own checkpoint under ``checkpoint.keep=all``: epoch-001.pt, …"""
+    return f"epoch-{epoch:03d}.pt"
+
+
 class Checkpointer(Callback):
+
     """Saves ``checkpoints/last.pt`` every epoch and ``checkpoints/best.pt`` when ``monitor`` improves."""
 
     name = "checkpointer"
 
-    def __init__(self, run_dir: Path, make: Any, monitor: str) -> None:
-        self.dir, self.make, self.monitor = run_dir / "checkpoints", make, monitor
+    def __init__(self, run_dir: Path, make: Any, monitor: str, keep: str = "last_best") -> None:
+        self.dir, self.make, self.monitor, self.keep = run_dir / "checkpoints", make, monitor, keep
         self.best: float | None = None
         self.best_epoch = 0
 
@@ -203,6 +209,8 @@ class Checkpointer(Callback):
         save_atomic(self.make(state), self.dir / "last.pt")
         if improved:  # last.pt is always replaced by a new file, so best.pt can share this one
             link_atomic(self.dir / "last.pt", self.dir / "best.pt")
+        if self.keep == "all":  # checkpoint.keep=all: one file per epoch, sharing last.pt's bytes
+            link_atomic(self.dir / "last.pt", self.dir / epoch_file(metrics["epoch"]))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch}
@@ -260,10 +268,10 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
                     "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen),
                     "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs}, **ckpt_info}
 
-        checkpointer = Checkpointer(run_dir, make, cfg.monitor)
+        checkpointer = Checkpointer(run_dir, make, cfg.monitor, cfg.checkpoint.keep)
         loggers: list[Callback] = [MetricsFiles(run_dir)]
         if cfg.tensorboard:
-            loggers.append(TensorBoardLogger(run_dir))
+            loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
             loggers.append(ConsoleLogger(console, bar))
         all_cbs: list[Callback] = [*rules, checkpointer, *callbacks, *loggers]
