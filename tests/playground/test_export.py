@@ -2,6 +2,7 @@
 a ``runs/<name>/`` that ``trainlab evaluate / predict / report`` read, scored on the playground's own test points."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import yaml
 
 from trainlab.config import validate_config
 from trainlab.playground import data as pdata
+from trainlab.train.checkpoint import load_checkpoint
 
 
 def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
@@ -42,6 +44,13 @@ def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
     assert (run_dir / "train.csv").read_text().splitlines()[0] == "x1,x2,label"
     assert read_run_config(run_dir).data.features == ["x1", "x2", "x1_sq"]
     assert write_report(run_dir).is_file()
+    # written by the engine's run writer (train.run.write_run): the files and fields a training run leaves
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["playground"]["net"] == "a" and summary["epochs_run"] == holder.trainer.epochs == 60
+    assert summary["best_epoch"] == 60 and summary["monitor"] == "val_loss" and "source" in summary
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 61  # header + one row per epoch
+    assert "networkShape=6" in load_checkpoint(run_dir / "checkpoints" / "best.pt")["playground"]["query"]
+
 
 
 def test_copied_config_trains_a_network_with_the_playgrounds_inputs(session):

@@ -23,7 +23,6 @@ bce of the same predictions for TF's binary tanh output.
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -31,18 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from trainlab.config import config_to_dict, config_to_yaml, validate_config
+from trainlab import files
+from trainlab.config import TrainConfig, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
 from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
 from trainlab.playground.state import FEATURES, UPLOAD, seed_of, to_query
-from trainlab.train import env
-from trainlab.train.checkpoint import FORMAT, link_atomic, save_atomic
-from trainlab.train.run import new_run_dir, prepare
+from trainlab.train.run import new_run_dir, prepare, write_run
 
 if TYPE_CHECKING:
+    from trainlab.playground.net import Trainer
     from trainlab.playground.session import Session
 
-__all__ = ["config_yaml", "save_run", "run_config", "feature_names"]
+__all__ = ["config_yaml", "save_run", "to_config", "feature_names"]
 
 
 def feature_names(session: "Session", which: str) -> list[str]:
@@ -54,22 +53,24 @@ def _loss_name(output: str) -> str:
     return {"tanh": "bce", "softmax": "cross_entropy", "linear": "mse"}[output]
 
 
-def run_config(session: "Session", which: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The ``trainlab train`` config (plain data) closest to network ``which`` on ``data``'s dataset."""
-    t = session.nets[which].trainer
-    spec = t.net.spec
-    s = t.settings
-    return {
-        "seed": seed_of(session.state), "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+def to_config(t: "Trainer", data: dict[str, Any] | None = None, **top: Any) -> TrainConfig:
+    """The one mapping from a playground network (its trainer's settings and network) to the engine's config:
+    copy config, save as run and the live verdict all read it. ``data``: the config's data section (None: the
+    default, for a caller that reads only the training settings); ``top``: other top-level keys (seed, name...).
+    Validated as ``--set`` is: a ConfigError names the field."""
+    spec, s = t.net.spec, t.settings
+    raw = {
+        "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
         "shuffle": False,  # TF walks the training points in one fixed order
-        "data": data,
         "model": model_config(spec).model_dump(),
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
                  "l2": s.reg_rate if s.regularization == "L2" else 0.0},
         "optimizer": {"name": s.optimizer, "lr": s.lr},
         "schedule": {"name": s.schedule},
         "stop": {"early_stopping": {"patience": s.patience or None}},
+        **({"data": data} if data is not None else {}), **top,
     }
+    return validate_config(raw)
 
 
 def _differences(session: "Session", which: str) -> list[str]:
@@ -86,8 +87,8 @@ def _differences(session: "Session", which: str) -> list[str]:
 
 def config_yaml(session: "Session", which: str) -> str:
     """YAML for ``trainlab train --config``, validated by trainlab's config, with what differs as comments."""
-    spec = session.nets[which].trainer.net.spec
     s = session.state
+
     features = feature_names(session, which)
     if s["dataset"] != UPLOAD:
         n = len(session.points)
@@ -98,8 +99,7 @@ def config_yaml(session: "Session", which: str) -> str:
         data = {"name": "csv", "path": "playground.csv", "target": "label", "task": session.points.task,
                 "test_fraction": round(1 - s["percTrainData"] / 100, 4), "features": features}
         where = ["data: save the points with 'download CSV' as playground.csv first"]
-    raw = run_config(session, which, data)
-    cfg = validate_config(raw)  # what trainlab train would accept, or a ConfigError naming the field
+    cfg = to_config(session.nets[which].trainer, data, seed=seed_of(session.state))  # what trainlab train accepts
     lines = [f"# trainlab train --config <this file>   (network {which.upper()} of the playground)"]
     lines += [f"# differs from the playground: {n}" for n in where + _differences(session, which)]
     return "\n".join(lines) + "\n" + config_to_yaml(cfg)
@@ -122,34 +122,18 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     raw_data = {"name": "csv", "path": "train.csv", "test_path": "test.csv", "target": "label",
                 "task": session.points.task, "features": feature_names(session, which)}
-    raw = run_config(session, which, raw_data) | {"name": base, "out_dir": str(runs_dir), "tensorboard": False}
-    cfg = validate_config(raw)
-    run_dir = new_run_dir(cfg)
+    top = {"seed": seed_of(session.state), "out_dir": str(runs_dir), "tensorboard": False, "threads": 1}
+    run_dir = new_run_dir(to_config(t, raw_data, name=base, **top))
     paths = {"path": run_dir / "train.csv", "test_path": run_dir / "test.csv"}
     _write_csv(paths["path"], session.train_pts)
     _write_csv(paths["test_path"], session.test_pts)
-    raw["name"] = run_dir.name
-    raw["data"].update({k: str(v.resolve()) for k, v in paths.items()})
-    cfg = validate_config(raw)
-    p = prepare(cfg)  # the engine's own data loading, loss, model build and fit check
+    data = raw_data | {k: str(v.resolve()) for k, v in paths.items()}
+    p = prepare(to_config(t, data, name=run_dir.name, **top))  # the engine's data loading, loss, model build, checks
     p.model.load_state_dict(_engine_weights(t, p.bundle.stats["normalize"]))
-    (run_dir / "config.yaml").write_text(config_to_yaml(cfg))
-    history = _history(t)
-    ckpt = {"format": FORMAT, "epoch": max(t.epochs, 1), "config": config_to_dict(cfg), "model": p.model.state_dict(),
-            "optimizer": {}, "scheduler": {}, "rng": {}, "history": history, "callbacks": {},
-            "data": p.data_info(), "environment": env.environment(torch.device("cpu"), 1),
-            "playground": {"query": to_query(session.state), "net": which}}
-    save_atomic(ckpt, run_dir / "checkpoints" / "last.pt")
-    link_atomic(run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt")
-    with open(run_dir / "metrics.jsonl", "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in history)
-    last = history[-1] if history else {}
-    summary = {"run": run_dir.name, "stop_reason": f"playground: saved at epoch {t.epochs}", "error": None,
-               "epochs_run": t.epochs, "best_epoch": max(t.epochs, 1), "monitor": "val_loss",
-               "best_value": last.get("val_loss"), "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
-               "test": None, "source": "trainlab playground (val_* = its validation points, its own loss)",
-               "data": p.data_info()["sizes"], "environment": env.environment(torch.device("cpu"), 1)}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    # the engine's run writer: config.yaml, checkpoints, metrics files and summary.json as a training run's
+    write_run(p, run_dir, _history(t), stop_reason=f"playground: saved at epoch {t.epochs}",
+              extra={"playground": {"query": to_query(session.state), "net": which},
+                     "source": "trainlab playground (val_* = its validation points, its own loss)"})
     return run_dir
 
 
@@ -164,7 +148,7 @@ def _write_csv(path: Path, pts: Any) -> None:
         labels = [repr(float(v)) for v in pts.label.tolist()]
     header = "x1,x2,label"
     rows = [",".join([*(repr(float(v)) for v in row), lab]) for row, lab in zip(x.tolist(), labels)]
-    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    files.write_text(path, header + "\n" + "\n".join(rows) + "\n")
 
 
 @torch.no_grad()

@@ -22,8 +22,10 @@ from typing import Any, Callable
 
 import torch
 
+from trainlab.config import config_to_dict
 from trainlab.diagnose import activation_stats, diagnose
 from trainlab.playground.backprop import manual_gradients
+from trainlab.playground.export import to_config
 from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, Trainer
 from trainlab.playground.state import LEARNING_RATES, MAX_NEURONS, REG_RATES
 
@@ -200,13 +202,10 @@ def live_verdict(t: Trainer, layers: list[dict[str, Any]] | None = None) -> dict
         return {"verdict": None, "title": "No verdict", "severity": "info",
                 "text": "the verdict reads validation points: set Validation above 0 %"}
     s, spec = t.settings, t.net.spec
+    config = config_to_dict(to_config(t))  # the same config copy-config and save-as-run write
     # No model.init: the playground's init (TF's) is not a choice, so the rules must not suggest another.
-    config = {"epochs": s.max_epochs or t.epochs, "optimizer": {"name": s.optimizer, "lr": s.lr},
-              "model": {"name": "mlp", "hidden": list(spec.hidden), "activation": spec.activations[0] if spec.activations
-                        else "linear", "dropout": spec.dropout, "batchnorm": spec.batchnorm},
-              "loss": {"l1": s.reg_rate if s.regularization == "L1" else 0.0,
-                       "l2": s.reg_rate if s.regularization == "L2" else 0.0},
-              "stop": {"early_stopping": {"patience": s.patience or None}}}
+    config["model"].pop("init")
+
     # A maxEpochs stop is the engine's "ran out of epochs" (so "still improving" can say: raise it).
     reason = "epochs: reached maxEpochs" if t.stopped_by == "epochs" else t.stopped or "playground: training"
     summary = {"stop_reason": reason, "monitor": "val_loss", "stopped_by": t.stopped_by}

@@ -343,9 +343,36 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     return out
 
 
+def write_run(p: Prepared, run_dir: Path, history: list[dict[str, Any]], *, stop_reason: str,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a model trained elsewhere (``p.model`` holds its weights, ``history`` its metrics rows) as a run
+    directory every verb reads, with the writers a training run uses: config.yaml, checkpoints/last.pt and
+    best.pt (the Checkpointer, for the last row), metrics.jsonl/csv (MetricsFiles), summary.json (as ``execute``
+    writes it). ``extra`` goes into the checkpoint and the summary (where the run came from). No optimizer
+    state: such a run is evaluated, reported and exported, not resumed."""
+    files.write_text(run_dir / "config.yaml", config_to_yaml(p.cfg))
+    rows = list(history) or [{"epoch": 1}]
+    state = TrainState(p.cfg, p.model, None, None, 0, epoch=int(rows[-1]["epoch"]), history=list(history),
+                       stop_reason=stop_reason)  # type: ignore[arg-type]  # no optimizer: nothing more to train
+    info = {"data": p.data_info(), "environment": env.environment(p.device, p.threads)}
+
+    def make(st: TrainState) -> dict[str, Any]:
+        return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(p.cfg), "model": st.model.state_dict(),
+                "optimizer": {}, "scheduler": {}, "rng": {}, "history": list(st.history), "callbacks": {}, **info,
+                **(extra or {})}
+
+    ck = Checkpointer(run_dir, make, p.cfg.monitor)
+    ck.on_epoch_end(state, {p.cfg.monitor: None} | rows[-1])
+    if ck.best is None:  # nothing to monitor (no validation points): the one set of weights is also the best
+        link_atomic(run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt")
+        ck.best_epoch = state.epoch
+    MetricsFiles(run_dir).on_train_begin(state)
+    return _finish(p, run_dir, state, ck, time.perf_counter(), None, None, extra=extra)
+
+
 def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_start: float,
             test: dict[str, Any] | None, error: str | None, facts: dict[str, Any] | None = None,
-            preflight: dict[str, Any] | None = None) -> dict[str, Any]:
+            preflight: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     last = state.history[-1] if state.history else {}
     summary = {
         "run": run_dir.name, "stop_reason": state.stop_reason, "error": error,
@@ -360,13 +387,17 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "best_value": ck.best, "final": {k: last.get(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
         "best_val": _row(state.history, ck.best_epoch),
         "test": test, "wall_time": time.perf_counter() - t_start,
-        "epoch_time_mean": (sum(h["epoch_time"] for h in state.history) / len(state.history)) if state.history else None,
+        "epoch_time_mean": (sum(h["epoch_time"] for h in state.history) / len(state.history))
+        if state.history and all("epoch_time" in h for h in state.history) else None,
+
         "custom_model": p.custom_model,  # class name of a user nn.Module (trainlab fix needs it passed again)
         "n_parameters": count_parameters(p.model), "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
         "environment": env.environment(p.device, p.threads),
         # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
         "steps": {"cuda_graph": state.graph is not None, "eager_because": state.graph_off},
+        **(extra or {}),
     }
+
     files.write_json(run_dir / "summary.json", summary, indent=2)
     return summary
 
