@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,6 +47,13 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     t.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     t.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     t.add_argument("--no-report", action="store_true", help="skip the live curves and the HTML report")
+    d = t.add_argument_group("data-parallel training (torchrun + DDP; batch_size stays the global batch)")
+    d.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="processes on this machine (default 1)")
+    d.add_argument("--nnodes", type=int, default=1, metavar="M", help="machines taking part (default 1)")
+    d.add_argument("--node-rank", type=int, default=0, metavar="R", help="this machine's rank, 0 … M-1")
+    d.add_argument("--master-addr", default="127.0.0.1", metavar="HOST", help="address of the node with rank 0")
+    d.add_argument("--master-port", type=int, default=None, metavar="PORT",
+                   help="a free port on that node (default: any free port on one machine, 29500 across machines)")
 
     rp = sub.add_parser("report", help="(re)write a run's verdict (diagnosis.json) and report.html with its pictures")
     rp.add_argument("run", help="run directory")
@@ -265,6 +273,13 @@ def cmd_cv(a: argparse.Namespace) -> int:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from trainlab.config import config_to_yaml, parse_override, resolve_config
+    from trainlab.train import distributed
+
+    if (a.nproc_per_node != 1 or a.nnodes != 1) and not distributed.from_env().active and not a.print_config:
+        return _launch_torchrun(a)
+
+    if not distributed.from_env().main:
+        a.quiet = True  # another rank of a distributed run: rank 0 prints (and writes) everything
 
     overrides = [*a.overrides, *_named_args(a, ("data_dir", "data.dir"), ("name", "name"))]
     if a.resume:
@@ -284,12 +299,16 @@ def cmd_train(a: argparse.Namespace) -> int:
     try:
         outcome = run(**kwargs, report=not a.no_report, verbose=not a.quiet)
     except TrainingError as exc:
+        if not distributed.from_env().main:
+            return 1  # rank 0 says it
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "outcome", None) is not None:
             print(format_diagnosis(exc.outcome.diagnosis))
             if exc.outcome.report:
                 print(f"report: {exc.outcome.report}")
         return 1
+    if outcome.diagnosis is None:  # another rank of a distributed run
+        return 0
     _print_result(outcome.result.summary, outcome.run_dir)
     print(format_diagnosis(outcome.diagnosis))
     if outcome.report:
@@ -297,7 +316,61 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+DDP_FLAGS = ("--nproc-per-node", "--nnodes", "--node-rank", "--master-addr", "--master-port")
+
+
+def _launch_torchrun(a: argparse.Namespace) -> int:
+    """``trainlab train --nproc-per-node N …``: the same command under torchrun (torch.distributed.run), N
+    processes here (× --nnodes machines), each running ``python -m trainlab train`` with the other arguments."""
+    import socket
+    import subprocess
+
+    from trainlab.errors import ConfigError, problem
+
+    for flag, value, low in (("--nproc-per-node", a.nproc_per_node, 1), ("--nnodes", a.nnodes, 1)):
+        if value < low:
+            raise ConfigError(problem(flag, f"at least {low}", value, "Give a positive number of processes"))
+    if not 0 <= a.node_rank < a.nnodes:
+        raise ConfigError(problem("--node-rank", f"0 … {a.nnodes - 1} (--nnodes {a.nnodes})", a.node_rank,
+                                  "Number the machines from 0; the one with rank 0 serves --master-addr"))
+    port = a.master_port if a.master_port is not None else (29500 if a.nnodes > 1 else _free_port())
+    if a.node_rank == 0:  # the rendezvous binds this port on rank 0's machine: say so now if it is taken
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                raise ConfigError(problem("--master-port", "a free port on this machine", port,
+                                          "Pick another with --master-port, or stop what listens there")) from None
+    rest, skip = [], False
+    for arg in a.argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in DDP_FLAGS:
+            skip = "=" not in arg
+            continue
+        rest.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={a.nproc_per_node}",
+           f"--nnodes={a.nnodes}", f"--node-rank={a.node_rank}", f"--master-addr={a.master_addr}",
+           f"--master-port={port}", "-m", "trainlab", *rest]
+    env = dict(os.environ)
+    # torchrun sets 1 thread per process and prints a banner saying so unless it is set: the cores shared out
+    env.setdefault("OMP_NUM_THREADS", str(max((os.cpu_count() or 1) // a.nproc_per_node, 1)))
+    return subprocess.run(cmd, env=env).returncode
+
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def cmd_report(a: argparse.Namespace) -> int:
+
     from trainlab.diagnose.verdict import diagnose_run, format_diagnosis
     from trainlab.report import write_report
     from trainlab.train.run import read_run_config
@@ -423,7 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The registry listing imports torch; build it only when help is asked for.
     parser = _parser(_registry_help()) if {"-h", "--help"} & set(argv) else _parser()
     a = parser.parse_args(argv)
+    a.argv = argv  # the command line as given: a distributed train passes it on to every process
     if a.verb is None:
+
         parser.print_help()
         return 2
     handler = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "datasets": cmd_datasets,

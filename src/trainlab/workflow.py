@@ -15,7 +15,9 @@ from trainlab.diagnose import diagnostic_callbacks
 from trainlab.diagnose.verdict import Diagnosis, diagnose_run
 from trainlab.errors import TrainingError
 from trainlab.train.callbacks import Callback
-from trainlab.train.run import Prepared, RunResult, resume, train
+from trainlab.train import distributed
+from trainlab.train.run import Prepared, RunResult, read_run_config, resume, train
+
 
 
 @dataclass
@@ -78,6 +80,24 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
     A run that stops on NaN/Inf still gets its diagnosis and report; the TrainingError is then re-raised
     with the diagnosis attached as ``err.outcome``.
     """
+    device = cfg.device if cfg is not None else (overrides or {}).get("device") or read_run_config(resume_dir).device
+    with distributed.session(device) as ranks:  # joins torchrun's process group when it started this process
+        if not ranks.main:  # another rank of a distributed run: trains beside rank 0, which writes everything
+            return _other_rank(cfg, resume_dir, overrides, callbacks, bundle, model)
+        return _run(cfg, resume_dir, overrides, callbacks, report, verbose, bar, console, bundle, model)
+
+
+def _other_rank(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict[str, Any] | None,
+                callbacks: Sequence[Callback], bundle: DataBundle | None, model: nn.Module | None) -> Outcome:
+    kwargs = dict(callbacks=callbacks, verbose=False, bundle=bundle, model=model)
+    result = (resume(resume_dir, overrides=overrides, **kwargs) if resume_dir is not None
+              else train(cfg, **kwargs))  # type: ignore[arg-type]
+    return Outcome(result, result.run_dir, None, None)  # type: ignore[arg-type]  # rank 0 holds the verdict
+
+
+def _run(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict[str, Any] | None,
+         callbacks: Sequence[Callback], report: bool, verbose: bool, bar: bool | None, console: Any,
+         bundle: DataBundle | None, model: nn.Module | None) -> Outcome:
     run_dirs: list[Path] = []
     kwargs = dict(callbacks=callbacks, setup=_setup(report, run_dirs), verbose=verbose, bar=bar, console=console,
                   bundle=bundle, model=model)
@@ -89,6 +109,7 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
             result = train(cfg, **kwargs)
     except TrainingError as exc:
         if exc.run_dir is not None:
+
             diagnosis, page = _finish(Path(exc.run_dir), report, model, bundle)
             exc.outcome = Outcome(None, Path(exc.run_dir), diagnosis, page)  # type: ignore[attr-defined]
             exc.args = (with_cause(str(exc), diagnosis),)

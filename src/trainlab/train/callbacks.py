@@ -36,6 +36,11 @@ class TrainState:
     # gradient norm (the untrained model's) and the loss at a few checkpoints through the epoch.
     first_epoch: dict[str, Any] | None = None
     graph: Any = None  # trainlab.train.graphs.CapturedStep once the step is recorded (CUDA only)
+    # A distributed run (train.distributed): the DistributedDataParallel wrapper the updates run through (the
+    # checkpoints, evaluation and callbacks see ``model`` itself), and this process's rank among the others
+    ddp: Any = None
+    ranks: Any = None
+
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
 
     def request_stop(self, reason: str, rule: str | None = None) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 from trainlab.data.base import Split
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import TrainingError
-from trainlab.train import graphs
+from trainlab.train import distributed, graphs
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 
@@ -93,8 +93,10 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     step_cbs = [cb for cb in callbacks if overrides(cb, "on_batch_end")]
     progress_cbs = [cb for cb in callbacks if hasattr(cb, "on_progress")]
 
+    ranks = state.ranks
     if state.graph is None and state.graph_off is None:
-        state.graph_off = graphs.why_not(state, data, bool(begin_cbs or step_cbs))
+        state.graph_off = ("a distributed (DDP) run: its updates wait for the other processes"
+                           if ranks is not None and ranks.active else graphs.why_not(state, data, bool(begin_cbs or step_cbs)))
         if state.graph_off is None:
             state.graph = graphs.CapturedStep(state, data, params, penalized, steps)
     captured: graphs.CapturedStep | None = state.graph
@@ -112,7 +114,15 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
 
     model.train()
     order: torch.Tensor | None = None
-    if isinstance(data.train, Split):
+    scales: list[float] | None = None
+    if ranks is not None and ranks.active and isinstance(data.train, Split):
+        # every rank draws the same permutation (one seed) and takes its part of each global batch
+        order = (torch.randperm(n, generator=data.shuffle) if data.reshuffle else torch.arange(n)).to(device)
+        parts = [distributed.shard(order[s:s + bs], ranks) for s in range(0, n, bs)]
+        scales = [f for _, f in parts]
+        sizes = torch.tensor([float(len(p)) for p, _ in parts], device=device)  # this rank's examples per update
+        stream = ((data.train.x[p], data.train.y[p]) for p, _ in parts)
+    elif isinstance(data.train, Split):
         order = torch.randperm(n, generator=data.shuffle).to(device) if data.reshuffle else None
         stream = batches(data.train, bs, device, order=order)
     else:
@@ -138,13 +148,16 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     for step, (xb, yb) in enumerate(stream, start=first_eager):
         for cb in begin_cbs:
             cb.on_batch_begin(state, step)
-        loss = _eager_step(state, data, params, penalized, xb, yb, step, buffers)
+        loss = _eager_step(state, data, params, penalized, xb, yb, step, buffers,
+                           scales[step] if scales is not None else 1.0)
         for cb in step_cbs:
             cb.on_batch_end(state, step, loss)
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
 
-    loss_sum, acc_sum, gsum = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype),
-                                           gnorms.mean()]).tolist()
+    sums = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype), gnorms.mean()])
+    if ranks is not None and ranks.active:  # the epoch's totals over every rank's examples: one all-reduce
+        sums = distributed.sum_over_ranks(sums, ranks) / torch.tensor([1.0, 1.0, ranks.world], device=device)
+    loss_sum, acc_sum, gsum = sums.tolist()
     if state.epoch == 1 and state.first_epoch is None:  # a resumed run keeps the curve of its own epoch 1
         state.first_epoch = first_epoch_curve(losses, gnorms)
     state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
@@ -164,15 +177,20 @@ def first_epoch_curve(losses: torch.Tensor, gnorms: torch.Tensor) -> dict[str, A
 
 
 def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], penalized: list[nn.Parameter],
-                xb: torch.Tensor, yb: torch.Tensor, step: int, buffers: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """One update launched op by op; writes its loss, gradient norm and hits into the epoch's buffers."""
+                xb: torch.Tensor, yb: torch.Tensor, step: int, buffers: tuple[torch.Tensor, ...],
+                scale: float = 1.0) -> torch.Tensor:
+    """One update launched op by op; writes its loss, gradient norm and hits into the epoch's buffers.
+    ``scale``: a distributed run's factor for this rank's share of the global batch (train.distributed.shard)."""
     cfg, model, opt = state.cfg, state.model, state.optimizer
     losses, gnorms, correct, grad_sq = buffers
     if data.augment is not None:
         xb = data.augment(xb)
-    out = model(xb)
-    loss = data.loss.fn(out, yb)
-    total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
+    out = (state.ddp or model)(xb)
+    # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
+    loss = data.loss.fn(out, yb) if len(xb) else out.sum() * 0
+    total = loss * scale if scale != 1.0 else loss
+    total = total + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else total
+
     opt.zero_grad(set_to_none=True)
     total.backward()
     # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the

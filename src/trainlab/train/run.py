@@ -24,7 +24,7 @@ from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
-from trainlab.train import env
+from trainlab.train import distributed, env
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
@@ -152,7 +152,15 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None)
-    threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size, env.cores())
+    ranks = distributed.current()
+    if ranks.active and not isinstance(bundle.train, Split):
+        raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
+                          f"batch by index. Got a streamed dataset ({cfg.data.name}). Train it in one process.")
+    device = distributed.device_for(device, ranks)
+    # the machine's cores shared among the processes on it
+    threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
+                                            max(env.cores() // ranks.local_world, 1))
+
     return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
 
@@ -250,14 +258,24 @@ Setup = Callable[[Prepared, Path], Sequence[Callback]]
 def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), setup: Setup | None = None,
             console: Any = None, bar: bool | None = None, verbose: bool = True,
             resume_from: dict[str, Any] | None = None) -> RunResult:
-    """Train ``p`` into ``run_dir`` (optionally continuing a checkpoint), test the best model once."""
+    """Train ``p`` into ``run_dir`` (optionally continuing a checkpoint), test the best model once.
+
+    In a distributed run (train.distributed) every rank trains; rank 0 alone writes ``run_dir``."""
     cfg = p.cfg
-    if setup is not None:
+    ranks = distributed.current()
+    if setup is not None and ranks.main:
         callbacks = [*setup(p, run_dir), *callbacks]
-    files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    if ranks.main:
+        files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
     t_start = time.perf_counter()
     with threads_and_rng(p.threads, cfg.seed, p.device):
         state = _build_state(p)
+        if ranks.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            distributed.check_sizes(len(p.bundle.train), cfg.batch_size, ranks)
+            state.ddp = DistributedDataParallel(p.model, device_ids=[p.device.index] if p.device.type == "cuda" else None)
+            state.ranks = ranks
         data, shuffle, aug_gen = _loop_data(p)
         rules = stop_rules(cfg)
         ckpt_info = {"data": p.data_info(), "environment": env.environment(p.device, p.threads)}
@@ -274,16 +292,19 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
             loggers.append(ConsoleLogger(console, bar))
-        all_cbs: list[Callback] = [*rules, checkpointer, *callbacks, *loggers]
+        writers: list[Callback] = [checkpointer, *loggers] if ranks.main else []  # the other ranks write nothing
+        all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
         if resume_from is not None:
             start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
             prior = _prior_summary(run_dir)
             preflight = prior.get("preflight")  # the facts of the untrained model, kept
             state.first_epoch = prior.get("first_epoch")
-        else:
+        elif ranks.main:
             preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
                                         p.device, val=p.bundle.val)
+        else:
+            preflight = None
         error: str | None = None
         facts: dict[str, Any] | None = None
         try:
@@ -299,17 +320,19 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         except KeyboardInterrupt:
             state.stopped_by = "interrupted"
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
-            _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None, preflight=preflight)
+            if ranks.main:
+                _finish(p, run_dir, state, checkpointer, t_start, test=None, error=None, preflight=preflight)
             raise
         finally:
             for cb in all_cbs:
                 cb.on_train_end(state)
         test = None
-        if error is None and (run_dir / "checkpoints" / "best.pt").exists():
+        if error is None and ranks.main and (run_dir / "checkpoints" / "best.pt").exists():
             test = test_best(p, run_dir) if p.bundle.test.available else None
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
-    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight)
+    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight) if ranks.main else {}
+
     if error is not None:
         raise TrainingError(error, run_dir=run_dir, facts=facts)
     return RunResult(run_dir, summary, state.history, p.model, p)
@@ -414,9 +437,12 @@ def _row(history: list[dict[str, Any]], epoch: int) -> dict[str, Any] | None:
 def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup | None = None, console: Any = None,
           bar: bool | None = None, verbose: bool = True, bundle: DataBundle | None = None,
           model: nn.Module | None = None) -> RunResult:
-    """Check ``cfg`` (and the given data / model, if any) and train into a new run directory."""
+    """Check ``cfg`` (and the given data / model, if any) and train into a new run directory (in a distributed
+    run, rank 0 makes it and tells the others its name)."""
     p = prepare(cfg, bundle, model)
-    run_dir = new_run_dir(cfg, p.custom_model)
+    ranks = distributed.current()
+    name = distributed.broadcast(new_run_dir(cfg, p.custom_model).name if ranks.main else None, ranks)
+    run_dir = Path(cfg.out_dir) / name
     p.cfg = cfg = replace(cfg, name=run_dir.name)
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
 
@@ -473,8 +499,11 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
         raise ConfigError(f"epochs must be > the {done} epochs already run to resume {run_dir.name}. Got {cfg.epochs} "
                           f"(stopped: {prior.get('stop_reason', 'unknown')}). Use --set epochs={done + 10} to train longer.")
     p = prepare(cfg, bundle, model)
-    for folder in (run_dir, run_dir / "checkpoints"):
-        files.remove_stale_temp_files(folder)  # half-written files of a killed process; the renamed ones are whole
+    ranks = distributed.current()
+    if ranks.main:
+        for folder in (run_dir, run_dir / "checkpoints"):
+            files.remove_stale_temp_files(folder)  # half-written files of a killed process; the renamed ones are whole
+    distributed.barrier(ranks)  # every rank has read the run's files before rank 0 rewrites any
     return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose,
                    resume_from=ckpt)
 

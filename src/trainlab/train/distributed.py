@@ -1,0 +1,135 @@
+"""Data-parallel training across processes: torchrun + DistributedDataParallel, with trainlab's semantics.
+
+A run under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment; ``trainlab train --nproc-per-node N`` starts
+it) trains one model in N processes ("ranks"):
+
+- ``batch_size`` is the *global* batch: every epoch's permutation is drawn the same on every rank (one seed),
+  each global batch is split into N contiguous parts and rank r takes part r; DDP averages the gradients, and
+  each rank's loss is scaled by (its share × N) so the average is the gradient of the global batch's mean loss,
+  as one process computes it (equal up to floating-point summation order);
+- the training metrics are summed over the ranks once per epoch (one all-reduce); every rank evaluates the
+  same validation split, so stop rules decide the same on every rank;
+- rank 0 alone writes: the run directory, checkpoints, logs, TensorBoard, the verdict and the report. The
+  other ranks write nothing; they read a checkpoint to resume, as rank 0 does.
+
+Backend: gloo on CPUs, nccl on CUDA (``TRAINLAB_DDP_BACKEND`` overrides).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+
+from trainlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands: ``rank`` of ``world`` processes (``local_*``: on this machine)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    local_world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+SINGLE = Ranks()
+
+
+def from_env() -> Ranks:
+    """The ranks torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE); one process without them."""
+    env = os.environ
+    if int(env.get("WORLD_SIZE", "1")) <= 1:
+        return SINGLE
+    return Ranks(int(env.get("RANK", "0")), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", "0")),
+                 int(env.get("LOCAL_WORLD_SIZE", env["WORLD_SIZE"])))
+
+
+def current() -> Ranks:
+    """The ranks of the process group this process has joined (one process when it has joined none)."""
+    return from_env() if dist.is_available() and dist.is_initialized() else SINGLE
+
+
+def backend_for(device: str) -> str:
+    name = os.environ.get("TRAINLAB_DDP_BACKEND") or ("nccl" if device.startswith("cuda") else "gloo")
+    if name == "nccl" and not torch.cuda.is_available():
+        raise ConfigError(f"the distributed backend must suit the device. Got nccl on a machine without CUDA "
+                          f"(device={device!r}). Use device=cpu (gloo), or unset TRAINLAB_DDP_BACKEND.")
+    return name
+
+
+@contextlib.contextmanager
+def session(device: str) -> Iterator[Ranks]:
+    """Join torchrun's process group for the run (when started by torchrun), and leave it afterwards."""
+    ranks = from_env()
+    if not ranks.active or not dist.is_available() or dist.is_initialized():
+        yield current()
+        return
+    backend = backend_for(device)
+    if backend == "nccl":
+        torch.cuda.set_device(ranks.local_rank)
+    dist.init_process_group(backend)
+    try:
+        yield ranks
+    finally:
+        dist.destroy_process_group()
+
+
+def device_for(device: torch.device, ranks: Ranks) -> torch.device:
+    """Each rank's own GPU on a multi-GPU machine (cuda → cuda:<local rank>); CPUs are shared."""
+    if ranks.active and device.type == "cuda" and device.index is None:
+        return torch.device("cuda", ranks.local_rank)
+    return device
+
+
+def broadcast(obj: Any, ranks: Ranks) -> Any:
+    """Rank 0's ``obj`` on every rank (a picklable value: the run directory's name)."""
+    if not ranks.active:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def sum_over_ranks(t: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """``t`` summed over every rank (in place, one all-reduce); ``t`` itself in one process."""
+    if ranks.active:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def check_sizes(n_train: int, batch_size: int, ranks: Ranks) -> None:
+    """One line for a setup whose ranks would get no examples."""
+    if not ranks.active:
+        return
+    if batch_size < ranks.world:
+        raise ConfigError(f"batch_size must be at least the number of processes ({ranks.world}) in a distributed "
+                          f"run: it is the global batch, split across them. Got {batch_size}. Raise batch_size.")
+    if n_train < ranks.world:
+        raise ConfigError(f"the training split must hold at least one example per process ({ranks.world}). Got "
+                          f"{n_train}. Use fewer processes (--nproc-per-node).")
+
+
+def shard(idx: torch.Tensor, ranks: Ranks) -> tuple[torch.Tensor, float]:
+    """This rank's contiguous part of one global batch's indices, and the factor its mean loss is scaled by
+    (its share × world) so that DDP's average of the ranks' gradients is the global batch's mean gradient."""
+    part = idx.tensor_split(ranks.world)[ranks.rank]
+    return part, len(part) * ranks.world / max(len(idx), 1)
+
+
+def barrier(ranks: Ranks) -> None:
+    """Wait until every rank gets here (nothing in one process)."""
+    if ranks.active:
+        dist.barrier()
