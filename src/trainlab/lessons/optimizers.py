@@ -125,13 +125,17 @@ def train_optimizers(train: Pair, test: Pair, ctx: LessonContext, epochs: int) -
     return res
 
 
-def draw_real(res: dict[str, dict[str, Any]], title: str) -> Figure:
-    """Smoothed training loss per update and test accuracy per epoch, one line per optimizer."""
+def opt_label(name: str) -> str:
+    return f"{name} ({', '.join(f'{k} {v}' for k, v in REAL_SETTINGS[name].items() if k != 'optimizer')})"
+
+
+def draw_real(res: dict[str, dict[str, Any]], title: str, labels: dict[str, str]) -> Figure:
+    """Smoothed training loss per update and test accuracy per epoch, one line per run (legend: ``labels``)."""
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     fig.suptitle(title, fontsize=11)
     ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for name, r in res.items():
-        label = f"{name} ({', '.join(f'{k} {v}' for k, v in REAL_SETTINGS[name].items() if k != 'optimizer')})"
+        label = labels[name]
         ax_loss.plot(range(1, len(r["smoothed"]) + 1), r["smoothed"], label=label)
         ax_acc.plot(range(1, len(r["test_acc_curve"]) + 1), r["test_acc_curve"], "o-", ms=3, label=label)
     ax_loss.set(yscale="log", xlabel="update", ylabel=f"training loss (mean of the last {SMOOTH} updates)",
@@ -173,7 +177,8 @@ def run(ctx: LessonContext) -> LessonOutput:
     real = train_optimizers(train, test, ctx, epochs)
     updates = len(real["SGD"]["step_losses"])
     fig_real = save_png(draw_real(real, f"Fashion-MNIST, 784-100×4-10 ReLU, He init: {updates} updates of 128 "
-                                        f"({n_train} training images)"), ctx.figure_path("fashion_mnist"))
+                                        f"({n_train} training images)", {n: opt_label(n) for n in real}),
+                       ctx.figure_path("fashion_mnist"))
     table = [{"optimizer": n, "lr": SETTINGS[n].lr, "final x": v["x"], "final y": v["y"], "f(final)": v["f"],
               "y sign flips": v["y_sign_flips"], "Fashion-MNIST lr": REAL_SETTINGS[n]["lr"],
               "smoothed train loss": real[n]["final_loss"], "test acc": real[n]["test_acc"]}
