@@ -60,4 +60,4 @@ def test_lesson_files(outcome) -> None:
     payload = json.loads((out / "results.json").read_text())
     assert set(payload["results"]["models"]) == set(lesson_mod.MODELS)
     assert (out / "grad_norms.png").stat().st_size > 10_000
-    assert len(list((out / "runs").iterdir())) == len(lesson_mod.MODELS)  # one ordinary run per net
+    assert len(list((out / "runs").iterdir())) == len(lesson_mod.MODELS) + 2  # one ordinary run per net, 2 shallow

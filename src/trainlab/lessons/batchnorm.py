@@ -130,8 +130,10 @@ def conclude(m: dict[str, Any], n_scales: int) -> str:
 @lesson("batchnorm", "Batch normalisation across weight scales",
         "BatchNorm makes learning faster, less dependent on the initial weight scale, and less prone to overfitting.")
 def run(ctx: LessonContext) -> LessonOutput:
-    n_train, n_test, epochs, n_scales = (500, 300, 20, 3) if ctx.quick else (1000, 1000, 20, 16)
-    scales = [float(s) for s in np.logspace(0, -4, n_scales)]
+    # quick: two scales inside the full range, one each side of where the plain net stops learning
+    n_train, n_test, epochs, span = (500, 300, 30, (-1, -3, 2)) if ctx.quick else (1000, 1000, 20, (0, -4, 16))
+    scales = [float(s) for s in np.logspace(*span)]
+    n_scales = len(scales)
     train, test = fashion_mnist(n_train, n_test, ctx.seed)
     res = {bn: [train_at(s, bn, train, test, epochs, ctx) for s in scales] for bn in (False, True)}
     m = measure(res)
@@ -142,7 +144,7 @@ def run(ctx: LessonContext) -> LessonOutput:
                   f"{early_acc(b, m['early_epoch']):.3f} / {early_acc(p, m['early_epoch']):.3f}"}
              for s, p, b in zip(scales, res[False], res[True])]
     setup = (f"{n_train} Fashion-MNIST training images, {n_test} test images. 784-100×5-10 ReLU MLP, weights "
-             f"N(0, s²) for {n_scales} values of s in logspace(0, −4), biases 0; `trainlab.fit` with SGD lr 0.01, "
+             f"N(0, s²) for {n_scales} values of s in logspace({span[0]}, {span[1]}), biases 0; `trainlab.fit` with SGD lr 0.01, "
              f"batch 100, {epochs} epochs, once with `batchnorm=True` (linear → BatchNorm → ReLU) and once without. "
              "Curves: the training accuracy of each epoch (a running mean over its batches); final accuracies: the "
              "trained model in eval mode on all training and test images.")
