@@ -106,14 +106,19 @@ def conclude(res: dict[str, dict[str, Any]]) -> str:
         parts.append(f"**{name}**: after training {state} (spread {', '.join(f'{s:.1e}' for s in r['spread'])}; "
                      f"the weights moved by up to {max(r['moved']):.2g}), test accuracy "
                      f"{r['test_acc']:.3f}; {named}.")
-    sym = [n for n, r in res.items() if r["identical"]]
-    rand = [n for n, r in res.items() if not r["identical"]]
-    if sym and rand:
+    rand = res["Xavier (random)"]
+    sym = [n for n, r in res.items() if r is not rand and r["identical"]]
+    drifted = [n for n, r in res.items() if r is not rand and not r["identical"]]
+    if sym:
         best_sym = max(res[n]["test_acc"] for n in sym)
-        parts.append(f"Identical units compute the same output and receive the same gradient, so no number of updates "
-                     f"separates them: each hidden layer of {HIDDEN[0]} units works as one, and the symmetric nets "
-                     f"reach at most {best_sym:.3f} where the random start reaches {res[rand[0]]['test_acc']:.3f}. "
-                     "A random init breaks the symmetry from the first update.")
+        parts.append(f"Identical units compute the same output and receive the same gradient, so the updates do not "
+                     f"separate them: in {' and '.join(sym)} each hidden layer of {HIDDEN[0]} units works as one, "
+                     f"reaching test accuracy {best_sym:.3f} where the random start reaches {rand['test_acc']:.3f}.")
+    if drifted:
+        parts.append(f"In {' and '.join(drifted)} the units did drift apart although every weight started equal: "
+                     "the symmetric state is an unstable balance, and differences as small as float rounding (not "
+                     "measured here) grow over the updates — a slow, accidental symmetry breaking, not a cure.")
+    parts.append("A random init breaks the symmetry from the first update.")
     return " ".join(parts)
 
 
