@@ -43,7 +43,7 @@ def conclude(res: dict[str, dict[str, Any]]) -> str:
         best, other = learned[0], learned[1]
         parts.append(f"{best} learns fastest, ending {res[other]['final_loss'] / res[best]['final_loss']:.2g}× below "
                      f"{other}" + (": the He scale (std √(2/fan_in)) keeps a ReLU layer's output variance, Xavier's "
-                                   "halves it at every layer." if best == "He" else "."))
+                                   "halves it in every 100 → 100 layer." if best == "He" else "."))
     return " ".join(parts)
 
 
