@@ -6,8 +6,8 @@ import re
 from trainlab.cli import main
 from trainlab.lessons import LESSONS
 
-COURSE = ["optimizers", "init-histograms", "vanishing-gradients", "polynomial", "weight-decay", "shallow-vs-deep",
-          "learning-rate", "batch-size"]
+COURSE = ["optimizers", "optimizers-real", "symmetric-init", "init-histograms", "init-real", "vanishing-gradients",
+          "batchnorm", "polynomial", "weight-decay", "shallow-vs-deep", "learning-rate", "batch-size"]
 
 
 def test_list_names_every_lesson_in_course_order(capsys):

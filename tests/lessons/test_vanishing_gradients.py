@@ -16,11 +16,11 @@ from trainlab.lessons.base import run_lesson
 def outcome(tmp_path_factory):
     out = tmp_path_factory.mktemp("vanishing-gradients")
     _, result = run_lesson("vanishing-gradients", out, seed=0, quick=True)
-    return out, result.results["models"]
+    return out, result.results["models"], result
 
 
 def test_sigmoid_gradients_vanish_and_residual_or_relu_he_keep_them(outcome) -> None:
-    _, m = outcome
+    _, m, _ = outcome
     sig, wide = m["sigmoid MLP, Xavier"]["ratio_init"], m["sigmoid MLP, N(0, 1)"]["ratio_init"]
     relu, res = m["ReLU MLP, He"]["ratio_init"], m["residual MLP, sigmoid, Xavier"]["ratio_init"]
     assert sig < 1e-4
@@ -29,8 +29,18 @@ def test_sigmoid_gradients_vanish_and_residual_or_relu_he_keep_them(outcome) -> 
 
 
 def test_relu_he_learns_where_the_vanishing_sigmoid_net_does_not(outcome) -> None:
-    _, m = outcome
+    _, m, _ = outcome
     assert m["ReLU MLP, He"]["val_acc"] > m["sigmoid MLP, Xavier"]["val_acc"] + 0.2
+
+
+def test_xavier_sigmoid_loses_about_the_sigmoid_slope_per_layer_and_wins_when_shallow(outcome) -> None:
+    _, m, result = outcome
+    per_layer = m["sigmoid MLP, Xavier"]["ratio_init"] ** (1 / lesson_mod.DEPTH)
+    assert 0.1 < per_layer < 0.35  # ≈ σ'(0) = 1/4 per layer
+    shallow = result.results["shallow"]
+    assert shallow["sigmoid MLP, Xavier"]["test_acc"] > shallow["sigmoid MLP, N(0, 1)"]["test_acc"] + 0.05
+    assert shallow["sigmoid MLP, N(0, 1)"]["saturated_init"] > 0.5 > shallow["sigmoid MLP, Xavier"]["saturated_init"]
+    assert "Xavier wins" in result.conclusion
 
 
 def test_layer_grad_norms_match_autograd_by_hand() -> None:
@@ -46,8 +56,8 @@ def test_layer_grad_norms_match_autograd_by_hand() -> None:
 
 
 def test_lesson_files(outcome) -> None:
-    out, m = outcome
+    out, m, _ = outcome
     payload = json.loads((out / "results.json").read_text())
     assert set(payload["results"]["models"]) == set(lesson_mod.MODELS)
     assert (out / "grad_norms.png").stat().st_size > 10_000
-    assert len(list((out / "runs").iterdir())) == len(lesson_mod.MODELS)  # one ordinary run per net
+    assert len(list((out / "runs").iterdir())) == len(lesson_mod.MODELS) + 2  # one ordinary run per net, 2 shallow

@@ -13,8 +13,8 @@ from pathlib import Path
 from trainlab.lessons.base import LESSONS, Lesson, LessonContext, LessonOutput, lesson, run_lesson
 
 # One module per lesson; importing registers it. The order is the course's order.
-_MODULES = ("optimizers", "init_histograms", "vanishing_gradients", "polynomial", "weight_decay",
-            "shallow_vs_deep", "learning_rate", "batch_size")
+_MODULES = ("optimizers", "optimizers_real", "symmetric_init", "init_histograms", "init_real", "vanishing_gradients",
+            "batchnorm", "polynomial", "weight_decay", "shallow_vs_deep", "learning_rate", "batch_size")
 for _m in _MODULES:
     importlib.import_module(f"trainlab.lessons.{_m}")
 
