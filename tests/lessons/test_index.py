@@ -7,7 +7,7 @@ from trainlab.cli import main
 from trainlab.lessons import LESSONS
 
 COURSE = ["optimizers", "init-histograms", "vanishing-gradients", "polynomial", "weight-decay", "shallow-vs-deep",
-          "learning-rate", "batch-size"]
+          "learning-rate", "batch-size", "overfitting", "capacity", "epochs", "kfold", "mnist1d"]
 
 
 def test_list_names_every_lesson_in_course_order(capsys):
