@@ -22,5 +22,8 @@ def test_shape_and_wording_follow_the_numbers():
     rows = lambda vals: [{"hidden": [2 ** i], "train_err": 0.1, "val_err": v} for i, v in enumerate(vals)]  # noqa: E731
     u = capacity.shape_of(rows([0.5, 0.2, 0.3]))
     assert u["best"] == 1 and u["u_curve"]
-    assert "U-curve" in capacity.describe(rows([0.5, 0.2, 0.3]), "widths", lambda r: "x")
+    assert "not underfitting" in capacity.describe(rows([0.5, 0.2, 0.3]), "widths", lambda r: "x")
+    underfit = rows([0.5, 0.2, 0.3])
+    underfit[0]["train_err"] = 0.4
+    assert "the U-curve, underfitting on the left" in capacity.describe(underfit, "widths", lambda r: "x")
     assert "no U-curve" in capacity.describe(rows([0.5, 0.2, 0.205]), "widths", lambda r: "x")
