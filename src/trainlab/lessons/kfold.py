@@ -3,7 +3,7 @@ difference is larger than the spread.
 
 2000 Fashion-MNIST training images form the CV pool; ``trainlab.search.cross_validate`` trains each config on
 the same 5 stratified folds (the test file is never opened). Both configs: MLP 784-100-10 ReLU, He init, SGD,
-batch 100, 10 epochs; they differ in the learning rate only (0.1 vs 0.01). Full size about 20 s on 2 cores.
+batch 100, 10 epochs; they differ in the learning rate only (0.1 vs 0.01). Full size about 11 s on 2 cores.
 """
 from __future__ import annotations
 

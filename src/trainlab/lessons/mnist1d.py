@@ -4,7 +4,7 @@ MNIST-1D (Greydanus 2020; ``data.name=mnist1d``): 4000 train / 1000 test sequenc
 trains with Adam lr 1e-2, batch 100, 6000 steps (150 epochs), He init, through ``trainlab.fit``; then again on
 the same data with the positions reordered by one fixed permutation (train and test alike). The paper's test
 accuracies: logistic regression 32 %, MLP 68 %, CNN 94 %. The 1000 test sequences are passed as ``val=`` and
-reported at the last step, as the paper does; nothing is selected on them. Full size about 60 s on 2 cores.
+reported at the last step, as the paper does; nothing is selected on them. Full size about 80 s on 2 cores.
 """
 from __future__ import annotations
 
