@@ -68,6 +68,14 @@ class AugmentConfig(_Section):
     translate: int = Field(0, ge=0, le=16)  # random shift of up to this many px, zero fill
 
 
+class Mnist1dConfig(_Section):
+    """Sizes of the generated MNIST-1D (data.name=mnist1d); the defaults are the published dataset."""
+
+    n_train: int = Field(4000, ge=10, le=1_000_000)
+    n_test: int = Field(1000, ge=10, le=1_000_000)
+    length: int = Field(40, ge=12, le=1000)  # values per sequence (the package's final_seq_length)
+
+
 class DataConfig(_Section):
     name: str = "fashion-mnist"
     dir: str | None = None  # looked in first; then $TRAINLAB_DATA, ~/.cache/trainlab, /usr/share/datasets
@@ -93,6 +101,7 @@ class DataConfig(_Section):
     # (registry.FEATURES, data/features.py); None: the data's own columns. Only for toy sets and CSVs with
     # 2 feature columns: the dataset kind is checked here, a CSV's column count when it loads (data/tabular.py).
     features: list[str] | None = None
+    mnist1d: Mnist1dConfig = Mnist1dConfig()
 
     @field_validator("name")
     @classmethod

@@ -1,13 +1,18 @@
 """`trainlab lesson list / run all`: every registered lesson, and an index page linking each one."""
 from __future__ import annotations
 
+import importlib.util
 import re
+
+import pytest
 
 from trainlab.cli import main
 from trainlab.lessons import LESSONS
+from tests.conftest import FASHION_DIR
 
 COURSE = ["optimizers", "optimizers-real", "symmetric-init", "init-histograms", "init-real", "vanishing-gradients",
-          "batchnorm", "polynomial", "weight-decay", "shallow-vs-deep", "learning-rate", "batch-size"]
+          "batchnorm", "polynomial", "weight-decay", "shallow-vs-deep", "learning-rate", "batch-size", "overfitting",
+          "capacity", "epochs", "kfold", "mnist1d"]
 
 
 def test_list_names_every_lesson_in_course_order(capsys):
@@ -16,6 +21,8 @@ def test_list_names_every_lesson_in_course_order(capsys):
     assert names == COURSE == LESSONS.names()
 
 
+@pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists() or not importlib.util.find_spec("mnist1d"),
+                    reason="the Lessons II need Fashion-MNIST (apt-get install dataset-fashion-mnist) and mnist1d")
 def test_run_all_quick_writes_an_index_linking_every_lesson(tmp_path, capsys):
     assert main(["lesson", "run", "all", "--quick", "--out", str(tmp_path)]) == 0
     page = (tmp_path / "index.html").read_text()

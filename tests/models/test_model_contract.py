@@ -11,8 +11,9 @@ from torch import nn
 
 from trainlab.models import ACTIVATIONS, INITS, MODELS, build_model, check_fits, count_parameters
 
-FLAT, IMAGE = (2,), (1, 8, 8)
+FLAT, IMAGE, SEQUENCE = (2,), (1, 8, 8), (2, 12)
 IMAGE_ONLY = {"cnn"}
+SEQUENCE_ONLY = {"conv1d"}  # (L,) or (C, L)
 BINARY_ONLY = {"perceptron"}  # one score whose sign is the class
 NO_ACTIVATION = {"perceptron", "linear"}  # these ignore model.activation: one activation is enough
 SMALL = dict(hidden=[5], channels=[4, 6], blocks=2, kernel=3)
@@ -21,7 +22,7 @@ SMALL = dict(hidden=[5], channels=[4, 6], blocks=2, kernel=3)
 def _cases() -> list:
     cases = []
     for model in MODELS.names():
-        shapes = [IMAGE] if model in IMAGE_ONLY else [FLAT, IMAGE]
+        shapes = [IMAGE] if model in IMAGE_ONLY else [FLAT, SEQUENCE] if model in SEQUENCE_ONLY else [FLAT, IMAGE]
         acts = ["relu"] if model in NO_ACTIVATION else ACTIVATIONS.names()
         for shape in shapes:
             for act in acts:
@@ -56,7 +57,8 @@ def test_every_model_activation_init(name: str, activation: str, init: str, inpu
 def test_every_model_with_batchnorm_and_dropout(name: str, mcfg) -> None:
     n_outputs = 1 if name in BINARY_ONLY else 3
     cfg = mcfg(name=name, batchnorm=True, dropout=0.3, init="he", **SMALL)
-    check_model_contract(build_model(cfg, IMAGE, n_outputs), IMAGE, n_outputs)
+    shape = SEQUENCE if name in SEQUENCE_ONLY else IMAGE
+    check_model_contract(build_model(cfg, shape, n_outputs), shape, n_outputs)
 
 
 def test_every_model_has_help_text() -> None:

@@ -202,3 +202,29 @@ def test_residual_connections_keep_gradients_alive_in_deep_sigmoid_nets(mcfg) ->
     first_mlp = mlp.get_submodule("layers.0.linear").weight.grad.norm()
     first_res = res.stem.weight.grad.norm()
     assert first_res > 1000 * first_mlp
+
+
+def test_conv1d_is_the_mnist1d_cnn(mcfg) -> None:
+    model = build_model(mcfg(name="conv1d", channels=[25, 25, 25], hidden=[], kernel=3), (1, 40), 10)
+    convs = [(m.in_channels, m.out_channels, m.stride[0]) for m in model.modules() if isinstance(m, nn.Conv1d)]
+    assert convs == [(1, 25, 2), (25, 25, 2), (25, 25, 2)]
+    assert model.get_submodule("head").in_features == 25 * 5  # 40 → 20 → 10 → 5 positions
+    assert model(torch.zeros(3, 1, 40)).shape == (3, 10)
+
+
+def test_conv1d_reads_a_flat_sequence_as_one_channel(mcfg) -> None:
+    cfg = mcfg(name="conv1d", channels=[4], hidden=[], kernel=3)
+    flat, channel = build_model(cfg, (40,), 3, seed=1), build_model(cfg, (1, 40), 3, seed=1)
+    x = torch.randn(2, 40)
+    assert torch.allclose(flat(x), channel(x[:, None, :]))
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 4, 4, 4)])
+def test_conv1d_refuses_images_in_one_line(mcfg, shape) -> None:
+    with pytest.raises(ConfigError, match=r"model.name conv1d needs sequence input \(L,\) or \(C, L\)\. Got input shape"):
+        build_model(mcfg(name="conv1d", channels=[4]), shape, 3)
+
+
+def test_conv1d_needs_a_conv_block(mcfg) -> None:
+    with pytest.raises(ConfigError, match=r"model.channels must be at least one conv block for model.name=conv1d"):
+        build_model(mcfg(name="conv1d", channels=[]), (1, 40), 3)

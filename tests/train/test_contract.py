@@ -33,7 +33,7 @@ def _bundle(image: bool) -> DataBundle:
 
 BUNDLES = {"flat": _bundle(False), "image": _bundle(True)}
 CASES = [(m, o, i, shape) for m, o, i in itertools.product(MODELS.names(), OPTIMIZERS.names(), INITS.names())
-         for shape in (("image",) if m == "cnn" else ("flat",) if m == "perceptron" else ("flat", "image"))]
+         for shape in (("image",) if m == "cnn" else ("flat",) if m in ("perceptron", "conv1d") else ("flat", "image"))]
 
 
 @pytest.mark.parametrize("model, optimizer, init, shape", CASES)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from trainlab.config import DataConfig
 from trainlab.data.base import DataBundle, DatasetSource, RawData, SealedTest, Split
-from trainlab.data import features, images, tabular, toy  # noqa: F401  (register the sources and features)
+from trainlab.data import features, images, mnist1d, tabular, toy  # noqa: F401  (register the sources and features)
 from trainlab.data.features import apply_features
 from trainlab.data.memory import bundle_from_data
 from trainlab.data.splits import kfold_indices, split_indices

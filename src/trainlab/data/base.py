@@ -133,7 +133,7 @@ class DatasetSource:
     (bool), ``location`` (str or None) and ``sizes`` (e.g. ``{"train": 60000, "test": 10000}``)."""
 
     name: str
-    kind: Literal["image", "toy", "tabular", "memory"]
+    kind: Literal["image", "toy", "tabular", "memory", "sequence"]
     description: str
     load: Callable[[Any, int], RawData]
     describe: Callable[[Any], dict[str, Any]]

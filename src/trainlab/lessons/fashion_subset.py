@@ -1,9 +1,11 @@
 """Fashion-MNIST subsets as tensors, for the lessons that test the course's claims on real images.
 
 The engine's own dataset source finds and reads the files (``data.dir``'s search order, no download);
-pixels are in [0, 1], flattened here to (N, 784). A subset is the first ``n`` examples of a permutation
-drawn from ``seed``, so every run of a lesson with that seed trains and tests on the same images.
-``fit_logged`` trains through ``trainlab.fit`` and keeps every update's loss, for the smoothed curves.
+pixels are in [0, 1]. ``fashion_mnist``: the first ``n`` examples of a permutation of each split drawn from
+``seed``, flattened to (N, 784), so every run of a lesson with that seed trains and tests on the same images.
+``fashion_subsets``: disjoint subsets of the *training* file only (train / validation for lessons that train on
+a few hundred images), images (N, 1, 28, 28), the official test file left unopened. ``fit_logged`` trains
+through ``trainlab.fit`` and keeps every update's loss.
 """
 from __future__ import annotations
 
@@ -21,15 +23,32 @@ from trainlab.train.callbacks import Callback, TrainState
 Pair = tuple[torch.Tensor, torch.Tensor]
 
 
+def _raw(seed: int = 0) -> Any:
+    return DATASETS.get("fashion-mnist").load(DataConfig(name="fashion-mnist", download=False), seed)
+
+
 def fashion_mnist(n_train: int | None, n_test: int | None, seed: int) -> tuple[Pair, Pair]:
     """(train, test) subsets: images (n, 784) in [0, 1] and labels (n,); None takes a whole split."""
-    raw = DATASETS.get("fashion-mnist").load(DataConfig(name="fashion-mnist", download=False), seed)
+    raw = _raw(seed)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for split, n in ((raw.train, n_train), (raw.test(), n_test)):
         pick = torch.randperm(len(split), generator=gen)[:n]
         out.append((split.x[pick].reshape(len(pick), -1), split.y[pick]))  # (n, 784), (n,)
     return out[0], out[1]
+
+
+def fashion_subsets(sizes: dict[str, int], seed: int) -> dict[str, Pair]:
+    """``{"train": 300, "val": 1000}`` → disjoint random subsets of the training images, x (n, 1, 28, 28) in
+    [0, 1] and y (n,), drawn with a generator seeded with ``seed``."""
+    raw = _raw(seed)
+    order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
+    out, start = {}, 0
+    for name, n in sizes.items():
+        idx = order[start:start + n]
+        out[name] = (raw.train.x[idx], raw.train.y[idx])
+        start += n
+    return out
 
 
 class StepLosses(Callback):

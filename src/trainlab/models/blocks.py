@@ -13,7 +13,7 @@ from torch import nn
 from trainlab.config import ModelConfig
 from trainlab.models.activations import make_activation
 
-__all__ = ["named_sequential", "dense_block", "dense_stack", "conv_block", "BasicBlock", "ResidualDenseBlock"]
+__all__ = ["named_sequential", "dense_block", "dense_stack", "conv_block", "conv1d_block", "BasicBlock", "ResidualDenseBlock"]
 
 
 def named_sequential(**parts: nn.Module | None) -> nn.Sequential:
@@ -57,6 +57,18 @@ def conv_block(c_in: int, c_out: int, cfg: ModelConfig) -> nn.Sequential:
         norm=nn.BatchNorm2d(c_out) if cfg.batchnorm else None,
         act=make_activation(cfg.activation),
         pool=pool,
+        drop=nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None,
+    )
+
+
+def conv1d_block(c_in: int, c_out: int, cfg: ModelConfig) -> nn.Sequential:
+    """``conv1d(stride 2) → (batchnorm) → act → (dropout)``: (B, c_in, L) → (B, c_out, ⌈L/2⌉).
+
+    The stride halves the length instead of a pooling layer, as in the MNIST-1D paper's CNN."""
+    return named_sequential(
+        conv=nn.Conv1d(c_in, c_out, cfg.kernel, stride=2, padding=cfg.kernel // 2, bias=not cfg.batchnorm),
+        norm=nn.BatchNorm1d(c_out) if cfg.batchnorm else None,
+        act=make_activation(cfg.activation),
         drop=nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None,
     )
 

@@ -1,8 +1,9 @@
-"""The plain feed-forward models: perceptron, linear (softmax/linear regression), mlp and cnn.
+"""The plain feed-forward models: perceptron, linear (softmax/linear regression), mlp, cnn and conv1d.
 
 Every builder is ``builder(cfg, input_shape, n_outputs) -> nn.Module`` (``input_shape`` without the batch
 dimension) and returns an ``nn.Sequential`` of named parts ending in ``head``, the output ``nn.Linear``:
-``flatten``, ``layers.<i>.{linear,norm,act,drop}`` and, for cnn, ``features.<i>.{conv,norm,act,pool,drop}``.
+``flatten``, ``layers.<i>.{linear,norm,act,drop}`` and, for cnn, ``features.<i>.{conv,norm,act,pool,drop}``
+(conv1d: ``features.<i>.{conv,norm,act,drop}``).
 Weights are left for :func:`trainlab.models.init.init_weights`.
 """
 from __future__ import annotations
@@ -14,10 +15,11 @@ from torch import nn
 
 from trainlab.config import ModelConfig
 from trainlab.errors import ConfigError, problem
-from trainlab.models.blocks import conv_block, dense_stack, named_sequential
+from trainlab.models.blocks import conv1d_block, conv_block, dense_stack, named_sequential
 from trainlab.registry import MODELS
 
-__all__ = ["build_perceptron", "build_linear", "build_mlp", "build_cnn", "image_shape", "flat_size"]
+__all__ = ["build_perceptron", "build_linear", "build_mlp", "build_cnn", "build_conv1d", "image_shape", "sequence_shape",
+           "flat_size"]
 
 
 def flat_size(input_shape: tuple[int, ...]) -> int:
@@ -32,6 +34,17 @@ def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int
                           "Use mlp for flat data.")
     c, h, w = input_shape
     return c, h, w
+
+
+def sequence_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``input_shape`` as (C, L): (L,) is one channel; a ConfigError saying ``model`` needs sequence input otherwise."""
+    if len(input_shape) == 1:
+        return 1, input_shape[0]
+    if len(input_shape) != 2:
+        raise ConfigError(f"model.name {model} needs sequence input (L,) or (C, L). Got input shape "
+                          f"{tuple(input_shape)}. Use cnn for images, mlp for anything flattened.")
+    c, length = input_shape
+    return c, length
 
 
 @MODELS.register("perceptron", "Rosenblatt's perceptron: one linear unit whose sign is the class (2 classes only)")
@@ -95,4 +108,22 @@ def build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) ->
     features = nn.Sequential(*[conv_block(c_in, c_out, cfg) for c_in, c_out in zip(sizes, sizes[1:])])
     layers, width = dense_stack(_feature_size(features, input_shape), cfg.hidden, cfg)
     return named_sequential(features=features, flatten=nn.Flatten(), layers=layers,
+                            head=nn.Linear(width, n_outputs))
+
+
+@MODELS.register("conv1d", "1-D convnet for sequences (MNIST-1D): model.channels conv1d blocks of stride 2 (conv → "
+                           "(batchnorm) → activation → (dropout)), then an mlp head over model.hidden")
+def build_conv1d(cfg: ModelConfig, input_shape: tuple[int, ...], n_outputs: int) -> nn.Module:
+    """Stride-2 conv1d blocks per ``cfg.channels`` over (B, C, L) (or (B, L) as one channel) → Flatten → dense
+    blocks per ``cfg.hidden`` → head. MNIST-1D's CNN: ``channels=[25, 25, 25], hidden=[]`` on length 40."""
+    c, length = sequence_shape("conv1d", input_shape)
+    if not cfg.channels:
+        raise ConfigError(problem("model.channels", "at least one conv block for model.name=conv1d", cfg.channels,
+                                  "Set e.g. model.channels=[25, 25, 25], or use model.name=mlp"))
+    sizes = [c, *cfg.channels]
+    features = nn.Sequential(*[conv1d_block(c_in, c_out, cfg) for c_in, c_out in zip(sizes, sizes[1:])])
+    layers, width = dense_stack(_feature_size(features, (c, length)), cfg.hidden, cfg)
+    # (B, L) → (B, 1, L) for flat sequences; (C, L) examples go in as they are
+    channel = nn.Unflatten(1, (1, length)) if len(input_shape) == 1 else None
+    return named_sequential(channel=channel, features=features, flatten=nn.Flatten(), layers=layers,
                             head=nn.Linear(width, n_outputs))
