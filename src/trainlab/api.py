@@ -254,7 +254,8 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     data_args = (dict(data=data, val=val, test=test, target=target, task=task)
                  if data is not None and not isinstance(data, str) else None)
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
-    if show:  # the verdict, as the CLI prints it, with each remedy as keywords of this function
+    if show and outcome.diagnosis is not None:  # the verdict as the CLI prints it (None: another DDP rank's)
+
         from trainlab.diagnose.verdict import format_diagnosis
 
         print(format_diagnosis(outcome.diagnosis, fix=fit_call))
