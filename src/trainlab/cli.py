@@ -298,9 +298,11 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     try:
         outcome = run(**kwargs, report=not a.no_report, verbose=not a.quiet)
-    except TrainingError as exc:
+    except TrainlabError as exc:
         if not distributed.from_env().main:
-            return 1  # rank 0 says it
+            return 1 if isinstance(exc, TrainingError) else 2  # rank 0 says it (or, if it is gone, the launcher)
+        if not isinstance(exc, TrainingError):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         if getattr(exc, "outcome", None) is not None:
             print(format_diagnosis(exc.outcome.diagnosis))
@@ -357,11 +359,39 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
     env = dict(os.environ)
     # torchrun sets 1 thread per process and prints a banner saying so unless it is set: the cores shared out
     env.setdefault("OMP_NUM_THREADS", str(max((os.cpu_count() or 1) // a.nproc_per_node, 1)))
-    return subprocess.run(cmd, env=env).returncode
+    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        said = _relay_stderr(proc.stderr)  # the processes' own stderr (they inherit this pipe), torchrun's left out
+    if proc.returncode and not said:  # no process said why (the one that would is gone): one line here
+        print(f"error: every process of a distributed run must stay up until it ends. Got one stopped (torchrun "
+              f"exit {proc.returncode}). Resume from its last checkpoint: trainlab train --resume runs/<run>",
+              file=sys.stderr)
+    return 2 if proc.returncode and not said else proc.returncode
 
+
+
+# torchrun's own log lines (glog form: "E1205 07:37:51.703000 13195 file.py:1002] ...") and the ChildFailedError
+# report it prints when a process fails: the processes' one-line errors say what happened, in trainlab's words.
+_TORCHRUN_LOG = __import__("re").compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
+
+
+def _relay_stderr(stream: Any) -> bool:
+    """Copy the processes' stderr lines through, leaving torchrun's own out; True when one said ``error: …``."""
+    said, held = False, []
+    for line in stream:
+        if _TORCHRUN_LOG.match(line):
+            continue
+        if held or line.startswith("Traceback (most recent call last):"):
+            held.append(line)  # a traceback: torchrun's report of a failed process, or a process's own crash
+            continue
+        said = said or line.startswith("error: ")
+        sys.stderr.write(line)
+    if held and not any("torch.distributed.elastic" in line for line in held):
+        sys.stderr.writelines(held)  # not torchrun's: a process's own traceback stays visible
+    return said
 
 
 def _free_port() -> int:
+
     import socket
 
     with socket.socket() as s:

@@ -37,3 +37,8 @@ def problem(field: str, constraint: str, got: object, fix: str) -> str:
 class FixError(TrainlabError):
     """``trainlab fix`` cannot try a remedy: the top finding's remedy is not a config change, or the run
     cannot be rebuilt (its own ``nn.Module`` or in-memory data not passed again)."""
+
+
+class DistributedError(TrainlabError):
+    """A process of a distributed run stopped (killed, crashed, its machine gone): the others cannot go on.
+    The run's last checkpoint is kept; ``trainlab train --resume`` continues it with any number of processes."""

@@ -1,6 +1,7 @@
 """Data-parallel training (train/distributed.py): ``trainlab train --nproc-per-node 2`` with gloo on 127.0.0.1
 follows the one-process run (the global batch split across the ranks, gradients averaged by DDP), writes one
-run directory from rank 0, runs as two "nodes" of one process each, and resumes across process counts.
+run directory from rank 0, runs as two "nodes" of one process each, stops with one line when a process is
+killed, and resumes across process counts (1 → 2, 2 → 1).
 
 Equality: the ranks' gradients are averaged in another summation order than one process's mean, so the metrics
 agree to float32 rounding (measured ≤ 1e-7 on these runs), asserted within 1e-5."""
@@ -39,7 +40,7 @@ def assert_same_curves(a: list[dict], b: list[dict]) -> None:
             assert rb[key] == pytest.approx(ra[key], abs=1e-5), (ra["epoch"], key)
 
 
-def test_two_processes_follow_one_write_one_run_and_resume_across_process_counts(tmp_path):
+def test_two_processes_follow_one_write_one_run_and_resume_a_one_process_run(tmp_path):
     ref = trainlab(tmp_path, "--set", "epochs=4", "--name", "ref")
     two = trainlab(tmp_path, "--set", "epochs=4", "--name", "two", "--nproc-per-node", "2")
     assert ref.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
@@ -49,11 +50,7 @@ def test_two_processes_follow_one_write_one_run_and_resume_across_process_counts
     assert s2["test"]["test_acc"] == s1["test"]["test_acc"] and s2["epochs_run"] == 4
     assert s2["steps"]["eager_because"].startswith("a distributed (DDP) run")
     assert two.stdout.count("verdict:") == 1 and not two.stderr.strip()  # rank 0 prints; rank 1 says nothing
-    # 2 processes for 2 epochs, resumed in 1 to 4; and 1 process, resumed in 2: both follow the reference
-    assert trainlab(tmp_path, "--set", "epochs=2", "--name", "a", "--nproc-per-node", "2").returncode == 0
-    resumed = trainlab(tmp_path, "--resume", "runs/a", "--set", "epochs=4")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert_same_curves(metrics(tmp_path / "runs/ref"), metrics(tmp_path / "runs/a"))
+    # 1 process for 2 epochs, resumed in 2 to 4, follows the reference (2 → 1: the kill test below)
     assert trainlab(tmp_path, "--set", "epochs=2", "--name", "b").returncode == 0
     back = trainlab(tmp_path, "--resume", "runs/b", "--set", "epochs=4", "--nproc-per-node", "2")
     assert back.returncode == 0, back.stderr[-2000:]
@@ -125,3 +122,44 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _worker(run_name: str, local_rank: int) -> int | None:
+    """The pid of the training process with ``local_rank`` of the run named ``run_name`` (from /proc)."""
+    for d in Path("/proc").iterdir():
+        try:
+            if not d.name.isdigit() or f"{run_name}".encode() not in (d / "cmdline").read_bytes():
+                continue
+            env = (d / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"LOCAL_RANK={local_rank}".encode() in env and b"TORCHELASTIC_RUN_ID=" in b"\0".join(env):
+            return int(d.name)
+    return None
+
+
+def test_a_killed_process_stops_the_run_with_one_line_and_one_process_resumes_it_exactly(tmp_path):
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
+    args = [*TOY, "--set", "data.n_points=4000", "--set", "epochs=8", "--name", "killed", "--nproc-per-node", "2"]
+    job = subprocess.Popen([sys.executable, "-m", "trainlab", "train", *args], cwd=tmp_path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last = tmp_path / "runs/killed/checkpoints/last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = _worker("killed", 1)
+    assert victim is not None and job.poll() is None, "the run ended before a checkpoint and a kill"
+    os.kill(victim, signal.SIGKILL)  # rank 1 gone after at least one epoch's checkpoint
+    out, err = job.communicate(timeout=120)
+    assert job.returncode != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: every process of a distributed run must stay up"), err
+    assert "Resume from its last checkpoint (epoch " in lines[0] and "Traceback" not in err
+    resumed = trainlab(tmp_path, "--resume", "runs/killed")  # 2 processes, then 1
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ref = trainlab(tmp_path, "--set", "data.n_points=4000", "--set", "epochs=8", "--name", "ref")
+    assert ref.returncode == 0
+    assert_same_curves(metrics(tmp_path / "runs/ref"), metrics(tmp_path / "runs/killed"))

@@ -22,7 +22,7 @@ from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig,
                              validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
-from trainlab.errors import CheckpointError, ConfigError, TrainingError
+from trainlab.errors import CheckpointError, ConfigError, DistributedError, TrainingError
 from trainlab.models import build_model, check_fits, count_parameters
 from trainlab.train import distributed, env
 from trainlab.train.callbacks import Callback, TrainState
@@ -309,7 +309,19 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         facts: dict[str, Any] | None = None
         try:
             run_epochs(state, data, all_cbs, start_epoch)
+        except RuntimeError as exc:
+            if not ranks.active:
+                raise
+            # a collective (DDP's gradient all-reduce, the epoch's metrics) failed: another rank is gone
+            kept = int(state.history[-1]["epoch"]) if state.history else 0
+            raise DistributedError(
+                f"every process of a distributed run must stay up until it ends. Got one gone during epoch "
+                f"{state.epoch}: exchanging gradients with it failed ({type(exc).__name__}). "
+
+                + (f"Resume from its last checkpoint (epoch {kept}): trainlab train --resume {run_dir}" if kept else
+                   "No epoch had finished, so no checkpoint was written: start it again")) from None
         except TrainingError as exc:
+
             # last.pt holds the last finished epoch, this run's or (resumed) an earlier one's
             on_disk = (run_dir / "checkpoints" / "last.pt").exists()
             kept = int(state.history[-1]["epoch"]) if state.history and on_disk else 0
