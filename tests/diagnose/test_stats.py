@@ -34,6 +34,11 @@ def test_dead_and_saturated_units_match_a_direct_count():
 def test_models_without_activation_modules_are_probed_at_linear_layers():
     net = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
     assert list(probe_modules(net)) == ["0", "1"]
+    # every layer kind a scheme initialises, 1-D convolutions (the conv1d family, MNIST-1D) included
+    conv = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Conv1d(4, 4, 3), nn.Flatten(), nn.Linear(4 * 36, 2))
+    summary, _ = activation_stats(conv, torch.randn(5, 1, 40))
+    assert list(summary) == ["0", "1", "3"] and summary["0"]["units"] == 4
+
 
 
 def test_layer_norms_are_rms_over_updates():

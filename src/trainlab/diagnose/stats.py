@@ -24,6 +24,8 @@ import torch
 from torch import nn
 
 from trainlab import files
+from trainlab.models.init import WEIGHTED_LAYERS
+
 from trainlab.train.callbacks import Callback, TrainState
 
 ACTIVATION_KINDS: dict[type, str] = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid",
@@ -39,7 +41,7 @@ def probe_modules(model: nn.Module) -> dict[str, tuple[nn.Module, str]]:
     acts = {n: (m, ACTIVATION_KINDS[type(m)]) for n, m in model.named_modules() if type(m) in ACTIVATION_KINDS}
     if acts:
         return acts
-    return {n: (m, "linear") for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    return {n: (m, "linear") for n, m in model.named_modules() if isinstance(m, WEIGHTED_LAYERS)}
 
 
 @torch.no_grad()
