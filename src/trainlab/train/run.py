@@ -23,7 +23,7 @@ from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig,
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, TrainingError
-from trainlab.models import build_model, check_fits, count_parameters
+from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import env
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
@@ -148,7 +148,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
-    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None)
+    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
+    check_trainable(model, custom=custom is not None)
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size, env.cores())
     return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
