@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from trainlab.errors import ConfigError
 
-__all__ = ["JOURNAL_FILE", "fail_orphaned_trials", "open_storage", "resolve_storage", "tag_trial"]
+__all__ = ["JOURNAL_FILE", "fail_orphaned_trials", "live_trials", "open_storage", "resolve_storage", "tag_trial"]
 
 JOURNAL_FILE = "study.journal"
 # A heartbeat every 5 s; a trial silent for 30 s is stale. Long enough for a slow epoch on a busy machine
@@ -108,3 +108,14 @@ def fail_orphaned_trials(study: optuna.Study, pids: set[int] | None = None) -> l
             except (RuntimeError, ValueError):  # another process failed or finished it first
                 pass
     return failed
+
+
+def live_trials(study: optuna.Study) -> dict[int, int]:
+    """The RUNNING trials of this host whose process is still alive and not this one: trial number → pid."""
+    host, me = socket.gethostname(), os.getpid()
+    out = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") == host and pid is not None and int(pid) != me and _alive(int(pid)):
+            out[t.number] = int(pid)
+    return out
