@@ -31,7 +31,8 @@ from trainlab.search.coarse_to_fine import ROUND_ATTR, CoarseToFine, plot_ranges
 from trainlab.search.methods import grid_size, make_pruner, make_sampler
 from trainlab.search.objective import Objective, search_bundle, search_metric
 from trainlab.search.space import SearchSpace
-from trainlab.search.storage import fail_orphaned_trials, live_trials, open_storage, resolve_storage, tag_trial
+from trainlab.search.storage import (fail_orphaned_trials, live_trials, load_study, open_storage, repair_journal,
+                                     resolve_storage, tag_trial)
 from trainlab.train import env
 
 __all__ = ["SearchSpec", "run_search"]
@@ -122,13 +123,12 @@ def _check_same(old: dict[str, Any], new: SearchSpec) -> None:
 
 
 def _check_not_running(spec: SearchSpec) -> None:
-    """ConfigError, before anything is written, when processes of an earlier run of this search still run trials
+    """DamagedFileError for a journal that cannot be read; ConfigError, before anything is written, when processes
+    of an earlier run of this search still run trials
     (workers that outlived a killed ``trainlab search``): continuing now would count their trials as done and
     write trials.csv and best.yaml without them."""
-    try:
-        study = optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage))
-    except KeyError:  # search.json was written but the study never created: nothing runs
-        return
+    study = load_study(spec.name, spec.storage, "Restore the journal from a copy, or start a new search with "
+                       "another --name")
     running = live_trials(study)
     if running:
         trials, pids = ", ".join(map(str, running)), " ".join(map(str, sorted(set(running.values()))))
@@ -326,6 +326,8 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     # A database is checked before the directory is made; the default journal file lives inside it.
     db = None if spec.storage.startswith("journal:") else open_storage(spec.storage)
     search_dir.mkdir(parents=True, exist_ok=continuing)
+    if continuing:
+        repair_journal(spec.storage)  # a partial last line of a killed writer, before this search appends
     study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage), direction=direction,
                                 load_if_exists=True)
     files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)

@@ -18,8 +18,8 @@ import yaml
 from torch import nn
 
 from trainlab import files
-from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml, replace,
-                             validate_config)
+from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml,
+                             missing_keys, replace, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, TrainingError
@@ -389,11 +389,19 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise CheckpointError(f"run must contain config.yaml. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
+    text = files.read_utf8(path, f"run config {str(path)!r}", CheckpointError)
     try:
-        return validate_config(_upgraded(yaml.safe_load(path.read_text())))
+        raw = yaml.safe_load(text)
+        missing = missing_keys(raw)
+        if missing:
+            raise CheckpointError(f"run config {str(path)!r} must be the complete config trainlab wrote. Got one "
+                                  f"without {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (cut short or "
+                                  "edited). Restore it from a checkpoint's 'config' or retrain.")
+        return validate_config(_upgraded(raw))
     except (yaml.YAMLError, ConfigError) as exc:
-        raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {exc}. "
-                              "Restore it from checkpoints or retrain.") from None
+        first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {first}. "
+                              "Restore it from a checkpoint's 'config' or retrain.") from None
 
 
 def _upgraded(raw: Any) -> Any:
@@ -423,7 +431,7 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     done = int(ckpt["epoch"])
     prior = _prior_summary(run_dir)
-    _check_logs_readable(run_dir)  # a damaged file is named now, before the resume rewrites any of them
+    check_run_files(run_dir)  # a damaged file is named now, before the resume rewrites any of them
     finished = prior.get("stopped_by") in {"early_stopping", "convergence", "target"}
     # A run killed after its last checkpoint but before its test and summary.json has work left: the resume
     # trains no epoch and does those.
@@ -438,9 +446,13 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
                    resume_from=ckpt)
 
 
-def _check_logs_readable(run_dir: Path) -> None:
-    """DamagedFileError naming the first of the run's logs that cannot be read back (a partial last line of an
-    append-only log is fine: the resume drops it)."""
-    files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
-    files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
-    files.read_json(run_dir / "activations.json", fix="Delete it; the resume writes it again")
+def check_run_files(run_dir: str | Path) -> None:
+    """DamagedFileError naming the first file of the run that the verbs read back and cannot be read (a partial
+    last line of an append-only log is fine: readers drop it). Called by resume, report and fix before they
+    write anything, so a damaged run is named in one line and left as it was."""
+    run_dir = Path(run_dir)
+    files.read_json(run_dir / "summary.json", fix="Delete summary.json (the checkpoints hold the run) and resume again")
+    files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
+    files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
+    for name in ("activations.json", "lr_find.json"):
+        files.read_json(run_dir / name, fix="Delete it; a resume (activations) or trainlab lr-find --run writes it again")
