@@ -132,7 +132,7 @@ def test_diagnostics_work_on_user_modules(opts):
 @pytest.mark.parametrize("model, match", [
     (nn.Linear(4, 10), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 10\). Make your module"),
     (nn.Linear(4, 1), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 1\)"),
-    (nn.Linear(3, 2), r"input shape \(2, 4\) fails in the model .*Make your module take examples of shape \(4,\)"),
+    (nn.Linear(3, 2), r"input shape \(2, 4\): mat1 .*Make your module take examples of shape \(4,\)"),
 ])
 def test_shape_mismatch_is_caught_before_the_first_step(model, match, opts):
     x, y = _xy()

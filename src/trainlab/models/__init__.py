@@ -67,11 +67,11 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
             out = model(torch.zeros(batch_shape))  # (2, n_outputs) when it fits
     except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
         raise ConfigError(
-            f"{field_hint} does not fit the data: a batch of input shape {batch_shape} fails in the model "
-            f"({_first_line(exc)}). " + (f"Make your module take examples of shape {tuple(input_shape)} (its first layer's "
-                                         "input size must match the data)." if custom else
-                                         "Make the model's input size match the data, e.g. rebuild it with "
-                                         f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).")) from None
+            f"{field_hint} must take the data's examples of shape {tuple(input_shape)}. Got an error on a batch of "
+            f"input shape {batch_shape}: {_first_line(exc)}. " + (
+                f"Make your module take examples of shape {tuple(input_shape)} (its first layer's input size must "
+                "match the data)." if custom else "Make the model's input size match the data, e.g. rebuild it with "
+                f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).")) from None
     except Exception as exc:  # noqa: BLE001 — any error of a user's forward is named with its module, not re-raised raw
         raise ConfigError(f"{field_hint} {name}.forward must run on a batch of input shape {batch_shape}. Got "
                           f"{type(exc).__name__}: {_first_line(exc)}. Fix {name}.forward (call it on "
