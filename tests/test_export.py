@@ -282,7 +282,9 @@ def test_a_write_that_fails_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(export.os, "fsync", fail)
-    with pytest.raises(OSError, match="No space left"):
+    from trainlab.files import StorageError
+
+    with pytest.raises(StorageError, match=r"must be on a disk with free space\. Got no space left on the device"):
         export_model(Net(), (4,), tmp_path / "export" / "model.safetensors", "safetensors")
     assert not list(tmp_path.iterdir())  # neither the file, nor its temp, nor the folder made for it
 

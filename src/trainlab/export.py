@@ -369,9 +369,11 @@ def _quiet_torch() -> Iterator[None]:
 
 def _write_atomic(files: dict[Path, bytes]) -> None:
     """Write every file to a temp name, then rename them all: a failure leaves no file and no new folder."""
+    from trainlab.files import storage_errors
+
     temps: dict[Path, Path] = {}
     created: list[Path] = []  # folders made here, deepest first, removed again if writing fails
-    try:
+    with storage_errors(next(iter(files)).parent), _cleaned(temps, created):
         for path, data in files.items():
             folder = path.parent
             while not folder.exists():
@@ -386,9 +388,16 @@ def _write_atomic(files: dict[Path, bytes]) -> None:
         for path, tmp in temps.items():
             os.replace(tmp, path)
         created.clear()
+
+
+@contextlib.contextmanager
+def _cleaned(temps: dict[Path, Path], created: list[Path]) -> Iterator[None]:
+    """Remove the temp files and the folders made for them when the writes fail."""
+    try:
+        yield
     finally:
         for tmp in temps.values():
-            if tmp.exists():
+            with contextlib.suppress(OSError):
                 tmp.unlink()
         for folder in created:
             with contextlib.suppress(OSError):

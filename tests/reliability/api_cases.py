@@ -127,7 +127,7 @@ def _lr_find(model: Any = None, **kw: Any) -> Setup:
         import trainlab as tl
 
         m = _made(model)
-        return lambda out: tl.lr_find(m, _xy(), **{"steps": 5, "seeds": 1, "batch_size": 16, "threads": 1,
+        return lambda out: tl.lr_find(m, _xy(), **{"steps": 10, "seeds": 1, "batch_size": 16, "threads": 1,
                                                     "out_dir": str(out / "runs"), **kw})
 
     return setup

@@ -177,7 +177,7 @@ RUN_VERBS: dict[str, Callable[[Path], list]] = {
     "evaluate": lambda r: ["evaluate", r], "report": lambda r: ["report", r], "export": lambda r: ["export", r],
     "predict": lambda r: ["predict", r, "x.csv"], "fix": lambda r: ["fix", r, "--quiet"],
     "compare": lambda r: ["compare", r, "--out", "cmp"], "resume": lambda r: ["train", "--resume", r, "--quiet"],
-    "lr-find": lambda r: ["lr-find", "--run", r, "--seeds", "1", "--steps", "5"],
+    "lr-find": lambda r: ["lr-find", "--run", r, "--seeds", "1", "--steps", "10"],
 }
 NOT_RUNS: dict[str, Callable[[Path], Path]] = {
     "missing": lambda d: d / "runs" / "nope",
@@ -319,7 +319,7 @@ VERB_ARGV: dict[str, Callable[[Path, Path], list]] = {
     "predict": lambda d, r: ["predict", r, _csv(d, "good", b"x1,x2\n0.1,0.2\n")],
     "report": lambda d, r: ["report", r], "compare": lambda d, r: ["compare", r, r, "--out", d / "cmp"],
     "fix": lambda d, r: ["fix", r, "--quiet"],
-    "lr-find": lambda d, r: ["lr-find", "--run", r, "--seeds", "1", "--steps", "5"],
+    "lr-find": lambda d, r: ["lr-find", "--run", r, "--seeds", "1", "--steps", "10"],
 }
 
 

@@ -117,14 +117,17 @@ Snapshot = dict[str, tuple[int, int, int]]
 
 
 def snapshot(root: Path) -> Snapshot:
-    """Every file and folder under ``root``: path → (size, inode, mtime_ns)."""
+    """Every file and folder under ``root``: path → (size, inode, mtime_ns); a folder → (-1, 0, 0), since its
+    time moves when an entry comes and goes again (a temp file) and its entries are compared one by one."""
     out: Snapshot = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
+        for name in dirnames:
+            out[str((Path(dirpath) / name).relative_to(root))] = (-1, 0, 0)
+        for name in filenames:
             p = Path(dirpath) / name
             with contextlib.suppress(FileNotFoundError):
                 st = p.lstat()
-                out[str(p.relative_to(root))] = (st.st_size if not p.is_dir() else 0, st.st_ino, st.st_mtime_ns)
+                out[str(p.relative_to(root))] = (st.st_size, st.st_ino, st.st_mtime_ns)
     return out
 
 
@@ -132,14 +135,9 @@ def changes(before: Snapshot, after: Snapshot) -> str:
     """What differs between two snapshots, in words ('' when nothing)."""
     new = sorted(set(after) - set(before))
     lost = sorted(set(before) - set(after))
-    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k] and not _is_dir_only(k, after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
     parts = [f"{label}: {items[:4]}" for label, items in (("new", new), ("lost", lost), ("changed", changed)) if items]
     return "; ".join(parts)
-
-
-def _is_dir_only(key: str, snap: Snapshot) -> bool:
-    """A folder's mtime moves when an entry is added and removed again (a temp file); its entries are compared."""
-    return snap[key][0] == 0 and any(k.startswith(key + os.sep) for k in snap)
 
 
 def one_line_error(o: Outcome, what: str = "") -> None:

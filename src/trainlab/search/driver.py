@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -325,12 +326,21 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     # A database is checked before the directory is made; the default journal file lives inside it.
     db = None if spec.storage.startswith("journal:") else open_storage(spec.storage)
-    search_dir.mkdir(parents=True, exist_ok=continuing)
-    if continuing:
-        repair_journal(spec.storage)  # a partial last line of a killed writer, before this search appends
-    study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage), direction=direction,
-                                load_if_exists=True)
-    files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)
+    try:
+        with files.storage_errors(search_dir):
+            search_dir.mkdir(parents=True, exist_ok=continuing)
+            if continuing:
+                repair_journal(spec.storage)  # a partial last line of a killed writer, before this search appends
+                # loaded, not created again: create_study appends a record even for a study that exists
+                study = optuna.load_study(study_name=name, storage=db or open_storage(spec.storage))
+            else:
+                study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage),
+                                            direction=direction)
+        files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)  # the first write of a continuing search
+    except files.StorageError:
+        if not continuing:  # a full or read-only disk before the first trial leaves no half-made search
+            shutil.rmtree(search_dir, ignore_errors=True)
+        raise
     failed = fail_orphaned_trials(study)
     done = len(study.get_trials(deepcopy=False))
     log(f"search {name}: {method}, {trials} trials of {spec.trial_epochs} epochs, {workers} worker(s), "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -157,7 +158,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
 def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
     """Create ``out_dir/<prefix><name>`` exclusively; if taken, ``<name>-2``, ``-3``... Never reuse."""
     root = Path(cfg.out_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    with files.storage_errors(root):
+        root.mkdir(parents=True, exist_ok=True)
     base = prefix + (cfg.name or f"{cfg.data.name}-{model_name or cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}")
     for i in range(1, 10_000):
         path = root / (base if i == 1 else f"{base}-{i}")
@@ -377,7 +379,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup 
     p = prepare(cfg, bundle, model)
     run_dir = new_run_dir(cfg, p.custom_model)
     p.cfg = cfg = replace(cfg, name=run_dir.name)
-    return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
+    try:
+        return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
+    except files.StorageError:
+        if not (run_dir / "checkpoints" / "last.pt").exists():  # nothing to resume: a failed start leaves no folder
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
