@@ -557,21 +557,6 @@ def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
             into[k] = v
 
 
-def missing_keys(raw: Any, model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
-    """The dotted keys of a complete config that ``raw`` lacks. trainlab writes every key into config.yaml, so a
-    saved config missing some was cut short or edited: its defaults would silently stand in for the run's values."""
-    model = model or TrainConfig
-    if not isinstance(raw, dict):
-        return [prefix.rstrip(".") or "config"]
-    out = []
-    for name, info in model.model_fields.items():
-        if name not in raw:
-            out.append(prefix + name)
-        elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel) and raw[name] is not None:
-            out.extend(missing_keys(raw[name], info.annotation, f"{prefix}{name}."))
-    return out
-
-
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
     """The complete config as plain data (lists, not tuples), as written to config.yaml and checkpoints."""
     return cfg.model_dump(mode="json")
@@ -579,6 +564,23 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def config_to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+# A run's config.yaml opens and closes with these comment lines, so a file cut short (damaged on disk, copied
+# partly) is told from a whole one: YAML would read its first half as a valid config and defaults would fill in
+# the rest. A config.yaml without the first line was written by an older trainlab and is read as it is.
+RUN_CONFIG_HEAD = "# the resolved config of this run (trainlab): every key; the last line marks its end\n"
+RUN_CONFIG_END = "# end of config\n"
+
+
+def run_config_text(cfg: TrainConfig) -> str:
+    """``config_to_yaml`` framed by RUN_CONFIG_HEAD and RUN_CONFIG_END: what a run's config.yaml holds."""
+    return RUN_CONFIG_HEAD + config_to_yaml(cfg) + RUN_CONFIG_END
+
+
+def cut_short(text: str) -> bool:
+    """Whether a run's config.yaml text lost its end (it has trainlab's head line but not the end line)."""
+    return text.startswith(RUN_CONFIG_HEAD) and not text.endswith(RUN_CONFIG_END)
 
 
 def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from trainlab import files
-from trainlab.config import config_to_dict, config_to_yaml, validate_config
+from trainlab.config import config_to_dict, config_to_yaml, run_config_text, validate_config
 from trainlab.errors import ConfigError, problem
 from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
 from trainlab.playground.state import FEATURES, UPLOAD, seed_of, to_query
@@ -134,7 +134,7 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     cfg = validate_config(raw)
     p = prepare(cfg)  # the engine's own data loading, loss, model build and fit check
     p.model.load_state_dict(_engine_weights(t, p.bundle.stats["normalize"]))
-    files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    files.write_text(run_dir / "config.yaml", run_config_text(cfg))
     history = _history(t)
     ckpt = {"format": FORMAT, "epoch": max(t.epochs, 1), "config": config_to_dict(cfg), "model": p.model.state_dict(),
             "optimizer": {}, "scheduler": {}, "rng": {}, "history": history, "callbacks": {},

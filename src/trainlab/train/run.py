@@ -19,8 +19,8 @@ import yaml
 from torch import nn
 
 from trainlab import files
-from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml,
-                             missing_keys, replace, validate_config)
+from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, cut_short, replace,
+                             run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, TrainingError
@@ -246,7 +246,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
     cfg = p.cfg
     if setup is not None:
         callbacks = [*setup(p, run_dir), *callbacks]
-    files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+    files.write_text(run_dir / "config.yaml", run_config_text(cfg))
     t_start = time.perf_counter()
     with threads_and_rng(p.threads, cfg.seed, p.device):
         state = _build_state(p)
@@ -397,14 +397,12 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         raise CheckpointError(f"run must contain config.yaml. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
     text = files.read_utf8(path, f"run config {str(path)!r}", CheckpointError)
+    if cut_short(text):
+        raise CheckpointError(f"run config {str(path)!r} must be the whole file trainlab wrote. Got one cut short "
+                              f"after {len(text.encode())} bytes (its end line is missing). Restore it from a "
+                              "checkpoint's 'config' or retrain.")
     try:
-        raw = yaml.safe_load(text)
-        missing = missing_keys(raw)
-        if missing:
-            raise CheckpointError(f"run config {str(path)!r} must be the complete config trainlab wrote. Got one "
-                                  f"without {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (cut short or "
-                                  "edited). Restore it from a checkpoint's 'config' or retrain.")
-        return validate_config(_upgraded(raw))
+        return validate_config(_upgraded(yaml.safe_load(text)))
     except (yaml.YAMLError, ConfigError) as exc:
         first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {first}. "
@@ -461,5 +459,5 @@ def check_run_files(run_dir: str | Path) -> None:
     files.read_json(run_dir / "summary.json", fix="Delete summary.json (the checkpoints hold the run) and resume again")
     files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
     files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
-    for name in ("activations.json", "lr_find.json"):
-        files.read_json(run_dir / name, fix="Delete it; a resume (activations) or trainlab lr-find --run writes it again")
+    files.read_json(run_dir / "activations.json", fix="Delete it; a resume writes it again")
+    files.read_json(run_dir / "lr_find.json", fix="Delete it, or run trainlab lr-find --run again")
