@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,7 +132,7 @@ def test_diagnostics_work_on_user_modules(opts):
 @pytest.mark.parametrize("model, match", [
     (nn.Linear(4, 10), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 10\). Make your module"),
     (nn.Linear(4, 1), r"model output must be \(batch, 2\) for 2 classes. Got \(2, 1\)"),
-    (nn.Linear(3, 2), r"input shape \(2, 4\) fails in the model .*Make your module take examples of shape \(4,\)"),
+    (nn.Linear(3, 2), r"input shape \(2, 4\): mat1 .*Make your module take examples of shape \(4,\)"),
 ])
 def test_shape_mismatch_is_caught_before_the_first_step(model, match, opts):
     x, y = _xy()
@@ -140,6 +141,61 @@ def test_shape_mismatch_is_caught_before_the_first_step(model, match, opts):
         tl.fit(model, (x, y), **opts)
     assert "\n" not in str(info.value)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+class RaisesInForward(nn.Module):
+    def __init__(self, exc):
+        super().__init__()
+        self.lin, self.exc = nn.Linear(4, 2), exc
+
+    def forward(self, x):
+        raise self.exc
+
+
+class NoParameters(nn.Module):
+    def forward(self, x):
+        return x[:, :2]
+
+
+def _frozen() -> nn.Module:
+    net = Net()
+    net.requires_grad_(False)
+    return net
+
+
+def _label_5():
+    x, y = _xy()
+    y = y.clone()
+    y[7] = 5
+    return x, y
+
+
+@pytest.mark.parametrize("model, data, extra, error, match", [
+    (Net(), (torch.empty(0, 4), torch.empty(0, dtype=torch.long)), {}, DataError,
+     r"^X must be at least one example\. Got 0 rows \(shape \(0, 4\)\)\. Pass a non-empty X and y\.$"),
+    (Net(), (torch.empty(10, 0), torch.zeros(10, dtype=torch.long)), {}, DataError,
+     r"^X must be at least one value per example\. Got shape \(10, 0\)"),
+    (RaisesInForward(TypeError("forward() got an unexpected keyword")), _xy(), {}, ConfigError,
+     r"^model RaisesInForward\.forward must run on a batch of input shape \(2, 4\)\. Got TypeError: forward\(\) got "
+     r"an unexpected keyword\. Fix RaisesInForward\.forward"),
+    (RaisesInForward(Exception("boom")), _xy(), {}, ConfigError, r"^model RaisesInForward\.forward must run .*Got Exception: boom\."),
+    ("not a model", _xy(), {}, ConfigError,
+     r"^model must be a torch\.nn\.Module instance or None\. Got str 'not a model'\. Pass your nn\.Module instance"),
+    (Net, _xy(), {}, ConfigError, r"^model must be a torch\.nn\.Module instance or None\. Got the class Net\. Pass an instance: Net\(\.\.\.\)\.$"),
+    (NoParameters(), _xy(), {}, ConfigError,
+     r"^model must be a module with trainable parameters\. Got NoParameters with no parameters\. Give it a layer"),
+    (_frozen(), _xy(), {}, ConfigError, r"^model must be a module with trainable parameters\. Got Net with every parameter frozen"),
+    (Net(), _xy(), {"test": (torch.zeros(10, 5), torch.zeros(10, dtype=torch.long))}, DataError,
+     r"^test X must be shaped \(N, 4\) like the training inputs\. Got shape \(10, 5\)\."),
+    (Net(), _label_5(), {}, DataError,
+     r"^labels must be the 2 classes 0\.\.1 that Net outputs\. Got the labels \['0', '1', '5'\]: 5 is outside them\. "
+     r"Fix or drop the rows labelled 5, or make Net's last layer output 3 values per example\.$"),
+])
+def test_bad_model_or_data_is_refused_before_the_run_directory_exists(model, data, extra, error, match, opts):
+    with pytest.raises(error, match=match) as info:
+        tl.fit(model, data, **extra, **opts)
+    assert "\n" not in str(info.value)
+    assert not (Path(opts["out_dir"])).exists() or not any(Path(opts["out_dir"]).iterdir())
 
 
 def test_unknown_keyword_gets_did_you_mean_and_bad_value_the_config_error(opts):

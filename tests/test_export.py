@@ -127,6 +127,49 @@ def test_onnx_with_the_sidecar_recipe_predicts_like_trainlab_from_raw_pixels(run
     assert abs(float(np.mean(raw)) - float(np.mean(x))) > 0.1  # the normalisation is not a no-op here
 
 
+def _apply_steps(steps: list[dict], raw: np.ndarray) -> np.ndarray:
+    """model.json's input.transform steps, as a user without trainlab applies them (NumPy only)."""
+    x = raw.astype(np.float64)
+    for step in steps:
+        if step["op"] == "divide":
+            x = x / step["by"]
+        elif step["op"] == "standardize":
+            shape = (1, -1) + (1,) * (x.ndim - 2)  # per channel / feature, axis 1
+            x = (x - np.array(step["mean"]).reshape(shape)) / np.array(step["std"]).reshape(shape)
+        else:
+            raise AssertionError(f"unexpected step {step}")
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_sidecar_input_transform_turns_raw_uint8_pixels_into_what_the_model_was_fed(runs, tmp_path, normalize):
+    """pixels / 255 when data.normalize is off, then (- mean) / std when on: from the idx file's bytes to the
+    exact tensor trainlab evaluates, with nothing guessed."""
+    from trainlab.data.idx import read_idx
+
+    cfg = load_run(runs["cnn"]["run_dir"]).cfg
+    cfg = replace(cfg, **{"data.normalize": normalize, "out_dir": str(tmp_path / "runs"), "name": "px",
+                          "model.name": "mlp", "model.hidden": [8]})
+    run_dir = train(cfg, verbose=False).run_dir
+    side = json.loads(sidecar_path(export_run(run_dir, "onnx")).read_text())
+    transform = side["input"]["transform"]
+    assert transform["formula"] == ("input = (pixels / 255 - mean) / std, per channel or feature (axis 1)" if normalize
+                                    else "input = pixels / 255")
+    assert transform["steps"][0] == {"op": "divide", "by": 255} and len(transform["steps"]) == 1 + normalize
+    pixels = read_idx(Path(cfg.data.dir) / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").numpy()  # (N, 28, 28) uint8
+    x = _apply_steps(transform["steps"], pixels[:, None])
+    want = load_data(cfg.data, cfg.seed).test.open().x.numpy()  # what trainlab's own evaluation feeds the model
+    assert x.shape == want.shape and np.abs(x - want).max() < 1e-6
+
+
+def test_sidecar_input_transform_of_toy_and_in_memory_data_says_no_scaling(runs):
+    toy = json.loads(sidecar_path(_export(runs["mlp"], "onnx")).read_text())["input"]["transform"]
+    assert toy == {"from": "the points' coordinates as generated (no scaling)", "steps": [], "formula": "input = x"}
+    user = json.loads(sidecar_path(_export(runs["user"], "onnx")).read_text())["input"]["transform"]
+    assert user["formula"] == "input = (x - mean) / std, per channel or feature (axis 1)"
+    assert [s["op"] for s in user["steps"]] == ["standardize"]
+
+
 # The fresh process imports torch only; a finder that refuses trainlab proves nothing even tries to import it.
 FRESH = r"""
 import json, sys
@@ -192,7 +235,9 @@ def test_sidecar_and_embedded_metadata_say_what_to_feed_and_what_comes_out(runs)
     loaded = load_run(run["run_dir"])
     paths = {fmt: _export(run, fmt) for fmt in FORMATS}
     side = json.loads((run["run_dir"] / "export" / "model.json").read_text())
-    assert side["input"] == {"name": "input", "shape": ["batch", 1, 28, 28], "dtype": "float32"}
+    assert {k: v for k, v in side["input"].items() if k != "transform"} == {
+        "name": "input", "shape": ["batch", 1, 28, 28], "dtype": "float32"}
+    assert side["input"]["transform"]["formula"] == "input = (pixels / 255 - mean) / std, per channel or feature (axis 1)"
     assert side["output"]["name"] == "output" and side["output"]["shape"] == ["batch", 10]
     assert "softmax" in side["output"]["meaning"] and "class_names" in side["output"]["meaning"]
     assert side["task"] == "classification" and side["loss"] == "cross_entropy"
@@ -237,7 +282,9 @@ def test_a_write_that_fails_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(export.os, "fsync", fail)
-    with pytest.raises(OSError, match="No space left"):
+    from trainlab.files import StorageError
+
+    with pytest.raises(StorageError, match=r"must be on a disk with free space\. Got no space left on the device"):
         export_model(Net(), (4,), tmp_path / "export" / "model.safetensors", "safetensors")
     assert not list(tmp_path.iterdir())  # neither the file, nor its temp, nor the folder made for it
 

@@ -240,6 +240,7 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
     ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
     """
+    _check_model(model)
     cfg, bundle = _config_and_data(data, val, test, target, task, config, options)
     notebook = _in_notebook()
     show = (sys.stdout.isatty() or notebook) if verbose is None else verbose
@@ -263,6 +264,19 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
                data_args=data_args)
 
 
+def _check_model(model: Any) -> None:
+    """ConfigError unless ``model`` is an ``nn.Module`` instance or None (a class is named with its fix)."""
+    if model is None or isinstance(model, nn.Module):
+        return
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        got, fix = f"the class {model.__name__}", f"Pass an instance: {model.__name__}(...)"
+    else:
+        got = f"{type(model).__name__} {model!r}"[:80]
+        fix = ("Pass your nn.Module instance, or model=None to build the config's model (e.g. model_name='mlp')"
+               + (f"; a dataset name goes in data={model!r}" if isinstance(model, str) else ""))
+    raise ConfigError(f"model must be a torch.nn.Module instance or None. Got {got}. {fix}.")
+
+
 def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
     """A CPU copy of a user module's weights before training (one extra copy of the parameters), so that
     ``Run.fix`` starts its new run from exactly these weights."""
@@ -284,6 +298,7 @@ def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1,
     """
     from trainlab.train.lr_find import find_lr
 
+    _check_model(model)
     cfg, bundle = _config_and_data(data, val, None, target, task, config, options)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:

@@ -7,11 +7,13 @@ nothing written); 130 interrupted (the run can be resumed).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from trainlab.errors import TrainingError, TrainlabError
 
@@ -27,8 +29,45 @@ def _registry_help() -> str:
     return "\n".join(f"  {k.field:<18} {', '.join(k.names())}" for k in kinds)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with trainlab's promise for bad input: one line on stderr and exit 2 (not the usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {usage_problem(self.prog, message)}\n")
+
+
+# argparse's messages → the house form '<field> must be <constraint>. Got <value>. <fix>.'
+_ARGPARSE = [
+    (re.compile(r"argument (?P<arg>[^:/]+)(/\S+)?: invalid (?P<type>\w+) value: '(?P<got>.*)'$"),
+     lambda m, prog: f"{m['arg']} must be {_TYPES.get(m['type'], 'a ' + m['type'])}. Got {m['got']!r}. "
+                     f"See '{prog} --help'."),
+    (re.compile(r"argument (?P<arg>[^:/]+)(/\S+)?: invalid choice: '(?P<got>.*)' \(choose from (?P<choices>.*)\)$"),
+     lambda m, prog: f"{m['arg']} must be one of {m['choices'].replace(chr(39), '')}. Got {m['got']!r}. "
+                     + _did_you_mean(m["got"], m["choices"].replace("'", "").split(", "), prog)),
+    (re.compile(r"the following arguments are required: (?P<args>.*)$"),
+     lambda m, prog: f"{m['args']} must be given. Got none. See '{prog} --help'."),
+    (re.compile(r"unrecognized arguments: (?P<args>.*)$"),
+     lambda m, prog: f"arguments must be ones '{prog}' takes. Got {m['args']!r}. See 'trainlab <verb> --help'."),
+]
+_TYPES = {"int": "a whole number", "float": "a number"}
+
+
+def _did_you_mean(got: str, choices: list[str], prog: str) -> str:
+    close = difflib.get_close_matches(got, choices, n=1)
+    return f"Did you mean {close[0]!r}?" if close else f"See '{prog} --help'."
+
+
+def usage_problem(prog: str, message: str) -> str:
+    """One line for an argparse error (a flag's type, a missing argument, an unknown verb or argument)."""
+    for pattern, say in _ARGPARSE:
+        m = pattern.match(message)
+        if m:
+            return say(m, prog)
+    return f"{message[:1].upper()}{message[1:]}. See '{prog} --help'."
+
+
 def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trainlab", description="Train neural networks fast and see why a run went wrong.")
+    p = _Parser(prog="trainlab", description="Train neural networks fast and see why a run went wrong.")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
 
     t = sub.add_parser("train", help="train a network (default: the classic Fashion-MNIST MLP recipe)",
@@ -403,9 +442,10 @@ def cmd_report(a: argparse.Namespace) -> int:
 
     from trainlab.diagnose.verdict import diagnose_run, format_diagnosis
     from trainlab.report import write_report
-    from trainlab.train.run import read_run_config
+    from trainlab.train.run import check_run_files, read_run_config
 
     read_run_config(a.run)  # one clear line if this is not a run directory
+    check_run_files(a.run)  # and for a damaged file it reads, before diagnosis.json and the pictures are rewritten
     print(format_diagnosis(diagnose_run(a.run)))
     print(f"report: {write_report(a.run)}")
     return 0

@@ -450,10 +450,7 @@ def _format_error(err: dict) -> str:
         close = difflib.get_close_matches(field, ALL_KEYS, n=1, cutoff=0.6)
         hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys here: {', '.join(sorted(candidates))}."
         return f"{field} is not a config key. {hint}"
-    if kind in _CONSTRAINT:
-        constraint = _CONSTRAINT[kind](err.get("ctx") or {})
-    else:
-        constraint = err["msg"].removeprefix("Value error, ")
+    constraint = " or ".join(dict.fromkeys(_constraint(e) for e in err.get("branches", [err])))
     default = _default_of(loc)
     if kind in ("model_type", "model_attributes_type"):
         first = next((k for k in ALL_KEYS if k.startswith(field + ".")), field + ".<key>")
@@ -465,6 +462,34 @@ def _format_error(err: dict) -> str:
     return f"{field} must be {constraint}. Got {got!r}. {fix}."
 
 
+def _constraint(err: dict) -> str:
+    kind = err["type"]
+    if kind in _CONSTRAINT:
+        return _CONSTRAINT[kind](err.get("ctx") or {})
+    return err["msg"].removeprefix("Value error, ")
+
+
+def _merge_union_branches(errors: list[dict]) -> list[dict]:
+    """One error per config key: pydantic reports a value that fits no type of a union (``class_weights``:
+    'balanced' or a list) once per type, with the type's name appended to ``loc``; those become one error
+    listing every branch, so a single bad value is a single line."""
+    out: list[dict] = []
+    merged: dict[tuple, dict] = {}
+    for err in errors:
+        names = tuple(str(p) for p in err["loc"] if not isinstance(p, int))
+        key = names
+        while key and ".".join(key) not in ALL_KEYS and err["type"] != "extra_forbidden":
+            key = key[:-1]
+        if not key or key == names or len(names) - len(key) != 1:
+            out.append(err)
+            continue
+        if key not in merged:
+            merged[key] = {**err, "loc": key, "branches": []}
+            out.append(merged[key])
+        merged[key]["branches"].append(err)
+    return out
+
+
 def validate_config(raw: dict[str, Any]) -> TrainConfig:
     """Build a :class:`TrainConfig` from a plain mapping, or raise one ConfigError listing every problem."""
     if not isinstance(raw, dict):
@@ -473,7 +498,7 @@ def validate_config(raw: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = list(dict.fromkeys(_format_error(e) for e in exc.errors()))
+        lines = list(dict.fromkeys(_format_error(e) for e in _merge_union_branches(exc.errors())))
         raise ConfigError("\n".join(lines)) from None
 
 
@@ -511,8 +536,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--config must be an existing YAML file. Got {str(path)!r}. Check the path.")
+    text = files.read_utf8(p, "--config", ConfigError)
+    if not text.strip():  # an empty file is a mistake (a truncated copy, the wrong path), not "all defaults"
+        raise ConfigError(f"--config must hold a mapping of keys to values. Got the empty file {str(path)!r}. "
+                          "Write 'key: value' lines, or leave --config out for the defaults.")
     try:
-        data = yaml.safe_load(files.read_utf8(p, "--config", ConfigError)) or {}
+        data = yaml.safe_load(text)
+        data = {} if data is None else data  # only comments: every key commented out
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""
@@ -566,6 +596,23 @@ def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
 
 def config_to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+# A run's config.yaml opens and closes with these comment lines, so a file cut short (damaged on disk, copied
+# partly) is told from a whole one: YAML would read its first half as a valid config and defaults would fill in
+# the rest. A config.yaml without the first line was written by an older trainlab and is read as it is.
+RUN_CONFIG_HEAD = "# the resolved config of this run (trainlab): every key; the last line marks its end\n"
+RUN_CONFIG_END = "# end of config\n"
+
+
+def run_config_text(cfg: TrainConfig) -> str:
+    """``config_to_yaml`` framed by RUN_CONFIG_HEAD and RUN_CONFIG_END: what a run's config.yaml holds."""
+    return RUN_CONFIG_HEAD + config_to_yaml(cfg) + RUN_CONFIG_END
+
+
+def cut_short(text: str) -> bool:
+    """Whether a run's config.yaml text lost its end (it has trainlab's head line but not the end line)."""
+    return text.startswith(RUN_CONFIG_HEAD) and not text.endswith(RUN_CONFIG_END)
 
 
 def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:

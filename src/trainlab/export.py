@@ -1,7 +1,8 @@
 """Export a trained model for use without trainlab: ONNX, TorchScript or safetensors, plus a JSON sidecar.
 
 ``export_run("runs/<name>", "onnx")`` writes ``runs/<name>/export/model.onnx`` and ``model.json``: what to feed
-the model (input shape, the normalisation it was trained with), what comes out (raw outputs: logits, a score
+the model (input shape; ``input.transform``, the exact steps from raw data: pixels / 255, features, the
+normalisation it was trained with), what comes out (raw outputs: logits, a score
 or values, and how to read them), class names, task and config. The same facts are embedded in the file
 (ONNX ``metadata_props``, TorchScript extra file ``trainlab.json``, safetensors metadata).
 
@@ -106,6 +107,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path | None = None, *,
 def run_meta(run: LoadedRun) -> dict[str, Any]:
     """What a user of a run's exported file needs: normalisation, classes, what the output means, the config."""
     from trainlab.config import config_to_dict
+    from trainlab.data import input_transform
 
     info = run.info
     classification = info["task"] == "classification"
@@ -115,11 +117,12 @@ def run_meta(run: LoadedRun) -> dict[str, Any]:
         "task": info["task"], "class_names": names, "loss": info["loss"],
         "output": {"meaning": (OUTPUT_MEANING if run.cfg.loss.from_logits else PROBABILITY_MEANING).get(
                        info["loss"], "raw model outputs") if classification else REGRESSION_MEANING},
-
+        # The whole recipe from a user's raw data (pixels / 255 for images, features, standardisation).
+        "input": {"transform": input_transform(run.cfg.data.name, info.get("stats") or {})},
         "normalize": None if norm is None else {
             "mean": norm["mean"], "std": norm["std"], "axis": 1,
-            "apply": "input = (x - mean) / std per channel (axis 1) of images or per feature of rows, with x as "
-                     "trainlab reads it (pixels scaled to [0, 1]); the model expects normalised inputs"},
+            "apply": "input = (x - mean) / std per channel (axis 1) of images or per feature of rows, with x the "
+                     "input before this step (input.transform has every step); the model expects normalised inputs"},
         "feature_names": info.get("feature_names"), "target_names": info.get("target_names"),
         "run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch,
         "model": info.get("custom_model") or run.cfg.model.name, "config": config_to_dict(run.cfg),
@@ -372,9 +375,11 @@ def _quiet_torch() -> Iterator[None]:
 
 def _write_atomic(files: dict[Path, bytes]) -> None:
     """Write every file to a temp name, then rename them all: a failure leaves no file and no new folder."""
+    from trainlab.files import storage_errors
+
     temps: dict[Path, Path] = {}
     created: list[Path] = []  # folders made here, deepest first, removed again if writing fails
-    try:
+    with storage_errors(next(iter(files)).parent), _cleaned(temps, created):
         for path, data in files.items():
             folder = path.parent
             while not folder.exists():
@@ -389,9 +394,16 @@ def _write_atomic(files: dict[Path, bytes]) -> None:
         for path, tmp in temps.items():
             os.replace(tmp, path)
         created.clear()
+
+
+@contextlib.contextmanager
+def _cleaned(temps: dict[Path, Path], created: list[Path]) -> Iterator[None]:
+    """Remove the temp files and the folders made for them when the writes fail."""
+    try:
+        yield
     finally:
         for tmp in temps.values():
-            if tmp.exists():
+            with contextlib.suppress(OSError):
                 tmp.unlink()
         for folder in created:
             with contextlib.suppress(OSError):

@@ -80,6 +80,20 @@ def write_atomic(path: str | Path, write: Callable[[Any], None], *, binary: bool
     return path
 
 
+def remove_empty_tree(folder: str | Path) -> bool:
+    """Remove ``folder`` when it holds no file, only (nested) empty folders: what a command that failed before it
+    wrote anything leaves behind. Returns whether it was removed."""
+    folder = Path(folder)
+    if not folder.is_dir() or any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
+        return False
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        with contextlib.suppress(OSError):
+            sub.rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    return not folder.exists()
+
+
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:
     """Delete the ``.<name>.tmp-<pid>`` files that killed processes left in ``folder``; returns what went."""
     gone = []

@@ -34,8 +34,7 @@ from trainlab.diagnose.rules import Finding
 from trainlab.diagnose.verdict import diagnose_run
 from trainlab.errors import ConfigError, DataError, FixError, TrainingError
 from trainlab.files import write_json
-
-from trainlab.train.run import read_run_config
+from trainlab.train.run import check_run_files, read_run_config
 
 FIX_FILE = "fix.json"
 # A regression's fix helps when the best validation loss falls by ≥ 5 %: the verdict rules treat smaller loss
@@ -229,6 +228,7 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     was. Raises FixError (one line) when the remedy is not a config change or the run cannot be rebuilt."""
     parent = Path(run_dir)
     cfg = read_run_config(parent)  # one line for a directory that is not a run
+    check_run_files(parent)  # one line for a damaged file, before anything is trained or written
     summary = _read_json(parent / "summary.json")
     top, nothing = _top_remedy(parent, summary, model)
     if top is None:

@@ -201,9 +201,19 @@ def test_test_set_sealed_and_read_only_when_opened():
     assert test_ds.calls == 9  # cached: read once
 
 
-def test_test_problems_surface_at_open_and_missing_test_says_so():
+def test_test_problems_refused_before_training_and_missing_test_says_so():
     x, y = _xy()
-    b = bundle_from_data((x, y), test=(x[:4], [0, 1, 2, 7]))
+    # Arrays: the shape and the labels are checked at once (before a run directory exists), no input is converted.
+    with pytest.raises(DataError, match=r"test y must be one of the training classes.*Got 7"):
+        bundle_from_data((x, y), test=(x[:4], [0, 1, 2, 7]))
+    with pytest.raises(DataError, match=r"test X must be shaped \(N, 3\) like the training inputs\. Got shape \(4, 5\)"):
+        bundle_from_data((x, y), test=(np.zeros((4, 5)), [0, 1, 2, 0]))
+    with pytest.raises(DataError, match=r"test X must be at least one example\. Got 0 rows"):
+        bundle_from_data((x, y), test=(np.zeros((0, 3)), []))
+    # A Dataset stays sealed (not read) until the final evaluation opens it: its problems surface there.
+    test_ds = PairDataset(x[:4], np.array([0, 1, 2, 7]))
+    b = bundle_from_data((x, y), test=test_ds)
+    assert test_ds.calls == 0
     with pytest.raises(DataError, match=r"test y must be one of the training classes.*Got 7"):
         b.test.open()
     with pytest.raises(DataError, match=r"test must be .*Got the string 'mnist'"):

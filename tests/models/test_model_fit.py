@@ -16,16 +16,16 @@ def test_check_fits_accepts_a_fitting_model() -> None:
 
 def test_check_fits_names_both_shapes_for_the_wrong_input_size(mcfg) -> None:
     model = build_model(mcfg(hidden=[100]), (2,), 10)
-    with pytest.raises(ConfigError, match=r"^model does not fit the data: a batch of input shape \(2, 1, 28, 28\) "
-                                          r"fails in the model \(mat1 and mat2 shapes cannot be multiplied "
-                                          r"\(2x784 and 2x100\)\)\. Make the model's input size match") as err:
+    with pytest.raises(ConfigError, match=r"^model must take the data's examples of shape \(1, 28, 28\)\. Got an error "
+                                          r"on a batch of input shape \(2, 1, 28, 28\): mat1 and mat2 shapes cannot be "
+                                          r"multiplied \(2x784 and 2x100\)\. Make the model's input size match") as err:
         check_fits(model, (1, 28, 28), 10)
     assert "\n" not in str(err.value)
 
 
 def test_check_fits_catches_a_wrong_channel_count(mcfg) -> None:
     model = build_model(mcfg(name="cnn", channels=[4]), (3, 8, 8), 2)
-    with pytest.raises(ConfigError, match=r"^checkpoint does not fit the data: a batch of input shape \(2, 1, 8, 8\)"):
+    with pytest.raises(ConfigError, match=r"^checkpoint must take the data's examples of shape \(1, 8, 8\)\. Got an error on a batch of input shape \(2, 1, 8, 8\)"):
         check_fits(model, (1, 8, 8), 2, field_hint="checkpoint")
 
 

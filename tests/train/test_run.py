@@ -203,3 +203,22 @@ def test_runs_saved_before_momentum_was_refused_still_load(make_cfg):
     raw["optimizer"]["momentum"] = 0.9
     path.write_text(yaml.safe_dump(raw))
     assert read_run_config(result.run_dir).optimizer.momentum is None
+
+
+def test_a_cut_short_config_yaml_is_named_and_an_older_one_without_the_frame_still_reads(make_cfg):
+    from trainlab.config import RUN_CONFIG_END, RUN_CONFIG_HEAD, config_to_yaml
+    from trainlab.errors import CheckpointError
+    from trainlab.train.run import read_run_config
+
+    cfg = make_cfg(name="framed")
+    d = train(cfg, verbose=False).run_dir
+    text = (d / "config.yaml").read_text()
+    assert text.startswith(RUN_CONFIG_HEAD) and text.endswith(RUN_CONFIG_END)
+    assert config_to_dict(read_run_config(d)) == config_to_dict(cfg)
+    cut = text[: text.index("optimizer:")]  # still valid YAML: defaults would stand in for the rest
+    assert validate_config(yaml.safe_load(cut))
+    (d / "config.yaml").write_text(cut)
+    with pytest.raises(CheckpointError, match=r"config\.yaml' must be the whole file trainlab wrote\. Got one cut short"):
+        read_run_config(d)
+    (d / "config.yaml").write_text(config_to_yaml(cfg))  # as older trainlab wrote it: no head, no end line
+    assert config_to_dict(read_run_config(d)) == config_to_dict(cfg)

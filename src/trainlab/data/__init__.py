@@ -6,6 +6,8 @@ fits normalisation on the training split only, and seals the test split (see :cl
 """
 from __future__ import annotations
 
+from typing import Any
+
 from trainlab.config import DataConfig
 from trainlab.data.base import DataBundle, DatasetSource, RawData, SealedTest, Split
 from trainlab.data import features, images, mnist1d, tabular, toy  # noqa: F401  (register the sources and features)
@@ -19,7 +21,7 @@ from trainlab.registry import DATASETS
 __all__ = [
     "DataBundle", "DatasetSource", "RawData", "SealedTest", "Split", "Standardizer", "Augmenter",
     "load_data", "apply_features", "bundle_from_data", "split_indices", "kfold_indices", "make_augmenter",
-    "describe_datasets",
+    "describe_datasets", "input_transform",
 ]
 
 
@@ -90,3 +92,32 @@ def describe_datasets(cfg: DataConfig | None = None) -> list[dict]:
         info.update(source.describe(cfg))
         rows.append(info)
     return rows
+
+
+# How each kind of source turns what a user holds into the model's raw input, before features and normalisation.
+_SOURCE_INPUTS = {
+    "image": ("pixels / 255", "uint8 pixel values 0..255, channels first (C, H, W)", [{"op": "divide", "by": 255}]),
+    "tabular": ("x", "the CSV's feature columns as numbers, in the order of feature_names", []),
+    "toy": ("x", "the points' coordinates as generated (no scaling)", []),
+    "memory": ("x", "the inputs as passed to trainlab.fit (no scaling)", []),
+}
+
+
+def input_transform(data_name: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """The exact transform from a user's raw inputs to what a run's model takes, as data (``steps``) and as one
+    formula: pixels / 255 for image sources, then ``data.features`` (if any), then the training split's
+    standardisation (if ``data.normalize`` was on, and always for CSV data). ``stats``: the run's data stats."""
+    kind = DATASETS.get(data_name).kind if data_name in DATASETS else None
+    raw, source, steps = _SOURCE_INPUTS.get(kind, ("x", "the inputs as the dataset's loader gives them", []))
+    steps = [dict(s) for s in steps]
+    formula = raw
+    feats = stats.get("features")
+    if feats:
+        steps.append({"op": "features", "columns": feats["columns"], "names": feats["names"]})
+        source = f"the raw columns {feats['columns']}"
+        formula = f"[{', '.join(feats['names'])}] of x = [{', '.join(feats['columns'])}]"
+    norm = stats.get("normalize")
+    if norm is not None:
+        steps.append({"op": "standardize", "mean": norm["mean"], "std": norm["std"], "axis": 1})
+        formula = f"({formula} - mean) / std, per channel or feature (axis 1)"
+    return {"from": source, "steps": steps, "formula": f"input = {formula}"}

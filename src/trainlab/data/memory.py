@@ -131,6 +131,8 @@ def _numbers_only(a: np.ndarray, field: str) -> np.ndarray:
 def _check_finite(a: torch.Tensor | np.ndarray, field: str) -> None:
     """DataError counting the rows of ``a`` that hold NaN or Inf and naming the first."""
     finite = torch.isfinite(a) if isinstance(a, torch.Tensor) else torch.from_numpy(np.isfinite(a))
+    if finite.numel() == 0:
+        return  # nothing to check (empty targets are refused by the length check against X)
     bad = ~finite.reshape(len(a), -1).all(dim=1)
     if bool(bad.any()):
         n, first = int(bad.sum()), int(bad.nonzero()[0, 0])
@@ -155,8 +157,17 @@ def _inputs(v: Any, field: str) -> torch.Tensor:
     if x.ndim == 0:
         raise _fail(field, "one row per example", "a single number", "Pass an array shaped (N, ...)")
     x = x[:, None] if x.ndim == 1 else x
+    _check_not_empty(tuple(x.shape), field)
     _check_finite(x, field)
     return x
+
+
+def _check_not_empty(shape: tuple[int, ...], field: str) -> None:
+    """DataError for inputs with no example, or examples with no value (a reshape would fail on them later)."""
+    if shape[0] == 0:
+        raise _fail(field, "at least one example", f"0 rows (shape {shape})", "Pass a non-empty X and y")
+    if 0 in shape[1:]:
+        raise _fail(field, "at least one value per example", f"shape {shape}", "Pass examples with features in them")
 
 
 def _targets(v: Any, field: str) -> np.ndarray:
@@ -486,6 +497,7 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         test_load: Callable[[], Split] = _no_test
     else:
         test_kind = _kind(test, "test")  # the type is checked now; the data is read only when opened
+        _check_test(test, test_kind, spec, arrays.columns, target)  # and what can be checked without reading it
 
         def test_load() -> Split:
             return _to_split(_read(test, test_kind, "test ", columns=arrays.columns, **opts), spec, "test ")
@@ -504,6 +516,44 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
         stats=stats, meta={"source": "memory", "kind": kind},
     )
+
+
+def _check_test(test: Any, kind: Kind, spec: _Spec, columns: list[Any] | None, target: str | None) -> None:
+    """DataError now, before training, when the test set cannot be scored like the training data: no rows,
+    other columns or image shape, a label training lacks. Read from the inputs' ``shape`` and column labels
+    and from the targets alone: no input value is converted, and a Dataset is not touched (it stays sealed)."""
+    if kind == "dataframe" and _is_frame(test):
+        _columns(test, "test ", columns)
+        y: Any = test[target] if target is not None and target in test.columns else None
+        shape: tuple[int, ...] | None = None
+    elif kind in ("tensors", "numpy", "lists", "dataframe"):
+        x, y = test
+        if _is_frame(x):
+            _columns(x, "test ", columns)
+            shape = None
+        else:
+            shape = tuple(x.shape) if hasattr(x, "shape") else _list_shape(x)
+    else:
+        return
+    if shape:  # None/(): ragged lists or a single number, named by the full read at open
+        shape = (*shape, 1) if len(shape) == 1 else shape
+        _check_not_empty(shape, "test X")
+        if tuple(shape[1:]) != spec.input_shape:
+            raise _fail("test X", f"shaped (N, {', '.join(map(str, spec.input_shape))}) like the training inputs",
+                        f"shape {shape}", "Pass the same features or channels as the training data")
+    if y is not None and spec.task == "classification":
+        _encode(_targets(y, "test y"), spec, "test y")
+
+
+def _list_shape(x: Any) -> tuple[int, ...] | None:
+    """The shape of nested lists from their first elements (None when that is not a clean rectangle)."""
+    shape = []
+    while isinstance(x, (list, tuple)):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    return tuple(shape) or None
 
 
 def _fits(ds: Any, max_bytes: int) -> bool:

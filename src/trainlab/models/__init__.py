@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from trainlab.config import ModelConfig
-from trainlab.errors import ConfigError, problem
+from trainlab.errors import ConfigError, DataError, problem
 from trainlab.models import activations, init, resnet, zoo  # noqa: F401  (register the pieces)
 from trainlab.models.activations import LEAKY_RELU_SLOPE, make_activation
 from trainlab.models.init import init_weights
 from trainlab.registry import ACTIVATIONS, INITS, MODELS
 
 __all__ = [
-    "build_model", "count_parameters", "check_fits", "init_weights", "make_activation",
+    "build_model", "count_parameters", "check_fits", "check_trainable", "init_weights", "make_activation",
     "LEAKY_RELU_SLOPE", "MODELS", "ACTIVATIONS", "INITS",
 ]
 
@@ -52,30 +52,73 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, field_hint: str = "model",
-               custom: bool = False) -> None:
+               custom: bool = False, class_names: list[str] | None = None) -> None:
     """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit.
 
-    ``custom``: the model is the user's own module, so the fix names the module, not ``build_model``."""
+    ``custom``: the model is the user's own module, so the fix names the module, not ``build_model``.
+    ``class_names``: the data's labels; an output one class short of integer labels such as 0, 1, 5 is then
+    blamed on the labels (a stray label makes a class the module was not built for), not on the module."""
     batch_shape = (2, *input_shape)
     modes = {m: m.training for m in model.modules()}
     model.eval()  # eval: BatchNorm's running statistics stay untouched and Dropout draws nothing
+    name = type(model).__name__
     try:
         with torch.no_grad():
             out = model(torch.zeros(batch_shape))  # (2, n_outputs) when it fits
     except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
-        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ConfigError(
-            f"{field_hint} does not fit the data: a batch of input shape {batch_shape} fails in the model "
-            f"({reason}). " + (f"Make your module take examples of shape {tuple(input_shape)} (its first layer's "
-                               "input size must match the data)." if custom else
-                               "Make the model's input size match the data, e.g. rebuild it with "
-                               f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).")) from None
+            f"{field_hint} must take the data's examples of shape {tuple(input_shape)}. Got an error on a batch of "
+            f"input shape {batch_shape}: {_first_line(exc)}. " + (
+                f"Make your module take examples of shape {tuple(input_shape)} (its first layer's input size must "
+                "match the data)." if custom else "Make the model's input size match the data, e.g. rebuild it with "
+                f"build_model(cfg, input_shape={tuple(input_shape)}, n_outputs={n_outputs}).")) from None
+    except Exception as exc:  # noqa: BLE001 — any error of a user's forward is named with its module, not re-raised raw
+        raise ConfigError(f"{field_hint} {name}.forward must run on a batch of input shape {batch_shape}. Got "
+                          f"{type(exc).__name__}: {_first_line(exc)}. Fix {name}.forward (call it on "
+                          f"torch.zeros{batch_shape} to see the traceback).") from None
     finally:
         for m, training in modes.items():
             m.train(training)
     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if got != (2, n_outputs):
+        stray = _stray_labels(got, n_outputs, class_names) if custom else None
+        if stray:
+            width = got[1]  # type: ignore[index]
+            raise DataError(f"labels must be the {width} classes 0..{width - 1} that {name} outputs. Got the labels "
+                            f"{class_names}: {', '.join(stray)} {'is' if len(stray) == 1 else 'are'} outside them. "
+                            f"Fix or drop the rows labelled {', '.join(stray)}, or make {name}'s last layer output "
+                            f"{n_outputs} values per example.")
         what = f"{n_outputs} classes" if n_outputs > 1 else "1 output (a binary score or one regression target)"
         fix = (f"Make your module's last layer output {n_outputs} value(s) per example" if custom
                else f"Rebuild the model with n_outputs={n_outputs} for this data")
         raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. {fix}.")
+
+
+def _stray_labels(got: object, n_outputs: int, class_names: list[str] | None) -> list[str]:
+    """Integer labels at or beyond a too-narrow output's width (``5`` among ``0, 1`` for 2 outputs), else []."""
+    if not class_names or len(class_names) != n_outputs or not isinstance(got, tuple) or len(got) != 2:
+        return []
+    width = got[1]
+    if not isinstance(width, int) or not 2 <= width < n_outputs:
+        return []
+    try:
+        labels = [int(c) for c in class_names]
+    except ValueError:
+        return []
+    inside = [c for c in labels if 0 <= c < width]
+    return [str(c) for c in labels if not 0 <= c < width] if len(inside) == width else []
+
+
+def check_trainable(model: nn.Module, custom: bool = False) -> None:
+    """ConfigError when ``model`` has no parameter to train (an optimizer would get an empty list)."""
+    params = list(model.parameters())
+    if any(p.requires_grad for p in params):
+        return
+    got = f"{type(model).__name__} with " + ("every parameter frozen" if params else "no parameters")
+    fix = ("Unfreeze some (requires_grad=True)" if params else
+           "Give it a layer with weights, e.g. nn.Linear") if custom else "Use a model with weights"
+    raise ConfigError(f"model must be a module with trainable parameters. Got {got}. {fix}.")
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

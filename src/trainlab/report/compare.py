@@ -135,7 +135,18 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
     """Write ``out_dir/compare.png`` and ``out_dir/compare.html`` for the runs; returns the HTML path."""
     records = load_runs(run_dirs)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    existed = out_dir.exists()
+    try:
+        return _write_comparison(records, out_dir)
+    except files.StorageError:
+        if not existed:
+            files.remove_empty_tree(out_dir)  # a full or read-only disk leaves no empty folder behind
+        raise
+
+
+def _write_comparison(records: list[Any], out_dir: Path) -> Path:
+    with files.storage_errors(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     plot = plot_comparison(records, out_dir / "compare.png")
     columns, rows = comparison_table(records)
     n_test = sum(c in TEST_COLUMNS for c in columns)
@@ -154,6 +165,4 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path) -> Path:
             f'<section id="table"><h2>Hyperparameters and results</h2><p>Hyperparameters that differ between the '
             f'runs, plus model, optimizer, lr and batch size; then the validation results and, apart, the test metrics.</p><div style="overflow-x:auto">'
             f'<table class="grid">{head}{body}</table></div></section>\n</main></body></html>\n')
-    path = out_dir / "compare.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return files.write_text(out_dir / "compare.html", page)

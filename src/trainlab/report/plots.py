@@ -16,7 +16,6 @@ with its colorbar) keep constrained layout.
 from __future__ import annotations
 
 import math
-import os
 import textwrap
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -66,12 +65,11 @@ def _inches(renderer: RendererAgg, artists: Sequence[Any], side: str) -> float:
 
 
 def save_png(fig: Figure, path: str | Path) -> Path:
+    """``fig`` as ``path`` (PNG), whole or not at all (files.write_atomic: no half picture, no temp left)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=DPI, format="png")
-    os.replace(tmp, path)
-    return path
+    with files.storage_errors(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return files.write_atomic(path, lambda f: fig.savefig(f, dpi=DPI, format="png"), binary=True)
 
 
 def _read_json(path: Path) -> Any:

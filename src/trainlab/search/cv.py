@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -139,12 +138,14 @@ def _cv_dir(cfg: TrainConfig, out_dir: str | Path | None) -> Path:
 def _write(result: CVResult, cfg: TrainConfig) -> None:
     d = result.cv_dir
     files.write_json(d / "cv.json", {**result.to_dict(), "config": config_to_dict(cfg)}, indent=2)
-    with open(d / "cv.csv", "w", newline="") as f:
+    def write_csv(f: Any) -> None:
         w = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(result.folds)
         w.writerow({"fold": "mean", **result.mean})
         w.writerow({"fold": "std", **result.std})
+
+    files.write_atomic(d / "cv.csv", write_csv)
     fig = Figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.add_subplot()
     for row, run in zip(result.folds, result.runs):
@@ -152,9 +153,7 @@ def _write(result: CVResult, cfg: TrainConfig) -> None:
                 label=f"fold {row['fold']}")
     ax.set(xlabel="epoch", ylabel="validation loss", title=f"{len(result.folds)}-fold CV: validation loss per fold")
     ax.legend(fontsize="small")
-    tmp = d / ".cv_curves.png.tmp"  # written then renamed: a viewer never reads half a file
-    fig.savefig(tmp, dpi=100, format="png")
-    os.replace(tmp, d / "cv_curves.png")
+    files.write_atomic(d / "cv_curves.png", lambda f: fig.savefig(f, dpi=100, format="png"), binary=True)
 
 
 def cross_validate(cfg: TrainConfig, folds: int = 5, *, out_dir: str | Path | None = None, verbose: bool = False,
@@ -171,17 +170,21 @@ def cross_validate(cfg: TrainConfig, folds: int = 5, *, out_dir: str | Path | No
     cv_dir = _cv_dir(cfg, out_dir)
     base = cv_dir.name.removeprefix("cv-")
     rows, runs = [], []
-    for i, (fb, _) in enumerate(parts, start=1):
-        run = train(replace(cfg, name=f"{base}-fold{i}", out_dir=str(cv_dir)), bundle=fb, verbose=False)
-        rows.append(_fold_row(i, run, fb))
-        runs.append(run)
-        if on_fold is not None:
-            on_fold(i, rows[-1])
-        if verbose:
-            print(f"fold {i}/{len(parts)}: val_loss {rows[-1]['val_loss']:.4f}"
-                  + (f"  val_acc {rows[-1]['val_acc']:.4f}" if rows[-1]["val_acc"] is not None else ""))
-    mean, std = _mean_std(rows)
-    headline = "val_acc" if "val_acc" in mean else "val_loss"
-    result = CVResult(cv_dir, rows, mean, std, headline, [idx for _, idx in parts], runs)
-    _write(result, cfg)
+    try:
+        for i, (fb, _) in enumerate(parts, start=1):
+            run = train(replace(cfg, name=f"{base}-fold{i}", out_dir=str(cv_dir)), bundle=fb, verbose=False)
+            rows.append(_fold_row(i, run, fb))
+            runs.append(run)
+            if on_fold is not None:
+                on_fold(i, rows[-1])
+            if verbose:
+                print(f"fold {i}/{len(parts)}: val_loss {rows[-1]['val_loss']:.4f}"
+                      + (f"  val_acc {rows[-1]['val_acc']:.4f}" if rows[-1]["val_acc"] is not None else ""))
+        mean, std = _mean_std(rows)
+        headline = "val_acc" if "val_acc" in mean else "val_loss"
+        result = CVResult(cv_dir, rows, mean, std, headline, [idx for _, idx in parts], runs)
+        _write(result, cfg)
+    except files.StorageError:
+        files.remove_empty_tree(cv_dir)  # a full or read-only disk before any fold finished leaves no folder
+        raise
     return result

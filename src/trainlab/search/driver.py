@@ -4,13 +4,16 @@ Every worker loops: fail trials whose process is gone, then — under a lock sha
 workers — count the study's trials and, if the budget is not spent, let ``study.optimize`` create one
 (the lock is released as soon as the trial exists), so the workers together run exactly the requested
 number of trials. Coarse-to-fine runs its rounds one after the other, each round shared by the workers.
-A restarted search (same name) continues the same study: only the trials still missing are run.
+A restarted search (same name) continues the same study: only the trials still missing are run; it is refused
+(one line, nothing written) while workers of an earlier run of it still run trials — they outlive a killed
+``trainlab search``, finish the trial they hold and start no other.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +32,8 @@ from trainlab.search.coarse_to_fine import ROUND_ATTR, CoarseToFine, plot_ranges
 from trainlab.search.methods import grid_size, make_pruner, make_sampler
 from trainlab.search.objective import Objective, search_bundle, search_metric
 from trainlab.search.space import SearchSpace
-from trainlab.search.storage import fail_orphaned_trials, open_storage, resolve_storage, tag_trial
+from trainlab.search.storage import (fail_orphaned_trials, live_trials, load_study, open_storage, repair_journal,
+                                     resolve_storage, tag_trial)
 from trainlab.train import env
 
 __all__ = ["SearchSpec", "run_search"]
@@ -119,6 +123,27 @@ def _check_same(old: dict[str, Any], new: SearchSpec) -> None:
                               f"it was {old.get(key)!r}. Use the same settings, or another --name for a new search.")
 
 
+def _check_not_running(spec: SearchSpec) -> None:
+    """DamagedFileError for a journal that cannot be read; ConfigError, before anything is written, when processes
+    of an earlier run of this search still run trials
+    (workers that outlived a killed ``trainlab search``): continuing now would count their trials as done and
+    write trials.csv and best.yaml without them."""
+    study = load_study(spec.name, spec.storage, "Restore the journal from a copy, or start a new search with "
+                       "another --name")
+    running = live_trials(study)
+    if running:
+        trials, pids = ", ".join(map(str, running)), " ".join(map(str, sorted(set(running.values()))))
+        raise ConfigError(f"search {spec.name} must have no trial still running to be continued. Got trial(s) {trials} "
+                          f"running in process(es) {pids}, workers of an earlier 'trainlab search' that outlived it. "
+                          f"Wait for them to finish (their trials are kept) or stop them (kill {pids}), then run the "
+                          "search again.")
+
+
+def _parent_gone(parent: int | None) -> bool:
+    """Whether the process that started this worker has died (the worker was re-parented): start no new trial."""
+    return parent is not None and os.getppid() != parent
+
+
 def trials_in(study: optuna.Study, round_: int | None) -> list[FrozenTrial]:
     trials = study.get_trials(deepcopy=False)
     return trials if round_ is None else [t for t in trials if t.user_attrs.get(ROUND_ATTR) == round_]
@@ -141,8 +166,10 @@ def _short(v: Any) -> str:
 
 
 def work(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, target: int, lock: Any = None,
-         objective: Objective | None = None, log: Callable[[str], None] = print) -> None:
-    """Run trials until the study (or the round) holds ``target`` trials; the loop every worker runs."""
+         objective: Objective | None = None, log: Callable[[str], None] = print, parent: int | None = None) -> None:
+    """Run trials until the study (or the round) holds ``target`` trials; the loop every worker runs.
+
+    ``parent``: the pid of the search that started this worker process; once it is gone no new trial starts."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trainlab prints one line per trial itself
     study = optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage))
     # Seeds differ per worker, round and restart, so no two workers draw the same configs.
@@ -155,7 +182,7 @@ def work(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, 
     elif objective.space is not space:
         objective.space = space
     printer = lambda _study, t: log(_trial_line(t, spec.metric, space))  # noqa: E731
-    while True:
+    while not _parent_gone(parent):
         fail_orphaned_trials(study)
         # Held for milliseconds (count + create); one held longer was taken by a worker killed meanwhile.
         held = [lock is not None and lock.acquire(timeout=LOCK_TIMEOUT_S)]
@@ -187,9 +214,9 @@ def _flushed(line: str) -> None:  # a worker's stdout is often a pipe: show each
 
 
 def _worker_main(spec: SearchSpec, worker: int, space: SearchSpace, round_: int | None, target: int,
-                 lock: Any, verbose: bool) -> None:
+                 lock: Any, verbose: bool, parent: int) -> None:
     try:
-        work(spec, worker, space, round_, target, lock, log=_flushed if verbose else _silent)
+        work(spec, worker, space, round_, target, lock, log=_flushed if verbose else _silent, parent=parent)
     except KeyboardInterrupt:
         sys.exit(130)
     except TrainlabError as exc:
@@ -204,8 +231,8 @@ def _parallel(spec: SearchSpec, study: optuna.Study, space: SearchSpace, round_:
     lock = ctx.Lock()
 
     def start(i: int) -> Any:
-        p = ctx.Process(target=_worker_main, args=(spec, i, space, round_, target, lock, log is not _silent),
-                        daemon=False)
+        p = ctx.Process(target=_worker_main, args=(spec, i, space, round_, target, lock, log is not _silent,
+                                                   os.getpid()), daemon=False)
         p.start()
         return p
 
@@ -295,13 +322,25 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
                       config=config_to_dict(cfg), epochs=epochs, cv=cv, rounds=rounds, top_k=top_k)
     if continuing:
         _check_same(files.read_json(search_dir / SPEC_FILE, fix="Start a new search with another --name"), spec)
+        _check_not_running(spec)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     # A database is checked before the directory is made; the default journal file lives inside it.
     db = None if spec.storage.startswith("journal:") else open_storage(spec.storage)
-    search_dir.mkdir(parents=True, exist_ok=continuing)
-    study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage), direction=direction,
-                                load_if_exists=True)
-    files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)
+    try:
+        with files.storage_errors(search_dir):
+            search_dir.mkdir(parents=True, exist_ok=continuing)
+            if continuing:
+                repair_journal(spec.storage)  # a partial last line of a killed writer, before this search appends
+                # loaded, not created again: create_study appends a record even for a study that exists
+                study = optuna.load_study(study_name=name, storage=db or open_storage(spec.storage))
+            else:
+                study = optuna.create_study(study_name=name, storage=db or open_storage(spec.storage),
+                                            direction=direction)
+        files.write_json(search_dir / SPEC_FILE, asdict(spec), indent=2)  # the first write of a continuing search
+    except files.StorageError:
+        if not continuing:  # a full or read-only disk before the first trial leaves no half-made search
+            shutil.rmtree(search_dir, ignore_errors=True)
+        raise
     failed = fail_orphaned_trials(study)
     done = len(study.get_trials(deepcopy=False))
     log(f"search {name}: {method}, {trials} trials of {spec.trial_epochs} epochs, {workers} worker(s), "

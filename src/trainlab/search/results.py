@@ -22,7 +22,7 @@ from trainlab.config import TrainConfig, config_to_yaml, resolve_config
 from trainlab.errors import ConfigError
 from trainlab.search.coarse_to_fine import ROUND_ATTR
 from trainlab.search.space import SearchSpace
-from trainlab.search.storage import open_storage
+from trainlab.search.storage import load_study, local_storage
 
 __all__ = ["SearchResult", "load_search", "summarize"]
 
@@ -97,7 +97,12 @@ def load_search(search_dir: str | Path) -> tuple[dict[str, Any], optuna.Study, S
         raise ConfigError(f"search must be a directory written by 'trainlab search'. Got {str(search_dir)!r} "
                           "without search.json. Pass runs/search-<name>.")
     spec = files.read_json(spec_file, fix="Restore search.json or start a new search with another --name")
-    study = optuna.load_study(study_name=spec["name"], storage=open_storage(spec["storage"]))
+    if not isinstance(spec, dict) or not {"name", "storage", "space", "metric", "direction"} <= set(spec):
+        raise files.DamagedFileError(f"{spec_file} must be the search.json trainlab search wrote. Got one without "
+                                     "its name, storage or space. Restore it or start a new search with another --name.")
+    spec["storage"] = local_storage(spec["storage"], spec.get("search_dir", ""), d)
+    study = load_study(spec["name"], spec["storage"], "Restore the journal from a copy, or start a new search with "
+                       "another --name")
     return spec, study, SearchSpace.from_dict(spec["space"])
 
 

@@ -280,6 +280,9 @@ def _parse_range(name: str, item: Mapping[str, Any]) -> tuple[Param | None, list
         return None, [f"{name} must be searched over choices (it is not a numeric setting). Got {dict(item)!r}. "
                       "Write {choices: [...]}."]
     low, high, log, step = item.get("low"), item.get("high"), item.get("log", False), item.get("step")
+    if low is None and high is None:  # one line for one mistake, not one per missing bound
+        return None, [f"{name} must be a range or a list of choices. Got {dict(item)!r}. "
+                      "Write {low: ..., high: ...} or {choices: [...]}."]
     problems = []
     for field, value in (("low", low), ("high", high)):
         if value is None:
@@ -292,6 +295,7 @@ def _parse_range(name: str, item: Mapping[str, Any]) -> tuple[Param | None, list
                             f"Write {math.floor(value)} or {math.ceil(value)}.")
         else:
             problems.extend(_config_rejects(name, f"{name}.{field}", value))
+    low_refused = any(line.startswith(f"{name}.low ") for line in problems)
     if not isinstance(log, bool):
         problems.append(f"{name}.log must be true or false. Got {log!r}. Write log: true for a log scale.")
     if step is not None:
@@ -305,7 +309,7 @@ def _parse_range(name: str, item: Mapping[str, Any]) -> tuple[Param | None, list
         if low >= high:
             problems.append(f"{name}.low must be < {name}.high. Got low={low!r}, high={high!r}. "
                             "Swap them or widen the range.")
-        if log is True and low <= 0:
+        if log is True and low <= 0 and not low_refused:  # a low the config refuses is already named
             problems.append(f"{name}.low must be > 0 when log is true. Got {low!r}. "
                             "Use a positive low such as 1e-5, or set log: false.")
         if ftype is int and isinstance(step, int) and step > 0 and low < high and (high - low) % step:

@@ -20,8 +20,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from trainlab.errors import ConfigError
+from trainlab.files import DamagedFileError
 
-__all__ = ["JOURNAL_FILE", "fail_orphaned_trials", "open_storage", "resolve_storage", "tag_trial"]
+__all__ = ["JOURNAL_FILE", "fail_orphaned_trials", "live_trials", "load_study", "local_storage", "open_storage",
+           "repair_journal", "resolve_storage", "tag_trial"]
 
 JOURNAL_FILE = "study.journal"
 # A heartbeat every 5 s; a trial silent for 30 s is stale. Long enough for a slow epoch on a busy machine
@@ -108,3 +110,60 @@ def fail_orphaned_trials(study: optuna.Study, pids: set[int] | None = None) -> l
             except (RuntimeError, ValueError):  # another process failed or finished it first
                 pass
     return failed
+
+
+def live_trials(study: optuna.Study) -> dict[int, int]:
+    """The RUNNING trials of this host whose process is still alive and not this one: trial number → pid."""
+    host, me = socket.gethostname(), os.getpid()
+    out = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") == host and pid is not None and int(pid) != me and _alive(int(pid)):
+            out[t.number] = int(pid)
+    return out
+
+
+def local_storage(url: str, recorded_dir: str | Path, search_dir: str | Path) -> str:
+    """The storage of a search found in ``search_dir``: its default journal is the one inside that folder, even when
+    search.json recorded another path (the folder was moved or copied), so a copy never reads or appends to the
+    original's study."""
+    if url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:"))
+        if path.name == JOURNAL_FILE and path.parent == Path(recorded_dir):
+            return f"journal:{(Path(search_dir) / JOURNAL_FILE).resolve()}"
+    return url
+
+
+def load_study(name: str, url: str, fix: str) -> optuna.Study:
+    """The study ``name`` in ``url`` with every trial read; one line when the journal is damaged or lacks it."""
+    where = url.removeprefix("journal:") if url.startswith("journal:") else _safe(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+        study.get_trials(deepcopy=False)
+    except KeyError:
+        raise DamagedFileError(f"{where} must hold the study {name!r}. Got no such study (an empty or another "
+                               f"search's journal). {fix}.") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # a journal line that is not JSON (json's errors are ValueErrors)
+        raise DamagedFileError(f"{where} must be the journal trainlab search wrote. Got a damaged line "
+                               f"({type(exc).__name__}). {fix}.") from None
+    return study
+
+
+def repair_journal(url: str) -> bool:
+    """Cut a journal's partial last line (a process killed mid-append), as the JSON-lines logs' readers drop theirs:
+    Optuna skips such a line when reading, but appending after it would fuse two lines into a damaged one.
+    Returns whether anything was cut."""
+    if not url.startswith("journal:"):
+        return False
+    path = Path(url.removeprefix("journal:"))
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    if not data or data.endswith(b"\n"):
+        return False
+    with open(path, "r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+        f.flush()
+        os.fsync(f.fileno())
+    return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +19,12 @@ import yaml
 from torch import nn
 
 from trainlab import files
-from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, config_to_yaml, replace,
-                             validate_config)
+from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, cut_short, replace,
+                             run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, DistributedError, TrainingError
-from trainlab.models import build_model, check_fits, count_parameters
+from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import distributed, env
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
@@ -151,7 +152,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
-    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None)
+    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
+    check_trainable(model, custom=custom is not None)
     ranks = distributed.current()
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
@@ -160,14 +162,14 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
-
     return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
 
 
 def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
     """Create ``out_dir/<prefix><name>`` exclusively; if taken, ``<name>-2``, ``-3``... Never reuse."""
     root = Path(cfg.out_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    with files.storage_errors(root):
+        root.mkdir(parents=True, exist_ok=True)
     base = prefix + (cfg.name or f"{cfg.data.name}-{model_name or cfg.model.name}-{datetime.now():%Y%m%d-%H%M%S}")
     for i in range(1, 10_000):
         path = root / (base if i == 1 else f"{base}-{i}")
@@ -266,7 +268,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
     if setup is not None and ranks.main:
         callbacks = [*setup(p, run_dir), *callbacks]
     if ranks.main:
-        files.write_text(run_dir / "config.yaml", config_to_yaml(cfg))
+        files.write_text(run_dir / "config.yaml", run_config_text(cfg))
     t_start = time.perf_counter()
     with threads_and_rng(p.threads, cfg.seed, p.device):
         state = _build_state(p)
@@ -385,7 +387,7 @@ def write_run(p: Prepared, run_dir: Path, history: list[dict[str, Any]], *, stop
     best.pt (the Checkpointer, for the last row), metrics.jsonl/csv (MetricsFiles), summary.json (as ``execute``
     writes it). ``extra`` goes into the checkpoint and the summary (where the run came from). No optimizer
     state: such a run is evaluated, reported and exported, not resumed."""
-    files.write_text(run_dir / "config.yaml", config_to_yaml(p.cfg))
+    files.write_text(run_dir / "config.yaml", run_config_text(p.cfg))
     rows = list(history) or [{"epoch": 1}]
     state = TrainState(p.cfg, p.model, None, None, 0, epoch=int(rows[-1]["epoch"]), history=list(history),
                        stop_reason=stop_reason)  # type: ignore[arg-type]  # no optimizer: nothing more to train
@@ -456,7 +458,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup 
     name = distributed.broadcast(new_run_dir(cfg, p.custom_model).name if ranks.main else None, ranks)
     run_dir = Path(cfg.out_dir) / name
     p.cfg = cfg = replace(cfg, name=run_dir.name)
-    return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
+    try:
+        return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
+    except files.StorageError:
+        if not (run_dir / "checkpoints" / "last.pt").exists():  # nothing to resume: a failed start leaves no folder
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
@@ -468,11 +475,17 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     if not path.is_file():
         raise CheckpointError(f"run must contain config.yaml. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
+    text = files.read_utf8(path, f"run config {str(path)!r}", CheckpointError)
+    if cut_short(text):
+        raise CheckpointError(f"run config {str(path)!r} must be the whole file trainlab wrote. Got one cut short "
+                              f"after {len(text.encode())} bytes (its end line is missing). Restore it from a "
+                              "checkpoint's 'config' or retrain.")
     try:
-        return validate_config(_upgraded(yaml.safe_load(path.read_text())))
+        return validate_config(_upgraded(yaml.safe_load(text)))
     except (yaml.YAMLError, ConfigError) as exc:
-        raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {exc}. "
-                              "Restore it from checkpoints or retrain.") from None
+        first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {first}. "
+                              "Restore it from a checkpoint's 'config' or retrain.") from None
 
 
 def _upgraded(raw: Any) -> Any:
@@ -502,7 +515,7 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     done = int(ckpt["epoch"])
     prior = _prior_summary(run_dir)
-    _check_logs_readable(run_dir)  # a damaged file is named now, before the resume rewrites any of them
+    check_run_files(run_dir)  # a damaged file is named now, before the resume rewrites any of them
     finished = prior.get("stopped_by") in {"early_stopping", "convergence", "target"}
     # A run killed after its last checkpoint but before its test and summary.json has work left: the resume
     # trains no epoch and does those.
@@ -520,9 +533,13 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
                    resume_from=ckpt)
 
 
-def _check_logs_readable(run_dir: Path) -> None:
-    """DamagedFileError naming the first of the run's logs that cannot be read back (a partial last line of an
-    append-only log is fine: the resume drops it)."""
-    files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
-    files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); the resume rewrites the file")
-    files.read_json(run_dir / "activations.json", fix="Delete it; the resume writes it again")
+def check_run_files(run_dir: str | Path) -> None:
+    """DamagedFileError naming the first file of the run that the verbs read back and cannot be read (a partial
+    last line of an append-only log is fine: readers drop it). Called by resume, report and fix before they
+    write anything, so a damaged run is named in one line and left as it was."""
+    run_dir = Path(run_dir)
+    files.read_json(run_dir / "summary.json", fix="Delete summary.json (the checkpoints hold the run) and resume again")
+    files.read_jsonl(run_dir / "metrics.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
+    files.read_jsonl(run_dir / "layers.jsonl", fix="Delete the damaged line(s); a resume rewrites the file")
+    files.read_json(run_dir / "activations.json", fix="Delete it; a resume writes it again")
+    files.read_json(run_dir / "lr_find.json", fix="Delete it, or run trainlab lr-find --run again")
