@@ -239,8 +239,12 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     ``data``: (X, y) tensors / arrays, a DataFrame with ``target=``, a torch Dataset, or a dataset name;
     None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
     ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
+
+    On several processes: put this call in a script and start it with ``torchrun --nproc-per-node 2 script.py``;
+    every process trains its part of each (global) batch and process 0 writes the run (train.distributed).
     """
     _check_model(model)
+
     cfg, bundle = _config_and_data(data, val, test, target, task, config, options)
     notebook = _in_notebook()
     show = (sys.stdout.isatty() or notebook) if verbose is None else verbose

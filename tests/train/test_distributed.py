@@ -163,3 +163,22 @@ def test_a_killed_process_stops_the_run_with_one_line_and_one_process_resumes_it
     ref = trainlab(tmp_path, "--set", "data.n_points=4000", "--set", "epochs=8", "--name", "ref")
     assert ref.returncode == 0
     assert_same_curves(metrics(tmp_path / "runs/ref"), metrics(tmp_path / "runs/killed"))
+
+
+def test_the_backend_follows_the_device_and_nccl_without_cuda_is_one_line(monkeypatch):
+    import torch
+
+    from trainlab.errors import ConfigError
+    from trainlab.train.distributed import backend_for
+
+    monkeypatch.delenv("TRAINLAB_DDP_BACKEND", raising=False)
+    assert backend_for("cpu") == "gloo" and backend_for("auto") == "gloo"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert backend_for("cuda") == "nccl" and backend_for("cuda:1") == "nccl"
+    monkeypatch.setenv("TRAINLAB_DDP_BACKEND", "gloo")  # overridable
+    assert backend_for("cuda") == "gloo"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("TRAINLAB_DDP_BACKEND", "nccl")
+    with pytest.raises(ConfigError, match=r"^the distributed backend must suit the device\. Got nccl on a machine "
+                                          r"without CUDA \(device='cpu'\)\. Use device=cpu \(gloo\)"):
+        backend_for("cpu")
