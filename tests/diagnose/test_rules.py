@@ -537,3 +537,22 @@ def test_a_loss_that_moved_under_ten_percent_falling_every_epoch_is_lr_too_low()
     loss = [0.69 - 0.0016 * i for i in range(30)]
     acc = [0.6 + 0.002 * i for i in range(30)]
     assert run(rows(loss, [v * 1.02 for v in loss], acc, acc), n_classes=2).verdict == "lr_too_low"
+
+
+def test_remedies_that_move_a_key_the_same_way_take_the_higher_ranked_value():
+    # lr 0.001 on a slow run: 'Learning rate too low: raise optimizer.lr to 0.01' stood above 'Underfitting: ...
+    # raise optimizer.lr to 0.003', two values for one key in one plan
+    from trainlab.diagnose.rules import Finding
+    from trainlab.diagnose.verdict import coherent
+
+    low = Finding("lr_too_low", "warning", "Learning rate too low", "m", {}, "raise optimizer.lr to 0.01",
+                  {"optimizer.lr": 0.01})
+    under = Finding("underfitting", "warning", "Underfitting", "m", {}, "train longer (epochs=10, now 5) or raise "
+                    "optimizer.lr to 0.003 (now 0.001)", {"epochs": 10, "optimizer.lr": 0.003})
+    current = {"optimizer.lr": 0.001, "epochs": 5}.get
+    kept, merged = coherent([low, under], current)
+    assert kept == low and merged.sets == {"epochs": 10}  # the --set line no longer carries a second lr
+    assert merged.remedy.endswith("; with optimizer.lr=0.01 from “Learning rate too low” above")
+    same = Finding("underfitting", "warning", "Underfitting", "m", {}, "raise optimizer.lr to 0.01",
+                   {"optimizer.lr": 0.01})
+    assert coherent([low, same], current)[1] == same  # the same value: nothing to say

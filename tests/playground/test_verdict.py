@@ -188,6 +188,9 @@ def test_every_rules_remedy_is_in_the_pages_words():
     ("give the model capacity: model.hidden=[64] (now [])",
      "give the model capacity: 32 neurons per hidden layer (now no hidden layer)"),  # 32: the playground's limit
     ("val_loss rose", "validation loss rose"),  # the validation points: never renamed the test loss
+    ("raise optimizer.lr to 0.003 (now 0.001); with optimizer.lr=0.01 from “Learning rate too low” above",
+     "raise the learning rate to 0.003 (now 0.001); for the setting they share, follow “Learning rate too low” above"),
+
 ])
 def test_remedy_rewrites(raw, page):
     assert in_playground_terms(raw) == page

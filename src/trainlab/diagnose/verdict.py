@@ -61,20 +61,29 @@ def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]]
 def coherent(findings: list[Finding], current: Any) -> list[Finding]:
     """One plan, not a list of contradictions: a finding whose remedy would move a config key the other way
     from a higher-ranked finding's remedy ("raise optimizer.lr" under "lower optimizer.lr") points to that
-    remedy instead. ``current(key)`` gives the run's value of a key."""
+    remedy instead; one that moves it the same way to another value ("raise optimizer.lr to 0.003" under "raise
+    optimizer.lr to 0.01") leaves that key to the higher-ranked remedy, whose value its --set line carries.
+    ``current(key)`` gives the run's value of a key."""
     claimed: dict[str, Finding] = {}
     out = []
     for f in findings:
-        clash = next((k for k, v in f.sets.items() if k in claimed and _direction(claimed[k].sets[k], current(k))
-                      * _direction(v, current(k)) < 0), None)
+        moves = {k: _direction(claimed[k].sets[k], current(k)) * _direction(v, current(k))
+                 for k, v in f.sets.items() if k in claimed}
+        clash = next((k for k, m in moves.items() if m < 0), None)
         if clash is not None:
             first = claimed[clash]
             f = replace(f, remedy=f"first apply the remedy of “{first.title}” above; this finding's own remedy "
                                   f"would move {clash} the other way", sets={})
         else:
+            agree = [k for k, m in moves.items() if m > 0 and f.sets[k] != claimed[k].sets[k]]
+            if agree:
+                taken = ", ".join(f"{k}={claimed[k].sets[k]:g} from “{claimed[k].title}” above" for k in agree)
+                f = replace(f, remedy=f"{f.remedy}; with {taken}",
+                            sets={k: v for k, v in f.sets.items() if k not in agree})
             claimed.update({k: f for k in f.sets if k not in claimed})
         out.append(f)
     return out
+
 
 
 def _direction(new: Any, now: Any) -> int:

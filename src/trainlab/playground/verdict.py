@@ -151,6 +151,9 @@ def _hidden(m: re.Match) -> str:
 _NUMBER = r"[-+]?\d[\d.e+-]*"
 # CLI config keys → the page's controls, most specific first. Numbers are snapped to the page's menus.
 _REWRITES: list[tuple[str, str | Callable[[re.Match], str]]] = [
+    # a remedy that agrees with a higher-ranked one on a key takes that one's value (diagnose.verdict.coherent)
+    (r"; with [^;]*? from (“[^”]+”) above", r"; for the setting they share, follow \1 above"),
+
     (rf"lower optimizer\.lr to (?P<to>{_NUMBER}) \(now (?P<now>{_NUMBER})\)", _lr(-1)),
     (rf"raise optimizer\.lr to (?P<to>{_NUMBER}) \(now (?P<now>{_NUMBER})\)", _lr(+1)),
     (r"set grad_clip=[\d.]+ and ", ""),  # the playground has no gradient clipping
