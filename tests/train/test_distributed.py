@@ -86,13 +86,20 @@ def test_bad_distributed_setups_are_one_line(tmp_path, args, match):
     assert "Traceback" not in got.stderr and not (tmp_path / "runs").exists()
 
 
-def test_a_global_batch_smaller_than_the_process_count_is_refused():
+def test_a_global_batch_smaller_than_the_process_count_is_refused(make_cfg, monkeypatch):
     from trainlab.errors import ConfigError
+    from trainlab.train import distributed
     from trainlab.train.distributed import Ranks, check_sizes, shard
+    from trainlab.train.run import prepare
 
     with pytest.raises(ConfigError, match=r"^batch_size must be at least the number of processes \(4\) .* Got 2\."):
         check_sizes(100, 2, Ranks(0, 4))
     check_sizes(100, 4, Ranks(0, 4))
+    # refused while preparing, before train() makes the run directory
+    monkeypatch.setattr(distributed, "current", lambda: Ranks(0, 4))
+    with pytest.raises(ConfigError, match=r"^batch_size must be at least the number of processes \(4\)"):
+        prepare(make_cfg(batch_size=2))
+
     # the parts of a global batch: contiguous, every example once; each mean loss scaled by its share x world
     import torch
 

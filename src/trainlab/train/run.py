@@ -158,6 +158,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
                           f"batch by index. Got a streamed dataset ({cfg.data.name}). Train it in one process.")
+    distributed.check_sizes(len(bundle.train), cfg.batch_size, ranks)  # before any run directory exists
+
     device = distributed.device_for(device, ranks)
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
@@ -275,7 +277,6 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         if ranks.active:
             from torch.nn.parallel import DistributedDataParallel
 
-            distributed.check_sizes(len(p.bundle.train), cfg.batch_size, ranks)
             state.ddp = DistributedDataParallel(p.model, device_ids=[p.device.index] if p.device.type == "cuda" else None)
             state.ranks = ranks
         data, shuffle, aug_gen = _loop_data(p)
