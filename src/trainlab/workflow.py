@@ -80,8 +80,11 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
     A run that stops on NaN/Inf still gets its diagnosis and report; the TrainingError is then re-raised
     with the diagnosis attached as ``err.outcome``.
     """
-    device = cfg.device if cfg is not None else (overrides or {}).get("device") or read_run_config(resume_dir).device
+    def device() -> str:  # a resumed run's device is in its config.yaml, read only for a distributed run
+        return cfg.device if cfg is not None else (overrides or {}).get("device") or read_run_config(resume_dir).device
+
     with distributed.session(device) as ranks:  # joins torchrun's process group when it started this process
+
         if not ranks.main:  # another rank of a distributed run: trains beside rank 0, which writes everything
             return _other_rank(cfg, resume_dir, overrides, callbacks, bundle, model)
         return _run(cfg, resume_dir, overrides, callbacks, report, verbose, bar, console, bundle, model)

@@ -289,7 +289,12 @@ def _skill(ctx: RunContext) -> tuple[float, float] | None:
     if not acc:
         return None
     best = max(acc)
-    return best, (best - ctx.chance) / (1 - ctx.chance)
+    return best, _skill_of(ctx, best)
+
+
+def _skill_of(ctx: RunContext, acc: float) -> float:
+    """An accuracy's fraction of the way from chance to 100 %."""
+    return (acc - ctx.chance) / (1 - ctx.chance)
 
 
 def _train_r2(ctx: RunContext, end: bool = False) -> float | None:
@@ -308,10 +313,10 @@ def _fit_vs_knn(ctx: RunContext, end: bool = False) -> tuple[float, float] | Non
     With ``end``, where the net stands over the last `tail` epochs instead of its best."""
     pf, acc = _preflight(ctx), ctx.values("train_acc")
     if acc:
-        got = _mean(acc[-ctx.t.tail:]) if end else max(acc)
         knn = pf.get("knn_acc")
-        return ((got - ctx.chance) / (1 - ctx.chance),
-                (knn - ctx.chance) / (1 - ctx.chance) if knn is not None else 0.0)
+        return (_skill_of(ctx, _mean(acc[-ctx.t.tail:]) if end else max(acc)),
+                _skill_of(ctx, knn) if knn is not None else 0.0)
+
     r2 = _train_r2(ctx, end)
     return (r2, pf.get("knn_r2") or 0.0) if r2 is not None else None
 
@@ -496,9 +501,9 @@ def no_signal(ctx: RunContext) -> Finding | None:
     if knn is None or not val:
         return None
     chance = ctx.chance
-    skill = lambda acc: (acc - chance) / (1 - chance)  # noqa: E731
     end = _mean(val[-t.tail:])
-    if skill(knn) > t.no_signal_skill or skill(end) > t.no_signal_skill:
+    if _skill_of(ctx, knn) > t.no_signal_skill or _skill_of(ctx, end) > t.no_signal_skill:
+
         return None
     train = ctx.values("train_acc")
     ev = {"knn_acc": knn, "val_acc_end": end, "chance": chance, "train_acc_end": train[-1] if train else None}
@@ -1008,8 +1013,8 @@ def overfitting(ctx: RunContext) -> Finding | None:
         return None
 
     val_low, train_low = mean_of("val_loss", w), mean_of("train_loss", w)
-    val_end = _mean([r["val_loss"] for r in rows[-t.tail:]])
-    train_end = _mean([r["train_loss"] for r in rows[-t.tail:]])
+    end = len(rows) - t.tail  # the last window
+    val_end, train_end = mean_of("val_loss", end), mean_of("train_loss", end)
     # Relative to the low level, but never to less than `loss_floor` of the first epoch's: a validation
     # loss going 0.0046 → 0.0052 after reaching 100 % accuracy is noise, not memorisation.
     rise = (val_end - val_low) / max(val_low, t.loss_floor * rows[0]["val_loss"])
@@ -1107,7 +1112,8 @@ def underfitting(ctx: RunContext) -> Finding | None:
     if skill is not None:
         best, frac = skill
         knn = _preflight(ctx).get("knn_acc")
-        knn_skill = (knn - ctx.chance) / (1 - ctx.chance) if knn is not None else 0.0
+        knn_skill = _skill_of(ctx, knn) if knn is not None else 0.0
+
         short_of_knn = knn_skill > t.no_signal_skill and frac < t.underfit_vs_knn * knn_skill
         if frac >= t.underfit_skill and not short_of_knn:
             return None

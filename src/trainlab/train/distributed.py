@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
 
 import torch
 import torch.distributed as dist
@@ -71,13 +72,14 @@ def backend_for(device: str) -> str:
 
 
 @contextlib.contextmanager
-def session(device: str) -> Iterator[Ranks]:
-    """Join torchrun's process group for the run (when started by torchrun), and leave it afterwards."""
+def session(device_of: Callable[[], str]) -> Iterator[Ranks]:
+    """Join torchrun's process group for the run (when started by torchrun), and leave it afterwards.
+    ``device_of()`` gives the run's device (for the backend); asked only when there is a group to join."""
     ranks = from_env()
     if not ranks.active or not dist.is_available() or dist.is_initialized():
         yield current()
         return
-    backend = backend_for(device)
+    backend = backend_for(device_of())
     if backend == "nccl":
         torch.cuda.set_device(ranks.local_rank)
     dist.init_process_group(backend)

@@ -66,20 +66,13 @@ class TensorBoardLogger(Callback):
 
 
     def _open(self) -> Any:
-        # Opened at the first write rather than at train begin: importing torch.utils.tensorboard costs
-        # ~0.2 s (over half of it tensorboard's optional S3 support importing boto3 where that is installed),
-        # which then no longer delays the first training step. The event file holds the same events.
         if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.dir), purge_step=self.purge_step)
+            self.writer = _summary_writer(self.dir, self.purge_step)
         return self.writer
 
     def _open_steps(self) -> Any:
         if self.step_writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.step_writer = SummaryWriter(str(self.dir / "steps"), purge_step=self.purge_update)
+            self.step_writer = _summary_writer(self.dir / "steps", self.purge_update)
         return self.step_writer
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
@@ -114,7 +107,17 @@ class TensorBoardLogger(Callback):
             self.step_writer.close()
 
 
-def format_epoch(m: dict[str, Any], epochs: int) -> str:
+def _summary_writer(folder: Path, purge_step: int) -> Any:
+    # Opened at the first write rather than at train begin: importing torch.utils.tensorboard costs
+    # ~0.2 s (over half of it tensorboard's optional S3 support importing boto3 where that is installed),
+    # which then no longer delays the first training step. The event file holds the same events.
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(folder), purge_step=purge_step)
+
+
+def format_epoch(
+m: dict[str, Any], epochs: int) -> str:
     """``epoch  3/10  train loss 0.4123 acc 0.8512 | val loss 0.4410 acc 0.8433 | lr 0.1 | 0.61s``"""
     width = len(str(epochs))
     acc = lambda v: f" acc {v:.4f}" if v is not None else ""  # noqa: E731

@@ -115,16 +115,16 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     model.train()
     order: torch.Tensor | None = None
     scales: list[float] | None = None
-    if ranks is not None and ranks.active and isinstance(data.train, Split):
-        # every rank draws the same permutation (one seed) and takes its part of each global batch
-        order = (torch.randperm(n, generator=data.shuffle) if data.reshuffle else torch.arange(n)).to(device)
-        parts = [distributed.shard(order[s:s + bs], ranks) for s in range(0, n, bs)]
-        scales = [f for _, f in parts]
-        sizes = torch.tensor([float(len(p)) for p, _ in parts], device=device)  # this rank's examples per update
-        stream = ((data.train.x[p], data.train.y[p]) for p, _ in parts)
-    elif isinstance(data.train, Split):
+    if isinstance(data.train, Split):
         order = torch.randperm(n, generator=data.shuffle).to(device) if data.reshuffle else None
-        stream = batches(data.train, bs, device, order=order)
+        if ranks is None or not ranks.active:
+            stream = batches(data.train, bs, device, order=order)
+        else:  # every rank draws the same permutation (one seed) and takes its part of each global batch
+            whole = order if order is not None else torch.arange(n, device=device)
+            parts = [distributed.shard(whole[s:s + bs], ranks) for s in range(0, n, bs)]
+            scales = [f for _, f in parts]
+            sizes = torch.tensor([float(len(p)) for p, _ in parts], device=device)  # this rank's examples per update
+            stream = ((data.train.x[p], data.train.y[p]) for p, _ in parts)
     else:
         stream = batches(data.train, bs, device, generator=data.shuffle if data.reshuffle else None)
     first_eager = 0

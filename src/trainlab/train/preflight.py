@@ -77,23 +77,28 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
 def _knn_accuracy(train: Split, n_classes: int) -> float:
     """Leave-one-out accuracy of a majority vote among each example's k nearest other training inputs: labels
     that the inputs explain are predicted well above chance by it; shuffled labels are not."""
-    x, y = train.x[:KNN_N].flatten(1).float(), train.y[:KNN_N].long().flatten()
-    d = torch.cdist(x, x)  # (n, n)
-    d.fill_diagonal_(float("inf"))  # not its own neighbour
-    near = d.topk(KNN_K, largest=False).indices  # (n, k)
-    votes = torch.zeros(len(x), n_classes).scatter_add_(1, y[near], torch.ones(near.shape))
+    y = train.y[:KNN_N].long().flatten()
+    near = _nearest(train)  # (n, k)
+    votes = torch.zeros(len(y), n_classes).scatter_add_(1, y[near], torch.ones(near.shape))
     return float((votes.argmax(1) == y).float().mean())
 
 
 def _knn_r2(train: Split) -> float:
     """Leave-one-out R² of the mean target among each example's k nearest other training inputs: what the inputs
     explain of the targets without any network (the regression twin of ``_knn_accuracy``)."""
-    x, y = train.x[:KNN_N].flatten(1).float(), train.y[:KNN_N].float().reshape(min(len(train), KNN_N), -1)
-    d = torch.cdist(x, x)
-    d.fill_diagonal_(float("inf"))
-    pred = y[d.topk(KNN_K, largest=False).indices].mean(1)  # (n, targets)
+    y = train.y[:KNN_N].float().reshape(min(len(train), KNN_N), -1)
+    pred = y[_nearest(train)].mean(1)  # (n, targets)
     var = y.var(0, unbiased=False).clamp_min(1e-12)
     return float(1 - (((pred - y) ** 2).mean(0) / var).mean())
+
+
+def _nearest(train: Split) -> torch.Tensor:
+    """(n, KNN_K) indices of each of the first KNN_N training inputs' nearest *other* inputs (Euclidean)."""
+    x = train.x[:KNN_N].flatten(1).float()
+    d = torch.cdist(x, x)  # (n, n)
+    d.fill_diagonal_(float("inf"))  # not its own neighbour
+    return d.topk(KNN_K, largest=False).indices
+
 
 
 def _dropout_max(model: nn.Module) -> float:
