@@ -509,7 +509,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"--set must be key=value. Got {text!r}. Write e.g. --set optimizer.lr=0.05.")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = files.parse_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return key, parsed
@@ -541,7 +541,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"--config must hold a mapping of keys to values. Got the empty file {str(path)!r}. "
                           "Write 'key: value' lines, or leave --config out for the defaults.")
     try:
-        data = yaml.safe_load(text)
+        data = files.parse_yaml(text)
         data = {} if data is None else data  # only comments: every key commented out
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)

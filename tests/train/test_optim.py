@@ -254,3 +254,87 @@ def test_resumed_scheduler_and_optimizer_reproduce_the_uninterrupted_run(schedul
 
     assert lrs_first + lrs_rest == pytest.approx(lrs_full, rel=1e-12)
     torch.testing.assert_close(w2.detach(), w_full.detach(), rtol=0, atol=0)
+
+
+# --- torch.optim without importing torch._dynamo (train/optim.py's module doc) ---------------------------------
+
+_NO_DYNAMO = r'''
+import json, sys, torch
+from trainlab.config import OptimizerConfig
+from trainlab.registry import OPTIMIZERS
+from trainlab.train import optim
+
+
+def run(name, via):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    opt = optim.make_optimizer(net.parameters(), OptimizerConfig(name=name, lr=0.05, weight_decay=0.01))
+    x, y = torch.randn(16, 5), torch.randn(16, 2)
+    for _ in range(4):  # several steps: momentum buffers, Adam's moments and step counts carry over
+        opt.zero_grad(set_to_none=True)
+        (net(x) - y).square().mean().backward()
+        via(opt)
+    state = opt.state_dict()
+    return [p.detach().clone() for p in net.parameters()], state
+
+
+names = sorted(OPTIMIZERS.names())
+ours = {n: run(n, optim.step) for n in names}
+from trainlab.cli import main as cli  # a whole run: data, checks, checkpoints, verdict, report
+try:
+    cli(["train", "--set", "data.name=circle", "--set", "epochs=2", "--set", f"out_dir={sys.argv[1]}", "--quiet"])
+except SystemExit as stop:
+    assert not stop.code, stop.code
+before = "torch._dynamo" in sys.modules
+theirs = {n: run(n, lambda o: o.step()) for n in names}
+same = {n: all(torch.equal(a, b) for a, b in zip(ours[n][0], theirs[n][0])) for n in names}
+print(json.dumps({"dynamo_before": before, "dynamo_after": "torch._dynamo" in sys.modules, "same": same}))
+'''
+
+
+def test_a_run_and_every_optimizer_step_leave_dynamo_unimported_with_the_same_updates(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _NO_DYNAMO, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    # make_optimizer, zero_grad, step, state_dict and a whole `trainlab train` with its report left it unimported
+    assert got["dynamo_before"] is False
+    assert got["dynamo_after"] is True  # torch's own opt.step() imports it: the comparison ran both paths
+    assert got["same"] and all(got["same"].values()), got["same"]
+
+
+def test_once_dynamo_is_imported_the_methods_are_torchs_own_and_compile_still_skips_them():
+    import torch._dynamo  # noqa: F401  (what a user's torch.compile does first)
+
+    from trainlab.train import optim
+
+    net = torch.nn.Linear(3, 1)
+    opt = optim.make_optimizer(net.parameters(), OptimizerConfig(name="adam", lr=0.1))
+
+    @torch.compile(backend="eager", fullgraph=False)
+    def train_step(x):
+        opt.zero_grad(set_to_none=True)
+        net(x).square().mean().backward()
+        opt.step()
+
+    w0 = net.weight.detach().clone()
+    train_step(torch.randn(4, 3))
+    assert not torch.equal(net.weight, w0)
+    disabled = torch.optim.Optimizer.zero_grad.__wrapped__.__dict__.get("__dynamo_disable")
+    assert disabled is not None and disabled.__code__.co_name != "call"  # not optim._lazy_disabled's stand-in
+
+
+def test_a_step_hook_makes_step_take_torchs_path():
+    from trainlab.train import optim
+
+    net = torch.nn.Linear(3, 1)
+    opt = optim.make_optimizer(net.parameters(), OptimizerConfig(name="sgd", lr=0.1))
+    calls = []
+    opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    net(torch.randn(4, 3)).sum().backward()
+    optim.step(opt)
+    assert calls == ["pre"]

@@ -114,7 +114,7 @@ def diagnose_run(run_dir: str | Path, *, thresholds: Thresholds | None = None) -
     history = files.read_jsonl(metrics)
     summary = _read_json(run_dir / "summary.json") or {}
     config_path = run_dir / "config.yaml"
-    config = (yaml.safe_load(config_path.read_text()) or {}) if config_path.is_file() else {}
+    config = (files.parse_yaml(config_path.read_text()) or {}) if config_path.is_file() else {}
     diagnosis = diagnose(history, read_layers(run_dir), summary, config, n_classes=_n_classes(run_dir),
                          thresholds=thresholds, lr_find=read_lr_find(run_dir))
     files.write_json(run_dir / "diagnosis.json", files.json_safe(diagnosis.to_dict()), indent=2)

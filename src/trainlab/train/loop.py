@@ -17,7 +17,7 @@ from torch import nn
 from trainlab.data.base import Split
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import TrainingError
-from trainlab.train import distributed, graphs
+from trainlab.train import distributed, graphs, optim
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 
@@ -199,7 +199,7 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     gnorm = param_norms.norm()
     if cfg.grad_clip is not None:
         nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
-    opt.step()
+    optim.step(opt)  # opt.step() without importing torch._dynamo (train/optim.py)
     state.scheduler.step()
     with torch.no_grad():
         losses[step] = loss.detach()

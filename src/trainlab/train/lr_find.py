@@ -23,6 +23,7 @@ from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import ConfigError
 from trainlab.train.loop import batches
 from trainlab.train.losses import weight_penalty
+from trainlab.train import optim
 from trainlab.train.optim import make_optimizer
 from trainlab.train.run import Prepared, on_device, prepare, threads_and_rng
 
@@ -214,7 +215,7 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
         total.backward()
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
+        optim.step(opt)
         value = float(loss.detach())  # one host read a step: 100 of them are nothing next to the steps themselves
         if not math.isfinite(value):
             stop = f"loss became {value} at lr {lr:.3g}"

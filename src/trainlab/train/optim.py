@@ -5,16 +5,25 @@ Schedules are pure functions ``factor(step)`` of the optimizer step, applied by 
 from a checkpoint (which stores that count) reproduces it exactly, for every schedule alike. (torch's
 ``LambdaLR`` does the same job but costs ~200 µs a step here — 4 % of the classic recipe's run time.)
 
-Constructing the first torch optimizer of a process imports ``torch._dynamo`` (~1.1 s on 2 CPU cores with
-torch 2.13, the largest fixed cost of a run after ``import torch``): ``Optimizer.add_param_group``,
-``zero_grad`` and ``(load_)state_dict`` are wrapped in ``torch._disable_dynamo``, which imports it on first
-call, and every ``step`` runs under ``_use_grad_for_differentiable``, which imports it too. No public switch
-avoids that short of not using ``torch.optim``, so it is left as it is.
+Constructing the first torch optimizer of a process imports ``torch._dynamo`` (~1.0 s on 2 CPU cores with
+torch 2.13, the largest fixed cost of a run after ``import torch``, 11 % of the classic recipe's whole
+process): ``Optimizer.add_param_group``, ``zero_grad`` and ``(load_)state_dict`` are wrapped in
+``torch._disable_dynamo``, which imports it on first call only to tell the compiler not to trace them, and
+every ``step`` runs under ``_use_grad_for_differentiable``, which imports it to place graph breaks. Before
+``torch._dynamo`` is imported nothing can be tracing, so both are plain calls then. :func:`step` and
+:func:`_defer_dynamo` (run at import) make them so, each behind checks that torch still has the shape they
+rely on (otherwise torch's own path runs): the four methods get a lazy stand-in for the disabled function
+torch caches on them, which becomes torch's own from the first call after anyone imports ``torch._dynamo``;
+``step(opt)`` runs the optimizer's undecorated ``step`` under ``no_grad`` while ``torch._dynamo`` is not
+imported and the optimizer has no step hooks, else ``opt.step()``. The updates are the same tensors either way
+(tests/train/test_optim.py compares them).
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Callable, Iterable
+import sys
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -66,6 +75,79 @@ def _adamw(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
 def make_optimizer(params: Params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """The torch optimizer named by ``cfg.name``, with its hyperparameters from ``cfg``."""
     return OPTIMIZERS.get(cfg.name)(params, cfg)
+
+
+# ------------------------------------------------------------------ torch.optim without importing torch._dynamo
+
+_DISABLED = ("add_param_group", "zero_grad", "state_dict", "load_state_dict")
+
+
+def _dynamo_loaded() -> bool:
+    return "torch._dynamo" in sys.modules
+
+
+def _lazy_disabled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What ``torch._disable_dynamo`` caches on ``fn`` at its first call, made lazy: ``fn`` itself while
+    ``torch._dynamo`` is not imported; from the first call after, torch's own disabled ``fn``, cached in our place."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not _dynamo_loaded():
+            return fn(*args, **kwargs)
+        real = torch._dynamo.disable(fn, True, wrapping=False)  # what torch._compile._disable_dynamo does
+        setattr(fn, "__dynamo_disable", real)
+        return real(*args, **kwargs)
+
+    return call
+
+
+def _defer_dynamo() -> list[str]:
+    """Give the ``torch._disable_dynamo``-wrapped Optimizer methods a lazy stand-in (see the module doc); returns
+    the methods that got one. A method whose wrapper does not read ``__dynamo_disable`` is left as torch has it."""
+    done = []
+    for name in _DISABLED:
+        wrapper = getattr(torch.optim.Optimizer, name, None)
+        fn = getattr(wrapper, "__wrapped__", None)
+        code = getattr(wrapper, "__code__", None)
+        if fn is None or code is None or "__dynamo_disable" not in (*code.co_consts, *code.co_names):
+            continue
+        if getattr(fn, "__dynamo_disable", None) is None and not _dynamo_loaded():
+            setattr(fn, "__dynamo_disable", _lazy_disabled(fn))
+        done.append(name)
+    return done
+
+
+@functools.lru_cache(maxsize=None)
+def _undecorated_step(cls: type) -> Callable[..., Any] | None:
+    """``cls.step`` without torch's two wrappers (``profile_hook_step``'s hooks, ``_use_grad_for_differentiable``),
+    or None when the chain is not exactly those two around a function named ``step``."""
+    f, names = cls.step, []
+    while hasattr(f, "__wrapped__") and len(names) < 3:
+        names.append(getattr(getattr(f, "__code__", None), "co_name", None))
+        f = f.__wrapped__
+    if names != ["wrapper", "_use_grad"] or getattr(getattr(f, "__code__", None), "co_name", None) != "step":
+        return None
+    return f
+
+
+def _has_step_hooks(opt: torch.optim.Optimizer) -> bool:
+    glob = sys.modules["torch.optim.optimizer"]
+    hooks = [getattr(opt, "_optimizer_step_pre_hooks", None), getattr(opt, "_optimizer_step_post_hooks", None),
+             getattr(glob, "_global_optimizer_pre_hooks", None), getattr(glob, "_global_optimizer_post_hooks", None)]
+    return any(h is None or len(h) for h in hooks)
+
+
+def step(opt: torch.optim.Optimizer) -> None:
+    """``opt.step()``, without importing ``torch._dynamo`` where nothing could be compiling (module doc)."""
+    raw = None if _dynamo_loaded() or opt.defaults.get("differentiable") else _undecorated_step(type(opt))
+    if raw is None or _has_step_hooks(opt):
+        opt.step()
+        return
+    with torch.no_grad():
+        raw(opt)
+
+
+_defer_dynamo()
 
 
 # --- schedules: factor(step, total_steps, steps_per_epoch, cfg, base_lr) -> multiplier of the base lr ---

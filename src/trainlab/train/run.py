@@ -123,10 +123,11 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
 
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether ``x`` holds no NaN/Inf. A sum carries any of them through, in one pass with no mask tensor
-    (0.1 s → ~10 ms on Fashion-MNIST); only a sum that overflows on finite values needs the full check."""
+    (Fashion-MNIST: 7 ms in x's own float32, 90 ms accumulated in float64, 150 ms for ``isfinite(x).all()``);
+    only a sum that overflows on finite values needs the full check."""
     if not x.is_floating_point():
         return True
-    total = x.sum(dtype=torch.float64)
+    total = x.sum()
     return bool(torch.isfinite(total)) or bool(torch.isfinite(x).all())
 
 
@@ -482,7 +483,7 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
                               f"after {len(text.encode())} bytes (its end line is missing). Restore it from a "
                               "checkpoint's 'config' or retrain.")
     try:
-        return validate_config(_upgraded(yaml.safe_load(text)))
+        return validate_config(_upgraded(files.parse_yaml(text)))
     except (yaml.YAMLError, ConfigError) as exc:
         first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {first}. "
