@@ -1,25 +1,17 @@
 """One playground network and its trainer, with TF Playground's semantics on trainlab's pieces.
 
-The engine's: the model is the engine's ``mlp``, built and initialised by :func:`trainlab.models.build_model`
-from :func:`model_config` (``model.init=uniform``, ``init_bound=0.5``, ``init_bias=0.1``: TF's init, drawn from
-the network's seed); optimizers, schedules and the cross-entropy loss come from trainlab's registries; the stop
-rules are :mod:`trainlab.train.stop`'s — early stopping as ``stop_rules`` builds it from the config
-:func:`~trainlab.playground.export.to_config` maps the settings to, and :class:`~trainlab.train.stop.EpochLimit`
-for ``maxEpochs`` — fed one metrics dict per epoch, with the :class:`Trainer` taking the engine's
-``request_stop``; what became NaN/Inf is named by :func:`trainlab.train.loop.first_non_finite`.
+The engine's: the ``mlp`` built and initialised by :func:`trainlab.models.build_model` from :func:`model_config`
+(TF's init: weights U(±0.5), biases 0.1, from the network's seed); optimizers, schedules and cross-entropy from
+trainlab's registries; the stop rules of :mod:`trainlab.train.stop` (early stopping from the config that
+:func:`~trainlab.playground.export.to_config` gives, :class:`~trainlab.train.stop.EpochLimit` for maxEpochs), fed
+one metrics dict per epoch and calling the trainer's ``request_stop``; :func:`~trainlab.train.loop.first_non_finite`.
 
-TF Playground's own, small named pieces here:
-
-- :func:`square_loss`: output tanh (binary classification, labels ±1) or linear (regression), loss
-  0.5·(out − label)²; ``cross_entropy`` puts the engine's softmax loss over one output per class instead;
-- :meth:`Trainer.batches`: an epoch walks the training points in a fixed order; weights update every
-  ``batchSize`` points and leftovers carry into the next epoch's first update;
-- :meth:`Trainer.update` and :func:`l1_step`: regularisation is a separate step after the gradient step,
-  w −= lr·rate·R'(w) with R' taken before the update, weights only; under L1 a weight the step pushes across 0
-  is set to 0 and stays dead.
-
-The page's own (neither TF's nor the engine's, which stops a run at a NaN): :meth:`Trainer._undo_diverged_epoch`
-puts an epoch that made a loss or a weight NaN/Inf back, so the user can lower the learning rate and go on.
+TF Playground's own, small and named: :func:`square_loss` (0.5·(out − label)² on a tanh or linear output);
+:meth:`Trainer.batches` (fixed order, an update every ``batchSize`` points, leftovers carried into the next
+epoch); :meth:`Trainer.update` (the regularisation step after the gradient step, R'(w) taken before it, weights
+only) with :func:`l1_step` (a weight L1 pushes across 0 dies). The page's own (the engine ends a run at a NaN,
+TF draws it): :meth:`Trainer._undo_diverged_epoch` undoes an epoch that made a loss or a weight NaN/Inf, so the
+user can lower the learning rate and go on.
 
 Speed: for the plain networks TF draws the gradients are computed by hand (:mod:`.backprop`, ~3× faster
 than autograd at these sizes); everything else, and the tests' reference, goes through autograd.
