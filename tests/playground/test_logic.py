@@ -197,20 +197,45 @@ def test_stop_rules():
     t = _trainer(settings=TrainSettings(max_epochs=3))
     for _ in range(3):
         t.epoch()
-    assert t.stopped == "maxEpochs: reached 3" and t.stopped_by == "epochs"
+    assert t.stopped == "epochs: reached 3" and t.stopped_by == "epochs"  # the engine's EpochLimit and reason
     t = _trainer(settings=TrainSettings(patience=2, lr=0.00001), n_val=20)
     for _ in range(50):
         if t.stopped:
             break
         t.epoch()
-    assert t.stopped is not None and t.stopped.startswith("early stopping: validation loss")
+    assert t.stopped is not None and t.stopped.startswith("early_stopping: val_loss did not improve for 2 epochs")
     assert t.stopped_by == "early_stopping"  # the rule as data: the verdict reads this, not the prose
-    best = t.history[:t.epochs + 1, VAL_LOSS].min().item()  # the validation column decides, not the test one
-    assert f"{best:.4g}" in t.stopped
+    rows = t.history[1:t.epochs + 1, VAL_LOSS]  # the validation column decides, not the test one
+    best = rows.min().item()
+    assert f"(best {best:.4g} at epoch {int(rows.argmin()) + 1})" in t.stopped and t.epochs == int(rows.argmin()) + 3
     t = _trainer(settings=TrainSettings(patience=2, lr=0.00001))  # no validation points: no early stopping
     for _ in range(10):
         t.epoch()
     assert t.stopped is None
+
+
+def test_stop_rules_follow_setting_changes():
+    from dataclasses import replace
+
+    t = _trainer(n_val=20)
+    for _ in range(3):
+        t.epoch()
+    t.apply(replace(t.settings, max_epochs=2))  # a limit already passed stops at once, by the same rule
+    assert (t.stopped, t.stopped_by) == ("epochs: reached 2", "epochs")
+    t.apply(replace(t.settings, max_epochs=5))  # raising it lets training go on, up to the new limit
+    assert t.stopped is None
+    while t.stopped is None and t.epochs < 10:
+        t.epoch()
+    assert (t.epochs, t.stopped) == (5, "epochs: reached 5")
+    # maxEpochs past the engine's cap of 100,000 epochs still builds early stopping from the engine's config
+    t = _trainer(settings=TrainSettings(patience=3, max_epochs=1_000_000), n_val=20)
+    assert [r.name for r in t._rules] == ["early_stopping", "epochs"]
+    t.epoch()
+    es = t._rules[0]
+    t.apply(replace(t.settings, lr=0.01))  # another setting keeps early stopping's best and count ...
+    assert t._rules[0] is es and es.best_epoch == 1
+    t.apply(replace(t.settings, patience=4))  # ... a new patience starts it afresh
+    assert t._rules[0] is not es and t._rules[0].patience == 4 and t._rules[0].best is None
 
 
 def test_a_diverging_epoch_is_undone_and_stops_training():

@@ -156,7 +156,7 @@ SCENARIOS = [  # (history, layers, summary, config): together they make every ru
     (_rows(FLAT, FLAT, [0.55] * N), [], {}, _config(l2=0.03, dropout=0.1)),
     (_rows(FLAT, FLAT, [0.55] * N), [], {}, _config(hidden=())),
     (_rows(FLAT, FLAT, [0.55] * N), [], {}, _config(hidden=(8,) * 6)),
-    (_rows(FALLING, FALLING, [0.99] * N), [], {"stop_reason": "epochs: reached maxEpochs"}, _config(epochs=N)),
+    (_rows(FALLING, FALLING, [0.99] * N), [], {"stop_reason": f"epochs: reached {N}", "stopped_by": "epochs"}, _config(epochs=N)),
     (_rows([0.5, 0.3], [0.5, 0.3]), [], {"stop_reason": "epochs: reached 2"}, _config(epochs=2)),  # too early
 ]
 

@@ -10,7 +10,8 @@ import torch
 
 from trainlab.config import resolve_config
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.stop import Convergence, EarlyStopping, TargetMetric, better, stop_rules
+from trainlab.train.loop import first_non_finite
+from trainlab.train.stop import Convergence, EarlyStopping, EpochLimit, TargetMetric, better, stop_rules
 
 CFG = resolve_config(overrides={})
 
@@ -198,6 +199,21 @@ def test_first_stop_reason_wins() -> None:
 
 
 # --- stop_rules(cfg) --------------------------------------------------------------------------------
+
+
+def test_epoch_limit_stops_at_its_epoch_with_the_loops_reason() -> None:
+    limit = EpochLimit(3)
+    assert _stop_epoch(limit, "train_loss", [1.0] * 10) == 3
+    state = _state()
+    limit.on_epoch_end(state, {"epoch": 5})  # a limit already passed stops too
+    assert (state.stop_reason, state.stopped_by) == ("epochs: reached 3", "epochs")
+
+
+def test_first_non_finite_names_the_first_nan_or_inf_in_order() -> None:
+    assert first_non_finite({"loss": 1.0, "gradient norm": 2.0}) is None
+    assert first_non_finite({"loss": 1.0, "gradient norm": float("inf")}) == ("gradient norm", float("inf"))
+    name, value = first_non_finite({"loss": float("nan"), "gradient norm": float("inf")})
+    assert name == "loss" and value != value
 
 
 def test_stop_rules_default_config_has_none() -> None:

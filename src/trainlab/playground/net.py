@@ -1,16 +1,17 @@
 """One playground network and its trainer, with TF Playground's semantics on trainlab's pieces.
 
-The model is the engine's ``mlp``, built and initialised by :func:`trainlab.models.build_model` from
-:func:`model_config` (``model.init=uniform``, ``init_bound=0.5``, ``init_bias=0.1``: TF's init, drawn from the
-network's seed), with optimizers / schedules from trainlab's registries. What TF Playground defines
-differently lives here, small:
+The engine's: the ``mlp`` built and initialised by :func:`trainlab.models.build_model` from :func:`model_config`
+(TF's init: weights U(±0.5), biases 0.1, from the network's seed); optimizers, schedules and cross-entropy from
+trainlab's registries; the stop rules of :mod:`trainlab.train.stop` (early stopping from the config that
+:func:`~trainlab.playground.export.to_config` gives, :class:`~trainlab.train.stop.EpochLimit` for maxEpochs), fed
+one metrics dict per epoch and calling the trainer's ``request_stop``; :func:`~trainlab.train.loop.first_non_finite`.
 
-- output tanh (binary classification, labels ±1) or linear (regression), loss 0.5·(out − label)²;
-  ``cross_entropy`` puts a softmax over one output per class instead (3+ classes);
-- an epoch walks the training points in a fixed order; weights update every ``batchSize`` points and
-  leftovers carry into the next epoch's first update;
-- regularisation is a separate step after the gradient step, w −= lr·rate·R'(w) with R' taken before
-  the update, weights only; under L1 a weight the step pushes across 0 is set to 0 and stays dead.
+TF Playground's own, small and named: :func:`square_loss` (0.5·(out − label)² on a tanh or linear output);
+:meth:`Trainer.batches` (fixed order, an update every ``batchSize`` points, leftovers carried into the next
+epoch); :meth:`Trainer.update` (the regularisation step after the gradient step, R'(w) taken before it, weights
+only) with :func:`l1_step` (a weight L1 pushes across 0 dies). The page's own (the engine ends a run at a NaN,
+TF draws it): :meth:`Trainer._undo_diverged_epoch` undoes an epoch that made a loss or a weight NaN/Inf, so the
+user can lower the learning rate and go on.
 
 Speed: for the plain networks TF draws the gradients are computed by hand (:mod:`.backprop`, ~3× faster
 than autograd at these sizes); everything else, and the tests' reference, goes through autograd.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -27,16 +29,28 @@ from trainlab.config import ModelConfig, OptimizerConfig, ScheduleConfig
 from trainlab.models import build_model
 from trainlab.playground.backprop import DERIVATIVES, manual_gradients
 from trainlab.registry import LOSSES
+from trainlab.train.callbacks import Callback
+from trainlab.train.loop import first_non_finite
 from trainlab.train.optim import make_optimizer, make_scheduler
+from trainlab.train.stop import EpochLimit, stop_rules
 
-__all__ = ["NetSpec", "Network", "model_config", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "targets",
-           "TRAIN_LOSS", "TEST_LOSS", "TRAIN_ACC", "TEST_ACC", "VAL_LOSS", "VAL_ACC"]
+__all__ = ["NetSpec", "Network", "model_config", "TrainSettings", "Trainer", "DERIVATIVES", "square_loss", "l1_step",
+           "targets", "TRAIN_LOSS", "TEST_LOSS", "TRAIN_ACC", "TEST_ACC", "VAL_LOSS", "VAL_ACC"]
 
 Tensor = torch.Tensor
 
 def square_loss(out: Tensor, y: Tensor) -> Tensor:
-    """TF Playground's loss: mean over the points of 0.5·(out − label)²."""
+    """TF Playground's loss (on its tanh or linear output): mean over the points of 0.5·(out − label)²."""
     return 0.5 * (out - y).square().mean()
+
+
+def l1_step(weights: list[Tensor], signs: list[Tensor], step: float, alive: list[Tensor]) -> None:
+    """TF Playground's L1 step, in place: w −= step·sign(w) (``signs`` taken before the update); a weight the
+    step pushes across 0 is set to 0 and dies for good (``alive``, its mask, keeps it 0 from then on)."""
+    new = torch._foreach_add(weights, signs, alpha=-step)
+    for w, nw, live in zip(weights, new, alive):
+        live &= (w * nw) >= 0  # crossed zero: dead for good
+        w.copy_(nw).mul_(live)
 
 
 @dataclass(frozen=True)
@@ -125,8 +139,10 @@ TRAIN_LOSS, TEST_LOSS, TRAIN_ACC, TEST_ACC, VAL_LOSS, VAL_ACC = range(6)
 class Trainer:
     """Trains one :class:`Network` on fixed train/validation/test tensors, one TF epoch at a time.
 
-    ``epoch()`` launches tensor ops only; per-epoch losses and accuracies go into ``history``, a tensor
-    the session reads back once per frame (``rows``). ``stopped`` says why training ended, if it did.
+    ``epoch()`` launches tensor ops and reads back one small tensor (the NaN/Inf check, and the stop rules'
+    metrics); per-epoch losses and accuracies go into ``history``, a tensor the session reads back once per
+    frame (``rows``). ``stopped`` says why training ended, if it did: the engine's stop rules call
+    ``request_stop`` on the trainer as on the engine's ``TrainState``.
     ``val``: points carved from the training points and not trained on; early stopping and the live verdict
     read only them (the test points are drawn and reported, never chosen on). None: no validation split.
     """
@@ -143,7 +159,8 @@ class Trainer:
         self.stopped: str | None = None  # why training ended, for the page (prose)
         self.stopped_by: str | None = None  # ... and which rule ended it, as data: epochs, early_stopping, non_finite
         self.alive: list[Tensor] | None = None  # L1: masks of the weights still alive (None: none died)
-        self._best = (math.inf, 0)  # (validation loss, epoch) for early stopping
+        self._rules: list[Callback] = []  # the engine's stop rules for the current settings (_stop_rules) ...
+        self._rules_for: tuple[int, int] | None = None  # ... built for these (patience, max_epochs)
         self._carry_from: int | None = None  # first of the points carried from the last epoch
         self.settings = TrainSettings()
         self.optimizer: torch.optim.Optimizer | None = None
@@ -163,7 +180,7 @@ class Trainer:
         self._plan(n, bs)
         self.steps_per_epoch = max(n // bs, 1)
         if self.stopped_by == "non_finite" and s != old:
-            self.set_stop(None)  # the weights are the last finite ones: a lower learning rate can go on from them
+            self.clear_stop()  # the weights are the last finite ones: a lower learning rate can go on from them
         if force or (s.optimizer, s.schedule, s.lr, s.max_epochs) != (old.optimizer, old.schedule, old.lr, old.max_epochs):
             self.optimizer = make_optimizer(self.net.params, OptimizerConfig(name=s.optimizer, lr=s.lr))
             self.scheduler = None if s.schedule == "constant" else make_scheduler(
@@ -171,21 +188,50 @@ class Trainer:
                 max(s.max_epochs, 1) if s.max_epochs else 400)
         if s.regularization == "L1" and self.alive is None:
             self.alive = [torch.ones_like(w, dtype=torch.bool) for w in self.net.weights]
-        if s.max_epochs and self.epochs >= s.max_epochs and self.stopped is None:
-            self.set_stop(f"maxEpochs: reached {s.max_epochs}", "epochs")
-        elif self.stopped_by == "epochs" and (not s.max_epochs or self.epochs < s.max_epochs):
-            self.set_stop(None)  # raising the limit lets training continue
+        if (s.patience, s.max_epochs) != self._rules_for:  # other changes keep early stopping's best and count
+            self._rules, self._rules_for = self._stop_rules(), (s.patience, s.max_epochs)
+        if self.stopped_by == "epochs" and (not s.max_epochs or self.epochs < s.max_epochs):
+            self.clear_stop()  # raising the limit lets training continue
+        if s.max_epochs:
+            EpochLimit(s.max_epochs).on_epoch_end(self, {"epoch": self.epochs})  # a limit already reached stops now
 
-    def set_stop(self, reason: str | None, by: str | None = None) -> None:
-        """End training with ``reason`` (prose for the page) by rule ``by`` (data); None, None: go on."""
-        self.stopped, self.stopped_by = reason, by
+    def _stop_rules(self) -> list[Callback]:
+        """The engine's stop rules for the current settings: early stopping as ``stop_rules`` builds it from
+        :func:`~trainlab.playground.export.to_config`'s config (only with validation points: it reads val_loss),
+        then the epoch limit ``maxEpochs``."""
+        from trainlab.playground.export import to_config  # export imports this module
+        s = self.settings
+        # The config's epochs go unread (maxEpochs is the EpochLimit below); 1 keeps them under the engine's cap
+        # of 100,000 epochs, which maxEpochs and the epochs a long session runs can pass.
+        rules = stop_rules(to_config(self, epochs=1)) if s.patience and self.has_val else []
+        return rules + ([EpochLimit(s.max_epochs)] if s.max_epochs else [])
+
+    def request_stop(self, reason: str, by: str | None = None) -> None:
+        """End training with ``reason`` (prose for the page) by rule ``by`` (data: ``stopped_by``), as the engine's
+        ``TrainState.request_stop``: the first reason given wins until :meth:`clear_stop`."""
+        if self.stopped is None:
+            self.stopped, self.stopped_by = reason, by
+
+    def clear_stop(self) -> None:
+        """Go on training: no stop reason."""
+        self.stopped = self.stopped_by = None
 
     def _plan(self, n: int, bs: int) -> None:
-        # TF updates after point i when (i + 1) % batchSize == 0, counting i from 0 each epoch; the
-        # n % batchSize points after the last update are added to the next epoch's first update.
         self.batch_size = bs
         self._slices = [(k * bs, (k + 1) * bs) for k in range(n // bs)]
         self._tail = n - n % bs  # where the carried points start
+
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """TF Playground's batch plan for one epoch: it updates after point i when (i + 1) % batchSize == 0,
+        counting i from 0 each epoch in the points' fixed order; the n % batchSize points after the last update
+        are added to the next epoch's first update. Yields (features, targets) per update."""
+        x, y = self.x, self.y
+        for k, (a, b) in enumerate(self._slices):
+            if k == 0 and self._carry_from is not None:
+                yield torch.cat([x[self._carry_from:], x[a:b]]), torch.cat([y[self._carry_from:], y[a:b]])
+            else:
+                yield x[a:b], y[a:b]
+        self._carry_from = self._tail if self._tail < len(x) else None
 
     # --- one epoch --------------------------------------------------------------------------------------
 
@@ -197,45 +243,34 @@ class Trainer:
         """
         with torch.no_grad():
             torch._foreach_copy_(self._backup, self._state)
-        x, y = self.x, self.y
-        for k, (a, b) in enumerate(self._slices):
-            if k == 0 and self._carry_from is not None:
-                xb = torch.cat([x[self._carry_from:], x[a:b]])
-                yb = torch.cat([y[self._carry_from:], y[a:b]])
-            else:
-                xb, yb = x[a:b], y[a:b]
+        for xb, yb in self.batches():
             self.update(xb, yb)
-        self._carry_from = self._tail if self._tail < len(x) else None
         self.epochs += 1
         self.record()
-        # One read per epoch (~25 µs at these sizes, ~1 % of an epoch): the losses and every weight's norm.
-        check = torch.cat([self.history[self.epochs, [TRAIN_LOSS, VAL_LOSS]],
-                           torch.stack(torch._foreach_norm(self.net.params))])
-        if not bool(torch.isfinite(check).all()):
-            self._undo_diverged_epoch(check)
+        # One read per epoch (~25 µs at these sizes, ~1 % of an epoch): the losses and the weights' norms, which
+        # are NaN/Inf when a weight is. The stop rules read the losses from the same read.
+        train_loss, val_loss, *norms = torch.cat([self.history[self.epochs, [TRAIN_LOSS, VAL_LOSS]],
+                                                  torch.stack(torch._foreach_norm(self.net.params))]).tolist()
+        bad = first_non_finite({"training loss": train_loss, "validation loss": val_loss, "weights' norm": sum(norms)})
+        if bad is not None:
+            self._undo_diverged_epoch(*bad)
             return
-        s = self.settings
-        if s.max_epochs and self.epochs >= s.max_epochs:
-            self.set_stop(f"maxEpochs: reached {s.max_epochs}", "epochs")
-        if s.patience and self.has_val:
-            loss = float(self.history[self.epochs, VAL_LOSS])  # one read per epoch, only with early stopping on
-            if loss < self._best[0]:
-                self._best = (loss, self.epochs)
-            elif self.epochs - self._best[1] >= s.patience:
-                self.set_stop(f"early stopping: validation loss {self._best[0]:.4g} at epoch {self._best[1]} did "
-                              f"not improve for {s.patience} epochs", "early_stopping")
+        if self._rules:
+            metrics = {"epoch": self.epochs, "train_loss": train_loss, "val_loss": val_loss if self.has_val else None}
+            for rule in self._rules:
+                rule.on_epoch_end(self, metrics)
 
-    def _undo_diverged_epoch(self, check: Tensor) -> None:
-        train_loss, val_loss = check[:2].tolist()
-        word = lambda v: "NaN" if math.isnan(v) else "infinite"  # noqa: E731
-        what = (f"the training loss became {word(train_loss)}" if not math.isfinite(train_loss) else
-                f"the validation loss became {word(val_loss)}" if not math.isfinite(val_loss) else
-                "the weights became NaN or too large")
+    def _undo_diverged_epoch(self, what: str, value: float) -> None:
+        """The page's NaN/Inf guard: ``what`` became ``value`` (NaN/Inf) in this epoch. Put the model back to
+        before the epoch, restart the optimizer and stop, so that the user can lower the learning rate and go on
+        from the last finite weights (the engine ends its run at a NaN; TF draws it)."""
         with torch.no_grad():
             torch._foreach_copy_(self._state, self._backup)
         self.epochs -= 1  # row ``epochs`` still holds the restored weights' losses
-        self.set_stop(f"diverged: {what} in epoch {self.epochs + 1}. Lower the learning rate "
-                      f"(now {self.settings.lr:g}) to go on from epoch {self.epochs}, or reset", "non_finite")
+        self.clear_stop()
+        self.request_stop(f"diverged: the {what} became {'NaN' if math.isnan(value) else 'infinite'} in epoch "
+                          f"{self.epochs + 1}. Lower the learning rate (now {self.settings.lr:g}) to go on from epoch "
+                          f"{self.epochs}, or reset", "non_finite")
         self._carry_from = None
         self.apply(self.settings, force=True)  # a fresh optimizer: momentum / Adam moments may hold NaN too
 
@@ -264,7 +299,8 @@ class Trainer:
         return manual_gradients(self.net.linears, self.net.spec.activations, self.net.spec.output, xb, yb)
 
     def update(self, xb: Tensor, yb: Tensor) -> None:
-        """One TF update: the optimizer's step on the mean gradient, then the regularisation step."""
+        """One update in TF Playground's order: the optimizer's step on the batch's mean gradient, then the
+        regularisation step on the weights (not biases) with R'(w) taken before the update."""
         s, weights = self.settings, self.net.weights
         reg = s.regularization if s.reg_rate > 0 else "none"
         grads = self.gradients(xb, yb)
@@ -283,10 +319,7 @@ class Trainer:
             if reg == "L2":
                 torch._foreach_add_(weights, der, alpha=-lr * s.reg_rate)
             elif reg == "L1":
-                new = torch._foreach_add(weights, der, alpha=-lr * s.reg_rate)
-                for w, nw, alive in zip(weights, new, self.alive):
-                    alive &= (w * nw) >= 0  # crossed zero: dead for good
-                    w.copy_(nw).mul_(alive)
+                l1_step(weights, der, lr * s.reg_rate, self.alive)
             elif self.alive is not None:
                 torch._foreach_mul_(weights, self.alive)  # dead weights stay 0 after L1 is switched off
         if self.scheduler is not None:

@@ -307,7 +307,7 @@ class Session:
             t = h.trainer
             if t.stopped is None or force and t.stopped_by != "non_finite":
                 if force:
-                    t.set_stop(None)
+                    t.clear_stop()
                 t.epoch()
                 if t.epochs == 1:
                     add_layer_row(h.layers, t)  # the saturation rule compares the first epoch with the last

@@ -386,7 +386,7 @@ def _cross_checks(state: dict[str, Any]) -> list[str]:
                                  "points)", state[prefix + "patience"], "Using 0; hold out validation points for it"))
             state[prefix + "patience"] = 0
         if state[prefix + "schedule"] in ("cosine", "onecycle") and state[prefix + "maxEpochs"] == 0:
-            notes.append(problem(prefix + "schedule", f"constant, step or warmup while maxEpochs is 0",
+            notes.append(problem(prefix + "schedule", "constant, step or warmup while maxEpochs is 0",
                                  state[prefix + "schedule"], f"Set maxEpochs (e.g. 500) for a "
                                  f"{state[prefix + 'schedule']} schedule; using constant"))
             state[prefix + "schedule"] = "constant"

@@ -209,9 +209,9 @@ def live_verdict(t: Trainer, layers: list[dict[str, Any]] | None = None) -> dict
     # No model.init: the playground's init (TF's) is not a choice, so the rules must not suggest another.
     config["model"].pop("init")
 
-    # A maxEpochs stop is the engine's "ran out of epochs" (so "still improving" can say: raise it).
-    reason = "epochs: reached maxEpochs" if t.stopped_by == "epochs" else t.stopped or "playground: training"
-    summary = {"stop_reason": reason, "monitor": "val_loss", "stopped_by": t.stopped_by}
+    # The engine's stop rules stopped it, with the engine's reasons: a maxEpochs stop is the engine's "ran out of
+    # epochs" (stopped_by "epochs", so "still improving" can say: raise it).
+    summary = {"stop_reason": t.stopped or "playground: training", "monitor": "val_loss", "stopped_by": t.stopped_by}
     d = diagnose(history_rows(t), layers or [], summary, config, n_classes=spec.n_outputs if spec.n_outputs > 1 else 2)
     if not d.findings:
         return {"verdict": d.verdict, "title": "No verdict yet", "severity": "info", "text": ""}

@@ -20,6 +20,7 @@ from trainlab.errors import TrainingError
 from trainlab.train import distributed, graphs, optim
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
+from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
 CURVE_POINTS = 10  # first-epoch loss checkpoints: enough to see a loss that climbs inside epoch 1
@@ -239,11 +240,14 @@ def _check_finite(state: TrainState, losses: torch.Tensor, gnorms: torch.Tensor,
     if not bool(bad.any()):
         return
     step = lo + int(bad.nonzero()[0, 0])
-    loss_v, grad_v = float(losses[step]), float(gnorms[step])
-    what = "loss" if not math.isfinite(loss_v) else "gradient norm"
-    facts = non_finite_facts(state, what, loss_v if what == "loss" else grad_v, losses[:step].tolist(),
-                             gnorms[:step].tolist(), step + 1)
+    what, value = first_non_finite({"loss": float(losses[step]), "gradient norm": float(gnorms[step])})
+    facts = non_finite_facts(state, what, value, losses[:step].tolist(), gnorms[:step].tolist(), step + 1)
     raise TrainingError(describe_non_finite(facts), facts=facts)
+
+
+def first_non_finite(values: dict[str, float]) -> tuple[str, float] | None:
+    """The first ``(name, value)`` of ``values`` (in their order) that is NaN or ±Inf; None when all are finite."""
+    return next(((name, v) for name, v in values.items() if not math.isfinite(v)), None)
 
 
 def non_finite_facts(state: TrainState, what: str, value: float, losses: list[float], gnorms: list[float],
@@ -299,5 +303,5 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
             cb.on_epoch_end(state, metrics)
         if state.stop_reason is not None:
             break
-    if state.stop_reason is None:
-        state.stop_reason, state.stopped_by = f"epochs: reached {cfg.epochs}", "epochs"
+    limit = EpochLimit(cfg.epochs)
+    state.request_stop(limit.reason, limit.name)  # a rule's earlier reason wins

@@ -1,4 +1,5 @@
-"""Stop rules, combinable: the loop always stops after ``epochs``; these may stop it earlier.
+"""Stop rules, combinable: the loop always stops after ``epochs`` (:class:`EpochLimit`'s reason); these may stop
+it earlier.
 
 Each rule is a callback that reads the epoch's metrics and calls ``state.request_stop(reason)``.
 The reason string is what ``summary.json`` records as ``stop_reason``.
@@ -92,6 +93,24 @@ class TargetMetric(Callback):
         reached = got <= self.value if self.metric.endswith("loss") else got >= self.value
         if reached:
             state.request_stop(f"target: {self.metric} {got:.4g} reached {self.value:g}", self.name)
+
+
+class EpochLimit(Callback):
+    """Stop once ``epochs`` epochs have run. The loop's own range ends there with this rule's reason; a loop with
+    no fixed range (the playground's, which trains until a rule or the user stops it) calls it as a rule."""
+
+    name = "epochs"
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    @property
+    def reason(self) -> str:
+        return f"epochs: reached {self.epochs}"
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        if metrics["epoch"] >= self.epochs:
+            state.request_stop(self.reason, self.name)
 
 
 def stop_rules(cfg: TrainConfig) -> list[Callback]:
