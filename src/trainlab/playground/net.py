@@ -31,6 +31,7 @@ from trainlab.playground.backprop import DERIVATIVES, manual_gradients
 from trainlab.registry import LOSSES
 from trainlab.train.callbacks import Callback
 from trainlab.train.loop import first_non_finite
+from trainlab.train import optim
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.stop import EpochLimit, stop_rules
 
@@ -315,7 +316,7 @@ class Trainer:
             else:
                 for p, g in zip(self.net.params, grads):
                     p.grad = g
-                self.optimizer.step()
+                optim.step(self.optimizer)  # without importing torch._dynamo (train/optim.py)
             if reg == "L2":
                 torch._foreach_add_(weights, der, alpha=-lr * s.reg_rate)
             elif reg == "L1":
