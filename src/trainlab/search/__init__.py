@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from trainlab import files
 from trainlab.config import TrainConfig
@@ -29,7 +28,7 @@ def search(cfg: TrainConfig, space: str | Path | Mapping[str, Any], **options: A
     """
     if isinstance(space, (str, Path)):
         parsed = SearchSpace.from_yaml(space)
-        spec = yaml.safe_load(files.read_utf8(space, "search space file", ConfigError))
+        spec = files.parse_yaml(files.read_utf8(space, "search space file", ConfigError))
     else:
         parsed, spec = SearchSpace.from_dict(space), dict(space)
     return run_search(cfg, parsed, spec, **options)

@@ -121,7 +121,7 @@ class SearchSpace:
         if not p.is_file():
             raise ConfigError(f"search space file must be an existing YAML file. Got {str(path)!r}. Check the path.")
         try:
-            data = yaml.safe_load(files.read_utf8(p, "search space file", ConfigError))
+            data = files.parse_yaml(files.read_utf8(p, "search space file", ConfigError))
         except yaml.YAMLError:
             raise ConfigError(f"search space file must be valid YAML. Got a syntax error in {str(path)!r}. "
                               "Fix the file's indentation or quoting.") from None

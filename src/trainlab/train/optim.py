@@ -101,10 +101,9 @@ def _lazy_disabled(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _defer_dynamo() -> list[str]:
-    """Give the ``torch._disable_dynamo``-wrapped Optimizer methods a lazy stand-in (see the module doc); returns
-    the methods that got one. A method whose wrapper does not read ``__dynamo_disable`` is left as torch has it."""
-    done = []
+def _defer_dynamo() -> None:
+    """Give the ``torch._disable_dynamo``-wrapped Optimizer methods a lazy stand-in (see the module doc). A method
+    whose wrapper does not read ``__dynamo_disable`` is left as torch has it."""
     for name in _DISABLED:
         wrapper = getattr(torch.optim.Optimizer, name, None)
         fn = getattr(wrapper, "__wrapped__", None)
@@ -113,8 +112,6 @@ def _defer_dynamo() -> list[str]:
             continue
         if getattr(fn, "__dynamo_disable", None) is None and not _dynamo_loaded():
             setattr(fn, "__dynamo_disable", _lazy_disabled(fn))
-        done.append(name)
-    return done
 
 
 @functools.lru_cache(maxsize=None)
