@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from torch import nn
 
@@ -18,6 +18,8 @@ from trainlab.train.callbacks import Callback
 from trainlab.train import distributed
 from trainlab.train.run import Prepared, RunResult, read_run_config, resume, train
 
+if TYPE_CHECKING:
+    from trainlab.report.painter import Painter
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Outcome:
     report: Path | None
 
 
-def _setup(report: bool, run_dirs: list[Path]):
+def _setup(report: bool, run_dirs: list[Path], painter: "Painter | None"):
     def setup(p: Prepared, run_dir: Path) -> list[Callback]:
         run_dirs.append(run_dir)
         if not report:
@@ -39,19 +41,19 @@ def _setup(report: bool, run_dirs: list[Path]):
         # picture to write_report, which draws it with the test result a moment later
         from trainlab.report import report_callbacks
 
-        return [*diagnostic_callbacks(p, run_dir), *report_callbacks(p, run_dir, final=False)]
+        return [*diagnostic_callbacks(p, run_dir), *report_callbacks(p, run_dir, final=False, painter=painter)]
 
     return setup
 
 
-def _finish(run_dir: Path, report: bool, model: nn.Module | None, bundle: DataBundle | None
-            ) -> tuple[Diagnosis, Path | None]:
+def _finish(run_dir: Path, report: bool, model: nn.Module | None, bundle: DataBundle | None,
+            painter: "Painter | None" = None) -> tuple[Diagnosis, Path | None]:
     diagnosis = diagnose_run(run_dir)
     if not report:
         return diagnosis, None
     from trainlab.report import write_report
 
-    return diagnosis, write_report(run_dir, model=model, bundle=bundle)
+    return diagnosis, write_report(run_dir, model=model, bundle=bundle, painter=painter)
 
 
 def _final_curves(run_dir: Path) -> None:
@@ -74,8 +76,11 @@ def with_cause(message: str, diagnosis: Diagnosis) -> str:
 def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
         overrides: dict[str, Any] | None = None, callbacks: Sequence[Callback] = (), report: bool = True,
         verbose: bool = True, bar: bool | None = None, console: Any = None, bundle: DataBundle | None = None,
-        model: nn.Module | None = None) -> Outcome:
+        model: nn.Module | None = None, painter: "Painter | None" = None) -> Outcome:
     """Train ``cfg`` (or continue ``resume_dir``), diagnose the run and write its report.
+
+    ``painter`` draws the live curves and the report's pictures (in this process when None; ``trainlab train``
+    passes a ``trainlab.report.painter.WorkerPainter``).
 
     A run that stops on NaN/Inf still gets its diagnosis and report; the TrainingError is then re-raised
     with the diagnosis attached as ``err.outcome``.
@@ -87,7 +92,7 @@ def run(cfg: TrainConfig | None = None, *, resume_dir: str | Path | None = None,
 
         if not ranks.main:  # another rank of a distributed run: trains beside rank 0, which writes everything
             return _other_rank(cfg, resume_dir, overrides, callbacks, bundle, model)
-        return _run(cfg, resume_dir, overrides, callbacks, report, verbose, bar, console, bundle, model)
+        return _run(cfg, resume_dir, overrides, callbacks, report, verbose, bar, console, bundle, model, painter)
 
 
 def _other_rank(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict[str, Any] | None,
@@ -100,9 +105,9 @@ def _other_rank(cfg: TrainConfig | None, resume_dir: str | Path | None, override
 
 def _run(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict[str, Any] | None,
          callbacks: Sequence[Callback], report: bool, verbose: bool, bar: bool | None, console: Any,
-         bundle: DataBundle | None, model: nn.Module | None) -> Outcome:
+         bundle: DataBundle | None, model: nn.Module | None, painter: "Painter | None") -> Outcome:
     run_dirs: list[Path] = []
-    kwargs = dict(callbacks=callbacks, setup=_setup(report, run_dirs), verbose=verbose, bar=bar, console=console,
+    kwargs = dict(callbacks=callbacks, setup=_setup(report, run_dirs, painter), verbose=verbose, bar=bar, console=console,
                   bundle=bundle, model=model)
     try:
         if resume_dir is not None:
@@ -113,7 +118,7 @@ def _run(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict
     except TrainingError as exc:
         if exc.run_dir is not None:
 
-            diagnosis, page = _finish(Path(exc.run_dir), report, model, bundle)
+            diagnosis, page = _finish(Path(exc.run_dir), report, model, bundle, painter)
             exc.outcome = Outcome(None, Path(exc.run_dir), diagnosis, page)  # type: ignore[attr-defined]
             exc.args = (with_cause(str(exc), diagnosis),)
         raise
@@ -123,5 +128,5 @@ def _run(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict
         raise
     # The data the run trained on, already in memory: the report's validation split without reading and
     # splitting the dataset again (0.2 s from the decoded cache for Fashion-MNIST, ~1 s without it).
-    diagnosis, page = _finish(result.run_dir, report, model, result.prepared.bundle)
+    diagnosis, page = _finish(result.run_dir, report, model, result.prepared.bundle, painter)
     return Outcome(result, result.run_dir, diagnosis, page)

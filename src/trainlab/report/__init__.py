@@ -1,21 +1,45 @@
-"""Seeing what happened in a run: pictures, the HTML report, live curves, and comparing runs."""
+"""Seeing what happened in a run: pictures, the HTML report, live curves, and comparing runs.
+
+The names below are imported on first use: ``trainlab.report.plots`` (matplotlib, no torch) is what the picture
+workers of ``trainlab.report.painter`` load, and loading it must not pull in the HTML report or torch.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from trainlab.report.compare import compare_runs
-from trainlab.report.html import write_report
-from trainlab.report.live import LiveCurves
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from trainlab.report.compare import compare_runs
+    from trainlab.report.html import write_report
+    from trainlab.report.live import LiveCurves
+    from trainlab.report.painter import Painter
     from trainlab.train.run import Prepared
 
 __all__ = ["write_report", "compare_runs", "LiveCurves", "report_callbacks"]
 
 
-def report_callbacks(p: "Prepared", run_dir: Path, *, final: bool = True) -> list[LiveCurves]:
+def __getattr__(name: str) -> Any:
+    if name == "write_report":
+        from trainlab.report.html import write_report
+
+        return write_report
+    if name == "compare_runs":
+        from trainlab.report.compare import compare_runs
+
+        return compare_runs
+    if name == "LiveCurves":
+        from trainlab.report.live import LiveCurves
+
+        return LiveCurves
+    raise AttributeError(f"module 'trainlab.report' has no attribute {name!r}")
+
+
+def report_callbacks(p: "Prepared", run_dir: Path, *, final: bool = True,
+                     painter: "Painter | None" = None) -> list["LiveCurves"]:
     """The callbacks every run gets for its report (a ``setup`` for ``trainlab.train.run.train``).
 
-    ``final=False`` leaves the last curves.png to ``write_report`` (which adds the test result)."""
-    return [LiveCurves(run_dir, final=final)]
+    ``final=False`` leaves the last curves.png to ``write_report`` (which adds the test result); ``painter``
+    draws the pictures (in this process when None)."""
+    from trainlab.report.live import LiveCurves
+
+    return [LiveCurves(run_dir, final=final, painter=painter)]

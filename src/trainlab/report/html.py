@@ -27,7 +27,8 @@ from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
-from trainlab.report import plots
+from trainlab.report.history import read_metrics
+from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.losses import predict_classes
 from trainlab.train.run import read_run_config
@@ -85,7 +86,7 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
 def _check_same_data(run: LoadedRun, val_loss: float) -> None:
     """The split found now must be the one the run saw: a dataset found elsewhere (data.dir emptied, a newer
     copy) would give pictures of a model on data it was never validated on."""
-    rows = [r for r in plots.read_metrics(run.run_dir) if r["epoch"] == run.epoch]
+    rows = [r for r in read_metrics(run.run_dir) if r["epoch"] == run.epoch]
     logged = rows[0]["val_loss"] if rows else None
     # 0.2 %: far above float32 summation order (measured ~1e-8 on CPU) with room for a GPU's TF32 convolutions
     # (not measured here); below the ~1 % that fresh examples of the same easy fake dataset gave (see the test)
@@ -96,10 +97,18 @@ def _check_same_data(run: LoadedRun, val_loss: float) -> None:
 
 
 def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None, model: nn.Module | None = None,
-                  bundle: DataBundle | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing})."""
+                  bundle: DataBundle | None = None, painter: Painter | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing}).
+
+    ``painter`` draws (this process when None). Two pictures drawn from the run's files are asked for first, one
+    per worker of a WorkerPainter, to be drawn while this process predicts the validation split; the longest of
+    the rest (the confusion matrix, ~0.2 s) next, the short ones last."""
     run_dir = Path(run_dir)
-    pics: dict[str, dict[str, Any]] = {"curves": plots.plot_curves(run_dir, summary=summary)}
+    painter = painter or Painter()
+    jobs = {"curves": painter.draw("plot_curves", run_dir, summary=summary),
+            "grad_norms": painter.draw("plot_grad_norms", run_dir)}
+    pics: dict[str, dict[str, Any]] = {}
     notes: dict[str, str] = {}
     try:
         vp = validation_predictions(run_dir, model=model, bundle=bundle)
@@ -108,48 +117,52 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         vp = None
     if vp is not None:
         b, info = vp.bundle, vp.run.info
-        y = b.val.y.cpu()
+        y, pred = b.val.y.cpu().numpy(), vp.pred.numpy()  # numbers, not tensors: a worker has no torch
         if info["task"] == "classification":
             names = info.get("class_names") or [str(i) for i in range(int(info["n_classes"]))]
-            pics["confusion"] = plots.plot_confusion(y, vp.pred, names, run_dir / "confusion.png")
+            jobs["confusion"] = painter.draw("plot_confusion", y, pred, names, run_dir / "confusion.png")
             if len(b.input_shape) == 3:
-                pics["examples"] = plots.plot_wrong_examples(b.val.x.cpu(), y, vp.pred, vp.confidence, names,
-                                                             run_dir / "wrong_examples.png",
-                                                             probability=vp.probability)
+                jobs["examples"] = painter.draw("plot_wrong_examples", b.val.x.cpu().numpy(), y, pred,
+                                                vp.confidence.numpy(), names, run_dir / "wrong_examples.png",
+                                                probability=vp.probability)
         else:
-            pics["scatter"] = plots.plot_regression_scatter(y, vp.pred, run_dir / "scatter.png",
-                                                            target_names=info.get("target_names"))
-        plane = _plane(b, info)
-        if plane is not None:
-            train, val, inputs, names = plane
-            pics["boundary"] = plots.plot_decision_boundary(
-                vp.run.model, train, val, run_dir / "boundary.png", task=info["task"], loss=vp.run.loss,
-                class_names=info.get("class_names"), feature_names=names, inputs=inputs)
-    lr_find = plots.plot_lr_find(run_dir)  # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
-    if lr_find is not None:
-        pics["lr_find"] = lr_find
-    for name, fn in (("grad_norms", plots.plot_grad_norms), ("activations", plots.plot_activation_histograms)):
-        data = fn(run_dir)
-        if data is None and (run_dir / "layers.jsonl").exists():
+            jobs["scatter"] = painter.draw("plot_regression_scatter", y, pred, run_dir / "scatter.png",
+                                           target_names=info.get("target_names"))
+    jobs["activations"] = painter.draw("plot_activation_histograms", run_dir)
+    # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
+    jobs["lr_find"] = painter.draw("plot_lr_find", run_dir)
+    plane = _plane(vp.bundle, vp.run.info) if vp is not None else None
+    if vp is not None and plane is not None:  # drawn here: the picture runs the model over the plane
+        from trainlab.report.plots import plot_decision_boundary
+
+        train, val, inputs, names = plane
+        pics["boundary"] = plot_decision_boundary(
+            vp.run.model, train, val, run_dir / "boundary.png", task=vp.run.info["task"], loss=vp.run.loss,
+            class_names=vp.run.info.get("class_names"), feature_names=names, inputs=inputs)
+    for name, job in jobs.items():
+        data = job.result()
+        if data is not None:
+            pics[name] = data
+        elif name in ("grad_norms", "activations") and (run_dir / "layers.jsonl").exists():
             notes[name] = "No epoch finished, so there are no per-layer statistics."
-        elif data is None:
+        elif name in ("grad_norms", "activations"):
             notes[name] = ("This run recorded no per-layer statistics (layers.jsonl / activations.json); "
                            "train with the diagnostic callbacks to get them.")
-        else:
-            pics[name] = data
     return pics, notes
 
 
-def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None) -> Path:
+def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None,
+                 painter: Painter | None = None) -> Path:
     """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path.
 
-    ``model`` / ``bundle`` are needed only for runs trained from Python on a user module / in-memory data."""
+    ``model`` / ``bundle`` are needed only for runs trained from Python on a user module / in-memory data;
+    ``painter`` draws the pictures (this process when None)."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    history = plots.read_metrics(run_dir)
+    history = read_metrics(run_dir)
     summary = _read_json(run_dir / "summary.json") or {}
     diagnosis = _read_json(run_dir / "diagnosis.json")
-    pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle)
+    pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle, painter=painter)
     sections = [
         _section("verdict", "Verdict", _verdict(diagnosis)),
         *_fix_section(run_dir),

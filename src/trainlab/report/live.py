@@ -5,7 +5,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from trainlab.report.plots import best_epoch, plot_curves
+from trainlab.report.history import best_epoch
+from trainlab.report.painter import Job, Painter
 from trainlab.train.callbacks import Callback, TrainState
 
 # A redraw waits at least this long after the start or the last drawing: a person watching the file in a viewer
@@ -24,30 +25,42 @@ class LiveCurves(Callback):
     by default the larger of ``MIN_WAIT`` and ``WAIT_PER_DRAW_SECOND`` x the last drawing's time. A run whose
     epochs take longer than that gets every redraw. The final picture (stop reason, all epochs) is drawn unless
     ``final`` is False: ``trainlab train`` redraws curves.png with the test result moments later anyway.
+
+    ``painter`` draws (this process when None). A WorkerPainter's worker draws beside the loop, still on a core the
+    loop would use, so the same wait holds; an epoch's end that finds the last drawing unfinished skips its own.
     """
 
     name = "live_curves"
 
     def __init__(self, run_dir: str | Path, min_interval: float | None = None, final: bool = True,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, painter: Painter | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.clock = clock  # seconds; tests pass their own to decide when a redraw is due
         self.min_interval = min_interval
         self.final = final
+        self.painter = painter or Painter()
         self.started_at: float | None = None
         self.drawn_at: float | None = None
         self.draw_seconds = 0.0  # how long the last drawing took
         self.draws = 0
         self.last: dict[str, Any] | None = None  # what the latest picture shows (see plot_curves)
+        self.job: Job | None = None  # a drawing not yet collected
 
     def _draw(self, state: TrainState, stop_reason: str | None) -> None:
-        start = self.clock()
         monitor = state.cfg.monitor
         summary = {"monitor": monitor, "best_epoch": best_epoch(state.history, monitor), "stop_reason": stop_reason}
-        self.last = plot_curves(self.run_dir, history=state.history, summary=summary)
-        self.drawn_at = self.clock()
-        self.draw_seconds = self.drawn_at - start
+        self.job = self.painter.draw("plot_curves", self.run_dir, history=list(state.history), summary=summary)
+        self.drawn_at = self.clock()  # after the drawing when it ran here; when it was sent off to a worker
         self.draws += 1
+        if self.job.done():
+            self._collect()
+
+    def _collect(self) -> None:
+        """The last drawing's picture and cost (its error, if it failed, is raised here)."""
+        job, self.job = self.job, None
+        if job is not None:
+            self.last = job.result()
+            self.draw_seconds = job.seconds
 
     def wait(self) -> float:
         """Seconds an epoch's end waits after the start or the last drawing before it redraws."""
@@ -59,11 +72,17 @@ class LiveCurves(Callback):
         self.started_at = self.clock()
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        if self.job is not None:
+            if not self.job.done():  # a worker is still drawing the last one: no queue of stale pictures
+                return
+            self._collect()
         since = self.drawn_at if self.drawn_at is not None else self.started_at
         if since is not None and self.clock() - since < self.wait():
             return
         self._draw(state, f"still training (epoch {metrics['epoch']} of {state.cfg.epochs})")
 
     def on_train_end(self, state: TrainState) -> None:
+        self._collect()  # on disk before anything else draws curves.png (the report, the final picture)
         if self.final and state.history:
             self._draw(state, state.stop_reason)
+            self._collect()

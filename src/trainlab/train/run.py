@@ -34,7 +34,8 @@ from trainlab.train.loop import LoopData, evaluate, run_epochs
 from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
-from trainlab.train.stop import better, stop_rules
+from trainlab.monitor import better
+from trainlab.train.stop import stop_rules
 
 
 @dataclass

@@ -6,20 +6,11 @@ The reason string is what ``summary.json`` records as ``stop_reason``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from trainlab.config import TrainConfig
+from trainlab.monitor import better, lower_is_better
 from trainlab.train.callbacks import Callback, TrainState
-
-
-def better(metric: str, new: float, old: float | None, min_delta: float = 0.0) -> bool:
-    """Whether ``new`` improves on ``old`` by more than ``min_delta`` (lower is better for losses)."""
-    if new is None or (isinstance(new, float) and math.isnan(new)):
-        return False
-    if old is None:
-        return True
-    return new < old - min_delta if metric.endswith("loss") else new > old + min_delta
 
 
 class EarlyStopping(Callback):
@@ -90,7 +81,7 @@ class TargetMetric(Callback):
         got = metrics.get(self.metric)
         if got is None:
             return
-        reached = got <= self.value if self.metric.endswith("loss") else got >= self.value
+        reached = got <= self.value if lower_is_better(self.metric) else got >= self.value
         if reached:
             state.request_stop(f"target: {self.metric} {got:.4g} reached {self.value:g}", self.name)
 
