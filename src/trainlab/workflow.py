@@ -107,8 +107,8 @@ def _run(cfg: TrainConfig | None, resume_dir: str | Path | None, overrides: dict
          callbacks: Sequence[Callback], report: bool, verbose: bool, bar: bool | None, console: Any,
          bundle: DataBundle | None, model: nn.Module | None, painter: "Painter | None") -> Outcome:
     run_dirs: list[Path] = []
-    kwargs = dict(callbacks=callbacks, setup=_setup(report, run_dirs, painter), verbose=verbose, bar=bar, console=console,
-                  bundle=bundle, model=model)
+    kwargs = dict(callbacks=callbacks, setup=_setup(report, run_dirs, painter), verbose=verbose, bar=bar,
+                  console=console, bundle=bundle, model=model)
     try:
         if resume_dir is not None:
             result = resume(resume_dir, overrides=overrides, **kwargs)

@@ -18,9 +18,9 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 # The fork server's only import: sets up a worker's process, then loads the plots (see paint_worker.py).
@@ -76,20 +76,12 @@ class Job:
 class Painter:
     """Draws each picture in this process when asked (the default everywhere but ``trainlab train``)."""
 
-    workers = 0
-
     def draw(self, name: str, /, *args: Any, **kwargs: Any) -> Job:
         """Draw ``trainlab.report.plots.<name>(*args, **kwargs)``: a Job whose ``result()`` is its return value."""
         return Job(name, args, kwargs)
 
     def close(self) -> None:
         """Wait for every picture asked for and let the workers go."""
-
-    def __enter__(self) -> "Painter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def _worker_ignores_ctrl_c() -> None:
@@ -107,7 +99,6 @@ class WorkerPainter(Painter):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(SERVER_PRELOAD)
         forkserver.ensure_running()  # starts importing now, while this process goes on to import torch
-        self.workers = workers
         self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(workers, mp_context=ctx,
                                                                     initializer=_worker_ignores_ctrl_c)
 
