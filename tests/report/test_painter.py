@@ -1,0 +1,181 @@
+"""Picture workers: a worker draws the same picture this process would, never imports torch, and a dead worker or a
+failing drawing costs no picture and hides no error."""
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import subprocess
+import sys
+import types
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+
+from trainlab.errors import CheckpointError
+from trainlab.report import painter as painter_mod
+from trainlab.report.live import LiveCurves
+from trainlab.report.painter import Job, Painter, WorkerPainter, main_module_is_trainlab, start_painter
+from tests.report.test_plots import TOY, assert_png
+
+HISTORY = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e, "train_acc": 0.5 + e / 20, "val_acc": 0.45 + e / 20}
+           for e in range(1, 6)]
+SUMMARY = {"monitor": "val_loss", "best_epoch": 5, "stop_reason": "max_epochs"}
+
+needs_forkserver = pytest.mark.skipif(sys.platform == "win32", reason="no fork server on Windows")
+
+
+@pytest.fixture
+def workers():
+    p = WorkerPainter(workers=1)
+    yield p
+    p.close()
+
+
+@needs_forkserver
+def test_a_worker_draws_what_this_process_draws(workers, tmp_path):
+    here = Painter().draw("plot_curves", tmp_path / "here", history=HISTORY, summary=SUMMARY,
+                          path=tmp_path / "here.png").result()
+    job = workers.draw("plot_curves", tmp_path / "there", history=HISTORY, summary=SUMMARY, path=tmp_path / "there.png")
+    there = job.result()
+    assert job.future is not None  # it went to the worker
+    assert job.seconds > 0
+    assert {k: v for k, v in there.items() if k != "path"} == {k: v for k, v in here.items() if k != "path"}
+    assert there["val_loss"] == [row["val_loss"] for row in HISTORY]
+    assert_png(tmp_path / "there.png")
+
+
+@needs_forkserver
+def test_workers_never_import_torch(workers):
+    workers.draw("plot_curves", Path("unused"), history=HISTORY, summary=SUMMARY, path=Path("/dev/null"))
+    assert workers.pool is not None
+    loaded = workers.pool.submit(eval, "sorted(m for m in __import__('sys').modules if m.split('.')[0] in "
+                                       "('torch', 'matplotlib'))").result(timeout=60)
+    assert "matplotlib" in loaded and "torch" not in loaded
+
+
+@needs_forkserver
+def test_a_drawing_that_fails_in_a_worker_raises_its_own_error_at_result(workers, tmp_path):
+    with pytest.raises(CheckpointError) as here:
+        Painter().draw("plot_curves", tmp_path / "no-such-run").result()
+    job = workers.draw("plot_curves", tmp_path / "no-such-run")
+    with pytest.raises(CheckpointError) as there:
+        job.result()
+    assert job.future is not None and str(there.value) == str(here.value)
+
+
+@needs_forkserver
+def test_a_dead_worker_costs_no_picture(workers, tmp_path):
+    assert workers.pool is not None
+    with pytest.raises(BrokenProcessPool):
+        workers.pool.submit(__import__("os")._exit, 3).result(timeout=60)  # the worker dies mid-job
+    job = workers.draw("plot_curves", tmp_path, history=HISTORY, summary=SUMMARY)
+    assert job.result()["epochs"] == [1, 2, 3, 4, 5]
+    assert_png(tmp_path / "curves.png")
+
+
+def test_a_job_whose_worker_died_is_drawn_here(tmp_path):
+    future: Future = Future()
+    future.set_exception(BrokenProcessPool("a worker was killed"))
+    job = Job("plot_curves", (tmp_path,), {"history": HISTORY, "summary": SUMMARY}, future)
+    assert job.done()
+    assert job.result()["best_epoch"] == 5
+    assert job.seconds > 0  # measured here, where it was drawn
+    assert_png(tmp_path / "curves.png")
+
+
+def test_in_process_errors_wait_for_result(tmp_path):
+    job = Painter().draw("plot_curves", tmp_path / "missing")  # no raise yet: a worker's job would not raise here
+    assert job.done()
+    with pytest.raises(CheckpointError, match="metrics.jsonl"):
+        job.result()
+
+
+def _main(monkeypatch, spec_name: str | None = None, file: str | None = None) -> bool:
+    fake = types.ModuleType("__main__")
+    fake.__spec__ = importlib.machinery.ModuleSpec(spec_name, None) if spec_name else None
+    if file:
+        fake.__file__ = file
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    return main_module_is_trainlab()
+
+
+def test_workers_only_for_trainlabs_own_entry_points(monkeypatch):
+    assert _main(monkeypatch, spec_name="trainlab.cli")
+    assert _main(monkeypatch, spec_name="trainlab.__main__")
+    assert _main(monkeypatch, file="/usr/local/bin/trainlab")
+    # a user's script (run as a file or with -m) would be imported again by each worker: no workers for it
+    assert not _main(monkeypatch, file="/home/me/train_it.py")
+    assert not _main(monkeypatch, spec_name="mypkg.train")
+    assert not _main(monkeypatch)
+
+
+def test_start_painter_draws_here_where_workers_would_not_be_safe(monkeypatch):
+    assert type(start_painter()) is Painter  # pytest's main module is not trainlab
+    monkeypatch.setattr(painter_mod, "main_module_is_trainlab", lambda: True)
+    assert type(start_painter(workers=0)) is Painter
+    monkeypatch.setattr(painter_mod.os, "cpu_count", lambda: 1)
+    assert type(start_painter()) is Painter
+
+
+class _Unfinished(Painter):
+    """Hands out jobs that stay unfinished until ``finish()``."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.instant = False  # True: jobs are finished when handed out
+
+    def draw(self, name, /, *args, **kwargs):
+        job = Job(name, args, kwargs, Future())
+        self.jobs.append(job)
+        if self.instant:
+            self.finish()
+        return job
+
+    def finish(self) -> None:
+        for job in self.jobs:
+            if not job.future.done():
+                job.future.set_result(({"epochs": []}, 0.01))
+
+
+def test_live_curves_skip_a_redraw_while_the_last_one_is_still_being_drawn(tmp_path):
+    state = types.SimpleNamespace(cfg=types.SimpleNamespace(monitor="val_loss", epochs=9), history=[], stop_reason=None)
+    p = _Unfinished()
+    live = LiveCurves(tmp_path, min_interval=0.0, painter=p)
+    live.on_train_begin(state)
+    for epoch in (1, 2, 3):
+        state.history.append(HISTORY[epoch - 1])
+        live.on_epoch_end(state, {"epoch": epoch})
+    assert len(p.jobs) == 1  # epochs 2 and 3 found epoch 1's picture unfinished
+    p.finish()
+    state.history.append(HISTORY[3])
+    live.on_epoch_end(state, {"epoch": 4})
+    assert len(p.jobs) == 2 and live.draw_seconds == 0.01
+    assert p.jobs[1].kwargs["history"][-1]["epoch"] == 4
+    p.finish()
+    p.instant = True
+    state.stop_reason = "max_epochs"
+    live.on_train_end(state)  # the final picture is drawn and collected before anything else draws curves.png
+    assert len(p.jobs) == 3 and live.job is None and p.jobs[2].kwargs["summary"]["stop_reason"] == "max_epochs"
+
+
+@needs_forkserver
+def test_trainlab_train_draws_its_report_with_workers(tmp_path):
+    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in {**TOY, "out_dir": tmp_path}.items()]
+    code = ("import sys, runpy; from trainlab.report import painter; made = []; real = painter.WorkerPainter\n"
+            "class Counted(real):\n"
+            "    def __init__(self, *a, **k): made.append(1); super().__init__(*a, **k)\n"
+            "painter.WorkerPainter = Counted\n"
+            "sys.argv = ['trainlab', 'train'] + sys.argv[1:]\n"
+            "try: runpy.run_module('trainlab.cli', run_name='__main__', alter_sys=True)\n"
+            "finally: print('worker painters:', len(made))\n")
+    r = subprocess.run([sys.executable, "-c", code, *[a for s in sets for a in ("--set", s)], "--quiet"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "worker painters: 1" in r.stdout
+    (report,) = tmp_path.glob("**/report.html")
+    run_dir = report.parent
+    for name in ("curves.png", "confusion.png"):
+        assert_png(run_dir / name)
+    assert report.read_text().count('<img src="data:image/png;base64,') >= 3  # curves, confusion, boundary at least
