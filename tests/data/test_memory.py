@@ -316,6 +316,18 @@ def test_non_finite_values_are_counted_with_the_first_row():
         bundle_from_data((x, y), val=([[np.nan, 0, 0]], [0]))
 
 
+def test_finite_values_whose_sum_overflows_are_accepted():
+    x, y = _xy()
+    x = x.astype(np.float32)
+    x[:, 0] = 3e38  # every value finite, their float32 sum is not: the one-pass check must not refuse them
+    for data in ((x, y), (torch.from_numpy(x), torch.from_numpy(y))):
+        bundle = bundle_from_data(data, val=0.2)
+        assert float(bundle.train.x[:, 0].min()) == pytest.approx(3e38, rel=1e-6)
+    x[4, 2] = -np.inf  # and a real Inf among them is still found and named
+    with pytest.raises(DataError, match=r"X must be finite\. Got NaN or Inf in 1 row, the first at row index 4"):
+        bundle_from_data((torch.from_numpy(x), torch.from_numpy(y)))
+
+
 def test_dataframe_errors():
     x, y = _xy()
     df = _frame(x, np.array(["p", "q", "r"] * 20))

@@ -130,6 +130,9 @@ def _numbers_only(a: np.ndarray, field: str) -> np.ndarray:
 
 def _check_finite(a: torch.Tensor | np.ndarray, field: str) -> None:
     """DataError counting the rows of ``a`` that hold NaN or Inf and naming the first."""
+    total = a.sum()  # NaN or Inf anywhere makes the sum NaN or ±Inf: one pass, ~40x cheaper than isfinite on rows
+    if bool(torch.isfinite(total) if isinstance(a, torch.Tensor) else np.isfinite(total)):
+        return  # (a non-finite sum of finite values, an overflow, falls through to the row check below)
     finite = torch.isfinite(a) if isinstance(a, torch.Tensor) else torch.from_numpy(np.isfinite(a))
     if finite.numel() == 0:
         return  # nothing to check (empty targets are refused by the length check against X)
