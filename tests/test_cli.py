@@ -224,3 +224,40 @@ def test_importing_the_cli_stays_light():
     code = "import sys, trainlab.cli; print(sorted(m for m in ('torch', 'pydantic', 'yaml', 'matplotlib') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+END_PROGRAM = """
+import atexit, pathlib, sys, threading, time
+from trainlab.cli import main
+
+class Teardown:
+    def __del__(self):
+        print("teardown ran")
+
+keep = Teardown()  # a module global: deleted by the interpreter's teardown, which `trainlab train` skips
+atexit.register(lambda: print("exit handler ran"))
+if sys.argv[1] == "thread":  # a thread still running when train returns: a normal exit waits for it
+    threading.Thread(target=lambda: (time.sleep(1.0), pathlib.Path("late.txt").write_text("done"))).start()
+sys.argv = ["trainlab", "train", *sys.argv[2:]]
+sys.exit(main())
+"""
+
+
+def test_train_ends_without_teardown_but_runs_exit_handlers_and_keeps_its_exit_code(cwd):
+    r = subprocess.run([sys.executable, "-c", END_PROGRAM, "plain", *TOY], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "exit handler ran" in r.stdout and "teardown ran" not in r.stdout
+    assert len(list(cwd.glob("runs/*/report.html"))) == 1
+    r = subprocess.run([sys.executable, "-c", END_PROGRAM, "plain", "--set", "optimizer.lr=-1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error: optimizer.lr must be > 0.0")
+    assert "exit handler ran" in r.stdout
+
+
+def test_train_waits_for_a_thread_still_running(cwd):
+    r = subprocess.run([sys.executable, "-c", END_PROGRAM, "thread", *TOY], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (cwd / "late.txt").read_text() == "done"
+    assert "exit handler ran" in r.stdout
