@@ -17,6 +17,11 @@ after it (1.3 s median when only quiet runs are kept): matplotlib's import ~0.3 
 report's five pictures ~0.6 s. whole / loop is ~2.0 with the report and ~1.8 without: ``--no-report`` alone (torch
 import, data, TensorBoard, checkpoints, the test) is past 1.5x its loop.
 
+Since then (issue 16: picture workers, plots imported without torch, gc.freeze at exit; measured 2026-12-05, idle
+machine, 5 pairs): whole 5.70 ± 0.15 s with the report, loop 3.53 s, whole / loop 1.62; ``--no-report`` 5.04 s
+(1.49); report cost 0.51 ± 0.06 s. What is left at the end of a run is the pictures' own CPU (~0.6 s over the two
+workers: the confusion matrix ~0.18 s, curves and gradient norms ~0.15 s each).
+
     python benchmarks/report_cost.py [--pairs 5] [--epochs 10]
 """
 from __future__ import annotations
