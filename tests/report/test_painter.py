@@ -9,7 +9,6 @@ import sys
 import types
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import pytest
 
@@ -47,8 +46,8 @@ def test_a_worker_draws_what_this_process_draws(workers, tmp_path):
 
 
 @needs_forkserver
-def test_workers_never_import_torch(workers):
-    workers.draw("plot_curves", Path("unused"), history=HISTORY, summary=SUMMARY, path=Path("/dev/null"))
+def test_workers_never_import_torch(workers, tmp_path):
+    workers.draw("plot_curves", tmp_path, history=HISTORY, summary=SUMMARY).result()  # a worker that has drawn
     assert workers.pool is not None
     loaded = workers.pool.submit(eval, "sorted(m for m in __import__('sys').modules if m.split('.')[0] in "
                                        "('torch', 'matplotlib'))").result(timeout=60)
@@ -168,8 +167,8 @@ def test_trainlab_train_draws_its_report_with_workers(tmp_path):
             "    def __init__(self, *a, **k): made.append(1); super().__init__(*a, **k)\n"
             "painter.WorkerPainter = Counted\n"
             "sys.argv = ['trainlab', 'train'] + sys.argv[1:]\n"
-            "try: runpy.run_module('trainlab.cli', run_name='__main__', alter_sys=True)\n"
-            "finally: print('worker painters:', len(made))\n")
+            "import atexit; atexit.register(lambda: print('worker painters:', len(made)))\n"
+            "runpy.run_module('trainlab.cli', run_name='__main__', alter_sys=True)\n")
     r = subprocess.run([sys.executable, "-c", code, *[a for s in sets for a in ("--set", s)], "--quiet"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
