@@ -25,7 +25,7 @@ from torch import nn
 
 from trainlab import files
 from trainlab.models.init import WEIGHTED_LAYERS
-
+from trainlab.report.history import read_layers
 from trainlab.train.callbacks import Callback, TrainState
 
 ACTIVATION_KINDS: dict[type, str] = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.Sigmoid: "sigmoid",
@@ -108,6 +108,3 @@ class LayerStats(Callback):
         files.write_json(self.hist_path, {"first": self.first, "last": latest})
 
 
-def read_layers(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of ``layers.jsonl`` (empty list when the run has none)."""
-    return files.read_jsonl(Path(run_dir) / "layers.jsonl")

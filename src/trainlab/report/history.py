@@ -1,4 +1,4 @@
-"""A run's logged epochs as the report reads them: ``metrics.jsonl`` and its best epoch.
+"""A run's logged epochs as the report and the verdict read them: ``metrics.jsonl``, its best epoch, ``layers.jsonl``.
 
 Light on purpose (no matplotlib, no torch): the HTML report and the live curves read them in the training process,
 the pictures in ``trainlab.report.plots`` in the picture workers.
@@ -20,6 +20,11 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         raise CheckpointError(f"run must contain metrics.jsonl. Got {str(run_dir)!r} without it. "
                               "Pass a directory written by 'trainlab train'.")
     return files.read_jsonl(path)
+
+
+def read_layers(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``layers.jsonl`` (empty list when the run has none)."""
+    return files.read_jsonl(Path(run_dir) / "layers.jsonl")
 
 
 def best_epoch(history: Sequence[dict[str, Any]], monitor: str) -> int | None:

@@ -15,6 +15,7 @@ with its colorbar) keep constrained layout.
 """
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from pathlib import Path
@@ -29,7 +30,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from trainlab import files
-from trainlab.report.history import best_epoch, read_metrics
+from trainlab.report.history import best_epoch, read_layers, read_metrics
 
 if TYPE_CHECKING:  # torch is imported where a picture runs the model (the decision boundary) and nowhere else
     import torch
@@ -300,6 +301,18 @@ def plot_regression_scatter(y_true: Any, y_pred: Any, path: str | Path, *,
     return {"true": y_true, "pred": y_pred, "r2": r2, "rmse": rmse, "target_names": names, "path": path}
 
 
+def _inference_mode(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` under ``torch.inference_mode()``, torch imported at the call: this module imports without torch."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+    return run
+
+
+@_inference_mode
 def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str | Path, *, task: str,
                            loss: Loss | None = None, class_names: Sequence[str] | None = None,
                            feature_names: Sequence[str] | None = None, resolution: int = 160,
@@ -313,75 +326,74 @@ def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str
 
     from trainlab.train.losses import predict_classes
 
-    with torch.inference_mode():
-        inputs = inputs or (lambda points: points)
-        model.eval()
-        dev = next(model.parameters(), torch.empty(0)).device  # the model stays where it is; the grid goes to it
-        xs = torch.cat([train.x.cpu(), val.x.cpu()])
-        lo, hi = xs.min(0).values, xs.max(0).values
-        pad = (hi - lo).clamp_min(1e-3) * 0.08
-        xx = torch.linspace(float(lo[0] - pad[0]), float(hi[0] + pad[0]), resolution)
-        yy = torch.linspace(float(lo[1] - pad[1]), float(hi[1] + pad[1]), resolution)
-        gy, gx = torch.meshgrid(yy, xx, indexing="ij")
-        grid = torch.stack([gx.flatten(), gy.flatten()], 1)  # (G², 2), row-major over y then x
-        out = model(inputs(grid).to(dev)).float().cpu()
-        val_out = model(inputs(val.x.cpu()).to(dev)).float().cpu()
-        fig = Figure(figsize=(6.4, 5.4), layout="constrained")
-        ax = fig.add_subplot(1, 1, 1)
-        extent = (float(xx[0]), float(xx[-1]), float(yy[0]), float(yy[-1]))
-        data: dict[str, Any] = {"xx": xx.numpy(), "yy": yy.numpy(), "n_train": len(train), "n_val": len(val)}
-        if task == "classification":
-            assert loss is not None, "classification needs the loss to turn outputs into classes"
-            k = len(class_names) if class_names else int(max(int(train.y.max()), int(val.y.max())) + 1)
-            names = list(class_names or [str(i) for i in range(k)])
-            z = predict_classes(loss, out).reshape(resolution, resolution).numpy()
-            probs = loss.probabilities(out)
-            if probs is not None and k == 2:
-                p1 = probs[:, 1].reshape(resolution, resolution).numpy()
-                im = ax.contourf(xx.numpy(), yy.numpy(), p1, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.35)
-                fig.colorbar(im, ax=ax, label=f"P({names[1]})", shrink=0.85)
-                data["p1"] = p1
-            else:
-                colors = ListedColormap([CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(k)])
-                ax.imshow(z, origin="lower", extent=extent, cmap=colors, vmin=-0.5, vmax=k - 0.5, alpha=0.35,
-                          aspect="auto", interpolation="nearest")
-            if k <= 10:
-                ax.contour(xx.numpy(), yy.numpy(), z, levels=np.arange(k - 1) + 0.5, colors="k", linewidths=0.8)
-            val_pred = predict_classes(loss, val_out)
-            data.update(z=z, val_acc=float((val_pred == val.y.cpu()).float().mean()), class_names=names)
-            for split, marker, size, edge in ((train, "o", 14, "white"), (val, "^", 30, "black")):
-                y = split.y.cpu().numpy()
-                ax.scatter(split.x[:, 0].cpu(), split.x[:, 1].cpu(), s=size, marker=marker, linewidths=0.6,
-                           c=[CLASS_COLORS[i % len(CLASS_COLORS)] for i in y], edgecolors=edge)
-            title = f"Decision boundary · validation accuracy {data['val_acc']:.3f}"
+    inputs = inputs or (lambda points: points)
+    model.eval()
+    dev = next(model.parameters(), torch.empty(0)).device  # the model stays where it is; the grid goes to it
+    xs = torch.cat([train.x.cpu(), val.x.cpu()])
+    lo, hi = xs.min(0).values, xs.max(0).values
+    pad = (hi - lo).clamp_min(1e-3) * 0.08
+    xx = torch.linspace(float(lo[0] - pad[0]), float(hi[0] + pad[0]), resolution)
+    yy = torch.linspace(float(lo[1] - pad[1]), float(hi[1] + pad[1]), resolution)
+    gy, gx = torch.meshgrid(yy, xx, indexing="ij")
+    grid = torch.stack([gx.flatten(), gy.flatten()], 1)  # (G², 2), row-major over y then x
+    out = model(inputs(grid).to(dev)).float().cpu()
+    val_out = model(inputs(val.x.cpu()).to(dev)).float().cpu()
+    fig = Figure(figsize=(6.4, 5.4), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    extent = (float(xx[0]), float(xx[-1]), float(yy[0]), float(yy[-1]))
+    data: dict[str, Any] = {"xx": xx.numpy(), "yy": yy.numpy(), "n_train": len(train), "n_val": len(val)}
+    if task == "classification":
+        assert loss is not None, "classification needs the loss to turn outputs into classes"
+        k = len(class_names) if class_names else int(max(int(train.y.max()), int(val.y.max())) + 1)
+        names = list(class_names or [str(i) for i in range(k)])
+        z = predict_classes(loss, out).reshape(resolution, resolution).numpy()
+        probs = loss.probabilities(out)
+        if probs is not None and k == 2:
+            p1 = probs[:, 1].reshape(resolution, resolution).numpy()
+            im = ax.contourf(xx.numpy(), yy.numpy(), p1, levels=np.linspace(0, 1, 11), cmap="RdBu", alpha=0.35)
+            fig.colorbar(im, ax=ax, label=f"P({names[1]})", shrink=0.85)
+            data["p1"] = p1
         else:
-            z = out[:, 0].reshape(resolution, resolution).numpy()
-            ys = [train.y.reshape(len(train), -1)[:, 0].cpu().numpy(), val.y.reshape(len(val), -1)[:, 0].cpu().numpy()]
-            norm = Normalize(min(z.min(), *(y.min() for y in ys)), max(z.max(), *(y.max() for y in ys)))
-            # one colour scale for surface and points, so a flat surface under varied points looks flat
-            levels = MaxNLocator(15).tick_values(norm.vmin, norm.vmax)
-            im = ax.contourf(xx.numpy(), yy.numpy(), z, levels=levels, cmap="RdBu_r", norm=norm, alpha=0.8)
-            fig.colorbar(im, ax=ax, label="predicted value (points: true value)", shrink=0.85)
-            for split, y, marker, size, edge in ((train, ys[0], "o", 14, "white"), (val, ys[1], "^", 30, "black")):
-                ax.scatter(split.x[:, 0].cpu(), split.x[:, 1].cpu(), c=y, cmap="RdBu_r", norm=norm, s=size,
-                           marker=marker, edgecolors=edge, linewidths=0.6)
-            err = val_out[:, 0] - val.y.reshape(len(val), -1)[:, 0].cpu()
-            data.update(z=z, val_rmse=float(err.pow(2).mean().sqrt()))
-            title = f"Fitted surface · validation RMSE {data['val_rmse']:.3g}"
-        ax.scatter([], [], marker="o", c="0.6", edgecolors="white", label=f"train ({len(train)})")
-        ax.scatter([], [], marker="^", c="0.6", edgecolors="black", label=f"validation ({len(val)})")
-        ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
-        f = list(feature_names or ["x1", "x2"])
-        ax.set_xlabel(f[0])
-        ax.set_ylabel(f[1])
-        ax.set_xlim(extent[:2])
-        ax.set_ylim(extent[2:])
-        ax.set_title(title, fontsize=10)
-        data["path"] = save_png(fig, path)
-        return data
+            colors = ListedColormap([CLASS_COLORS[i % len(CLASS_COLORS)] for i in range(k)])
+            ax.imshow(z, origin="lower", extent=extent, cmap=colors, vmin=-0.5, vmax=k - 0.5, alpha=0.35,
+                      aspect="auto", interpolation="nearest")
+        if k <= 10:
+            ax.contour(xx.numpy(), yy.numpy(), z, levels=np.arange(k - 1) + 0.5, colors="k", linewidths=0.8)
+        val_pred = predict_classes(loss, val_out)
+        data.update(z=z, val_acc=float((val_pred == val.y.cpu()).float().mean()), class_names=names)
+        for split, marker, size, edge in ((train, "o", 14, "white"), (val, "^", 30, "black")):
+            y = split.y.cpu().numpy()
+            ax.scatter(split.x[:, 0].cpu(), split.x[:, 1].cpu(), s=size, marker=marker, linewidths=0.6,
+                       c=[CLASS_COLORS[i % len(CLASS_COLORS)] for i in y], edgecolors=edge)
+        title = f"Decision boundary · validation accuracy {data['val_acc']:.3f}"
+    else:
+        z = out[:, 0].reshape(resolution, resolution).numpy()
+        ys = [train.y.reshape(len(train), -1)[:, 0].cpu().numpy(), val.y.reshape(len(val), -1)[:, 0].cpu().numpy()]
+        norm = Normalize(min(z.min(), *(y.min() for y in ys)), max(z.max(), *(y.max() for y in ys)))
+        # one colour scale for surface and points, so a flat surface under varied points looks flat
+        levels = MaxNLocator(15).tick_values(norm.vmin, norm.vmax)
+        im = ax.contourf(xx.numpy(), yy.numpy(), z, levels=levels, cmap="RdBu_r", norm=norm, alpha=0.8)
+        fig.colorbar(im, ax=ax, label="predicted value (points: true value)", shrink=0.85)
+        for split, y, marker, size, edge in ((train, ys[0], "o", 14, "white"), (val, ys[1], "^", 30, "black")):
+            ax.scatter(split.x[:, 0].cpu(), split.x[:, 1].cpu(), c=y, cmap="RdBu_r", norm=norm, s=size,
+                       marker=marker, edgecolors=edge, linewidths=0.6)
+        err = val_out[:, 0] - val.y.reshape(len(val), -1)[:, 0].cpu()
+        data.update(z=z, val_rmse=float(err.pow(2).mean().sqrt()))
+        title = f"Fitted surface · validation RMSE {data['val_rmse']:.3g}"
+    ax.scatter([], [], marker="o", c="0.6", edgecolors="white", label=f"train ({len(train)})")
+    ax.scatter([], [], marker="^", c="0.6", edgecolors="black", label=f"validation ({len(val)})")
+    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+    f = list(feature_names or ["x1", "x2"])
+    ax.set_xlabel(f[0])
+    ax.set_ylabel(f[1])
+    ax.set_xlim(extent[:2])
+    ax.set_ylim(extent[2:])
+    ax.set_title(title, fontsize=10)
+    data["path"] = save_png(fig, path)
+    return data
 
 
-    # ---------------------------------------------------------------------------------------- per layer
+# ---------------------------------------------------------------------------------------- per layer
 
 
 def plot_grad_norms(run_dir: str | Path, *, path: str | Path | None = None) -> dict[str, Any] | None:
@@ -389,7 +401,7 @@ def plot_grad_norms(run_dir: str | Path, *, path: str | Path | None = None) -> d
 
     Reads ``layers.jsonl``; None when the run recorded no per-layer statistics.
     """
-    rows = files.read_jsonl(Path(run_dir) / "layers.jsonl")
+    rows = read_layers(run_dir)
     if not rows or not any(r.get("grad_norm") for r in rows):
         return None
     names = list(dict.fromkeys(n for r in rows for n in r.get("grad_norm", {})))  # input → output order
@@ -430,7 +442,7 @@ def plot_activation_histograms(run_dir: str | Path, *, path: str | Path | None =
     if not hists or not hists.get("first") or not hists.get("last"):
         return None
     first, last = hists["first"], hists["last"]
-    stats = {int(r["epoch"]): r.get("activations", {}) for r in files.read_jsonl(Path(run_dir) / "layers.jsonl")}
+    stats = {int(r["epoch"]): r.get("activations", {}) for r in read_layers(run_dir)}
     names = _pick([n for n in first["layers"] if n in last["layers"]], MAX_LAYER_PANELS)
     layers: dict[str, Any] = {}
     cols = min(len(names), 3)
