@@ -589,8 +589,8 @@ def cmd_names(a: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv_given = argv
-    if argv is None:  # the program itself, not a caller in Python (a test, a notebook) that lives on
+    program = argv is None
+    if program:  # the program itself, not a caller in Python (a test, a notebook) that lives on
         # At exit Python collects garbage over every object torch and matplotlib made (~0.2 s of the ~0.4 s a
         # `trainlab train` took to end after its last line). Frozen objects are skipped; the operating system
         # frees the memory anyway. Registered first, so it runs after every other exit handler.
@@ -609,7 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                "lesson": cmd_lesson, "search": cmd_search, "study": cmd_study, "cv": cmd_cv,
                "playground": cmd_playground, "lr-find": cmd_lr_find}[a.verb]
     code = _dispatch(handler, a)
-    if argv_given is None and a.verb == "train":
+    if program and a.verb == "train":
         _end_program(code)
     return code
 

@@ -5,6 +5,7 @@ workers of ``trainlab.report.painter`` load, and loading it must not pull in the
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,19 +19,14 @@ if TYPE_CHECKING:
 __all__ = ["write_report", "compare_runs", "LiveCurves", "report_callbacks"]
 
 
+# Each name and the module it is imported from on first use.
+_LAZY = {"write_report": "trainlab.report.html", "compare_runs": "trainlab.report.compare",
+         "LiveCurves": "trainlab.report.live"}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "write_report":
-        from trainlab.report.html import write_report
-
-        return write_report
-    if name == "compare_runs":
-        from trainlab.report.compare import compare_runs
-
-        return compare_runs
-    if name == "LiveCurves":
-        from trainlab.report.live import LiveCurves
-
-        return LiveCurves
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'trainlab.report' has no attribute {name!r}")
 
 

@@ -132,7 +132,7 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
     # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
     jobs["lr_find"] = painter.draw("plot_lr_find", run_dir)
     plane = _plane(vp.bundle, vp.run.info) if vp is not None else None
-    if vp is not None and plane is not None:  # drawn here: the picture runs the model over the plane
+    if plane is not None:  # drawn here: the picture runs the model over the plane
         from trainlab.report.plots import plot_decision_boundary
 
         train, val, inputs, names = plane
@@ -143,10 +143,10 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         data = job.result()
         if data is not None:
             pics[name] = data
-        elif name in ("grad_norms", "activations") and (run_dir / "layers.jsonl").exists():
-            notes[name] = "No epoch finished, so there are no per-layer statistics."
         elif name in ("grad_norms", "activations"):
-            notes[name] = ("This run recorded no per-layer statistics (layers.jsonl / activations.json); "
+            notes[name] = ("No epoch finished, so there are no per-layer statistics."
+                           if (run_dir / "layers.jsonl").exists() else
+                           "This run recorded no per-layer statistics (layers.jsonl / activations.json); "
                            "train with the diagnostic callbacks to get them.")
     return pics, notes
 
