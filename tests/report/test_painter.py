@@ -10,6 +10,7 @@ import types
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
+import numpy as np
 import pytest
 
 from trainlab.errors import CheckpointError
@@ -72,6 +73,29 @@ def test_a_dead_worker_costs_no_picture(workers, tmp_path):
     job = workers.draw("plot_curves", tmp_path, history=HISTORY, summary=SUMMARY)
     assert job.result()["epochs"] == [1, 2, 3, 4, 5]
     assert_png(tmp_path / "curves.png")
+
+
+@needs_forkserver
+def test_a_picture_drawn_ahead_is_the_one_a_later_draw_gets(workers, tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in HISTORY))
+    workers.draw_ahead("plot_curves", tmp_path)
+    ahead = workers.ahead[("plot_curves", tmp_path)]
+    # a call with other arguments, or unhashable ones (arrays), is drawn afresh and leaves it waiting
+    other = workers.draw("plot_curves", tmp_path, path=tmp_path / "other.png")
+    confusion = workers.draw("plot_confusion", np.array([0, 1]), np.array([0, 0]), ["a", "b"], tmp_path / "c.png")
+    assert other is not ahead and confusion.result()["accuracy"] == 0.5
+    job = workers.draw("plot_curves", tmp_path)
+    assert job is ahead and not workers.ahead and job.future is not None
+    assert job.result()["epochs"] == [1, 2, 3, 4, 5] and other.result()["epochs"] == [1, 2, 3, 4, 5]
+    assert workers.draw("plot_curves", tmp_path) is not ahead  # taken once
+    workers.draw_ahead("plot_curves", tmp_path)
+    workers.close()  # a picture nobody asked for is let go
+    assert not workers.ahead
+
+
+def test_this_process_draws_nothing_ahead(tmp_path):
+    Painter().draw_ahead("plot_curves", tmp_path)  # no metrics.jsonl here: drawing it would fail
+    assert not (tmp_path / "curves.png").exists()
 
 
 def test_a_job_whose_worker_died_is_drawn_here(tmp_path):
@@ -162,17 +186,25 @@ def test_live_curves_skip_a_redraw_while_the_last_one_is_still_being_drawn(tmp_p
 @needs_forkserver
 def test_trainlab_train_draws_its_report_with_workers(tmp_path):
     sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in {**TOY, "out_dir": tmp_path}.items()]
-    code = ("import sys, runpy; from trainlab.report import painter; made = []; real = painter.WorkerPainter\n"
+    code = ("import sys, runpy, collections; from trainlab.report import painter; made = []; real = painter.WorkerPainter\n"
+            "sent, ahead = collections.Counter(), []\n"
             "class Counted(real):\n"
-            "    def __init__(self, *a, **k): made.append(1); super().__init__(*a, **k)\n"
+            "    def __init__(self, *a, **k):\n"
+            "        made.append(1); super().__init__(*a, **k); submit = self.pool.submit\n"
+            "        self.pool.submit = lambda fn, name, *r: (sent.update([name]), submit(fn, name, *r))[1]\n"
+            "    def draw_ahead(self, name, *args): ahead.append(name); super().draw_ahead(name, *args)\n"
             "painter.WorkerPainter = Counted\n"
             "sys.argv = ['trainlab', 'train'] + sys.argv[1:]\n"
-            "import atexit; atexit.register(lambda: print('worker painters:', len(made)))\n"
+            "import atexit; atexit.register(lambda: print('worker painters:', len(made), 'ahead:', sorted(ahead), "
+            "'sent:', sorted(sent.items())))\n"
             "runpy.run_module('trainlab.cli', run_name='__main__', alter_sys=True)\n")
     r = subprocess.run([sys.executable, "-c", code, *[a for s in sets for a in ("--set", s)], "--quiet"],
                        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "worker painters: 1" in r.stdout
+    # the per-layer pictures started when training ended, and the report collected them instead of drawing again
+    assert "ahead: ['plot_activation_histograms', 'plot_grad_norms']" in r.stdout
+    assert "('plot_activation_histograms', 1)" in r.stdout and "('plot_grad_norms', 1)" in r.stdout
     (report,) = tmp_path.glob("**/report.html")
     run_dir = report.parent
     for name in ("curves.png", "confusion.png"):

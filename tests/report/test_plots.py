@@ -14,6 +14,8 @@ from trainlab.config import resolve_config
 from trainlab.data import load_data
 from trainlab.diagnose import diagnostic_callbacks, read_layers
 from trainlab.report import LiveCurves, report_callbacks
+from trainlab.report.live import DrawAhead
+from trainlab.report.painter import Painter
 from trainlab.report.html import make_pictures, validation_predictions
 from trainlab.report.plots import (plot_activation_histograms, plot_confusion, plot_curves, plot_decision_boundary,
                                    plot_grad_norms, plot_regression_scatter, plot_wrong_examples, read_metrics)
@@ -106,7 +108,8 @@ def test_report_callbacks_is_a_setup_whose_final_picture_has_every_epoch_and_the
         return made
 
     result = train(toy_cfg(tmp_path), setup=setup, verbose=False)
-    [live] = made
+    live, ahead = made
+    assert isinstance(ahead, DrawAhead) and type(ahead.painter) is Painter  # in this process: nothing drawn ahead
     assert isinstance(live, LiveCurves) and live.draws >= 1  # the final picture; a toy run ends within MIN_WAIT
     assert live.last["epochs"] == [1, 2, 3, 4] and live.last["stop_reason"] == result.summary["stop_reason"]
     assert live.last["best_epoch"] == result.summary["best_epoch"]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from trainlab.report.html import write_report
     from trainlab.report.live import LiveCurves
     from trainlab.report.painter import Painter
+    from trainlab.train.callbacks import Callback
     from trainlab.train.run import Prepared
 
 __all__ = ["write_report", "compare_runs", "LiveCurves", "report_callbacks"]
@@ -31,11 +32,13 @@ def __getattr__(name: str) -> Any:
 
 
 def report_callbacks(p: "Prepared", run_dir: Path, *, final: bool = True,
-                     painter: "Painter | None" = None) -> list["LiveCurves"]:
+                     painter: "Painter | None" = None) -> list["Callback"]:
     """The callbacks every run gets for its report (a ``setup`` for ``trainlab.train.run.train``).
 
     ``final=False`` leaves the last curves.png to ``write_report`` (which adds the test result); ``painter``
-    draws the pictures (in this process when None)."""
-    from trainlab.report.live import LiveCurves
+    draws the pictures (in this process when None), the per-layer ones from the moment training ends."""
+    from trainlab.report.live import DrawAhead, LiveCurves
+    from trainlab.report.painter import Painter
 
-    return [LiveCurves(run_dir, final=final, painter=painter)]
+    painter = painter or Painter()
+    return [LiveCurves(run_dir, final=final, painter=painter), DrawAhead(run_dir, painter)]

@@ -37,6 +37,9 @@ ESSENTIAL_KEYS = ["data.name", "model.name", "model.hidden", "model.activation",
                   "optimizer.lr", "batch_size", "epochs", "seed"]
 IGNORED_KEYS = {"name", "out_dir"}
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# The per-layer pictures and their plot functions: drawn from the run's files alone, so final when training ends
+# (``trainlab.report.live.DrawAhead`` starts them then)
+PER_LAYER = {"grad_norms": "plot_grad_norms", "activations": "plot_activation_histograms"}
 e = html.escape
 
 
@@ -107,7 +110,7 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
     run_dir = Path(run_dir)
     painter = painter or Painter()
     jobs = {"curves": painter.draw("plot_curves", run_dir, summary=summary),
-            "grad_norms": painter.draw("plot_grad_norms", run_dir)}
+            "grad_norms": painter.draw(PER_LAYER["grad_norms"], run_dir)}
     pics: dict[str, dict[str, Any]] = {}
     notes: dict[str, str] = {}
     try:
@@ -128,7 +131,7 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         else:
             jobs["scatter"] = painter.draw("plot_regression_scatter", y, pred, run_dir / "scatter.png",
                                            target_names=info.get("target_names"))
-    jobs["activations"] = painter.draw("plot_activation_histograms", run_dir)
+    jobs["activations"] = painter.draw(PER_LAYER["activations"], run_dir)
     # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
     jobs["lr_find"] = painter.draw("plot_lr_find", run_dir)
     plane = _plane(vp.bundle, vp.run.info) if vp is not None else None
@@ -143,7 +146,7 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         data = job.result()
         if data is not None:
             pics[name] = data
-        elif name in ("grad_norms", "activations"):
+        elif name in PER_LAYER:
             notes[name] = ("No epoch finished, so there are no per-layer statistics."
                            if (run_dir / "layers.jsonl").exists() else
                            "This run recorded no per-layer statistics (layers.jsonl / activations.json); "

@@ -86,3 +86,23 @@ class LiveCurves(Callback):
         if self.final and state.history:
             self._draw(state, state.stop_reason)
             self._collect()
+
+
+class DrawAhead(Callback):
+    """Starts the report's per-layer pictures the moment training ends, while the run goes on to test its best
+    checkpoint and predict the validation split: they are drawn from ``layers.jsonl`` and ``activations.json``,
+    which the last epoch has finished. With a WorkerPainter that takes their ~0.2 s off the end of
+    ``trainlab train``; the report's own ``draw`` of each then collects the picture (a Painter draws nothing ahead).
+    """
+
+    name = "draw_ahead"
+
+    def __init__(self, run_dir: str | Path, painter: Painter) -> None:
+        self.run_dir, self.painter = Path(run_dir), painter
+
+    def on_train_end(self, state: TrainState) -> None:
+        if state.history:  # an epoch finished: the per-layer files exist
+            from trainlab.report.html import PER_LAYER
+
+            for plot in PER_LAYER.values():
+                self.painter.draw_ahead(plot, self.run_dir)

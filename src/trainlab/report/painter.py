@@ -80,6 +80,11 @@ class Painter:
         """Draw ``trainlab.report.plots.<name>(*args, **kwargs)``: a Job whose ``result()`` is its return value."""
         return Job(name, args, kwargs)
 
+    def draw_ahead(self, name: str, /, *args: Any) -> None:
+        """A picture whose inputs are final before anyone asks for it: a later ``draw`` of the same call gets it.
+
+        This process draws nothing ahead (the picture would cost the same later, and nothing might ask for it)."""
+
     def close(self) -> None:
         """Wait for every picture asked for and let the workers go."""
 
@@ -101,8 +106,17 @@ class WorkerPainter(Painter):
         forkserver.ensure_running()  # starts importing now, while this process goes on to import torch
         self.pool: ProcessPoolExecutor | None = ProcessPoolExecutor(workers, mp_context=ctx,
                                                                     initializer=_worker_ignores_ctrl_c)
+        self.ahead: dict[tuple, Job] = {}  # (name, *args) → a picture started by draw_ahead, not yet asked for
+
+    def draw_ahead(self, name: str, /, *args: Any) -> None:
+        """Start drawing now, in a worker: after the last epoch the per-layer pictures are drawn while this process
+        tests the best checkpoint, instead of after it (``trainlab.report.live.DrawAhead``)."""
+        self.ahead[(name, *args)] = self.draw(name, *args)
 
     def draw(self, name: str, /, *args: Any, **kwargs: Any) -> Job:
+        job = self._take_ahead(name, args) if self.ahead and not kwargs else None
+        if job is not None:
+            return job
         if self.pool is None:
             return Job(name, args, kwargs)
         try:
@@ -110,7 +124,14 @@ class WorkerPainter(Painter):
         except (BrokenProcessPool, RuntimeError):  # a dead pool, or one shut down: draw here
             return Job(name, args, kwargs)
 
+    def _take_ahead(self, name: str, args: tuple) -> Job | None:
+        try:
+            return self.ahead.pop((name, *args), None)
+        except TypeError:  # an unhashable argument (an array): never drawn ahead
+            return None
+
     def close(self) -> None:
+        self.ahead.clear()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
             self.pool = None

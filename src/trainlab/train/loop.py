@@ -48,8 +48,11 @@ def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
     of a DatasetSplit (shuffled by ``generator`` — the same permutation ``order`` would be)."""
     if isinstance(split, Split):
         for start in range(0, len(split), batch_size):
-            idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
-            yield split.x[idx], split.y[idx]  # (B, ...) gathers: no per-sample Python
+            if order is None:
+                yield split.x[start:start + batch_size], split.y[start:start + batch_size]  # views
+            else:  # (B, ...) gathers, no per-sample Python; index_select takes half the time of x[idx] on a CPU
+                idx = order[start:start + batch_size]
+                yield split.x.index_select(0, idx), split.y.index_select(0, idx)
     else:
         for xb, yb in split.batches(batch_size, generator):
             yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
