@@ -153,8 +153,8 @@ def test_image_source_reads_the_cache_and_keeps_the_test_split_lazy(tmp_path, mo
     warm = images.load_images("mnist", cfg, **where)
     assert decoded == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"]
     assert torch.equal(warm.train.x, cold.train.x) and torch.equal(warm.train.y, cold.train.y)
-    assert torch.equal(warm.train.x, torch.from_numpy(train_x).float().div(255).unsqueeze(1))
-    assert warm.train.x.dtype == torch.float32 and warm.train.y.dtype == torch.int64
+    assert torch.equal(warm.train.x, torch.from_numpy(train_x).unsqueeze(1))
+    assert warm.train.x.dtype == torch.uint8 and warm.train.y.dtype == torch.int64
     assert cache.entry_path(data / "train-images-idx3-ubyte.gz", where["cache_dir"]).is_file()
     assert warm.test().x.shape == (5, 1, 28, 28)  # read only now
     assert decoded[-2:] == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]

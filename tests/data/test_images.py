@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from trainlab.config import DataConfig
-from trainlab.data import cifar, idx, images
+from trainlab.data import cifar, idx, images, load_data
 from trainlab.data import download as dl
 from trainlab.errors import DataError
 from trainlab.registry import DATASETS
@@ -290,18 +290,40 @@ def test_registered_sources():
         assert DATASETS.get(name).kind == "image"
 
 
-def test_mnist_loads_as_float_in_unit_range(tmp_path, where):
+def test_mnist_loads_as_uint8_pixels_that_become_floats_in_unit_range(tmp_path, where):
     arrays = make_mnist(tmp_path / "d")
     raw = images.load_images("mnist", DataConfig(dir=str(tmp_path / "d"), download=False), **where)
-    assert raw.train.x.shape == (30, 1, 28, 28) and raw.train.x.dtype == torch.float32
+    assert raw.train.x.shape == (30, 1, 28, 28) and raw.train.x.dtype == torch.uint8
+    assert torch.equal(raw.train.x, torch.from_numpy(arrays[MNIST_TRAIN[0]]).unsqueeze(1))
     expected = torch.from_numpy(arrays[MNIST_TRAIN[0]]).float().div(255).unsqueeze(1)
-    assert torch.equal(raw.train.x, expected)
+    assert torch.equal(raw.train.unit_pixels().x, expected)
+    floats = raw.train.unit_pixels()
+    assert floats.unit_pixels() is floats  # a float split stays as it is
     assert raw.train.y.dtype == torch.int64 and raw.train.y.tolist() == arrays[MNIST_TRAIN[1]].tolist()
     assert (raw.task, raw.n_classes, raw.input_shape) == ("classification", 10, (1, 28, 28))
     assert raw.class_names == [str(d) for d in range(10)]
     assert raw.meta["location"] == str(tmp_path / "d")
     test = raw.test()
     assert test.x.shape == (10, 1, 28, 28) and test.y.tolist() == arrays[MNIST_TEST[1]].tolist()
+
+
+def test_load_data_cuts_the_pixels_into_float_splits_in_unit_range(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # the decoded-file cache goes there
+    arrays = make_mnist(tmp_path / "d", n_train=40)
+    bundle = load_data(DataConfig(name="mnist", dir=str(tmp_path / "d"), download=False, val_fraction=0.25), seed=0)
+    pixels = torch.from_numpy(arrays[MNIST_TRAIN[0]]).float().div(255).unsqueeze(1)
+    row_of = {row.numpy().tobytes(): i for i, row in enumerate(pixels)}  # random pixels: every row is unique
+    assert (len(bundle.train), len(bundle.val)) == (30, 10)
+    seen = []
+    for split in (bundle.train, bundle.val):
+        assert split.x.dtype == torch.float32 and split.x.shape[1:] == (1, 28, 28)
+        for x, y in zip(split.x, split.y):
+            seen.append(row_of[x.numpy().tobytes()])  # the very values of pixel / 255
+            assert int(y) == arrays[MNIST_TRAIN[1]][seen[-1]]
+    assert sorted(seen) == list(range(40))
+    test = bundle.test.open()
+    assert test.x.dtype == torch.float32
+    assert torch.equal(test.x, torch.from_numpy(arrays[MNIST_TEST[0]]).float().div(255).unsqueeze(1))
 
 
 def test_fashion_class_names(tmp_path, where):
@@ -381,8 +403,8 @@ def test_cifar_loads_lazily_with_meta_class_names(tmp_path, where):
     batches = make_cifar(tmp_path / "root" / "cifar-10-batches-py")
     cfg = DataConfig(dir=str(tmp_path / "root"), download=False)
     raw = images.load_images("cifar10", cfg, **where)
-    assert raw.train.x.shape == (20, 3, 32, 32) and raw.train.x.dtype == torch.float32
-    assert torch.equal(raw.train.x[:4], torch.from_numpy(batches["data_batch_1"][0]).float() / 255)
+    assert raw.train.x.shape == (20, 3, 32, 32) and raw.train.x.dtype == torch.uint8
+    assert torch.equal(raw.train.unit_pixels().x[:4], torch.from_numpy(batches["data_batch_1"][0]).float() / 255)
     assert raw.train.y.dtype == torch.int64
     assert raw.class_names == [f"class{i}" for i in range(10)] and raw.input_shape == (3, 32, 32)
     (tmp_path / "root" / "cifar-10-batches-py" / "test_batch").unlink()  # not needed until test() is called
@@ -497,8 +519,8 @@ def test_cifar_archive_escaping_its_folder_is_refused(tmp_path, mirror, where):
 def test_real_fashion_mnist(tmp_path):
     cfg = DataConfig(dir=str(REAL_FASHION), download=False)
     raw = images.load_images("fashion-mnist", cfg, env={}, cache_dir=tmp_path)
-    assert raw.train.x.shape == (60000, 1, 28, 28) and raw.train.x.dtype == torch.float32
-    assert float(raw.train.x.min()) == 0.0 and float(raw.train.x.max()) == 1.0
+    assert raw.train.x.shape == (60000, 1, 28, 28) and raw.train.x.dtype == torch.uint8
+    assert int(raw.train.x.min()) == 0 and int(raw.train.x.max()) == 255
     assert torch.bincount(raw.train.y, minlength=10).tolist() == [6000] * 10
     test = raw.test()
     assert test.x.shape == (10000, 1, 28, 28)

@@ -52,7 +52,7 @@ def load_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
     if len(keep) == 0 or len(held) == 0:
         raise DataError(f"data.val_fraction must leave examples on both sides. Got {cfg.val_fraction} of "
                         f"{len(train_all)} examples. Use more data or a fraction between them.")
-    train, val = train_all.subset(keep), train_all.subset(held)
+    train, val = train_all.subset(keep).unit_pixels(), train_all.subset(held).unit_pixels()
 
     stats = {}
     transform = None
@@ -66,7 +66,7 @@ def load_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
     stats.update(raw.meta.get("stats", {}))
 
     return DataBundle(
-        train=train, val=val, test=SealedTest(test_load, transform), task=raw.task,
+        train=train, val=val, test=SealedTest(lambda: test_load().unit_pixels(), transform), task=raw.task,
         n_classes=raw.n_classes, input_shape=raw.input_shape, class_names=raw.class_names,
         feature_names=raw.feature_names, target_names=raw.target_names, stats=stats, meta=raw.meta,
     )

@@ -163,8 +163,7 @@ def _read_idx_split(spec: ImageSpec, images_path: Path, labels_path: Path, cache
         raise DataError(f"{images_path} must hold uint8 images of shape (N, {want}). Got {x.dtype} "
                         f"{tuple(x.shape)}. {_FIX}.")
     _check_labels(y, len(x), len(spec.class_names), labels_path)
-    # One vectorised conversion for the whole split: (N, 28, 28) uint8 → (N, 1, 28, 28) float32 in [0, 1].
-    return Split(x.reshape(len(x), *spec.input_shape).float().div_(255), y.long())
+    return Split(x.reshape(len(x), *spec.input_shape), y.long())  # (N, 1, 28, 28) uint8: Split.unit_pixels
 
 
 def _read_cifar_split(spec: ImageSpec, paths: Sequence[Path]) -> Split:
@@ -173,7 +172,7 @@ def _read_cifar_split(spec: ImageSpec, paths: Sequence[Path]) -> Split:
     y = torch.cat([p[1] for p in parts])
     for path, (_, labels) in zip(paths, parts):
         _check_labels(labels, len(labels), len(spec.class_names), path)
-    return Split(x.float().div_(255), y)
+    return Split(x, y)  # uint8: Split.unit_pixels
 
 
 def _read_split(spec: ImageSpec, paths: dict[str, Path], files: tuple[str, ...], cache_root: Path | None) -> Split:
@@ -256,7 +255,8 @@ def _find_or_fetch(spec: ImageSpec, cfg: Any, env: Mapping[str, str] | None, cac
 def load_images(name: str, cfg: Any, *, env: Mapping[str, str] | None = None, cache_dir: Path | None = None,
                 system_dir: Path | None = None, mirrors: Sequence[str] | None = None,
                 checksums: Mapping[str, str] | None = None, progress: bool = True) -> RawData:
-    """Find (or download) dataset ``name`` per ``cfg.dir``/``cfg.download``; train as float32 in [0, 1], test lazy.
+    """Find (or download) dataset ``name`` per ``cfg.dir``/``cfg.download``; uint8 pixels (``load_data`` splits,
+    then makes each split float32 in [0, 1]), test read lazily.
 
     ``env``, ``cache_dir``, ``system_dir``, ``mirrors`` and ``checksums`` default to the real ones;
     ``cache_dir`` also holds the decoded-file cache (``<cache_dir>/decoded/``).

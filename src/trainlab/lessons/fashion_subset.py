@@ -33,8 +33,8 @@ def fashion_mnist(n_train: int | None, n_test: int | None, seed: int) -> tuple[P
     gen = torch.Generator().manual_seed(seed)
     out = []
     for split, n in ((raw.train, n_train), (raw.test(), n_test)):
-        pick = torch.randperm(len(split), generator=gen)[:n]
-        out.append((split.x[pick].reshape(len(pick), -1), split.y[pick]))  # (n, 784), (n,)
+        part = split.subset(torch.randperm(len(split), generator=gen)[:n]).unit_pixels()
+        out.append((part.x.reshape(len(part), -1), part.y))  # (n, 784), (n,)
     return out[0], out[1]
 
 
@@ -45,8 +45,8 @@ def fashion_subsets(sizes: dict[str, int], seed: int) -> dict[str, Pair]:
     order = torch.randperm(len(raw.train), generator=torch.Generator().manual_seed(seed))
     out, start = {}, 0
     for name, n in sizes.items():
-        idx = order[start:start + n]
-        out[name] = (raw.train.x[idx], raw.train.y[idx])
+        part = raw.train.subset(order[start:start + n]).unit_pixels()
+        out[name] = (part.x, part.y)
         start += n
     return out
 
