@@ -295,9 +295,8 @@ def test_mnist_loads_as_uint8_pixels_that_become_floats_in_unit_range(tmp_path, 
     raw = images.load_images("mnist", DataConfig(dir=str(tmp_path / "d"), download=False), **where)
     assert raw.train.x.shape == (30, 1, 28, 28) and raw.train.x.dtype == torch.uint8
     assert torch.equal(raw.train.x, torch.from_numpy(arrays[MNIST_TRAIN[0]]).unsqueeze(1))
-    expected = torch.from_numpy(arrays[MNIST_TRAIN[0]]).float().div(255).unsqueeze(1)
-    assert torch.equal(raw.train.unit_pixels().x, expected)
     floats = raw.train.unit_pixels()
+    assert torch.equal(floats.x, torch.from_numpy(arrays[MNIST_TRAIN[0]]).float().div(255).unsqueeze(1))
     assert floats.unit_pixels() is floats  # a float split stays as it is
     assert raw.train.y.dtype == torch.int64 and raw.train.y.tolist() == arrays[MNIST_TRAIN[1]].tolist()
     assert (raw.task, raw.n_classes, raw.input_shape) == ("classification", 10, (1, 28, 28))
