@@ -20,7 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("TRAINLAB_BENCH_DEVICE", "cpu")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from programs import attempt, installed, med, run_child, trainlab_w1  # noqa: E402,I001
+from programs import attempt, byte_compile_trainlab, installed, med, run_child, trainlab_w1  # noqa: E402,I001
 
 
 def main() -> int:
@@ -28,6 +28,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-tutorial", action="store_true")
     a = ap.parse_args()
+    byte_compile_trainlab()
     programs = {"trainlab train": lambda tmp: trainlab_w1(tmp, report=True),
                 "trainlab train --no-report": lambda tmp: trainlab_w1(tmp, report=False),
                 "plain loop": lambda tmp: run_child("plain-w1")}

@@ -26,7 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
-from programs import DEVICE, ROOT, W2_BATCH, W2_EPOCHS, attempt, env, installed, med, run_child, trainlab_w1  # noqa: E402,I001
+from programs import (DEVICE, ROOT, W2_BATCH, W2_EPOCHS, attempt, byte_compile_trainlab, env, installed, med,  # noqa: E402,I001
+                      run_child, trainlab_w1)
 
 
 # --- the driver -----------------------------------------------------------------------------------------------
@@ -37,6 +38,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-tests", action="store_true")
     a = ap.parse_args()
+    byte_compile_trainlab()
     import torch
 
     if DEVICE == "cuda" and not torch.cuda.is_available():

@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from programs import byte_compile_trainlab  # noqa: E402
+
 
 def one_run(report: bool, epochs: int) -> tuple[float, float]:
     """(whole-process wall seconds, training-loop seconds) of one ``trainlab train``."""
@@ -59,6 +62,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
     args = ap.parse_args()
+    byte_compile_trainlab()
     a: list[tuple[float, float]] = []
     b: list[tuple[float, float]] = []
     for i in range(args.pairs):

@@ -3,6 +3,8 @@ still leaves the same events: a purge marker from the history length at train be
 logging.every_n_steps the training loss of every Nth update, with logging.histograms weights and gradients."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -98,3 +100,25 @@ def test_a_real_run_logs_its_update_losses_and_weight_and_gradient_histograms(ma
     hist = _events(result.run_dir / "tb").Tags()["histograms"]
     assert {"weights/layers.0.linear.weight", "gradients/layers.0.linear.weight", "weights/head.bias"} <= set(hist)
     assert [e.step for e in _events(result.run_dir / "tb").Histograms("weights/head.weight")] == [1, 2]
+
+
+def test_tensorboard_is_imported_without_its_remote_filesystems_which_stay_importable_after(tmp_path):
+    # A fresh interpreter: the suite's own process may have imported tensorboard (and fsspec) already.
+    code = f"""
+import sys
+import torch
+from trainlab.train.logs import REMOTE_FILESYSTEMS, _summary_writer
+w = _summary_writer(__import__("pathlib").Path({str(tmp_path)!r}), 1)
+w.add_scalar("loss/train", 0.5, 1)
+w.close()
+print(sorted(name for name in REMOTE_FILESYSTEMS if name in sys.modules))
+import fsspec  # put back: the process can still import it
+print(fsspec.__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["[]", "fsspec"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("loss/train")] == [(1, 0.5)]
