@@ -19,6 +19,7 @@ from trainlab.report.painter import Painter
 from trainlab.report.html import make_pictures, validation_predictions
 from trainlab.report.plots import (plot_activation_histograms, plot_confusion, plot_curves, plot_decision_boundary,
                                    plot_grad_norms, plot_regression_scatter, plot_wrong_examples, read_metrics)
+from trainlab.report.history import most_confident_wrong
 from trainlab.train.callbacks import Callback
 from trainlab.train.run import train
 
@@ -160,13 +161,35 @@ def test_wrong_examples_are_the_most_confident_mistakes_in_order(tmp_path):
     assert_png(none["path"], min_wh=(100, 100))
 
 
+def test_wrong_examples_drawn_from_only_the_shown_images_are_the_same_picture(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.random((50, 1, 28, 28)).astype(np.float32)
+    y_true, y_pred, confidence = np.arange(50) % 5, rng.integers(0, 5, 50), rng.random(50)
+    shown = most_confident_wrong(y_true, y_pred, confidence, 6)
+    assert len(shown) == 6 and (y_true[shown] != y_pred[shown]).all()
+    whole = plot_wrong_examples(images, y_true, y_pred, confidence, list("abcde"), tmp_path / "a.png", n=6)
+    few = plot_wrong_examples({int(i): images[i] for i in shown}, y_true, y_pred, confidence, list("abcde"),
+                              tmp_path / "b.png", n=6)
+    assert whole["indices"] == few["indices"] == shown.tolist() and whole["n_wrong"] == few["n_wrong"]
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
 def test_image_run_pictures_on_fake_mnist(fake_mnist, tmp_path):
     cfg = resolve_config(overrides={"out_dir": str(tmp_path / "runs"), "tensorboard": False,
                                     "data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent),
                                     "data.download": False, "model.hidden": [32], "batch_size": 64, "epochs": 2})
     result = train(cfg, setup=both_setups, verbose=False)
-    pics, notes = make_pictures(result.run_dir)
+    sent: dict[str, tuple] = {}
+
+    class Recording(Painter):
+        def draw(self, name, /, *args, **kwargs):
+            sent[name] = args
+            return super().draw(name, *args, **kwargs)
+
+    pics, notes = make_pictures(result.run_dir, painter=Recording())
     assert {"curves", "confusion", "examples", "grad_norms", "activations"} <= set(pics)
+    # the examples' job carries only the images it shows, not the whole validation split
+    assert sorted(sent["plot_wrong_examples"][0]) == sorted(pics["examples"]["indices"])
     assert "boundary" not in pics and "scatter" not in pics and not notes
     conf = pics["confusion"]
     assert conf["matrix"].shape == (10, 10) and conf["class_names"][0] == "T-shirt/top"
@@ -331,3 +354,22 @@ def test_live_curves_without_final_leave_the_last_picture_to_the_report(tmp_path
     live = made["live"]
     assert live.draws == 4 and live.last["epochs"] == [1, 2, 3, 4]  # every epoch's end, no final drawing
     assert live.last["stop_reason"] != result.summary["stop_reason"]
+
+
+@pytest.mark.parametrize("low, high", [(0.35, 0.85), (1e-7, 0.5)])
+def test_log_axes_are_labelled_with_plain_numbers_that_read_back_as_the_ticks(low, high):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from trainlab.report.plots import plain_log_y
+
+    fig = Figure()
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot([1, 2], [low, high])
+    plain_log_y(ax)
+    FigureCanvasAgg(fig).draw()  # the formatters label the ticks when drawn
+    ticks = ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+    labels = [(t.label1.get_text(), t.get_loc()) for t in ticks if t.label1.get_text()]
+    assert len(labels) >= 2
+    for text, loc in labels:  # "0.4", "1e-06": no mathtext ("$4\\times10^{-1}$")
+        assert "$" not in text and float(text) == pytest.approx(loc, rel=1e-2)

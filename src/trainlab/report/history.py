@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from trainlab import files
 from trainlab.errors import CheckpointError
 from trainlab.monitor import better
@@ -34,3 +36,12 @@ def best_epoch(history: Sequence[dict[str, Any]], monitor: str) -> int | None:
         if better(monitor, row.get(monitor), best):
             best, epoch = row[monitor], row["epoch"]
     return epoch
+
+
+def most_confident_wrong(y_true: Any, y_pred: Any, confidence: Any, n: int) -> np.ndarray:
+    """Indices of the (at most) ``n`` examples predicted wrong with the highest confidence, most confident first
+    (ties in example order): the ones ``plots.plot_wrong_examples`` shows."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    wrong = np.flatnonzero(y_true != y_pred)
+    return wrong[np.argsort(-confidence[wrong], kind="stable")][:n]

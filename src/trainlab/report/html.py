@@ -27,7 +27,7 @@ from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
-from trainlab.report.history import read_metrics
+from trainlab.report.history import most_confident_wrong, read_metrics
 from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.losses import predict_classes
@@ -40,6 +40,8 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # The per-layer pictures and their plot functions: drawn from the run's files alone, so final when training ends
 # (``trainlab.report.live.DrawAhead`` starts them then)
 PER_LAYER = {"grad_norms": "plot_grad_norms", "activations": "plot_activation_histograms"}
+# The wrong examples the report shows: the most confidently wrong validation examples.
+WRONG_N = 16
 e = html.escape
 
 
@@ -125,15 +127,17 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
             names = info.get("class_names") or [str(i) for i in range(int(info["n_classes"]))]
             jobs["confusion"] = painter.draw("plot_confusion", y, pred, names, run_dir / "confusion.png")
             if len(b.input_shape) == 3:
-                jobs["examples"] = painter.draw("plot_wrong_examples", b.val.x.cpu().numpy(), y, pred,
-                                                vp.confidence.numpy(), names, run_dir / "wrong_examples.png",
-                                                probability=vp.probability)
+                conf = vp.confidence.numpy()
+                # only the images shown: a worker gets 16 of them, not the whole split (18 MB for Fashion-MNIST)
+                shown = {int(i): b.val.x[int(i)].cpu().numpy() for i in most_confident_wrong(y, pred, conf, WRONG_N)}
+                jobs["examples"] = painter.draw("plot_wrong_examples", shown, y, pred, conf, names,
+                                                run_dir / "wrong_examples.png", n=WRONG_N, probability=vp.probability)
         else:
             jobs["scatter"] = painter.draw("plot_regression_scatter", y, pred, run_dir / "scatter.png",
                                            target_names=info.get("target_names"))
     jobs["activations"] = painter.draw(PER_LAYER["activations"], run_dir)
-    # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
-    jobs["lr_find"] = painter.draw("plot_lr_find", run_dir)
+    if (run_dir / "lr_find.json").exists():  # only when `trainlab lr-find --run` / tl.lr_find(run_dir=) left one
+        jobs["lr_find"] = painter.draw("plot_lr_find", run_dir)
     plane = _plane(vp.bundle, vp.run.info) if vp is not None else None
     if plane is not None:  # drawn here: the picture runs the model over the plane
         from trainlab.report.plots import plot_decision_boundary
