@@ -51,7 +51,13 @@ def test_report_sections_are_visible_and_images_render(browser, fake_mnist, tmp_
             box = section.bounding_box()
             assert box["width"] > 600 and box["height"] > 60, (sid, box)
         widths = natural_widths(page)
-        assert len(widths) == 5 and all(w > 0 for w in widths), widths
+        assert len(widths) == 4 and all(w > 0 for w in widths), widths  # curves, examples, the two layer pictures
+        # the confusion matrix is a table: 10 x 10 shares with each count on hover, a bar per class
+        cells = page.locator("#confusion table.cm tbody td[title]")
+        assert cells.count() == 100 and page.locator("#confusion .bar").count() == 10
+        assert page.locator("#confusion table.cm").bounding_box()["width"] > 500
+        first = cells.first.get_attribute("title")
+        assert first.startswith("true T-shirt/top, predicted T-shirt/top: ") and " of " in first
         # images fit the page: nothing wider than the viewport forces sideways scrolling
         assert page.evaluate("document.documentElement.scrollWidth") <= 1200
         assert page.locator(".finding.error").is_visible()

@@ -14,6 +14,7 @@ from trainlab.config import resolve_config
 from trainlab.data.base import SealedTest
 from trainlab.errors import CheckpointError, DataError
 from trainlab.report import html as report_html, write_report
+from trainlab.report.html import validation_predictions
 from trainlab.train.run import train
 
 DIAGNOSIS = {"verdict": "lr_too_high", "findings": [
@@ -65,10 +66,11 @@ def test_report_of_an_image_run_has_every_section_escaped_and_self_contained(fak
     assert section_ids(page) == {"verdict", "curves", "confusion", "examples", "layers", "config", "timing",
                                  "environment"}
     uris = assert_self_contained(page)
-    assert len(uris) == 5  # curves, confusion, wrong examples, gradient norms, activation histograms
+    assert len(uris) == 4  # curves, wrong examples, gradient norms, activation histograms
     decode_images(uris, tmp_path)
-    for name in ("curves", "confusion", "wrong_examples", "grad_norms", "activations"):
+    for name in ("curves", "wrong_examples", "grad_norms", "activations"):
         assert (result.run_dir / f"{name}.png").is_file()
+    assert not (result.run_dir / "confusion.png").exists()  # 10 classes: a table, no picture
     # escaped text: the finding's markup shows as text, never as markup
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Loss &lt;b&gt;oscillates&lt;/b&gt;" in page and "0.05 &amp; retry" in page
@@ -85,7 +87,37 @@ def test_report_of_an_image_run_has_every_section_escaped_and_self_contained(fak
     timing_row = f"<th>wall time (s)</th><td>{s['wall_time']:.4g}</td>"  # the run's recorded value, shown
     assert timing_row in page
     assert f"accuracy {s['best_val']['val_acc']:.4f}" in page  # the confusion matrix is the best checkpoint's
-    assert "validation" in page[page.index('id="confusion"'):page.index('id="examples"')].lower()
+    confusion = page[page.index('id="confusion"'):page.index('id="examples"')]
+    assert "validation" in confusion.lower()
+    # the table's numbers are the best checkpoint's validation predictions: row i, column j = share of class i
+    vp = validation_predictions(result.run_dir)
+    y, pred = vp.bundle.val.y.numpy(), vp.pred.numpy()
+    shares = re.findall(r'<td style="[^"]*" title="true ([^,]*), predicted ([^:]*): (\d+) of (\d+)">([0-9.]*)</td>',
+                        confusion)
+    names = vp.run.info["class_names"]
+    assert len(shares) == 100
+    for k, (true, predicted, count, n, shown) in enumerate(shares):
+        i, j = divmod(k, 10)
+        assert (true, predicted) == (names[i], names[j])
+        assert int(count) == int(((y == i) & (pred == j)).sum()) and int(n) == int((y == i).sum())
+        assert shown == (f"{int(count) / int(n):.2f}" if int(count) else "")
+
+
+def test_a_confusion_matrix_of_more_classes_than_a_table_holds_is_a_picture(fake_mnist, tmp_path, monkeypatch):
+    result = fake_mnist_run(fake_mnist, tmp_path, epochs=1)
+    monkeypatch.setattr(report_html, "TABLE_CLASSES", 9)  # Fashion-MNIST's 10 classes: one too many
+    page = write_report(result.run_dir).read_text()
+    confusion = page[page.index('id="confusion"'):page.index('id="examples"')]
+    assert 'table class="cm"' not in confusion and confusion.count('<img src="data:image/png;base64,') == 1
+    assert_png(result.run_dir / "confusion.png")
+
+
+def test_table_colours_run_from_white_to_dark_blue():
+    assert report_html.blues(0) == "#f7fbff" and report_html.blues(1) == "#08306b"
+    assert report_html.blues(-1) == "#f7fbff" and report_html.blues(2) == "#08306b"
+    assert report_html.blues(0.5) == report_html.BLUES[4]  # the middle stop
+    darkness = [sum(int(report_html.blues(v / 10)[k:k + 2], 16) for k in (1, 3, 5)) for v in range(11)]
+    assert darkness == sorted(darkness, reverse=True)
 
 
 def test_report_never_opens_the_test_split(circle_run_for_report, monkeypatch):
@@ -110,8 +142,9 @@ def test_report_of_a_2d_classification_run_shows_the_decision_boundary(circle_ru
                                  "environment"}
     assert "triangles: validation points" in page
     uris = assert_self_contained(page)
-    assert len(uris) == 5
+    assert len(uris) == 4  # curves, boundary, the two layer pictures; the 2-class confusion matrix is a table
     decode_images(uris, tmp_path)
+    assert page.count('<td style="background:#') == 4
     assert "No readable diagnosis.json" in page  # absent diagnosis is said, not an error
 
 
@@ -129,7 +162,7 @@ def test_report_of_a_run_without_layer_statistics_says_so(tmp_path):
     result = train(toy_cfg(tmp_path, epochs=2), verbose=False)
     page = write_report(result.run_dir).read_text()
     assert "layers" in section_ids(page) and "recorded no per-layer statistics" in page
-    assert len(assert_self_contained(page)) == 3  # curves, confusion, boundary
+    assert len(assert_self_contained(page)) == 2  # curves, boundary (and the confusion table)
     assert not (result.run_dir / "grad_norms.png").exists()
 
 
@@ -170,8 +203,9 @@ def test_default_recipe_on_real_fashion_mnist_produces_every_image_picture(tmp_p
     page = write_report(result.run_dir).read_text()
     assert {"verdict", "curves", "confusion", "examples", "layers", "config", "timing", "environment"} \
         <= section_ids(page)
-    for name in ("curves", "confusion", "wrong_examples", "grad_norms", "activations"):
+    for name in ("curves", "wrong_examples", "grad_norms", "activations"):
         assert_png(result.run_dir / f"{name}.png")
+    assert page.count('<td style="background:#') == 100  # the 10 x 10 confusion table
     assert result.summary["data"]["val"] == 500 and result.summary["best_val"]["val_acc"] > 0.3  # chance is 0.1
     assert "<th>data.limit</th><td>5000</td>" in page
 

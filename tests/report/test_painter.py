@@ -207,6 +207,5 @@ def test_trainlab_train_draws_its_report_with_workers(tmp_path):
     assert "('plot_activation_histograms', 1)" in r.stdout and "('plot_grad_norms', 1)" in r.stdout
     (report,) = tmp_path.glob("**/report.html")
     run_dir = report.parent
-    for name in ("curves.png", "confusion.png"):
-        assert_png(run_dir / name)
-    assert report.read_text().count('<img src="data:image/png;base64,') >= 3  # curves, confusion, boundary at least
+    assert_png(run_dir / "curves.png")
+    assert report.read_text().count('<img src="data:image/png;base64,') >= 2  # curves, boundary at least

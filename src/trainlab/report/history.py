@@ -45,3 +45,16 @@ def most_confident_wrong(y_true: Any, y_pred: Any, confidence: Any, n: int) -> n
     confidence = np.asarray(confidence, dtype=np.float64)
     wrong = np.flatnonzero(y_true != y_pred)
     return wrong[np.argsort(-confidence[wrong], kind="stable")][:n]
+
+
+def confusion_data(y_true: Any, y_pred: Any, class_names: Sequence[str]) -> dict[str, Any]:
+    """Counts[true, predicted], the row-normalised matrix (each true class's examples sum to 1), each class's
+    accuracy (NaN for a class without examples) and the overall accuracy: the report's confusion matrix."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    k = len(class_names)
+    counts = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    rows = counts.sum(axis=1, keepdims=True)
+    matrix = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    per_class = np.where(rows[:, 0] > 0, np.diag(matrix), np.nan)
+    return {"matrix": matrix, "counts": counts, "per_class_acc": per_class,
+            "accuracy": float(np.trace(counts) / max(counts.sum(), 1)), "class_names": list(class_names)}

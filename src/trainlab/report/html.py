@@ -27,7 +27,7 @@ from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
-from trainlab.report.history import most_confident_wrong, read_metrics
+from trainlab.report.history import confusion_data, most_confident_wrong, read_metrics
 from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.losses import predict_classes
@@ -40,6 +40,12 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # The per-layer pictures and their plot functions: drawn from the run's files alone, so final when training ends
 # (``trainlab.report.live.DrawAhead`` starts them then)
 PER_LAYER = {"grad_norms": "plot_grad_norms", "activations": "plot_activation_histograms"}
+# Up to this many classes the confusion matrix is an HTML table (numbers as text, each cell's count on hover,
+# nothing for a picture worker to draw: ~0.25 s of matplotlib for Fashion-MNIST's 10); more are a picture.
+TABLE_CLASSES = 20
+# ColorBrewer's Blues (matplotlib's "Blues"): a table cell's colour for its share of the row, 0 → 1
+BLUES = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+NO_BREAK_HYPHEN = "\u2011"
 # The wrong examples the report shows: the most confidently wrong validation examples.
 WRONG_N = 16
 e = html.escape
@@ -107,8 +113,9 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
     """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing}).
 
     ``painter`` draws (this process when None). Two pictures drawn from the run's files are asked for first, one
-    per worker of a WorkerPainter, to be drawn while this process predicts the validation split; the longest of
-    the rest (the confusion matrix, ~0.2 s) next, the short ones last."""
+    per worker of a WorkerPainter, to be drawn while this process predicts the validation split; then the ones of
+    the predictions. The confusion matrix of up to ``TABLE_CLASSES`` classes is its numbers (the report's table),
+    with no picture drawn."""
     run_dir = Path(run_dir)
     painter = painter or Painter()
     jobs = {"curves": painter.draw("plot_curves", run_dir, summary=summary),
@@ -125,7 +132,10 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
         y, pred = b.val.y.cpu().numpy(), vp.pred.numpy()  # numbers, not tensors: a worker has no torch
         if info["task"] == "classification":
             names = info.get("class_names") or [str(i) for i in range(int(info["n_classes"]))]
-            jobs["confusion"] = painter.draw("plot_confusion", y, pred, names, run_dir / "confusion.png")
+            if len(names) <= TABLE_CLASSES:  # a table of the numbers, made here: no picture to draw
+                pics["confusion"] = confusion_data(y, pred, names)
+            else:
+                jobs["confusion"] = painter.draw("plot_confusion", y, pred, names, run_dir / "confusion.png")
             if len(b.input_shape) == 3:
                 conf = vp.confidence.numpy()
                 # only the images shown: a worker gets 16 of them, not the whole split (18 MB for Fashion-MNIST)
@@ -323,16 +333,49 @@ def _epoch_table(history: list[dict[str, Any]]) -> str:
             f'<table class="grid"><tr>{head}</tr>{rows}</table></details>')
 
 
+def blues(v: float) -> str:
+    """The colour of share ``v`` (0 … 1) on the Blues scale, as #rrggbb."""
+    x = min(max(v, 0.0), 1.0) * (len(BLUES) - 1)
+    i = min(int(x), len(BLUES) - 2)
+    lo, hi = (tuple(int(c[k:k + 2], 16) for k in (1, 3, 5)) for c in (BLUES[i], BLUES[i + 1]))
+    return "#" + "".join(f"{round(a + (b - a) * (x - i)):02x}" for a, b in zip(lo, hi))
+
+
+def _confusion_table(d: dict[str, Any]) -> str:
+    """The confusion matrix as a table: row = true class, column = predicted class, each cell its share of the
+    row (blank for none; its count on hover), then the class's accuracy as a bar beside the overall one."""
+    names, counts, matrix, per_class = d["class_names"], d["counts"], d["matrix"], d["per_class_acc"]
+    overall = d["accuracy"]
+    head = "".join(f'<th class="p">{e(n).replace("-", NO_BREAK_HYPHEN)}</th>' for n in names)  # "T-shirt/top" whole
+    rows = []
+    for i, name in enumerate(names):
+        n = int(counts[i].sum())
+        cells = []
+        for j, other in enumerate(names):
+            count, share = int(counts[i, j]), float(matrix[i, j])
+            style = f"background:{blues(share)}" + (";color:#fff" if share > 0.6 else "")
+            tip = f"true {name}, predicted {other}: {count} of {n}"
+            cells.append(f'<td style="{style}" title="{e(tip)}">{f"{share:.2f}" if count else ""}</td>')
+        acc = ("no examples" if n == 0 else
+               f'<span class="bar"><span style="width:{per_class[i] * 100:.1f}%"></span>'
+               f'<i style="left:{overall * 100:.1f}%"></i></span>{per_class[i]:.2f} (n={n})')
+        rows.append(f'<tr><th class="t">{e(name)}</th>{"".join(cells)}<td class="acc">{acc}</td></tr>')
+    return (f'<table class="cm" aria-label="Confusion matrix and per-class accuracy on validation"><thead><tr>'
+            f'<th class="t">true \\ predicted</th>{head}<th class="p">class accuracy (dashed: overall '
+            f'{overall:.3f})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def _prediction_sections(pics: dict[str, Any], notes: dict[str, str]) -> list[tuple[str, str, str]]:
     out = []
     if "predictions" in notes:
         out.append(_section("confusion", "Validation predictions", _note(notes["predictions"])))
     if "confusion" in pics:
         acc = pics["confusion"]["accuracy"]
+        shown = (_img(pics["confusion"], "Confusion matrix and per-class accuracy on validation")
+                 if "path" in pics["confusion"] else _confusion_table(pics["confusion"]))
         out.append(_section("confusion", "Confusion matrix (validation)",
                             f'<p>Best checkpoint on the validation split: accuracy {acc:.4f}. Row <i>i</i> shows '
-                            'where the examples of true class <i>i</i> went.</p>' +
-                            _img(pics["confusion"], "Confusion matrix and per-class accuracy on validation")))
+                            'where the examples of true class <i>i</i> went (each row sums to 1).</p>' + shown))
     if "examples" in pics:
         d = pics["examples"]
         out.append(_section("examples", "Most confidently wrong (validation)",
@@ -440,6 +483,14 @@ border-radius:4px}.finding.error{border-color:#c62828;background:#fdecea}
 padding:0 6px;margin-right:4px}.error .sev{background:#c62828}.warning .sev{background:#ef6c00}
 .remedy{margin:4px 0}summary{cursor:pointer;color:#444;font-size:13px}code{font-size:12px;color:#666}
 footer{color:#888;font-size:12px;text-align:center}
+table.cm{font-variant-numeric:tabular-nums}table.cm td{width:48px;height:28px;padding:0;text-align:center;
+vertical-align:middle;border:1px solid #fff;font-size:12px}table.cm th{font-weight:500;font-size:12px;border:0}
+table.cm th.p{text-align:center;vertical-align:bottom;max-width:64px;padding:2px 3px}
+table.cm th.t{text-align:right;white-space:nowrap;vertical-align:middle}
+table.cm td.acc{width:auto;text-align:left;padding-left:10px;white-space:nowrap;color:#333}
+.bar{position:relative;display:inline-block;width:110px;height:11px;background:#eceff1;margin-right:8px;
+vertical-align:middle}.bar span{position:absolute;left:0;top:0;bottom:0;background:#1565c0}
+.bar i{position:absolute;top:-3px;bottom:-3px;border-left:2px dashed #c62828}
 """
 
 PAGE = """<!DOCTYPE html>

@@ -30,7 +30,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from trainlab import files
-from trainlab.report.history import best_epoch, most_confident_wrong, read_layers, read_metrics
+from trainlab.report.history import best_epoch, confusion_data, most_confident_wrong, read_layers, read_metrics
 
 if TYPE_CHECKING:  # torch is imported where a picture runs the model (the decision boundary) and nowhere else
     import torch
@@ -189,14 +189,12 @@ def _draw_curves(data: dict[str, Any], title: str) -> Figure:
 
 
 def plot_confusion(y_true: Any, y_pred: Any, class_names: Sequence[str], path: str | Path) -> dict[str, Any]:
-    """Row-normalised confusion matrix and per-class accuracy of validation predictions."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    k = len(class_names)
-    counts = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    """Row-normalised confusion matrix and per-class accuracy of validation predictions (the report shows up to
+    ``html.TABLE_CLASSES`` classes as a table instead)."""
+    data = confusion_data(y_true, y_pred, class_names)
+    counts, matrix, per_class, accuracy = data["counts"], data["matrix"], data["per_class_acc"], data["accuracy"]
     rows = counts.sum(axis=1, keepdims=True)
-    matrix = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
-    per_class = np.where(rows[:, 0] > 0, np.diag(matrix), np.nan)
-    accuracy = float(np.trace(counts) / max(counts.sum(), 1))
+    k = len(class_names)
     fig = Figure(figsize=(7 + 0.45 * k, 3.2 + 0.3 * k))
     ax, bx = fig.subplots(1, 2, width_ratios=[1.4, 1])
     ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
@@ -231,9 +229,7 @@ def plot_confusion(y_true: Any, y_pred: Any, class_names: Sequence[str], path: s
     names_w, names_h = _inches(r, ax.get_yticklabels(), "width"), _inches(r, ax.get_xticklabels(), "height")
     fig.set_size_inches(fig.get_size_inches() + (2 * max(names_w - 0.65, 0), max(names_h - 0.55, 0)))
     place_axes(fig, 1, 2, left=names_w + 0.5, right=0.2, bottom=names_h + 0.45, top=0.4, wgap=names_w + 0.4)
-    path = save_png(fig, path)
-    return {"matrix": matrix, "counts": counts, "per_class_acc": per_class, "accuracy": accuracy,
-            "class_names": list(class_names), "path": path}
+    return {**data, "path": save_png(fig, path)}
 
 
 def _as_image(x: np.ndarray) -> np.ndarray:
