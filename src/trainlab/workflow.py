@@ -52,8 +52,11 @@ def _finish(run_dir: Path, report: bool, model: nn.Module | None, bundle: DataBu
     if not report:
         return diagnosis, None
     from trainlab.report import write_report
+    from trainlab.report.live import one_thread_beside
+    from trainlab.report.painter import Painter
 
-    return diagnosis, write_report(run_dir, model=model, bundle=bundle, painter=painter)
+    with one_thread_beside(painter or Painter()):
+        return diagnosis, write_report(run_dir, model=model, bundle=bundle, painter=painter)
 
 
 def _final_curves(run_dir: Path) -> None:

@@ -209,3 +209,41 @@ def test_trainlab_train_draws_its_report_with_workers(tmp_path):
     run_dir = report.parent
     assert_png(run_dir / "curves.png")
     assert report.read_text().count('<img src="data:image/png;base64,') >= 2  # curves, boundary at least
+
+
+class _Beside(Painter):
+    """A painter whose pictures are drawn by other processes on this machine's cores (as a WorkerPainter's)."""
+
+    beside = True
+
+    def __init__(self) -> None:
+        self.ahead: list[str] = []
+
+    def draw_ahead(self, name, /, *args):
+        self.ahead.append(name)
+
+
+def test_the_end_of_a_run_takes_one_thread_beside_picture_workers_and_gives_it_back(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+
+    from trainlab.report.live import DrawAhead, one_thread_beside
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with one_thread_beside(_Beside()):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with one_thread_beside(Painter()):  # drawn in this process: nothing to make room for
+            assert torch.get_num_threads() == 2
+        state = SimpleNamespace(history=[{"epoch": 1}])
+        DrawAhead(tmp_path, Painter()).on_train_end(state)
+        assert torch.get_num_threads() == 2
+        beside = _Beside()
+        DrawAhead(tmp_path, beside).on_train_end(state)  # the test that follows runs beside the ahead pictures
+        assert torch.get_num_threads() == 1 and sorted(beside.ahead) == ["plot_activation_histograms",
+                                                                          "plot_grad_norms"]
+    finally:
+        torch.set_num_threads(before)

@@ -76,6 +76,9 @@ class Job:
 class Painter:
     """Draws each picture in this process when asked (the default everywhere but ``trainlab train``)."""
 
+    # True where the pictures are drawn by other processes on this machine's cores, beside this one
+    beside = False
+
     def draw(self, name: str, /, *args: Any, **kwargs: Any) -> Job:
         """Draw ``trainlab.report.plots.<name>(*args, **kwargs)``: a Job whose ``result()`` is its return value."""
         return Job(name, args, kwargs)
@@ -96,6 +99,8 @@ def _worker_ignores_ctrl_c() -> None:
 
 class WorkerPainter(Painter):
     """Draws pictures in ``workers`` processes forked from a server that has the plots imported."""
+
+    beside = True
 
     def __init__(self, workers: int = 2) -> None:
         import multiprocessing
