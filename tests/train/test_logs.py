@@ -122,3 +122,21 @@ print(fsspec.__name__)
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert [(e.step, e.value) for e in acc.Scalars("loss/train")] == [(1, 0.5)]
+
+
+def test_epoch_lines_without_a_progress_bar_are_printed_without_rich():
+    code = """
+import sys
+from types import SimpleNamespace
+from trainlab.train.logs import ConsoleLogger
+log = ConsoleLogger()  # stdout is a pipe here: no bar
+state = SimpleNamespace(cfg=SimpleNamespace(epochs=10))
+log.on_epoch_begin(state)
+log.on_epoch_end(state, {"epoch": 3, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 0.6, "val_acc": None,
+                         "lr": 0.1, "epoch_time": 0.25})
+log.on_train_end(state)
+print("rich" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["epoch  3/10  train loss 0.5000 acc 0.8000 | val loss 0.6000 | lr 0.1 | 0.25s",
+                                "False"]

@@ -108,7 +108,7 @@ class TensorBoardLogger(Callback):
 
 
 # What tensorboard's file layer imports, if it can, to write event files to s3:// and other remote URLs.
-REMOTE_FILESYSTEMS = ("boto3", "fsspec")
+REMOTE_FILESYSTEMS = ("boto3", "botocore", "fsspec")
 
 
 def _summary_writer(folder: Path, purge_step: int) -> Any:
@@ -156,10 +156,14 @@ class ConsoleLogger(Callback):
     name = "console"
 
     def __init__(self, console: Any = None, bar: bool | None = None) -> None:
-        from rich.console import Console
-
-        self.console = console or Console(stderr=False, highlight=False)
         self.bar = sys.stdout.isatty() if bar is None else bar
+        if console is None and self.bar:
+            from rich.console import Console
+
+            console = Console(stderr=False, highlight=False)
+        # None: no bar to share the terminal with, so the lines are printed as they are (rich, 0.03 s to import
+        # and set up, is then never imported: output piped to a file or a benchmark)
+        self.console = console
         self.progress = None
         self.task = None
 
@@ -180,7 +184,11 @@ class ConsoleLogger(Callback):
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         self._close_bar()
-        self.console.print(format_epoch(metrics, state.cfg.epochs), soft_wrap=True)
+        line = format_epoch(metrics, state.cfg.epochs)
+        if self.console is None:
+            print(line, flush=True)
+        else:
+            self.console.print(line, soft_wrap=True)
 
     def on_train_end(self, state: TrainState) -> None:
         self._close_bar()
