@@ -208,6 +208,33 @@ def test_image_run_pictures_on_fake_mnist(fake_mnist, tmp_path):
     assert "path" not in conf and "plot_confusion" not in sent  # 10 classes: the report's table, no picture
 
 
+def test_the_report_uses_the_validation_outputs_training_kept_instead_of_a_second_pass(tmp_path, monkeypatch):
+    from trainlab.report import html as report_html
+    from trainlab.workflow import run
+
+    result = train(toy_cfg(tmp_path), verbose=False)
+    fresh = validation_predictions(result.run_dir, bundle=result.prepared.bundle)
+    forwards: list[int] = []
+    real_load_run = report_html.load_run
+
+    def counted(*args, **kwargs):
+        loaded = real_load_run(*args, **kwargs)
+        loaded.model.register_forward_hook(lambda *_: forwards.append(1))
+        return loaded
+
+    monkeypatch.setattr(report_html, "load_run", counted)
+    reused = validation_predictions(result.run_dir, bundle=result.prepared.bundle, outputs=result.best_val_outputs)
+    assert forwards == [] and torch.equal(reused.pred, fresh.pred)
+    torch.testing.assert_close(reused.out, fresh.out)
+    # `trainlab train` (workflow.run) hands its report the outputs its training kept
+    handed: list = []
+    real_vp = report_html.validation_predictions
+    monkeypatch.setattr(report_html, "validation_predictions",
+                        lambda *a, **k: (handed.append(k.get("outputs")), real_vp(*a, **k))[1])
+    outcome = run(toy_cfg(tmp_path, name="again"), verbose=False)
+    assert len(handed) == 1 and handed[0] is outcome.result.best_val_outputs is not None
+
+
 @pytest.fixture(scope="module")
 def plane_run(tmp_path_factory):
     cfg = toy_cfg(tmp_path_factory.mktemp("plane"), **{"data.name": "plane", "optimizer.lr": 0.02, "epochs": 6})

@@ -222,3 +222,35 @@ def test_a_cut_short_config_yaml_is_named_and_an_older_one_without_the_frame_sti
         read_run_config(d)
     (d / "config.yaml").write_text(config_to_yaml(cfg))  # as older trainlab wrote it: no head, no end line
     assert config_to_dict(read_run_config(d)) == config_to_dict(cfg)
+
+
+def test_the_best_epochs_validation_outputs_are_kept_for_the_report_and_are_the_best_checkpoints(make_cfg):
+    from trainlab.train.inference import load_run
+
+    # lr 3 on a tanh net: validation loss goes up and down, so the best epoch is not always the last
+    result = train(make_cfg(epochs=6, **{"optimizer.lr": 3.0}), verbose=False)
+    best = load_run(result.run_dir)
+    with torch.no_grad():
+        expected = best.model(result.prepared.bundle.val.x)
+    kept = result.best_val_outputs
+    assert kept is not None and kept.shape == expected.shape
+    torch.testing.assert_close(kept, expected, rtol=1e-5, atol=1e-6)
+    assert best.epoch == result.summary["best_val"]["epoch"] == 5  # (seeded) not the last epoch's outputs
+
+
+def test_evaluate_keeps_the_outputs_only_when_asked_and_only_up_to_its_cap(monkeypatch):
+    from trainlab.data import Split
+    from trainlab.train import loop
+    from trainlab.train.losses import resolve_loss
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    split = Split(torch.randn(50, 4), torch.randint(0, 3, (50,)))
+    loss = resolve_loss("cross_entropy", "classification", 3)
+    plain = loop.evaluate(model, split, loss, 16, True)
+    kept = loop.evaluate(model, split, loss, 16, True, keep_outputs=True)
+    assert "outputs" not in plain and kept["loss"] == plain["loss"]
+    with torch.no_grad():
+        torch.testing.assert_close(kept["outputs"], model(split.x))
+    monkeypatch.setattr(loop, "KEEP_OUTPUTS", 50 * 3 - 1)  # one number short of the whole split's
+    assert loop.evaluate(model, split, loss, 16, True, keep_outputs=True)["outputs"] is None

@@ -65,9 +65,13 @@ class ValidationPredictions:
 
 
 @torch.inference_mode()
-def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = None,
-                           bundle: DataBundle | None = None) -> ValidationPredictions:
+def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None,
+                           outputs: torch.Tensor | None = None) -> ValidationPredictions:
     """Rebuild the run's best model and data split and predict every validation example once.
+
+    ``outputs``: the best model's outputs on ``bundle``'s validation split as training computed them
+    (``RunResult.best_val_outputs``): used instead of a second pass over the split, checked against the logged
+    validation loss all the same.
 
     ``model`` / ``bundle``: the user's module and in-memory data of a run trained from Python."""
     cfg = read_run_config(run_dir)
@@ -80,8 +84,11 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
                         "batch (too large to hold). Pass a smaller validation set: fit(..., val=(X_val, y_val)).")
     bs = run.cfg.eval_batch_size
     x = bundle.val.x  # held wherever the caller's data live: batches go to the model's device, outputs come back
-    out = (torch.cat([run.model(x[i:i + bs].to(device)).float().cpu() for i in range(0, len(x), bs)]) if len(x)
-           else torch.empty(0))
+    if outputs is not None and len(outputs) == len(x):
+        out = outputs.float().cpu()
+    else:
+        out = (torch.cat([run.model(x[i:i + bs].to(device)).float().cpu() for i in range(0, len(x), bs)])
+               if len(x) else torch.empty(0))
     _check_same_data(run, float(run.loss.fn(out, bundle.val.y.cpu())) if len(x) else math.nan)
     if run.info["task"] != "classification":
         return ValidationPredictions(run, bundle, out, out, None, False)
@@ -108,8 +115,8 @@ def _check_same_data(run: LoadedRun, val_loss: float) -> None:
 
 
 def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None, model: nn.Module | None = None,
-                  bundle: DataBundle | None = None, painter: Painter | None = None
-                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+                  bundle: DataBundle | None = None, painter: Painter | None = None,
+                  val_outputs: torch.Tensor | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Draw every picture that applies to the run. Returns ({name: plotted data}, {name: why missing}).
 
     ``painter`` draws (this process when None). Two pictures drawn from the run's files are asked for first, one
@@ -123,7 +130,7 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
     pics: dict[str, dict[str, Any]] = {}
     notes: dict[str, str] = {}
     try:
-        vp = validation_predictions(run_dir, model=model, bundle=bundle)
+        vp = validation_predictions(run_dir, model=model, bundle=bundle, outputs=val_outputs)
     except TrainlabError as exc:
         notes["predictions"] = f"No validation predictions: {exc}"
         vp = None
@@ -169,17 +176,19 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
 
 
 def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None,
-                 painter: Painter | None = None) -> Path:
+                 painter: Painter | None = None, val_outputs: torch.Tensor | None = None) -> Path:
     """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path.
 
     ``model`` / ``bundle`` are needed only for runs trained from Python on a user module / in-memory data;
-    ``painter`` draws the pictures (this process when None)."""
+    ``painter`` draws the pictures (this process when None); ``val_outputs``: the best checkpoint's outputs on
+    ``bundle``'s validation split, kept by the training that just ran (no second pass over it)."""
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     history = read_metrics(run_dir)
     summary = _read_json(run_dir / "summary.json") or {}
     diagnosis = _read_json(run_dir / "diagnosis.json")
-    pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle, painter=painter)
+    pics, notes = make_pictures(run_dir, summary=summary, model=model, bundle=bundle, painter=painter,
+                                val_outputs=val_outputs)
     sections = [
         _section("verdict", "Verdict", _verdict(diagnosis)),
         *_fix_section(run_dir),

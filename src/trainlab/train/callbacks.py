@@ -32,6 +32,9 @@ class TrainState:
     stopped_by: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
+    # The last epoch's validation outputs (N, K) as its evaluation computed them (train.loop.evaluate), None where
+    # they were not kept (a streamed or very large validation split)
+    val_outputs: torch.Tensor | None = None
     # The first epoch's updates, read once at its end (train.loop.first_epoch_curve): the first update's loss and
     # gradient norm (the untrained model's) and the loss at a few checkpoints through the epoch.
     first_epoch: dict[str, Any] | None = None

@@ -24,6 +24,7 @@ from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
 CURVE_POINTS = 10  # first-epoch loss checkpoints: enough to see a loss that climbs inside epoch 1
+KEEP_OUTPUTS = 1 << 24  # validation outputs kept per epoch, at most (64 MB of float32): 6,000 x 10 for Fashion-MNIST
 
 
 @dataclass
@@ -60,22 +61,34 @@ def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_size: int, classification: bool,
-             device: torch.device | None = None) -> dict[str, Any]:
-    """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode."""
+             device: torch.device | None = None, keep_outputs: bool = False) -> dict[str, Any]:
+    """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode.
+
+    ``keep_outputs``: also return the model's outputs, (N, K) float, as "outputs" — for an in-memory split of up
+    to ``KEEP_OUTPUTS`` numbers (None otherwise): the report's validation pictures then need no second pass."""
     was_training = model.training
     model.eval()
     device = device or (split.x.device if isinstance(split, Split) else torch.device("cpu"))
     total = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    kept: list[torch.Tensor] | None = [] if keep_outputs and isinstance(split, Split) else None
     for xb, yb in batches(split, batch_size, device):
         out = model(xb)
         total += loss.fn(out, yb) * len(xb)
         if classification:
             correct += (predict_classes(loss, out) == yb).sum()
+        if kept is not None:  # the whole split's outputs would be out.numel() / len(xb) * len(split) numbers
+            if out.numel() * len(split) > KEEP_OUTPUTS * len(xb):
+                kept = None
+            else:
+                kept.append(out.float())
     model.train(was_training)
     n = max(len(split), 1)
     loss_val, correct_val = torch.stack([total, correct.to(total.dtype)]).tolist()
-    return {"loss": loss_val / n, "acc": correct_val / n if classification else None}
+    result = {"loss": loss_val / n, "acc": correct_val / n if classification else None}
+    if keep_outputs:
+        result["outputs"] = torch.cat(kept) if kept else None
+    return result
 
 
 def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
@@ -294,7 +307,9 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {"epoch": epoch}
         metrics.update(train_epoch(state, data, callbacks))
-        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device)
+        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
+                       keep_outputs=True)
+        state.val_outputs = val.pop("outputs")
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
         if not math.isfinite(metrics["val_loss"]):

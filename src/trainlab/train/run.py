@@ -69,6 +69,9 @@ class RunResult:
     history: list[dict[str, Any]]
     model: nn.Module
     prepared: Prepared = field(repr=False)
+    # The best checkpoint's validation outputs as training computed them (None where it did not keep them, e.g. a
+    # resumed run whose best epoch came before the resume): the report draws from them without a second pass
+    best_val_outputs: torch.Tensor | None = field(default=None, repr=False)
 
 
 def n_outputs(loss: Loss, bundle: DataBundle) -> int:
@@ -214,12 +217,15 @@ class Checkpointer(Callback):
         self.dir, self.make, self.monitor, self.keep = run_dir / "checkpoints", make, monitor, keep
         self.best: float | None = None
         self.best_epoch = 0
+        # best.pt's validation outputs, where an epoch of this process wrote it and its evaluation kept them
+        self.best_outputs: torch.Tensor | None = None
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         value = metrics[self.monitor]
         improved = better(self.monitor, value, self.best)
         if improved:
             self.best, self.best_epoch = value, metrics["epoch"]
+            self.best_outputs = state.val_outputs
         save_atomic(self.make(state), self.dir / "last.pt")
         if improved:  # last.pt is always replaced by a new file, so best.pt can share this one
             link_atomic(self.dir / "last.pt", self.dir / "best.pt")
@@ -352,7 +358,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
 
     if error is not None:
         raise TrainingError(error, run_dir=run_dir, facts=facts)
-    return RunResult(run_dir, summary, state.history, p.model, p)
+    return RunResult(run_dir, summary, state.history, p.model, p, checkpointer.best_outputs)
 
 
 def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], shuffle: torch.Generator,
