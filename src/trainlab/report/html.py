@@ -45,7 +45,6 @@ PER_LAYER = {"grad_norms": "plot_grad_norms", "activations": "plot_activation_hi
 TABLE_CLASSES = 20
 # ColorBrewer's Blues (matplotlib's "Blues"): a table cell's colour for its share of the row, 0 → 1
 BLUES = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
-NO_BREAK_HYPHEN = "\u2011"
 # The wrong examples the report shows: the most confidently wrong validation examples.
 WRONG_N = 16
 e = html.escape
@@ -355,7 +354,7 @@ def _confusion_table(d: dict[str, Any]) -> str:
     row (blank for none; its count on hover), then the class's accuracy as a bar beside the overall one."""
     names, counts, matrix, per_class = d["class_names"], d["counts"], d["matrix"], d["per_class_acc"]
     overall = d["accuracy"]
-    head = "".join(f'<th class="p">{e(n).replace("-", NO_BREAK_HYPHEN)}</th>' for n in names)  # "T-shirt/top" whole
+    head = "".join(f'<th class="p">{e(n)}</th>' for n in names)
     rows = []
     for i, name in enumerate(names):
         n = int(counts[i].sum())
@@ -369,9 +368,9 @@ def _confusion_table(d: dict[str, Any]) -> str:
                f'<span class="bar"><span style="width:{per_class[i] * 100:.1f}%"></span>'
                f'<i style="left:{overall * 100:.1f}%"></i></span>{per_class[i]:.2f} (n={n})')
         rows.append(f'<tr><th class="t">{e(name)}</th>{"".join(cells)}<td class="acc">{acc}</td></tr>')
-    return (f'<table class="cm" aria-label="Confusion matrix and per-class accuracy on validation"><thead><tr>'
-            f'<th class="t">true \\ predicted</th>{head}<th class="p">class accuracy (dashed: overall '
-            f'{overall:.3f})</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="wide"><table class="cm" aria-label="Confusion matrix and per-class accuracy on validation">'
+            f'<thead><tr><th class="t">true \\ predicted</th>{head}<th class="a">class accuracy (dashed: overall '
+            f'{overall:.3f})</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _prediction_sections(pics: dict[str, Any], notes: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -492,9 +491,10 @@ border-radius:4px}.finding.error{border-color:#c62828;background:#fdecea}
 padding:0 6px;margin-right:4px}.error .sev{background:#c62828}.warning .sev{background:#ef6c00}
 .remedy{margin:4px 0}summary{cursor:pointer;color:#444;font-size:13px}code{font-size:12px;color:#666}
 footer{color:#888;font-size:12px;text-align:center}
-table.cm{font-variant-numeric:tabular-nums}table.cm td{width:48px;height:28px;padding:0;text-align:center;
+.wide{overflow-x:auto}table.cm{font-variant-numeric:tabular-nums}table.cm td{min-width:44px;height:28px;padding:0;text-align:center;
 vertical-align:middle;border:1px solid #fff;font-size:12px}table.cm th{font-weight:500;font-size:12px;border:0}
-table.cm th.p{text-align:center;vertical-align:bottom;max-width:64px;padding:2px 3px}
+table.cm th.p{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;vertical-align:bottom;
+padding:4px 0;white-space:nowrap}table.cm th.a{vertical-align:bottom;text-align:left;padding-left:10px}
 table.cm th.t{text-align:right;white-space:nowrap;vertical-align:middle}
 table.cm td.acc{width:auto;text-align:left;padding-left:10px;white-space:nowrap;color:#333}
 .bar{position:relative;display:inline-block;width:110px;height:11px;background:#eceff1;margin-right:8px;
