@@ -54,9 +54,8 @@ def _finish(run_dir: Path, report: bool, model: nn.Module | None, bundle: DataBu
         return diagnosis, None
     from trainlab.report import write_report
     from trainlab.report.live import one_thread_beside
-    from trainlab.report.painter import Painter
 
-    with one_thread_beside(painter or Painter()):
+    with one_thread_beside(painter):
         return diagnosis, write_report(run_dir, model=model, bundle=bundle, painter=painter, val_outputs=val_outputs)
 
 

@@ -238,6 +238,8 @@ def test_the_end_of_a_run_takes_one_thread_beside_picture_workers_and_gives_it_b
         assert torch.get_num_threads() == 2
         with one_thread_beside(Painter()):  # drawn in this process: nothing to make room for
             assert torch.get_num_threads() == 2
+        with one_thread_beside(None):  # the default painter, as workflow passes it for tl.fit
+            assert torch.get_num_threads() == 2
         state = SimpleNamespace(history=[{"epoch": 1}])
         DrawAhead(tmp_path, Painter()).on_train_end(state)
         assert torch.get_num_threads() == 2

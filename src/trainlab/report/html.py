@@ -491,8 +491,9 @@ border-radius:4px}.finding.error{border-color:#c62828;background:#fdecea}
 padding:0 6px;margin-right:4px}.error .sev{background:#c62828}.warning .sev{background:#ef6c00}
 .remedy{margin:4px 0}summary{cursor:pointer;color:#444;font-size:13px}code{font-size:12px;color:#666}
 footer{color:#888;font-size:12px;text-align:center}
-.wide{overflow-x:auto}table.cm{font-variant-numeric:tabular-nums}table.cm td{min-width:44px;height:28px;padding:0;text-align:center;
-vertical-align:middle;border:1px solid #fff;font-size:12px}table.cm th{font-weight:500;font-size:12px;border:0}
+.wide{overflow-x:auto}table.cm{font-variant-numeric:tabular-nums}
+table.cm td{min-width:44px;height:28px;padding:0;text-align:center;vertical-align:middle;border:1px solid #fff;
+font-size:12px}table.cm th{font-weight:500;font-size:12px;border:0}
 table.cm th.p{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;vertical-align:bottom;
 padding:4px 0;white-space:nowrap}table.cm th.a{vertical-align:bottom;text-align:left;padding-left:10px}
 table.cm th.t{text-align:right;white-space:nowrap;vertical-align:middle}

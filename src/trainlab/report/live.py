@@ -114,15 +114,15 @@ class DrawAhead(Callback):
 
 
 @contextlib.contextmanager
-def one_thread_beside(painter: Painter) -> Iterator[None]:
+def one_thread_beside(painter: Painter | None) -> Iterator[None]:
     """This process on one torch thread while ``painter``'s workers draw beside it, then the thread count it had.
 
     At the end of ``trainlab train`` the test, the validation predictions and two picture workers share the cores:
     torch's two threads each waited for a core a worker held, and a 0.02 s prediction took 0.05-0.13 s. On one
     thread the end of the classic MLP's run took 0.40 s instead of 0.46 s (medians of 8 A/B pairs, 2-core machine).
-    A Painter that draws here changes nothing."""
+    A Painter that draws here (or None: the default one) changes nothing."""
     old = torch.get_num_threads()
-    if painter.beside:
+    if painter is not None and painter.beside:
         torch.set_num_threads(1)
     try:
         yield
