@@ -113,6 +113,23 @@ def test_a_class_without_examples_is_counted_and_named():
     assert d.verdict == "empty_class" and "class 2 of 3 has no training example" in d.findings[0].message
 
 
+def test_saturated_share_before_the_first_update_is_measured_per_tanh_and_sigmoid_layer():
+    from trainlab.data import Split
+
+    x, y = moons()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 8), nn.Sigmoid(), nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].weight.mul_(20)  # most tanh inputs far out in the flat tails
+        h = model[1](model[0](x[:256]))
+        s = model[3](model[2](h))
+    facts = preflight_facts(model, Split(x, y), "cross_entropy", "classification", 2, torch.device("cpu"))
+    assert set(facts["saturated_at_init"]) == {"1", "3"}  # no ReLU layer, no Linear one
+    tanh = float((h.abs() > 0.9).float().mean())  # tanh slope 1 - t² < 10 % of its maximum
+    assert tanh > 0.5 and facts["saturated_at_init"]["1"] == pytest.approx(tanh, abs=0.02)
+    assert facts["saturated_at_init"]["3"] == pytest.approx(float(((s < 0.1) | (s > 0.9)).float().mean()), abs=0.02)
+
+
 @pytest.mark.parametrize("last, loss, fires", [(nn.Sigmoid(), "bce", True), (nn.Identity(), "bce", False)])
 def test_sigmoid_before_bce(tmp_path, last, loss, fires):
     torch.manual_seed(0)

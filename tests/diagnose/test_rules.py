@@ -209,6 +209,36 @@ def test_saturated_from_the_start_is_flagged_but_saturation_grown_by_training_is
     assert "saturated_units" not in run(healthy_classification(), layer_rows(acts=grown)).rules()
 
 
+def adam(lr):
+    return {**CONFIG, "optimizer": {"name": "adam", "lr": lr, "weight_decay": 0.0}}
+
+
+def at_init(saturated):
+    return {"stop_reason": "epochs: reached 10", "preflight": {"saturated_at_init": {"layers.0.act": saturated}}}
+
+
+def test_units_the_first_steps_saturated_at_an_lr_beyond_the_usual_range_name_the_lr():
+    # adam lr 0.5 on circle: a tanh layer 16 % saturated at init, 84 % after epoch 1, 94 % at the end; it fits anyway
+    # and was headlined saturated_units with "set data.normalize=true"
+    acts = [{"layers.0.act": unit("tanh", saturated=0.84)}, {"layers.0.act": unit("tanh", saturated=0.94)}]
+    d = run(healthy_classification(), layer_rows(acts=acts), summary=at_init(0.16), config=adam(0.5))
+    f = finding(d, "lr_too_high")
+    assert d.verdict == "lr_too_high" and f.severity == "warning" and f.sets == {"optimizer.lr": 0.05}
+    assert "84% of the outputs of layers.0.act are saturated after epoch 1 against 16% before the first update" in f.message
+    assert f.evidence["saturated_at_init"] == 0.16 and f.evidence["saturated_at_end"] == 0.94
+    s = finding(d, "saturated_units")
+    assert "(against 16% before the first update)" in s.message and s.sets == {"optimizer.lr": 0.05}
+    # saturated before any update: the input scale made it, whatever the lr
+    d = run(healthy_classification(), layer_rows(acts=acts), summary=at_init(0.7), config=adam(0.5))
+    assert "lr_too_high" not in d.rules() and finding(d, "saturated_units").sets == {"data.normalize": True}
+    # at adam's usual lr the same saturation is no lr finding: the steps were not too large
+    d = run(healthy_classification(), layer_rows(acts=acts), summary=at_init(0.16), config=adam(0.001))
+    assert "lr_too_high" not in d.rules() and finding(d, "saturated_units").sets == {"data.normalize": True}
+    # a run from before the pre-flight measured it: as before
+    d = run(healthy_classification(), layer_rows(acts=acts), config=adam(0.5))
+    assert "lr_too_high" not in d.rules() and finding(d, "saturated_units").sets == {"data.normalize": True}
+
+
 # --- learning rate ----------------------------------------------------------------------------------
 
 def test_rising_training_loss_means_lr_too_high():

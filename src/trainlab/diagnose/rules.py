@@ -349,6 +349,27 @@ def _died_in_epoch1(ctx: RunContext) -> tuple[str, float, float] | None:
     return max(killed, key=lambda k: k[2] - k[1]) if killed else None
 
 
+def _saturated_in_epoch1(ctx: RunContext) -> tuple[str, float, float, float] | None:
+    """(layer, saturated share before the first update, after epoch 1, at the last epoch) of the sigmoid/tanh layer
+    that the first epoch's updates drove into saturation (below saturated_fraction at init, at or above it after
+    epoch 1 and still at the end); None when the pre-flight did not measure it (a run from before it did)."""
+    at_init = _preflight(ctx).get("saturated_at_init")
+    if not ctx.layers or not at_init:
+        return None
+    kinds, lim = ("sigmoid", "tanh"), ctx.t.saturated_fraction
+    early = _activation_layers(ctx.layers[0], kinds, "saturated")
+    last = _activation_layers(ctx.layers[-1], kinds, "saturated")
+    made = [(n, at_init[n], early[n]["saturated"], last[n]["saturated"]) for n in early
+            if n in at_init and n in last and at_init[n] < lim <= min(early[n]["saturated"], last[n]["saturated"])]
+    return max(made, key=lambda m: m[3]) if made else None
+
+
+def _lr_above_range(ctx: RunContext) -> bool:
+    """The lr is at or above the high end of the optimizer's usual range (Thresholds.lr_ranges)."""
+    entry = ctx.t.lr_ranges.get(ctx.cfg("optimizer.name"))
+    return entry is not None and ctx.lr >= entry[1]
+
+
 def _usual_lr(ctx: RunContext) -> float | None:
     """The usual lr of the run's optimizer (Thresholds.lr_ranges), None for one without a known range."""
     entry = ctx.t.lr_ranges.get(ctx.cfg("optimizer.name"))
@@ -815,10 +836,22 @@ def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any], dive
         parts.append(f"{after:.0%} of the ReLU units of {name} never fire on the probe batch after epoch 1, against "
                      f"{before:.0%} before the first update: the first epoch's steps pushed them off")
         ev.update(killed_layer=name, dead_at_init=before, dead_after_epoch1=after)
+    # Sigmoid/tanh units the first epoch's steps drove into their flat tails, at an lr beyond the optimizer's usual
+    # range: the steps overshoot even where the loss hides it. Adam lr 0.5 on circle: 84 % of a tanh layer
+    # saturated after epoch 1 against 9 % at init, the loss jumping 0.03 → 0.61 late in the run, yet it fits.
+    saturated = _saturated_in_epoch1(ctx) if _lr_above_range(ctx) else None
+    if saturated is not None:
+        name, before, after, end_share = saturated
+        parts.append(f"{after:.0%} of the outputs of {name} are saturated after epoch 1 against {before:.0%} before "
+                     f"the first update ({end_share:.0%} at the end): the first epoch's steps drove them into the flat "
+                     "tails, where little gradient flows back")
+        ev.update(saturated_layer=name, saturated_at_init=before, saturated_after_epoch1=after,
+                  saturated_at_end=end_share)
     # A run that ended up fitting its training data about as well as its inputs allow had no lr problem worth a
     # warning, whatever its curve did on the way (a spike inside epoch 1, minibatch jumps at a low loss): 7 healthy
-    # benchmark runs (adam on spiral, on a user module) were flagged. A diverged run (NaN, a 10× rise) still is.
-    if not parts or (not diverged and _fits(ctx, end=True)):
+    # benchmark runs (adam on spiral, on a user module) were flagged. A diverged run (NaN, a 10× rise) still is,
+    # and so is one whose steps saturated its units (above).
+    if not parts or (not diverged and saturated is None and _fits(ctx, end=True)):
 
         return None
     remedy, sets = _lr_remedy(ctx, lower=True)
@@ -941,11 +974,20 @@ def saturated_units(ctx: RunContext) -> Finding | None:
     s = both[name]
     ev = {"layer": name, "kind": s["kind"], "saturated": s["saturated"], "epoch": last["epoch"],
           "saturated_first_epoch": early[name]["saturated"], "layers": {n: d["saturated"] for n, d in both.items()}}
+    # Not saturated before the first update but after epoch 1: the steps did it, not the init or the input scale
+    made = _saturated_in_epoch1(ctx)
+    made = made if made is not None and made[0] == name else None
+    before = f" (against {made[1]:.0%} before the first update)" if made is not None else ""
     message = (f"{s['saturated']:.0%} of the outputs of {name} ({s['kind']}) are saturated at epoch {last['epoch']} "
-               f"and {early[name]['saturated']:.0%} were after epoch {first['epoch']}: where the slope is < 10 % of "
-               "its maximum, little gradient flows back")
+               f"and {early[name]['saturated']:.0%} were after epoch {first['epoch']}{before}: where the slope is "
+               "< 10 % of its maximum, little gradient flows back")
     if len(both) > 1:
         message += f"; {len(both) - 1} more layer(s) likewise"
+    if made is not None:
+        ev["saturated_at_init"] = made[1]
+    if made is not None and _lr_above_range(ctx):  # ... with steps too large: lr_too_high names it with the same
+        remedy, sets = _lr_remedy(ctx, lower=True)
+        return Finding("saturated_units", "warning", "Saturated units", message, ev, remedy, sets)
     remedy, sets = _init_fix(ctx), {}
     if remedy is None and not ctx.cfg("data.normalize", True):
         remedy, sets = "set data.normalize=true so the first layer sees inputs of scale 1", {"data.normalize": True}

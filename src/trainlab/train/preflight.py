@@ -67,6 +67,9 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     stats, _ = activation_stats(model, train.x[:PROBE].to(device))
     # ReLU units that never fire on the probe batch before any update: what training found, not what it did
     facts["dead_at_init"] = {n: s["dead"] for n, s in stats.items() if s["kind"] in ("relu", "leaky_relu")}
+    # ... and sigmoid/tanh outputs in their flat tails before any update: saturation the init or the input scale
+    # made, told apart from the saturation the first steps make (diagnose: saturated_units, lr_too_high)
+    facts["saturated_at_init"] = {n: s["saturated"] for n, s in stats.items() if s["kind"] in ("sigmoid", "tanh")}
     if out.ndim == 2 and out.numel():
         facts["outputs"] = {"min": float(out.min()), "max": float(out.max()),
                             "row_sum_error": float((out.sum(1) - 1).abs().max()),
