@@ -12,6 +12,9 @@ W2 ≥ 1.5× the plain loop's samples/s and ≥ 3× Lightning's. Needs Fashion-M
 ($TRAINLAB_DATA/fashion-mnist/*.gz, or /usr/share/datasets). ≤ 5 minutes on one H200.
 
     python benchmarks/gpu.py [--repeats 2] [--skip-tests] [--quick]
+
+On a lent GPU machine, whose image lacks some of trainlab's packages and the data: `python
+benchmarks/gpu_carry.py` here first (it fills the git-ignored .whl/ and .data/ and prints the one `run` call).
 """
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as md
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +60,8 @@ DEVICE_COMMAND = ("python3 -m pip install -q --no-index --no-deps --no-compile -
 def needed() -> dict[str, str]:
     """name → version installed here, for every distribution trainlab and skorch need, transitively, that the
     image lacks (and those in ALWAYS)."""
-    todo = [Requirement(r) for r in md.requires("trainlab") or [] if "extra ==" not in r] + [Requirement("skorch")]
+    todo = [Requirement(r) for r in md.requires("trainlab") or [] if "extra ==" not in r]
+    todo += [Requirement("skorch")] if has("skorch") else []  # gpu.py's third contender, where installed here
     found: dict[str, str] = {}
     seen: set[str] = set()
     while todo:
@@ -76,6 +76,14 @@ def needed() -> dict[str, str]:
         found[name] = dist.version
         todo += [Requirement(r) for r in dist.requires or []]
     return dict(sorted(found.items()))
+
+
+def has(name: str) -> bool:
+    try:
+        md.distribution(name)
+    except md.PackageNotFoundError:
+        return False
+    return True
 
 
 def download(wanted: dict[str, str]) -> None:
@@ -125,8 +133,10 @@ def main() -> int:
     download(wanted)
     copy_data()
     size = sum(p.stat().st_size for folder in (WHEELS, DATA) for p in folder.rglob("*") if p.is_file())
-    print(f"{len(wanted)} wheels in .whl/ ({', '.join(re.sub(r'-[^-]*$', '', p.stem.split('-')[0]) for p in sorted(WHEELS.glob('*.whl')))})")
+    print(f"{len(wanted)} wheels in .whl/ ({', '.join(wanted)})")
     print(f"Fashion-MNIST in .data/fashion-mnist/; {size / 2**20:.0f} MiB to carry")
+    if not has("skorch"):
+        print("skorch is not installed here (`pip install skorch` first): gpu.py will leave it out there")
     if a.check and not check(wanted):
         return 1
     print("\nThen, where `status` says a machine is lent (one call, ~4 of the 15 device minutes):")

@@ -224,7 +224,8 @@ def test_units_the_first_steps_saturated_at_an_lr_beyond_the_usual_range_name_th
     d = run(healthy_classification(), layer_rows(acts=acts), summary=at_init(0.16), config=adam(0.5))
     f = finding(d, "lr_too_high")
     assert d.verdict == "lr_too_high" and f.severity == "warning" and f.sets == {"optimizer.lr": 0.05}
-    assert "84% of the outputs of layers.0.act are saturated after epoch 1 against 16% before the first update" in f.message
+    assert ("84% of the outputs of layers.0.act are saturated after epoch 1 against 16% before the first update"
+            in f.message)
     assert f.evidence["saturated_at_init"] == 0.16 and f.evidence["saturated_at_end"] == 0.94
     s = finding(d, "saturated_units")
     assert "(against 16% before the first update)" in s.message and s.sets == {"optimizer.lr": 0.05}
