@@ -261,3 +261,22 @@ def test_train_waits_for_a_thread_still_running(cwd):
     assert r.returncode == 0, r.stderr
     assert (cwd / "late.txt").read_text() == "done"
     assert "exit handler ran" in r.stdout
+
+
+def test_a_reader_that_goes_away_stops_the_run_as_an_interrupt_does(cwd):
+    # `trainlab train | head -1`: was a BrokenPipeError traceback, exit 1 and no summary.json
+    args = [a if a != "epochs=2" else "epochs=1000" for a in TOY if a != "--quiet"]  # lines > a pipe's 64 KiB
+    p = subprocess.Popen([sys.executable, "-m", "trainlab.cli", "train", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().startswith("epoch    1/1000")
+    p.stdout.close()
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141
+    run = next(cwd.glob("runs/*"))
+    assert err.splitlines() == [f"stopped: the reader of trainlab's output went away; the run so far is kept and can "
+                                f"be resumed: trainlab train --resume {run.relative_to(cwd)}"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stopped_by"] == "interrupted" and 1 <= summary["epochs_run"] < 1000
+    assert main(["train", "--resume", str(run), "--set", f"epochs={summary['epochs_run'] + 1}", "--quiet",
+                 "--no-report"]) == 0
+    assert json.loads((run / "summary.json").read_text())["epochs_run"] == summary["epochs_run"] + 1

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (``fix``: also when the remedy did not help, or nothing to fix); 1 the run (or the
 fix run) stopped on NaN/Inf; 2 bad input, or a run ``fix`` cannot change by config (one line on stderr,
-nothing written); 130 interrupted (the run can be resumed).
+nothing written); 130 interrupted (the run can be resumed); 141 the reader of the output went away
+(``trainlab train | head``: the run stopped as an interrupted one does).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
-from trainlab.errors import TrainingError, TrainlabError
+from trainlab.errors import OutputClosed, TrainingError, TrainlabError, drop_stdout
 
 if TYPE_CHECKING:
     from trainlab.report.painter import Painter
@@ -642,6 +643,14 @@ def _dispatch(handler: Any, a: argparse.Namespace) -> int:
     except TrainlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OutputClosed as exc:
+        resume = f": trainlab train --resume {exc.run_dir}" if exc.run_dir else ""
+        print(f"stopped: the reader of trainlab's output went away; the run so far is kept and can be resumed{resume}",
+              file=sys.stderr)
+        return 141
+    except BrokenPipeError:  # the reader went away while a verb printed: what it wanted has been read
+        drop_stdout()
+        return 141
     except OSError as exc:  # a full, read-only or foreign disk under a write no helper wrapped: one line too
         from trainlab.files import storage_error
 

@@ -42,3 +42,24 @@ class FixError(TrainlabError):
 class DistributedError(TrainlabError):
     """A process of a distributed run stopped (killed, crashed, its machine gone): the others cannot go on.
     The run's last checkpoint is kept; ``trainlab train --resume`` continues it with any number of processes."""
+
+
+class OutputClosed(KeyboardInterrupt):
+    """The reader of trainlab's output went away (``trainlab train | head -3``): a run stops as Ctrl-C stops it
+    (its last checkpoint and summary kept, resumable) instead of dying on a broken pipe with a traceback."""
+
+    run_dir = None  # the stopped run's directory, once training has set it
+
+
+def drop_stdout() -> None:
+    """Point stdout at the null device once its reader has gone: every later print, and the flush at exit,
+    would fail on the broken pipe again."""
+    import os
+    import sys
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no file descriptor behind sys.stdout (a notebook's, a test's capture)
+        pass

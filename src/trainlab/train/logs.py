@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from trainlab import files
+from trainlab.errors import OutputClosed, drop_stdout
 from trainlab.train.callbacks import Callback, TrainState
 
 COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "grad_norm"]
@@ -185,10 +186,14 @@ class ConsoleLogger(Callback):
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         self._close_bar()
         line = format_epoch(metrics, state.cfg.epochs)
-        if self.console is None:
-            print(line, flush=True)
-        else:
-            self.console.print(line, soft_wrap=True)
+        try:
+            if self.console is None:
+                print(line, flush=True)
+            else:
+                self.console.print(line, soft_wrap=True)
+        except BrokenPipeError:
+            drop_stdout()
+            raise OutputClosed from None
 
     def on_train_end(self, state: TrainState) -> None:
         self._close_bar()

@@ -23,7 +23,7 @@ from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
-from trainlab.errors import CheckpointError, ConfigError, DistributedError, TrainingError
+from trainlab.errors import CheckpointError, ConfigError, DistributedError, OutputClosed, TrainingError
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import distributed, env
 from trainlab.train.callbacks import Callback, TrainState
@@ -340,7 +340,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
                                 " No epoch had finished, so no checkpoint was written.")
             facts = exc.facts
             state.stop_reason, state.stopped_by = f"non-finite: {exc}", "non_finite"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, OutputClosed):
+                exc.run_dir = run_dir
             state.stopped_by = "interrupted"
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
             if ranks.main:
