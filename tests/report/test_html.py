@@ -188,6 +188,31 @@ def test_report_refuses_validation_pictures_on_data_other_than_the_runs(fake_mni
                      page)
 
 
+@pytest.mark.parametrize("weights", [[1.0, 8.0], [0.5, 2.0]])
+def test_a_run_with_class_weights_gets_its_validation_pictures(tmp_path, weights):
+    # its logged val_loss is the weighted loss, batch by batch: checked against the unweighted one, every such run
+    # lost its pictures ("Got val_loss 0.7389 now vs 0.6845 logged")
+    cfg = toy_cfg(tmp_path, **{"loss.class_weights": weights, "eval_batch_size": 7, "epochs": 2})
+    result = train(cfg, verbose=False)
+    for outputs in (result.best_val_outputs, None):  # as training writes it, and from the run directory alone
+        vp = validation_predictions(result.run_dir, outputs=outputs)
+        assert vp.pred is not None and len(vp.pred) == len(vp.bundle.val)
+
+
+def test_balanced_class_weights_of_imbalanced_labels_keep_the_validation_pictures(tmp_path):
+    import torch
+
+    import trainlab as tl
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 2, generator=g)
+    y = (x[:, 0] > 1.0).long()  # 1 in 6 of class 1: "balanced" weighs it ~3×
+    run = tl.fit(None, (x, y), epochs=2, batch_size=32, class_weights="balanced", hidden=[8], eval_batch_size=7,
+                 out_dir=str(tmp_path), verbose=False, tensorboard=False)
+    page = run.report_path.read_text()
+    assert "No validation predictions" not in page and "confusion" in section_ids(page)
+
+
 def test_report_of_a_missing_run_is_one_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"^run must be an existing run directory\. Got .*nope"):
         write_report(tmp_path / "nope")

@@ -91,6 +91,15 @@ def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_si
     return result
 
 
+def batched_mean_loss(loss: Loss, out: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """The mean loss ``evaluate`` logs for these outputs: each batch's loss weighted by its size. With class
+    weights a batch's loss is a weighted mean over its own examples, so this differs (slightly) from one loss
+    over the whole split."""
+    total = sum(float(loss.fn(out[i:i + batch_size], y[i:i + batch_size])) * len(y[i:i + batch_size])
+                for i in range(0, len(y), batch_size))
+    return total / max(len(y), 1)
+
+
 def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.ndim > 1 and p.requires_grad]  # weights, not biases
 
