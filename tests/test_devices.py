@@ -93,3 +93,59 @@ def test_sklearn_estimator_on_cuda(device):
     clf = TrainlabClassifier(device="cuda", epochs=20).fit(X, y)
     assert (clf.predict(X) == y).mean() > 0.9
     assert clf.predict_proba(X).shape == (400, 2)
+
+
+def test_a_pickled_cuda_estimator_unpickles_on_a_machine_without_a_gpu(device, monkeypatch):
+    import pickle
+
+    from trainlab.sklearn import TrainlabClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    clf = TrainlabClassifier(device="cuda", epochs=3).fit(X, (X[:, 0] > 0).astype(int))
+    blob = pickle.dumps(clf)
+    back = pickle.loads(blob)
+    assert next(back.model_.parameters()).is_cuda and next(clf.model_.parameters()).is_cuda
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    laptop = pickle.loads(blob)
+    assert next(laptop.model_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(laptop.predict_proba(X), back.predict_proba(X), atol=1e-5)
+
+
+def test_fix_and_lr_find_of_a_users_module_trained_on_cuda(tmp_path, device):
+    # the module sits on the GPU after fit: check_fits fed it a CPU batch ("model must take the data's examples")
+    x, y = _cifar_like(400, 0)
+    net = MyNN()
+    run = tl.fit(net, (x, y), epochs=3, batch_size=64, lr=1e-5, device="cuda", out_dir=str(tmp_path), verbose=False,
+                 report=False, tensorboard=False)
+    assert next(net.parameters()).is_cuda
+    found = tl.lr_find(net, (x, y), batch_size=64, device="cuda", seeds=1, steps=20, out_dir=str(tmp_path))
+    assert len(found.lrs) == len(found.losses) > 0
+    result = run.fix(verbose=False, report=False)
+    assert result.run_dir is not None and (result.nothing_to_fix or result.outcome is not None)
+
+
+def test_a_streamed_dataset_of_cuda_tensors_trains(tmp_path, device):
+    # its labels went through np.asarray: "can't convert cuda tensor to numpy"
+    from torch.utils.data import Dataset
+
+    from trainlab.data.memory import bundle_from_data
+
+    class OnGpu(Dataset):
+        def __init__(self):
+            self.x, self.y = _cifar_like(120, 3)
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            return self.x[i].to(device), self.y[i].to(device)
+
+    bundle = bundle_from_data(OnGpu(), max_bytes=1000)
+    assert bundle.meta["kind"] == "stream"
+    xb, yb = next(iter(bundle.train.batches(8)))
+    assert xb.shape == (8, 3, 32, 32) and yb.dtype == torch.int64
+    cfg = resolve_config(overrides={"device": "cuda", "data.name": "memory", "epochs": 1, "batch_size": 16,
+                                    "out_dir": str(tmp_path), "tensorboard": False})
+    outcome = workflow_run(cfg, bundle=bundle, model=MyNN(), report=False, verbose=False)
+    assert outcome.result.history[0]["train_loss"] > 0

@@ -20,6 +20,7 @@ kept on disk and listed in the record (``diverged``); the judged run is the last
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field, fields
@@ -243,10 +244,14 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     from trainlab.workflow import run
 
     sets, diverged = dict(top.sets), []
+    # each try trains its module in place: a try at a lower lr after a NaN starts from these weights again, not
+    # from the NaN ones the diverged try left (its pre-flight then failed in torch.histc)
+    start = copy.deepcopy(model) if model is not None else None
     while True:
         error = None
         try:
-            outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle, model=model)
+            outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle,
+                          model=None if start is None else model if not diverged else copy.deepcopy(start))
         except TrainingError as exc:  # a NaN in the fix run is an outcome to judge, not a failure of fix
             outcome, error = getattr(exc, "outcome", None), str(exc)
             if outcome is None:

@@ -206,14 +206,21 @@ class _TrainlabEstimator(BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         # The Run holds the training data and trainlab's loss functions: it is not pickled. The fitted
         # model, classes and history are, and run_dir_ still points at the run's evidence on disk.
+        # A model on a GPU is pickled from the CPU: a machine without one unpickles it too.
         state = super().__getstate__()
         state.pop("run_", None)
+        model = state.get("model_")
+        if model is not None and next(model.parameters(), torch.empty(0)).device.type != "cpu":
+            state["model_"] = copy.deepcopy(model).cpu()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         if "model_" in state:
             self.run_ = None
+            from trainlab.train.inference import inference_device
+
+            self.model_ = self.model_.to(inference_device(self.device))  # its device where this machine has it
 
 
 def _forward64(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

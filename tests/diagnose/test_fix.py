@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 from torch import nn
 
@@ -15,7 +16,7 @@ import trainlab.remedy as fix_mod
 from trainlab.cli import main
 from trainlab.config import config_to_dict, replace, resolve_config
 from trainlab.diagnose.rules import RULES, Finding, RunContext
-from trainlab.errors import FixError
+from trainlab.errors import FixError, TrainingError
 from trainlab.remedy import judge
 from tests.diagnose.test_preflight import mlp, moons
 
@@ -130,6 +131,25 @@ def test_a_fix_run_that_diverges_again_lowers_the_lr_until_it_stays_finite(cwd, 
     assert (cwd / "runs/hot-fix/summary.json").exists()  # the diverged try is kept, as a record
     assert "(at optimizer.lr=10: the tries at 100 stopped on NaN/Inf)" in out
 
+
+
+def test_each_lower_lr_try_of_a_users_module_starts_from_the_same_weights_not_the_nan_ones(tmp_path):
+    # the tries trained one module in place: the second started from the first's NaN weights and its pre-flight
+    # died in torch.histc with a raw RuntimeError
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, generator=g) * 50
+    y = (x[:, 0] * x[:, 1] > 0).long()
+
+    def net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    with pytest.raises(TrainingError) as err:
+        tl.fit(net(), (x, y), epochs=3, batch_size=32, lr=1e4, out_dir=str(tmp_path), verbose=False, report=False,
+               tensorboard=False)
+    r = fix_mod.fix(err.value.run_dir, model=net(), data=(x, y), verbose=False, report=False)
+    assert [d["optimizer.lr"] for d in r.diverged] == [1e4, 1e3] and r.sets["optimizer.lr"] == 100
+    assert r.error is None and r.after["val_acc"] > 0.5
 
 
 def test_good_fit_has_nothing_to_fix(cwd, capsys):

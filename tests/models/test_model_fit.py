@@ -14,6 +14,13 @@ def test_check_fits_accepts_a_fitting_model() -> None:
     check_fits(build_model(ModelConfig(), (1, 28, 28), 10), (1, 28, 28), 10)
 
 
+def test_check_fits_runs_its_batch_on_the_models_own_device() -> None:
+    # a user's module already on a GPU (trained by an earlier fit, or .cuda()): the batch of zeros was built on the
+    # CPU and the module "did not take the data's examples"; "meta" stands in for "cuda" on a machine without one
+    check_fits(nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3)).to("meta"), (2,), 3, custom=True)
+    check_fits(nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4)).to("meta"), (2, 2), 4, custom=True)
+
+
 def test_check_fits_names_both_shapes_for_the_wrong_input_size(mcfg) -> None:
     model = build_model(mcfg(hidden=[100]), (2,), 10)
     with pytest.raises(ConfigError, match=r"^model must take the data's examples of shape \(1, 28, 28\)\. Got an error "
@@ -65,3 +72,17 @@ def test_count_parameters_counts_trainable_scalars() -> None:
     assert count_parameters(model) == 3 * 4 + 4 + 4 * 2 + 2
     model[0].requires_grad_(False)
     assert count_parameters(model) == 4 * 2 + 2
+
+
+def test_a_module_with_nan_or_inf_weights_is_one_line_before_training(tmp_path) -> None:
+    import trainlab as tl
+
+    m = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    with torch.no_grad():
+        m[0].weight[0, 0] = float("nan")
+        m[2].bias[0] = float("inf")
+    x = torch.randn(200, 2)
+    with pytest.raises(ConfigError, match=r"^model must start from finite weights\. Got 1 NaN/Inf of the 32 values of "
+                                          r"0\.weight \(and 1 more parameter\(s\)\)\. Pass a freshly built module") as e:
+        tl.fit(m, (x, (x[:, 0] > 0).long()), epochs=2, batch_size=32, out_dir=str(tmp_path / "runs"), verbose=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "runs").exists()  # was: torch.histc's RuntimeError

@@ -43,6 +43,7 @@ def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
     # the run's CSVs hold the raw points; data.features computes the inputs, so predict takes x1, x2 rows
     assert (run_dir / "train.csv").read_text().splitlines()[0] == "x1,x2,label"
     assert read_run_config(run_dir).data.features == ["x1", "x2", "x1_sq"]
+    assert read_run_config(run_dir).device == "cpu"  # where the playground trained it, not "auto" (a GPU)
     assert write_report(run_dir).is_file()
     # written by the engine's run writer (train.run.write_run): the files and fields a training run leaves
     summary = json.loads((run_dir / "summary.json").read_text())

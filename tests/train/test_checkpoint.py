@@ -210,6 +210,18 @@ def test_rng_state_and_restore_reproduce_the_same_draws(tmp_path: Path, with_aug
         assert torch.equal(a, b)
 
 
+def test_a_checkpoint_from_a_machine_with_more_gpus_restores_the_gpus_this_one_has(monkeypatch) -> None:
+    # one CUDA state per GPU of the saving machine; torch.cuda.set_rng_state_all raised IndexError with fewer here
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    shuffle = torch.Generator().manual_seed(5)
+    gpus = [torch.full((8,), 1, dtype=torch.uint8), torch.full((8,), 2, dtype=torch.uint8)]
+    restore_rng({"torch": torch.get_rng_state(), "shuffle": shuffle.get_state(), "cuda": gpus}, shuffle, None)
+    assert restored == [(gpus[0], 0)]
+
+
 def test_restore_rng_into_fresh_generators() -> None:
     shuffle, augment = torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)
     torch.randperm(7, generator=shuffle)

@@ -254,3 +254,14 @@ def test_evaluate_keeps_the_outputs_only_when_asked_and_only_up_to_its_cap(monke
         torch.testing.assert_close(kept["outputs"], model(split.x))
     monkeypatch.setattr(loop, "KEEP_OUTPUTS", 50 * 3 - 1)  # one number short of the whole split's
     assert loop.evaluate(model, split, loss, 16, True, keep_outputs=True)["outputs"] is None
+
+
+@pytest.mark.parametrize("name, gpus, want", [("cuda:1", 1, "cuda"), ("cuda:1", 2, "cuda:1"), ("cuda", 1, "cuda"),
+                                              ("auto", 1, "cuda"), ("cuda:1", 0, "cpu"), ("cpu", 2, "cpu")])
+def test_a_finished_run_is_used_on_a_gpu_this_machine_has(monkeypatch, name, gpus, want):
+    # trained on cuda:1, reported on a one-GPU machine: was torch's "invalid device ordinal" on the first batch
+    from trainlab.train.inference import inference_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert inference_device(name) == torch.device(want)

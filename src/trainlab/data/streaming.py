@@ -39,8 +39,10 @@ class DatasetSplit:
         yield from loader
 
     def _collate(self, items: list[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = torch.stack([torch.as_tensor(x, dtype=torch.float32).reshape(self.example_shape) for x, _ in items])
-        return xs, self.encode([y for _, y in items])
+        # a Dataset may hand out tensors on a GPU: batches are built on the CPU and moved by the loop, as in memory
+        xs = torch.stack([torch.as_tensor(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=torch.float32)
+                          .reshape(self.example_shape) for x, _ in items])
+        return xs, self.encode([_scalar(y) for _, y in items])
 
     def head(self, n: int) -> Split:
         """The first ``n`` examples as tensors (probe batches, pictures)."""

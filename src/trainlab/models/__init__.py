@@ -64,7 +64,9 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
     name = type(model).__name__
     try:
         with torch.no_grad():
-            out = model(torch.zeros(batch_shape))  # (2, n_outputs) when it fits
+            # on the module's own device: a user's module may already sit on a GPU (trained before, or .cuda())
+            where = next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device
+            out = model(torch.zeros(batch_shape, device=where))  # (2, n_outputs) when it fits
     except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
         raise ConfigError(
             f"{field_hint} must take the data's examples of shape {tuple(input_shape)}. Got an error on a batch of "
@@ -110,8 +112,17 @@ def _stray_labels(got: object, n_outputs: int, class_names: list[str] | None) ->
 
 
 def check_trainable(model: nn.Module, custom: bool = False) -> None:
-    """ConfigError when ``model`` has no parameter to train (an optimizer would get an empty list)."""
+    """ConfigError when ``model`` has no parameter to train (an optimizer would get an empty list) or starts from
+    NaN/Inf weights."""
     params = list(model.parameters())
+    bad = [(n, p) for n, p in model.named_parameters() if p.is_floating_point() and not bool(torch.isfinite(p).all())]
+    if bad:  # NaN/Inf from a diverged run, or a bad init: every step would be NaN, and the probes' histograms fail
+        name, p = bad[0]
+        count = int((~torch.isfinite(p)).sum())
+        more = f" (and {len(bad) - 1} more parameter(s))" if len(bad) > 1 else ""
+        raise ConfigError(f"model must start from finite weights. Got {count} NaN/Inf of the {p.numel()} values of "
+                          f"{name}{more}. " + ("Pass a freshly built module, or re-initialise it "
+                                               "(reset_parameters())." if custom else "Rebuild the model."))
     if any(p.requires_grad for p in params):
         return
     got = f"{type(model).__name__} with " + ("every parameter frozen" if params else "no parameters")

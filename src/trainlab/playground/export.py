@@ -122,7 +122,9 @@ def save_run(session: "Session", which: str, name: Any, runs_dir: Path) -> Path:
     base = name or f"playground-{session.state['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}"
     raw_data = {"name": "csv", "path": "train.csv", "test_path": "test.csv", "target": "label",
                 "task": session.points.task, "features": feature_names(session, which)}
-    top = {"seed": seed_of(session.state), "out_dir": str(runs_dir), "tensorboard": False, "threads": 1}
+    # the CPU, as the playground trained it: config's default "auto" put the model on a GPU to write a checkpoint
+    top = {"seed": seed_of(session.state), "out_dir": str(runs_dir), "tensorboard": False, "threads": 1,
+           "device": "cpu"}
     run_dir = new_run_dir(to_config(t, raw_data, name=base, **top))
     paths = {"path": run_dir / "train.csv", "test_path": run_dir / "test.csv"}
     _write_csv(paths["path"], session.train_pts)

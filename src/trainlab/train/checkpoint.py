@@ -99,4 +99,7 @@ def restore_rng(state: dict[str, Any], shuffle: torch.Generator, augment: torch.
     if augment is not None and state.get("augment") is not None:
         augment.set_state(state["augment"])
     if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # one state per GPU the saving machine had: a machine with fewer GPUs restores those it has (all of
+        # them raised IndexError there)
+        for index, gpu_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(gpu_state, index)

@@ -72,7 +72,11 @@ def inference_device(name: str) -> torch.device:
     """Where to compute a finished run's predictions: its training device when this machine has it, else
     the CPU (a run trained on a GPU is still usable on a laptop)."""
     if name.startswith("cuda") or name == "auto":
-        return torch.device(name if name != "auto" else "cuda") if torch.cuda.is_available() else torch.device("cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        device = torch.device("cuda" if name == "auto" else name)
+        # "cuda:1" on a machine with one GPU: that machine's GPU, not an invalid device ordinal
+        return device if device.index is None or device.index < torch.cuda.device_count() else torch.device("cuda")
     if name == "mps" and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
