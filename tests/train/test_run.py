@@ -265,3 +265,14 @@ def test_a_finished_run_is_used_on_a_gpu_this_machine_has(monkeypatch, name, gpu
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     assert inference_device(name) == torch.device(want)
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, 8.0]])
+def test_evaluate_scores_the_test_split_with_the_loss_training_summarised(make_cfg, weights):
+    # with class weights, `trainlab evaluate` gave the unweighted test loss beside the summary's weighted one
+    from trainlab.train.inference import evaluate_run
+
+    result = train(make_cfg(**{"loss.class_weights": weights, "epochs": 2, "eval_batch_size": 7}), verbose=False)
+    test = result.summary["test"]
+    got = evaluate_run(result.run_dir)
+    assert got["test_loss"] == pytest.approx(test["test_loss"], rel=1e-6) and got["test_acc"] == test["test_acc"]

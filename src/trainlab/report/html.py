@@ -31,7 +31,7 @@ from trainlab.report.history import confusion_data, most_confident_wrong, read_m
 from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.loop import batched_mean_loss
-from trainlab.train.losses import predict_classes, weighted
+from trainlab.train.losses import predict_classes
 from trainlab.train.run import read_run_config
 
 ESSENTIAL_KEYS = ["data.name", "model.name", "model.hidden", "model.activation", "model.init", "optimizer.name",
@@ -89,9 +89,8 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
     else:
         out = (torch.cat([run.model(x[i:i + bs].to(device)).float().cpu() for i in range(0, len(x), bs)])
                if len(x) else torch.empty(0))
-    # the logged val_loss is the training loss, class weights included ("balanced": from the training labels)
-    train_y = bundle.train.y if isinstance(bundle.train, Split) else None
-    loss = weighted(run.loss, run.cfg.loss.class_weights, train_y, run.info.get("n_classes"), torch.device("cpu"))
+    # the logged val_loss is the training loss (class weights included), batch by batch
+    loss = run.training_loss(bundle)
     _check_same_data(run, batched_mean_loss(loss, out, bundle.val.y.cpu(), bs) if len(x) else math.nan)
     if run.info["task"] != "classification":
         return ValidationPredictions(run, bundle, out, out, None, False)

@@ -18,7 +18,7 @@ from trainlab.errors import CheckpointError, DataError
 from trainlab.models import build_model
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.loop import evaluate
-from trainlab.train.losses import Loss, loss_for, predict_classes
+from trainlab.train.losses import Loss, loss_for, predict_classes, weighted
 from trainlab.train.run import read_run_config
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -37,6 +37,13 @@ class LoadedRun:
     @property
     def loss(self) -> Loss:
         return loss_for(self.info["loss"], self.cfg.loss.from_logits)
+
+    def training_loss(self, bundle: Any) -> Loss:
+        """The loss as training computed it, class weights included ("balanced": from ``bundle``'s training
+        labels): the loss its logged and summarised values are comparable to."""
+        train_y = bundle.train.y if isinstance(bundle.train, Split) else None
+        return weighted(self.loss, self.cfg.loss.class_weights, train_y, self.info.get("n_classes"),
+                        torch.device("cpu"))
 
 
 
@@ -88,7 +95,7 @@ def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
     bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same splits
     test = bundle.test.open()
     classification = run.info["task"] == "classification"
-    m = evaluate(run.model, test, run.loss, run.cfg.eval_batch_size, classification)
+    m = evaluate(run.model, test, run.training_loss(bundle), run.cfg.eval_batch_size, classification)
     result = {"run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch, "n": len(test),
               "test_loss": m["loss"], "test_acc": m["acc"]}
     files.write_json(run.run_dir / "evaluation.json", result, indent=2)
