@@ -139,6 +139,16 @@ def test_cli_turns_a_read_only_disk_into_one_line(tmp_path, capsys, monkeypatch)
     assert "must be writable" in err and "read-only file system" in err and str(tmp_path / "ro") in err
 
 
+def test_an_output_folder_that_is_a_file_is_one_line(tmp_path, capsys):
+    # out_dir=notes.txt, or under it: was FileExistsError / NotADirectoryError with a traceback, exit 1
+    (tmp_path / "notes.txt").write_text("keep me")
+    for where, words in (("notes.txt", "must be a folder. Got a file of that name already there (errno EEXIST)"),
+                         ("notes.txt/runs", "must be under a folder. Got a file where a folder of its path should be")):
+        code, err = _cli(capsys, "train", "--set", f"out_dir={tmp_path / where}", "--set", "data.name=circle")
+        assert code == 2 and len(err.splitlines()) == 1 and words in err and str(tmp_path / where) in err
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 def test_predict_csv_not_utf8_is_one_line(tmp_path):
     from trainlab.train import inference
 

@@ -403,6 +403,8 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
         raise ConfigError(problem("--node-rank", f"0 … {a.nnodes - 1} (--nnodes {a.nnodes})", a.node_rank,
                                   "Number the machines from 0; the one with rank 0 serves --master-addr"))
     port = a.master_port if a.master_port is not None else (29500 if a.nnodes > 1 else _free_port())
+    if not 1 <= port <= 65535:
+        raise ConfigError(problem("--master-port", "a port number 1 … 65535", port, "Use e.g. --master-port 29500"))
     if a.node_rank == 0:  # the rendezvous binds this port on rank 0's machine: say so now if it is taken
         with socket.socket() as s:
             try:

@@ -34,6 +34,10 @@ STORAGE_FIXES = {
                    "Fix the folder's permissions, or write elsewhere with --set out_dir=<folder>"),
     errno.EPERM: ("writable by this user", "operation not permitted",
                   "Fix the folder's permissions, or write elsewhere with --set out_dir=<folder>"),
+    # a folder to make where a file already is (out_dir=notes.txt, --out report.html for a folder)
+    errno.EEXIST: ("a folder", "a file of that name already there", "Name a folder, or move the file away"),
+    errno.ENOTDIR: ("under a folder", "a file where a folder of its path should be",
+                    "Name a path whose parents are folders, or move the file away"),
 }
 
 

@@ -123,6 +123,14 @@ def test_a_master_port_in_use_is_one_line(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_master_port_out_of_range_is_one_line(tmp_path):
+    # was bind()'s OverflowError with a traceback, exit 1
+    got = trainlab(tmp_path, "--nproc-per-node", "2", "--master-port", "99999")
+    assert got.returncode == 2 and got.stderr.strip() == (
+        "error: --master-port must be a port number 1 … 65535. Got 99999. Use e.g. --master-port 29500.")
+    assert not (tmp_path / "runs").exists()
+
+
 def _free_port() -> int:
     import socket
 
