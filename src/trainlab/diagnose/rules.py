@@ -838,7 +838,7 @@ def _lr_high_finding(ctx: RunContext, parts: list[str], ev: dict[str, Any], dive
         ev.update(killed_layer=name, dead_at_init=before, dead_after_epoch1=after)
     # Sigmoid/tanh units the first epoch's steps drove into their flat tails, at an lr beyond the optimizer's usual
     # range: the steps overshoot even where the loss hides it. Adam lr 0.5 on circle: 84 % of a tanh layer
-    # saturated after epoch 1 against 9 % at init, the loss jumping 0.03 → 0.61 late in the run, yet it fits.
+    # saturated after epoch 1 against 16 % at init, the loss jumping 0.03 → 0.61 late in the run, yet it fits.
     saturated = _saturated_in_epoch1(ctx) if _lr_above_range(ctx) else None
     if saturated is not None:
         name, before, after, end_share = saturated
