@@ -280,3 +280,14 @@ def test_a_reader_that_goes_away_stops_the_run_as_an_interrupt_does(cwd):
     assert main(["train", "--resume", str(run), "--set", f"epochs={summary['epochs_run'] + 1}", "--quiet",
                  "--no-report"]) == 0
     assert json.loads((run / "summary.json").read_text())["epochs_run"] == summary["epochs_run"] + 1
+
+
+def test_a_config_file_with_resume_is_refused_not_ignored(cwd, capsys):
+    assert main(["train", *TOY, "--name", "r"]) == 0
+    (cwd / "other.yaml").write_text("model:\n  hidden: [99]\n")
+    capsys.readouterr()
+    assert main(["train", "--resume", "runs/r", "--config", "other.yaml", "--set", "epochs=3"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --config must be left out with --resume (a resumed run keeps its own config.yaml). Got "
+                   "'other.yaml'. Change what may change with --set, e.g. --set epochs=20.\n")
+    assert json.loads((cwd / "runs/r/summary.json").read_text())["epochs_run"] == 2  # untouched

@@ -326,6 +326,11 @@ def cmd_train(a: argparse.Namespace) -> int:
             return _launch_torchrun(a)
 
     overrides = [*a.overrides, *_named_args(a, ("data_dir", "data.dir"), ("name", "name"))]
+    if a.resume and a.config:  # was: the file silently ignored
+        from trainlab.errors import ConfigError, problem
+
+        raise ConfigError(problem("--config", "left out with --resume (a resumed run keeps its own config.yaml)",
+                                  a.config, "Change what may change with --set, e.g. --set epochs=20"))
     if a.resume:
         kwargs = dict(resume_dir=a.resume, overrides=dict(o if isinstance(o, tuple) else parse_override(o)
                                                           for o in overrides))
