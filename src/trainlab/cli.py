@@ -299,8 +299,11 @@ def _check_rebuildable(run: str, cfg: dict[str, Any]) -> None:
 
 
 def cmd_study(a: argparse.Namespace) -> int:
+    from trainlab.errors import ConfigError, problem
     from trainlab.search.results import summarize
 
+    if a.top < 1:  # was: no rows for 0, the last row dropped for -1
+        raise ConfigError(problem("--top", "at least 1", a.top, "Use e.g. --top 10"))
     _print_search(summarize(a.search), a.top)
     return 0
 
