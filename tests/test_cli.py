@@ -175,6 +175,7 @@ def test_search_study_and_cv_verbs(cwd, capsys):
     (["search", "--space", "missing.yaml"], r"search space file must be an existing YAML file\. Got 'missing\.yaml'"),
     (["search", "--space", "space.yaml", "--method", "bayes"], r"--method must be one of .* Got 'bayes'"),
     (["study", "runs"], r"search must be a directory written by 'trainlab search'\. Got 'runs'"),
+    (["datasets", "--data-dir", "no-such-dir"], r"--data-dir must be an existing directory\. Got 'no-such-dir'\."),
     (["study", "runs", "--top", "0"], r"--top must be at least 1\. Got 0\. Use e\.g\. --top 10\."),
     (["study", "runs", "--top", "-1"], r"--top must be at least 1\. Got -1\."),
     (["cv", "--folds", "1", "--set", "data.name=circle"], r"folds must be"),

@@ -581,6 +581,11 @@ def cmd_datasets(a: argparse.Namespace) -> int:
     from trainlab.config import DataConfig
     from trainlab.data import describe_datasets
 
+    if a.data_dir and not Path(a.data_dir).expanduser().is_dir():  # was: ignored, every dataset listed as missing
+        from trainlab.errors import DataError
+
+        raise DataError(f"--data-dir must be an existing directory. Got {a.data_dir!r}. Create it, fix the path, or "
+                        "leave it out to search $TRAINLAB_DATA and ~/.cache/trainlab.")
     rows = describe_datasets(DataConfig(dir=a.data_dir) if a.data_dir else None)
     if a.json:
         print(json.dumps(rows, indent=2))
