@@ -187,6 +187,11 @@ def _label_5():
     (_frozen(), _xy(), {}, ConfigError, r"^model must be a module with trainable parameters\. Got Net with every parameter frozen"),
     (Net(), _xy(), {"test": (torch.zeros(10, 5), torch.zeros(10, dtype=torch.long))}, DataError,
      r"^test X must be shaped \(N, 4\) like the training inputs\. Got shape \(10, 5\)\."),
+    (Net(), _xy(), {"callbacks": [print]}, ConfigError,  # was an AttributeError from inside the loop, a stub run
+     r"^callbacks must be a list of trainlab\.Callback instances\. Got <built-in function print>\. Subclass"),
+    (Net(), _xy(), {"callbacks": [tl.Callback]}, ConfigError,
+     r"^callbacks must be a list of trainlab\.Callback instances \(the class: pass an instance\)\."),
+    (Net(), _xy(), {"callbacks": 5}, ConfigError, r"^callbacks must be a list of trainlab\.Callback instances\. Got 5\."),
     (Net(), _label_5(), {}, DataError,
      r"^labels must be the 2 classes 0\.\.1 that Net outputs\. Got the labels \['0', '1', '5'\]: 5 is outside them\. "
      r"Fix or drop the rows labelled 5, or make Net's last layer output 3 values per example\.$"),

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from trainlab.config import ALL_KEYS, TrainConfig, config_to_dict, read_yaml, resolve_config
-from trainlab.errors import ConfigError, DataError
+from trainlab.errors import ConfigError, DataError, problem
 from trainlab.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -209,6 +209,20 @@ class Run:
         return predict_classes(p.loss, out)
 
 
+def _check_callbacks(callbacks: Any) -> list[Callback]:
+    """The callbacks as a list of Callback instances; one ConfigError before anything is written otherwise (a
+    function, the class itself or a number failed deep inside the loop, after the run directory was made)."""
+    iterable = hasattr(callbacks, "__iter__") and not isinstance(callbacks, (Callback, str))
+    items = list(callbacks) if iterable else [callbacks]
+    for cb in items:
+        if not isinstance(cb, Callback):
+            hint = " (the class: pass an instance)" if isinstance(cb, type) and issubclass(cb, Callback) else ""
+            raise ConfigError(problem("callbacks", f"a list of trainlab.Callback instances{hint}", cb,
+                                      "Subclass trainlab.Callback, override its hooks (on_epoch_end, ...) and pass "
+                                      "an instance: callbacks=[MyCallback()]"))
+    return items
+
+
 def _config_and_data(data: Any, val: Any, test: Any, target: str | None, task: str,
                       config: str | Path | dict | None, options: dict[str, Any]) -> tuple[TrainConfig, Any]:
     """The resolved config and (for in-memory data) the DataBundle that ``fit`` and ``lr_find`` train on."""
@@ -244,11 +258,10 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     every process trains its part of each (global) batch and process 0 writes the run (train.distributed).
     """
     _check_model(model)
-
+    cbs = _check_callbacks(callbacks)
     cfg, bundle = _config_and_data(data, val, test, target, task, config, options)
     notebook = _in_notebook()
     show = (sys.stdout.isatty() or notebook) if verbose is None else verbose
-    cbs = list(callbacks)
     if notebook and show:
         from trainlab.report.notebook import NotebookLive
 
