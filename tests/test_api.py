@@ -108,6 +108,10 @@ def test_load_needs_and_uses_the_users_module(opts):
     run = tl.fit(Net(), (x, y), **opts)
     with pytest.raises(CheckpointError, match=r"model must be given .* model=Net\(\)"):
         tl.load(run.run_dir)
+    with pytest.raises(ConfigError, match=r"^model must be a torch\.nn\.Module instance or None\. Got the class Net\."):
+        tl.load(run.run_dir, model=Net)  # was load_state_dict's TypeError
+    with pytest.raises(ConfigError, match=r"^run_dir must be a run directory \(a str or Path\)\. Got None\."):
+        tl.load(None)
     model = tl.load(run.run_dir, model=Net())
     best = torch.load(run.run_dir / "checkpoints" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())

@@ -353,6 +353,10 @@ def load(run_dir: str | Path, model: nn.Module | None = None, which: str = "best
     """
     from trainlab.train.inference import load_run
 
+    _check_model(model)  # a class instead of an instance: one line, not load_state_dict's TypeError
+    if not isinstance(run_dir, (str, Path)):
+        raise ConfigError(problem("run_dir", "a run directory (a str or Path)", run_dir,
+                                  "Pass the folder fit wrote, e.g. run.run_dir or 'runs/<run>'"))
     return load_run(run_dir, which, model=model).model  # one-line CheckpointErrors for a missing/wrong module
 
 
