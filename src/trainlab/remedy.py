@@ -251,7 +251,7 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
         error = None
         try:
             outcome = run(new_cfg, report=False, verbose=verbose, console=console, bundle=bundle,
-                          model=None if start is None else model if not diverged else copy.deepcopy(start))
+                          model=copy.deepcopy(start) if diverged else model)
         except TrainingError as exc:  # a NaN in the fix run is an outcome to judge, not a failure of fix
             outcome, error = getattr(exc, "outcome", None), str(exc)
             if outcome is None:

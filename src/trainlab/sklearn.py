@@ -192,7 +192,9 @@ class _TrainlabEstimator(BaseEstimator):
 
             x = Standardizer.from_state(self._input_stats)(x)
         model = self.model_
-        device = next(model.parameters(), torch.empty(0)).device
+        from trainlab.models import device_of
+
+        device = device_of(model)
         was = model.training
         model.eval()
         try:
@@ -207,10 +209,12 @@ class _TrainlabEstimator(BaseEstimator):
         # The Run holds the training data and trainlab's loss functions: it is not pickled. The fitted
         # model, classes and history are, and run_dir_ still points at the run's evidence on disk.
         # A model on a GPU is pickled from the CPU: a machine without one unpickles it too.
+        from trainlab.models import device_of
+
         state = super().__getstate__()
         state.pop("run_", None)
         model = state.get("model_")
-        if model is not None and next(model.parameters(), torch.empty(0)).device.type != "cpu":
+        if model is not None and device_of(model).type != "cpu":
             state["model_"] = copy.deepcopy(model).cpu()
         return state
 

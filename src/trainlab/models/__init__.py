@@ -65,8 +65,7 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
     try:
         with torch.no_grad():
             # on the module's own device: a user's module may already sit on a GPU (trained before, or .cuda())
-            where = next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device
-            out = model(torch.zeros(batch_shape, device=where))  # (2, n_outputs) when it fits
+            out = model(torch.zeros(batch_shape, device=device_of(model)))  # (2, n_outputs) when it fits
     except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
         raise ConfigError(
             f"{field_hint} must take the data's examples of shape {tuple(input_shape)}. Got an error on a batch of "
@@ -109,6 +108,11 @@ def _stray_labels(got: object, n_outputs: int, class_names: list[str] | None) ->
         return []
     inside = [c for c in labels if 0 <= c < width]
     return [str(c) for c in labels if not 0 <= c < width] if len(inside) == width else []
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: its first parameter's device, else its first buffer's, else the CPU."""
+    return next(iter(model.parameters()), next(iter(model.buffers()), torch.empty(0))).device
 
 
 def check_trainable(model: nn.Module, custom: bool = False) -> None:

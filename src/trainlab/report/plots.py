@@ -338,11 +338,12 @@ def plot_decision_boundary(model: nn.Module, train: Split, val: Split, path: str
     ``data.features``), identity when None."""
     import torch  # the one picture that runs the model: the others draw numbers, light enough for workers
 
+    from trainlab.models import device_of
     from trainlab.train.losses import predict_classes
 
     inputs = inputs or (lambda points: points)
     model.eval()
-    dev = next(model.parameters(), torch.empty(0)).device  # the model stays where it is; the grid goes to it
+    dev = device_of(model)  # the model stays where it is; the grid goes to it
     xs = torch.cat([train.x.cpu(), val.x.cpu()])
     lo, hi = xs.min(0).values, xs.max(0).values
     pad = (hi - lo).clamp_min(1e-3) * 0.08
