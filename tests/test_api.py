@@ -191,6 +191,10 @@ def _label_5():
     (_frozen(), _xy(), {}, ConfigError, r"^model must be a module with trainable parameters\. Got Net with every parameter frozen"),
     (Net(), _xy(), {"test": (torch.zeros(10, 5), torch.zeros(10, dtype=torch.long))}, DataError,
      r"^test X must be shaped \(N, 4\) like the training inputs\. Got shape \(10, 5\)\."),
+    (Net(), _xy(), {"test": (torch.full((10, 4), float("nan")), torch.zeros(10, dtype=torch.long))}, DataError,
+     r"^test X must be finite\. Got NaN or Inf in 10 rows"),  # was found after training, when the test set opened
+    (Net(), _xy(), {"test": (torch.zeros(10, 4), torch.zeros(7, dtype=torch.long))}, DataError,
+     r"^test y must be one target per row of test X\. Got 7 targets for 10 rows\."),
     (Net(), _xy(), {"callbacks": [print]}, ConfigError,  # was an AttributeError from inside the loop, a stub run
      r"^callbacks must be a list of trainlab\.Callback instances\. Got <built-in function print>\. Subclass"),
     (Net(), _xy(), {"callbacks": [tl.Callback]}, ConfigError,

@@ -159,3 +159,59 @@ def test_momentum_defaults_to_0_9_where_it_is_used():
     for name, given, used in (("momentum", None, 0.9), ("nesterov", 0.5, 0.5), ("sgd", None, 0.0)):
         cfg = resolve_config(overrides={"optimizer.name": name, "optimizer.momentum": given})
         assert make_optimizer(p, cfg.optimizer).param_groups[0]["momentum"] == used
+
+
+@pytest.mark.parametrize("key, default", [("batch_size", 256), ("epochs", 10), ("data.limit", None),
+                                          ("model.init_bias", None), ("optimizer.lr", 0.1)])
+def test_true_or_false_for_a_number_is_refused(key, default):
+    # pydantic reads true as 1: batch_size=true trained on batches of one example
+    with pytest.raises(ConfigError, match=rf"^{key} must be a number, not true or false\. Got True\.") as info:
+        resolve_config(overrides=[f"{key}=true"])
+    assert "\n" not in str(info.value)
+    assert resolve_config(overrides=["tensorboard=false", "data.normalize=true"]).tensorboard is False  # bools still are
+
+
+def test_min_lr_is_a_cosine_floor_below_the_lr():
+    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be left at 0 unless schedule\.name is cosine .*Got "
+                                          r"0\.01 with schedule\.name='step'\. Set schedule\.name=cosine"):
+        resolve_config(overrides=["schedule.name=step", "schedule.min_lr=0.01"])
+    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be below optimizer\.lr \(0\.1\): cosine decays from "
+                                          r"the lr down to it\. Got 5\.0\. Use e\.g\. schedule\.min_lr=0\.001"):
+        resolve_config(overrides=["schedule.name=cosine", "schedule.min_lr=5"])
+    assert resolve_config(overrides=["schedule.name=cosine", "schedule.min_lr=0.001"]).schedule.min_lr == 0.001
+
+
+def test_a_warmup_longer_than_the_run_is_refused():
+    with pytest.raises(ConfigError, match=r"^schedule\.warmup_epochs must be at most epochs \(10\): the lr reaches "
+                                          r"optimizer\.lr only at the warm-up's end\. Got 12\.0\."):
+        resolve_config(overrides=["schedule.warmup_epochs=12"])
+    assert resolve_config(overrides=["schedule.warmup_epochs=10"]).schedule.warmup_epochs == 10
+
+
+@pytest.mark.parametrize("metric, value, fix", [
+    ("val_acc", 90, r"Use 0\.9 for 90 %"),  # a percentage: never reached, the rule silently off
+    ("val_acc", -1, r"Use e\.g\. 0\.9 for 90 %"),  # reached at once: the run stops after epoch 1
+    ("train_acc", 1.5, r"Use 0\.015 for 1\.5 %"),
+])
+def test_an_accuracy_target_outside_0_1_is_refused(metric, value, fix):
+    with pytest.raises(ConfigError, match=rf"^stop\.target\.value must be an accuracy in \(0, 1\] for "
+                                          rf"stop\.target\.metric='{metric}'\. Got {float(value)}\. {fix}, or null"):
+        resolve_config(overrides={"stop.target.metric": metric, "stop.target.value": value})
+
+
+def test_a_loss_target_must_be_above_0():
+    with pytest.raises(ConfigError, match=r"^stop\.target\.value must be a loss > 0 for stop\.target\.metric='val_loss'\."):
+        resolve_config(overrides={"stop.target.metric": "val_loss", "stop.target.value": 0})
+    assert resolve_config(overrides={"stop.target.metric": "val_loss", "stop.target.value": 0.3}).stop.target.value == 0.3
+    assert resolve_config(overrides={"stop.target.value": 1}).stop.target.value == 1.0
+
+
+def test_a_key_named_twice_in_a_config_file_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 2\noptimizer:\n  lr: 0.1\nepochs: 3\n")  # YAML alone keeps the last: 3 epochs
+    with pytest.raises(ConfigError, match=r"^--config must name each key once\. Got 'epochs' twice in '.*c\.yaml' "
+                                          r"\(lines 1 and 4\)\. Keep the one you mean\.$"):
+        resolve_config(path)
+    path.write_text("optimizer:\n  lr: 0.1\n  name: adam\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"Got 'lr' twice in .* \(lines 2 and 4\)"):
+        resolve_config(path)

@@ -156,3 +156,12 @@ def test_predict_csv_not_utf8_is_one_line(tmp_path):
     bad.write_bytes(b"a,b\n1,\xe92\n")
     with pytest.raises(DataError, match="predict's CSV must be a UTF-8 text file"):
         inference._read_rows(bad, ["a", "b"])
+
+
+def test_parse_yaml_refuses_a_key_named_twice_in_any_mapping_and_keeps_merge_keys():
+    with pytest.raises(files.DuplicateKeyError, match=r"^'lr' twice \(lines 3 and 4\)$") as info:
+        files.parse_yaml("epochs: 1\noptimizer:\n  lr: 0.1\n  lr: 0.2\n")
+    assert (info.value.key, info.value.first_line, info.value.line) == ("lr", 3, 4)
+    # a merge key (<<) brings in keys that the mapping may then set again: that is YAML's override, not a repeat
+    assert files.parse_yaml("a: &d {x: 1, y: 2}\nb:\n  <<: *d\n  x: 3\n") == {"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 2}}
+    assert files.parse_yaml("[{x: 1}, {x: 2}]") == [{"x": 1}, {"x": 2}]  # the same key in two mappings is fine

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,14 @@ class _Section(BaseModel):
     # inf/NaN are never a setting: lr=inf would start a run that can only blow up, noise=nan one that is garbage
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=False, allow_inf_nan=False)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_false_for_numbers(cls, v: Any, info: Any) -> Any:
+        # pydantic takes true as 1 and false as 0 for a number: ``batch_size: true`` would train on batches of one
+        if isinstance(v, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+            raise PydanticCustomError("true_false", "a number, not true or false")
+        return v
+
     @model_validator(mode="before")
     @classmethod
     def _null_section_is_its_defaults(cls, data: Any) -> Any:
@@ -37,6 +46,11 @@ class _Section(BaseModel):
             return {k: {} if v is None and k in cls.model_fields and _is_section(cls.model_fields[k].annotation)
                     else v for k, v in data.items()}
         return data
+
+
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field of this type means true/false somewhere (bool, bool | None), not a number or a name."""
+    return annotation is bool or bool in typing.get_args(annotation)
 
 
 def _check_name(reg: _reg.Registry, value: str) -> str:
@@ -380,6 +394,42 @@ class TrainConfig(_Section):
             raise PydanticCustomError("device", "one of auto, cpu, cuda, cuda:N, mps")
         return v
 
+    @model_validator(mode="after")
+    def _schedule_fits_the_run(self) -> "TrainConfig":
+        s, lr = self.schedule, self.optimizer.lr
+        if s.min_lr and s.name != "cosine":  # the other schedules would silently ignore it
+            raise PydanticCustomError(
+                "registry", "schedule.min_lr must be left at 0 unless schedule.name is cosine (the floor it decays "
+                "to). Got {min_lr} with schedule.name='{name}'. Set schedule.name=cosine, or remove schedule.min_lr.",
+                {"min_lr": s.min_lr, "name": s.name})
+        if s.name == "cosine" and s.min_lr >= lr:  # the "decay" would raise the lr, or keep it flat
+            raise PydanticCustomError(
+                "registry", "schedule.min_lr must be below optimizer.lr ({lr}): cosine decays from the lr down to it. "
+                "Got {min_lr}. Use e.g. schedule.min_lr={hint}, or schedule.name=constant.",
+                {"lr": lr, "min_lr": s.min_lr, "hint": f"{lr / 100:g}"})
+        if s.warmup_epochs > self.epochs:  # the lr would never reach optimizer.lr
+            raise PydanticCustomError(
+                "registry", "schedule.warmup_epochs must be at most epochs ({epochs}): the lr reaches optimizer.lr "
+                "only at the warm-up's end. Got {warmup}. Use fewer warm-up epochs (often 1-5) or more epochs.",
+                {"epochs": self.epochs, "warmup": s.warmup_epochs})
+        return self
+
+    @model_validator(mode="after")
+    def _target_can_be_reached(self) -> "TrainConfig":
+        t = self.stop.target
+        if t.value is None:
+            return self
+        if t.metric.endswith("acc") and not 0 < t.value <= 1:  # -1: stops after epoch 1; 2 or 90: never
+            fix = f"Use {t.value / 100:g} for {t.value:g} %" if 1 < t.value <= 100 else "Use e.g. 0.9 for 90 %"
+            raise PydanticCustomError(
+                "registry", "stop.target.value must be an accuracy in (0, 1] for stop.target.metric='{metric}'. "
+                "Got {value}. {fix}, or null to switch the rule off.", {"metric": t.metric, "value": t.value, "fix": fix})
+        if t.metric.endswith("loss") and t.value <= 0:  # a loss is never below 0: the rule would never stop
+            raise PydanticCustomError(
+                "registry", "stop.target.value must be a loss > 0 for stop.target.metric='{metric}'. Got {value}. "
+                "Use e.g. 0.3, or null to switch the rule off.", {"metric": t.metric, "value": t.value})
+        return self
+
 
 # ---------------------------------------------------------------------------------------------
 # Resolution and error formatting
@@ -543,6 +593,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = files.parse_yaml(text)
         data = {} if data is None else data  # only comments: every key commented out
+    except files.DuplicateKeyError as exc:
+        raise ConfigError(f"--config must name each key once. Got {exc.key!r} twice in {str(path)!r} (lines "
+                          f"{exc.first_line} and {exc.line}). Keep the one you mean.") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

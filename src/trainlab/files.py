@@ -143,10 +143,36 @@ def write_json(path: str | Path, obj: Any, **dump: Any) -> Path:
     return write_text(path, json.dumps(obj, **dump) + "\n")
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping that names one key twice: YAML keeps the last silently (``epochs: 2`` then ``epochs: 3`` trains 3)."""
+
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(f"{key!r} twice (lines {first_line} and {line})")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults`` may repeat what it merges
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # an unhashable key: the constructor below says so
+                break
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_yaml(text: str) -> Any:
-    """``yaml.safe_load(text)`` through libyaml's C parser where PyYAML was built with it: a run's config.yaml
-    parses in ~5 ms instead of ~60 ms, and a report or verdict reads it several times."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    """``yaml.safe_load(text)`` through libyaml's C parser where PyYAML was built with it (a run's config.yaml
+    parses in ~5 ms instead of ~60 ms, and a report or verdict reads it several times); a key named twice in
+    one mapping is a :class:`DuplicateKeyError`, not the last value silently."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
 def read_json(path: str | Path, *, missing: T | None = None, fix: str = "Delete it, or rerun") -> Any:

@@ -210,6 +210,13 @@ def test_test_problems_refused_before_training_and_missing_test_says_so():
         bundle_from_data((x, y), test=(np.zeros((4, 5)), [0, 1, 2, 0]))
     with pytest.raises(DataError, match=r"test X must be at least one example\. Got 0 rows"):
         bundle_from_data((x, y), test=(np.zeros((0, 3)), []))
+    with pytest.raises(DataError, match=r"test y must be one target per row of test X\. Got 3 targets for 4 rows"):
+        bundle_from_data((x, y), test=(x[:4], [0, 1, 2]))
+    holes = x[:4].copy()
+    holes[2, 1] = np.nan
+    for bad in (holes, torch.as_tensor(holes)):  # float inputs: their NaN/Inf too (one sum, nothing converted)
+        with pytest.raises(DataError, match=r"test X must be finite\. Got NaN or Inf in 1 row, the first at row index 2"):
+            bundle_from_data((x, y), test=(bad, [0, 1, 2, 0]))
     # A Dataset stays sealed (not read) until the final evaluation opens it: its problems surface there.
     test_ds = PairDataset(x[:4], np.array([0, 1, 2, 7]))
     b = bundle_from_data((x, y), test=test_ds)

@@ -163,12 +163,15 @@ def test_test_path_missing_file_is_refused_at_load(tmp_path):
 
 def test_test_path_with_other_columns_or_classes_is_refused(tmp_path):
     tr, _, _, _ = _split_files(tmp_path)
-    bad = _write(tmp_path, "a,c,label\n1,2,3\n", "bad.csv")
+    bad = _write(tmp_path, "a;c;label\n1;2;3\n", "bad.csv")
     cfg = DataConfig(name="csv", path=str(tr), test_path=str(bad), target="label")
-    bundle = load_data(cfg, seed=0)
+    # the header is read when the data load (before training); a wrong one would otherwise end a trained run
     with pytest.raises(DataError, match=r"^data.test_path must be a CSV with the columns of data.path \(a, b, label\). "
                                         r"Got 'bad.csv: no b; extra c'. Give both files the same header.$"):
-        bundle.test.open()
+        load_data(cfg, seed=0)
+    empty = _write(tmp_path, "", "empty.csv")
+    with pytest.raises(DataError, match=r"^data.test_path must be a CSV file with a header row"):
+        load_data(DataConfig(name="csv", path=str(tr), test_path=str(empty), target="label"), seed=0)
     unknown = _write(tmp_path, "a,b,label\n1,2,3\n1,2,7\n", "unknown.csv")
     bundle = load_data(DataConfig(name="csv", path=str(tr), test_path=str(unknown), target="label"), seed=0)
     with pytest.raises(DataError, match=r"^target column 'label' of data.test_path must be one of the classes of "

@@ -121,3 +121,8 @@ def test_from_yaml_rejects_missing_and_malformed_files(tmp_path):
     bad.write_text("optimizer.lr: {low: 1\n")
     with pytest.raises(ConfigError, match=r"^search space file must be valid YAML\."):
         SearchSpace.from_yaml(bad)
+    twice = tmp_path / "twice.yaml"  # the second range would silently replace the first
+    twice.write_text("optimizer.lr: {low: 0.001, high: 1}\noptimizer.lr: {low: 0.01, high: 0.1}\n")
+    with pytest.raises(ConfigError, match=r"^search space file must name each key once\. Got 'optimizer\.lr' twice "
+                                          r"in '.*twice\.yaml' \(lines 1 and 2\)\. Keep the one you mean\.$"):
+        SearchSpace.from_yaml(twice)

@@ -523,8 +523,9 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
 
 def _check_test(test: Any, kind: Kind, spec: _Spec, columns: list[Any] | None, target: str | None) -> None:
     """DataError now, before training, when the test set cannot be scored like the training data: no rows,
-    other columns or image shape, a label training lacks. Read from the inputs' ``shape`` and column labels
-    and from the targets alone: no input value is converted, and a Dataset is not touched (it stays sealed)."""
+    other columns or image shape, targets not one per row, NaN or Inf in float inputs, a label training lacks.
+    Read from the inputs' ``shape``, column labels and (for float arrays and tensors) their sum, and from the
+    targets: no input value is converted or kept, and a Dataset is not touched (it stays sealed)."""
     if kind == "dataframe" and _is_frame(test):
         _columns(test, "test ", columns)
         y: Any = test[target] if target is not None and target in test.columns else None
@@ -544,8 +545,23 @@ def _check_test(test: Any, kind: Kind, spec: _Spec, columns: list[Any] | None, t
         if tuple(shape[1:]) != spec.input_shape:
             raise _fail("test X", f"shaped (N, {', '.join(map(str, spec.input_shape))}) like the training inputs",
                         f"shape {shape}", "Pass the same features or channels as the training data")
-    if y is not None and spec.task == "classification":
-        _encode(_targets(y, "test y"), spec, "test y")
+        if _is_float_array(x):  # a NaN found only when the test set opens would end a finished run without a test
+            _check_finite(x, "test X")
+    if y is None:
+        return
+    targets = _targets(y, "test y")
+    if shape and len(targets) != shape[0]:
+        raise _fail("test y", "one target per row of test X", f"{len(targets)} targets for {shape[0]} rows",
+                    "Pass X and y of the same length")
+    if spec.task == "classification":
+        _encode(targets, spec, "test y")
+
+
+def _is_float_array(x: Any) -> bool:
+    """A numpy array or torch tensor of floats: its NaN/Inf check is a sum over it, nothing converted."""
+    if isinstance(x, torch.Tensor):
+        return x.is_floating_point()
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f"
 
 
 def _list_shape(x: Any) -> tuple[int, ...] | None:

@@ -227,13 +227,7 @@ def read_test_csv(path: str | Path, target: str, like: RawData) -> Split:
     """
     path = Path(path)
     header, cells, lines = _read_rows(path, "data.test_path")
-    expected = [*(like.feature_names or []), target]
-    if sorted(header) != sorted(expected):
-        missing = [c for c in expected if c not in header]
-        extra = [c for c in header if c not in expected]
-        got = "; ".join(([f"no {', '.join(missing)}"] if missing else []) + ([f"extra {', '.join(extra)}"] if extra else []))
-        raise DataError(problem("data.test_path", f"a CSV with the columns of data.path ({', '.join(expected)})",
-                                f"{path.name}: {got}", "Give both files the same header"))
+    _check_test_header(path, header, like, target)
     names, x, y_cells = _columns(path, header, cells, lines, target)
     x = x[:, [names.index(f) for f in like.feature_names or []]]  # the training file's column order
     x_t = torch.from_numpy(x.astype(np.float32))
@@ -247,6 +241,33 @@ def read_test_csv(path: str | Path, target: str, like: RawData) -> Split:
                                 f"one of the classes of data.path ({', '.join(index)})", str(y_cells[unknown]).strip(),
                                 f"Found at line {lines[unknown]}; drop those rows or add that class to data.path"))
     return Split(x_t, torch.tensor([index[name] for name in labels], dtype=torch.int64))
+
+
+def _check_test_header(path: Path, header: list[str], like: RawData, target: str) -> None:
+    expected = [*(like.feature_names or []), target]
+    if sorted(header) != sorted(expected):
+        missing = [c for c in expected if c not in header]
+        extra = [c for c in header if c not in expected]
+        got = "; ".join(([f"no {', '.join(missing)}"] if missing else []) + ([f"extra {', '.join(extra)}"] if extra else []))
+        raise DataError(problem("data.test_path", f"a CSV with the columns of data.path ({', '.join(expected)})",
+                                f"{path.name}: {got}", "Give both files the same header"))
+
+
+def _read_header(path: Path) -> list[str]:
+    """The column names of a CSV file, from its first lines only (its rows stay unread)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            sample = f.read(64 * 1024)
+    except UnicodeDecodeError as exc:
+        raise DataError(files.not_utf8("data.test_path", path, exc)) from None
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    header = next(csv.reader(sample.splitlines(), dialect), None)
+    if not header:
+        raise DataError(problem("data.test_path", "a CSV file with a header row", str(path), "Add column names"))
+    return [h.strip() for h in header]
 
 
 def _with_features(raw: RawData, features: list[str], path: Path) -> RawData:
@@ -269,6 +290,10 @@ def _load(cfg: Any, seed: int) -> RawData:
     raw = _with_features(like, features, path) if features else like
     test_path = _test_path(cfg)
     if test_path is not None:
+        # its header now: a file with other columns would otherwise be found only after training, when the
+        # sealed split opens; its rows (values and labels) stay unread until then
+        _check_test_header(test_path, _read_header(test_path), like, cfg.target)
+
         def read_test() -> Split:  # read when the sealed split is opened; columns as data.path's
             split = read_test_csv(test_path, cfg.target, like)
             return Split(apply_features(split.x, features), split.y) if features else split

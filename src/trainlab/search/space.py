@@ -122,6 +122,9 @@ class SearchSpace:
             raise ConfigError(f"search space file must be an existing YAML file. Got {str(path)!r}. Check the path.")
         try:
             data = files.parse_yaml(files.read_utf8(p, "search space file", ConfigError))
+        except files.DuplicateKeyError as exc:
+            raise ConfigError(f"search space file must name each key once. Got {exc.key!r} twice in {str(path)!r} "
+                              f"(lines {exc.first_line} and {exc.line}). Keep the one you mean.") from None
         except yaml.YAMLError:
             raise ConfigError(f"search space file must be valid YAML. Got a syntax error in {str(path)!r}. "
                               "Fix the file's indentation or quoting.") from None
