@@ -96,6 +96,9 @@ def test_fit_returns_history_diagnosis_evaluate_predict(opts):
     best = tl.load(run.run_dir, model=Net())  # evaluate() scores the best checkpoint
     assert ev["test_acc"] == pytest.approx(float((best(xt).argmax(1) == yt).float().mean()), abs=1e-6)
     assert run.predict(xt).shape == (100,)
+    for nothing, got in ((None, "None"), ({}, "a dict")):  # None was a TypeError from len() deep in the conversion
+        with pytest.raises(DataError, match=rf"^X must be an array with one row per example\. Got {got}\. Pass an array"):
+            run.predict(nothing)
     proba = run.predict(xt[:5], proba=True)
     assert proba.shape == (5, 2) and torch.allclose(proba.sum(1), torch.ones(5))
     assert run.plot().axes  # a matplotlib Figure with the curves
@@ -195,6 +198,10 @@ def _label_5():
      r"^test X must be finite\. Got NaN or Inf in 10 rows"),  # was found after training, when the test set opened
     (Net(), _xy(), {"test": (torch.zeros(10, 4), torch.zeros(7, dtype=torch.long))}, DataError,
      r"^test y must be one target per row of test X\. Got 7 targets for 10 rows\."),
+    (Net().double(), _xy(), {}, ConfigError,  # was the dry run's "Float and Double" with advice about shapes
+     r"^model weights must be float32, as the data trainlab feeds them\. Got body\.0\.weight as float64\. Call model\.float\(\)"),
+    (Net(), _xy(), {"config": [1, 2]}, ConfigError,  # was a TypeError from dict()
+     r"^config must be a TrainConfig, the path of a YAML config file, or a dict of config keys\. Got list \[1, 2\]\."),
     (Net(), _xy(), {"callbacks": [print]}, ConfigError,  # was an AttributeError from inside the loop, a stub run
      r"^callbacks must be a list of trainlab\.Callback instances\. Got <built-in function print>\. Subclass"),
     (Net(), _xy(), {"callbacks": [tl.Callback]}, ConfigError,

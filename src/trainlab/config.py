@@ -634,6 +634,20 @@ def resolve_config(path: str | Path | None = None,
     return cfg
 
 
+def as_config(cfg: Any, field: str = "cfg") -> TrainConfig:
+    """What a Python caller passes as a config, as a TrainConfig: a TrainConfig, the path of a YAML config file,
+    or a mapping of config keys (nested sections or dotted keys); anything else is one ConfigError."""
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    if isinstance(cfg, (str, Path)):
+        return resolve_config(cfg)
+    if isinstance(cfg, dict) or hasattr(cfg, "keys") and hasattr(cfg, "items"):
+        return resolve_config(overrides=dict(cfg))
+    got = f"the class {cfg.__name__}" if isinstance(cfg, type) else f"{type(cfg).__name__} {cfg!r:.60}"
+    raise ConfigError(f"{field} must be a TrainConfig, the path of a YAML config file, or a dict of config keys. "
+                      f"Got {got}. Pass e.g. {{'epochs': 5, 'optimizer': {{'lr': 0.05}}}}.")
+
+
 def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
     for k, v in new.items():
         if isinstance(v, dict) and isinstance(into.get(k), dict):

@@ -129,6 +129,18 @@ def test_bad_folds_is_one_line_config_error_and_writes_nothing(make_cfg, tmp_pat
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_mapping_or_yaml_path_is_taken_as_the_config_and_anything_else_is_one_line(make_cfg, tmp_path):
+    from trainlab.config import config_to_dict
+
+    cfg = make_cfg(epochs=1)
+    as_dict = cross_validate(config_to_dict(cfg), 2)  # was an AttributeError: 'dict' object has no attribute 'data'
+    assert as_dict.mean == cross_validate(cfg, 2).mean
+    with pytest.raises(ConfigError, match=r"^cfg must be a TrainConfig, the path of a YAML config file, or a dict of "
+                                          r"config keys\. Got list \[1, 2\]\.") as info:
+        cross_validate([1, 2], 2)
+    assert "\n" not in str(info.value)
+
+
 def test_same_seed_gives_identical_fold_metrics(make_cfg):
     a = cross_validate(make_cfg(), 3)
     b = cross_validate(make_cfg(), 3)

@@ -146,6 +146,9 @@ def _check_finite(a: torch.Tensor | np.ndarray, field: str) -> None:
 def _inputs(v: Any, field: str) -> torch.Tensor:
     """Inputs as float32 (N, ...): image shapes kept as given, (N,) made (N, 1)."""
     a = _as_array(v, field)
+    if a.ndim == 0 and getattr(a.dtype, "kind", "") == "O":  # None, a dict, an object: not one number either
+        raise _fail(field, "an array with one row per example", "None" if v is None else f"a {type(v).__name__}",
+                    "Pass an array shaped (N, ...)")
     if isinstance(a, torch.Tensor):
         if a.is_complex():
             raise _fail(field, "real numbers", f"a {a.dtype} tensor", "Pass real and imaginary parts as features")

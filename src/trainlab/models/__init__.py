@@ -127,6 +127,12 @@ def check_trainable(model: nn.Module, custom: bool = False) -> None:
         raise ConfigError(f"model must start from finite weights. Got {count} NaN/Inf of the {p.numel()} values of "
                           f"{name}{more}. " + ("Pass a freshly built module, or re-initialise it "
                                                "(reset_parameters())." if custom else "Rebuild the model."))
+    other = [(n, p.dtype) for n, p in model.named_parameters() if p.is_floating_point() and p.dtype != torch.float32]
+    if other:  # the data and every batch are float32: the first matmul would fail on "Float and Double"
+        name, dtype = other[0]
+        raise ConfigError(f"model weights must be float32, as the data trainlab feeds them. Got {name} as "
+                          f"{str(dtype).removeprefix('torch.')}. " + ("Call model.float() before passing it (or drop "
+                                                                      ".double() / .half())." if custom else "Rebuild the model."))
     if any(p.requires_grad for p in params):
         return
     got = f"{type(model).__name__} with " + ("every parameter frozen" if params else "no parameters")

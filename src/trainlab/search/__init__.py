@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 
 from trainlab import files
-from trainlab.config import TrainConfig
+from trainlab.config import TrainConfig, as_config
 from trainlab.errors import ConfigError
 from trainlab.search.coarse_to_fine import CoarseToFine, CoarseToFineResult, plot_ranges
 from trainlab.search.cv import CVResult, cross_validate
@@ -19,13 +19,15 @@ __all__ = ["CVResult", "CoarseToFine", "CoarseToFineResult", "Param", "SearchRes
            "cross_validate", "load_search", "plot_ranges", "search", "summarize"]
 
 
-def search(cfg: TrainConfig, space: str | Path | Mapping[str, Any], **options: Any) -> SearchResult:
+def search(cfg: TrainConfig | str | Path | Mapping[str, Any], space: str | Path | Mapping[str, Any],
+           **options: Any) -> SearchResult:
     """Search ``space`` (a space YAML file or its mapping) around ``cfg``; what ``trainlab search`` runs.
 
     ``options``: method, trials, epochs, workers, storage, prune, cv, rounds, top_k, name, seed, log —
     see :func:`trainlab.search.driver.run_search`. Call it under ``if __name__ == "__main__":`` in a script
     when ``workers`` > 1 (the workers are fresh processes that import the script).
     """
+    cfg = as_config(cfg)
     if isinstance(space, (str, Path)):
         parsed = SearchSpace.from_yaml(space)
         spec = files.parse_yaml(files.read_utf8(space, "search space file", ConfigError))

@@ -12,13 +12,13 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from matplotlib.figure import Figure
 
 from trainlab import files
-from trainlab.config import TrainConfig, config_to_dict, replace
+from trainlab.config import TrainConfig, as_config, config_to_dict, replace
 from trainlab.data import DataBundle, SealedTest, Split, Standardizer, kfold_indices, load_data
 from trainlab.errors import DataError
 from trainlab.train.run import RunResult, new_run_dir, train
@@ -156,7 +156,7 @@ def _write(result: CVResult, cfg: TrainConfig) -> None:
     files.write_atomic(d / "cv_curves.png", lambda f: fig.savefig(f, dpi=100, format="png"), binary=True)
 
 
-def cross_validate(cfg: TrainConfig, folds: int = 5, *, out_dir: str | Path | None = None, verbose: bool = False,
+def cross_validate(cfg: TrainConfig | str | Path | Mapping[str, Any], folds: int = 5, *, out_dir: str | Path | None = None, verbose: bool = False,
                    bundle: DataBundle | None = None,
                    on_fold: Callable[[int, dict[str, Any]], None] | None = None) -> CVResult:
     """Train ``cfg`` on each of ``folds`` stratified folds of the training split; mean ± std of each metric.
@@ -165,6 +165,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 5, *, out_dir: str | Path | No
     ``cv_curves.png``. The test split is never opened. ConfigError for bad ``folds``, before anything is written.
     ``on_fold(i, row)`` is called after fold ``i`` (1-based); a search uses it to report to its pruner.
     """
+    cfg = as_config(cfg)
     bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
     parts = fold_bundles(bundle, folds, seed=cfg.seed)
     cv_dir = _cv_dir(cfg, out_dir)

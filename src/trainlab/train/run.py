@@ -157,8 +157,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
+    check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
-    check_trainable(model, custom=custom is not None)
     ranks = distributed.current()
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
