@@ -118,8 +118,21 @@ def test_load_needs_and_uses_the_users_module(opts):
     model = tl.load(run.run_dir, model=Net())
     best = torch.load(run.run_dir / "checkpoints" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
-    with pytest.raises(CheckpointError, match="must have the architecture"):
+    with pytest.raises(CheckpointError, match=r"^model must have the architecture .* Got Net: size mismatch for "
+                                              r"out\.weight: copying a param with shape torch\.Size\(\[2, 16\]\)"):
         tl.load(run.run_dir, model=Net(n_out=3))
+
+
+def test_a_checkpoint_of_another_run_is_named_with_the_shapes(tmp_path):
+    runs = {h: tl.fit(data="circle", hidden=[h], epochs=1, batch_size=32, out_dir=str(tmp_path), name=f"h{h}",
+                      tensorboard=False, verbose=False, report=False) for h in (8, 16)}
+    ckpt = runs[8].run_dir / "checkpoints" / "best.pt"
+    ckpt.write_bytes((runs[16].run_dir / "checkpoints" / "best.pt").read_bytes())  # copied over from the wider run
+    with pytest.raises(CheckpointError, match=r"^checkpoints/best\.pt of h8 must hold the weights of the model its "
+                                              r"config\.yaml describes \(mlp, hidden \[8\]\)\. Got size mismatch for "
+                                              r".*torch\.Size\(\[16, 2\]\).*Restore the run's own checkpoint") as info:
+        tl.load(runs[8].run_dir)
+    assert "\n" not in str(info.value)
 
 
 def test_builtin_model_runs_load_without_a_module(opts):

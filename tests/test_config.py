@@ -215,3 +215,9 @@ def test_a_key_named_twice_in_a_config_file_is_refused(tmp_path):
     path.write_text("optimizer:\n  lr: 0.1\n  name: adam\n  lr: 0.2\n")
     with pytest.raises(ConfigError, match=r"Got 'lr' twice in .* \(lines 2 and 4\)"):
         resolve_config(path)
+
+
+def test_a_list_with_several_bad_elements_is_one_line():
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=["model.hidden=[a, b, c]"])
+    assert str(info.value) == "model.hidden must be a whole number. Got 'a'. Use a valid value such as the default [256]."

@@ -74,6 +74,36 @@ def test_read_json_names_a_truncated_or_binary_file(tmp_path):
     assert files.read_json(tmp_path / "absent.json", missing={}) == {}
 
 
+def test_json_that_parses_but_is_not_an_object_is_a_damaged_file(tmp_path):
+    # `[]` in summary.json or a string line in metrics.jsonl were AttributeErrors/TypeErrors in compare, resume, report
+    path = tmp_path / "summary.json"
+    for text, got in (("[]", r"a list \(\[\]\)"), ('"x"', r'a string \("x"\)'), ("3", r"a number \(3\)"), ("null", "null")):
+        path.write_text(text)
+        with pytest.raises(files.DamagedFileError, match=rf"summary\.json must hold the JSON object trainlab writes\. "
+                                                         rf"Got {got}\. Delete it, or rerun\.$"):
+            files.read_json(path)
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1}\n"just a string"\n{"epoch": 3}\n')
+    with pytest.raises(files.DamagedFileError, match=r'metrics\.jsonl must hold one JSON object per line\. Got a string '
+                                                     r'\("just a string"\) at line 2\.'):
+        files.read_jsonl(path)
+
+
+def test_a_damaged_summary_or_metrics_file_is_one_line_in_compare_report_and_resume(tmp_path, capsys):
+    from trainlab.cli import main as cli
+
+    out = tmp_path / "runs"
+    assert cli(["train", "--set", "data.name=circle", "--set", "epochs=2", "--set", "batch_size=32", "--set",
+                f"out_dir={out}", "--set", "tensorboard=false", "--no-report", "--quiet"]) == 0
+    run = next(out.iterdir())
+    (run / "summary.json").write_text("[]")
+    for argv in (["compare", str(run), str(run)], ["report", str(run)], ["train", "--resume", str(run), "--set", "epochs=3"]):
+        capsys.readouterr()
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"error: {run / 'summary.json'} must hold the JSON object"), (argv, err)
+
+
 # --- bad input at the CLI: one line, exit 2, nothing written --------------------------------------------------
 
 

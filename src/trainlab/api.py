@@ -324,10 +324,25 @@ def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1,
         if seeds < 1:
             raise ConfigError(f"seeds must be >= 1. Got {seeds}. Use 3 (--seeds 3, seeds=3): the spread over 3 seeds is printed.")
         seeds = [cfg.seed + i for i in range(seeds)]
+    target_run = run_dir.run_dir if isinstance(run_dir, Run) else run_dir
+    if target_run is not None:  # a run that cannot take the result is named before the sweep, not after it
+        _check_attachable(target_run)
     result = find_lr(cfg, bundle=bundle, model=model, seeds=list(seeds), min_lr=min_lr, max_lr=max_lr, steps=steps)
-    if run_dir is not None:
-        attach_lr_find(result, run_dir.run_dir if isinstance(run_dir, Run) else run_dir, model=model, bundle=bundle)
+    if target_run is not None:
+        attach_lr_find(result, target_run, model=model, bundle=bundle)
     return result
+
+
+def _check_attachable(run_dir: str | Path) -> None:
+    """One line when ``run_dir`` is not a run directory, or one whose files the verdict and report read back are
+    damaged."""
+    from trainlab.train.run import check_run_files, read_run_config
+
+    if not isinstance(run_dir, (str, Path)):
+        raise ConfigError(problem("run_dir", "a run directory (a path) or a Run", run_dir,
+                                  "Pass e.g. run_dir='runs/<name>' or the Run that tl.fit returned"))
+    read_run_config(run_dir)
+    check_run_files(run_dir)
 
 
 def attach_lr_find(result: Any, run_dir: str | Path, *, model: nn.Module | None = None, bundle: Any = None) -> Path:

@@ -548,8 +548,22 @@ def validate_config(raw: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = list(dict.fromkeys(_format_error(e) for e in _merge_union_branches(exc.errors())))
+        lines = list(dict.fromkeys(_format_error(e) for e in _one_per_list(_merge_union_branches(exc.errors()))))
         raise ConfigError("\n".join(lines)) from None
+
+
+def _one_per_list(errors: list[dict]) -> list[dict]:
+    """The first bad element of a list (``model.hidden=[a, b]``) stands for the others: one key, one line."""
+    out, seen = [], set()
+    for err in errors:
+        loc = tuple(err["loc"])
+        if any(isinstance(p, int) for p in loc):
+            key = tuple(p for p in loc if not isinstance(p, int))
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(err)
+    return out
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -176,7 +176,8 @@ def parse_yaml(text: str) -> Any:
 
 
 def read_json(path: str | Path, *, missing: T | None = None, fix: str = "Delete it, or rerun") -> Any:
-    """The JSON in ``path``; ``missing`` when there is no such file; DamagedFileError (one line) when damaged."""
+    """The JSON object in ``path`` (every JSON file trainlab writes holds one); ``missing`` when there is no such
+    file; DamagedFileError (one line) when it is damaged or holds something else (``[]``, a string)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -186,10 +187,20 @@ def read_json(path: str | Path, *, missing: T | None = None, fix: str = "Delete 
         raise DamagedFileError(f"{path} must be UTF-8 JSON written by trainlab. Got bytes that are not text. "
                                f"{fix}.") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError as exc:
         raise DamagedFileError(f"{path} must be JSON written by trainlab. Got a damaged or truncated file "
                                f"({exc.msg} at line {exc.lineno}). {fix}.") from None
+    if not isinstance(value, dict):  # a reader's .get / ["key"] would fail deep inside with a TypeError
+        raise DamagedFileError(f"{path} must hold the JSON object trainlab writes. Got {_json_kind(value)}. {fix}.")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    kind = {list: "a list", str: "a string", bool: "true/false"}.get(type(value), "a number")
+    return f"{kind} ({json.dumps(value)[:40]})"
 
 
 def read_jsonl(path: str | Path, *, fix: str = "Delete the damaged lines, or rerun") -> list[Any]:
@@ -207,12 +218,16 @@ def read_jsonl(path: str | Path, *, fix: str = "Delete the damaged lines, or rer
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line.decode("utf-8")))
+            row = json.loads(line.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             if i == len(lines) - 1 and not complete:
                 break  # the partial line of an append the process did not finish
             raise DamagedFileError(f"{path} must hold one JSON object per line. Got a damaged line {i + 1}. "
                                    f"{fix}.") from None
+        if not isinstance(row, dict):
+            raise DamagedFileError(f"{path} must hold one JSON object per line. Got {_json_kind(row)} at line "
+                                   f"{i + 1}. {fix}.")
+        rows.append(row)
     return rows
 
 

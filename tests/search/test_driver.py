@@ -127,6 +127,19 @@ def test_a_restarted_search_continues_the_same_study(tmp_path):
         search(_cfg(tmp_path), SPACE, method="tpe", trials=6, epochs=2, name="again", log=None)
 
 
+def test_a_missing_journal_is_named_and_not_recreated(tmp_path):
+    from trainlab.files import DamagedFileError
+
+    search(_cfg(tmp_path), SPACE, trials=1, epochs=1, name="gone", log=None)
+    d = tmp_path / "runs" / "search-gone"
+    (d / "study.journal").unlink()  # opening it would create an empty journal, then report "no such study"
+    for reader in (lambda: load_search(d), lambda: search(_cfg(tmp_path), SPACE, trials=2, epochs=1, name="gone", log=None)):
+        with pytest.raises(DamagedFileError, match=r"study\.journal must be the journal trainlab search wrote\. Got no "
+                                                   r"such file \(deleted or moved\)\. Restore the journal from a copy"):
+            reader()
+        assert not (d / "study.journal").exists()
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "bayes"}, r"--method must be one of random, tpe, grid, coarse-to-fine\. Got 'bayes'\."),
     ({"prune": "medain"}, r"--prune must be one of .*Got 'medain'\. Did you mean 'median'\?"),

@@ -121,3 +121,22 @@ def test_cli_lr_find_for_a_run_writes_json_verdict_and_report(tmp_path, monkeypa
     assert f"lr_find: {run / 'lr_find.json'}" in out
     html = (run / "report.html").read_text()
     assert 'id="lr_find"' in html and (run / "lr_find.png").stat().st_size > 10_000
+
+
+def test_a_run_that_cannot_take_the_result_is_refused_before_the_sweep(tmp_path, monkeypatch):
+    from trainlab.files import DamagedFileError
+    from trainlab.train import lr_find as finder
+
+    cfg = {**CIRCLE, "epochs": 1, "out_dir": str(tmp_path), "name": "toy"}
+    assert main(["train", *[f"--set={k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in cfg.items()],
+                 "--no-report", "--quiet"]) == 0
+    run = tmp_path / "toy"
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('"not an epoch"\n')
+    swept = []
+    monkeypatch.setattr(finder, "sweep_one", lambda *a, **k: swept.append(1))
+    with pytest.raises(DamagedFileError, match=r"metrics\.jsonl must hold one JSON object per line\. Got a string"):
+        tl.lr_find(data="circle", run_dir=run)
+    with pytest.raises(ConfigError, match=r"^run_dir must be a run directory \(a path\) or a Run\. Got 5\."):
+        tl.lr_find(data="circle", run_dir=5)
+    assert swept == [] and not (run / "lr_find.json").exists()

@@ -62,6 +62,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, allow_remote: bool = False,
     check_host(host, allow_remote)
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise ConfigError(problem("--port", "a whole number from 0 to 65535", port, "Use e.g. --port 8000"))
+    runs = Path(runs_dir).expanduser()
+    if runs.exists() and not runs.is_dir():  # "save as run" would fail there only when a learner clicks it
+        raise ConfigError(f"--runs-dir must be a directory (or one to create) for 'save as run'. Got "
+                          f"{str(runs_dir)!r}, which is a file. Pass a folder, e.g. --runs-dir runs.")
     sock = bind(host, port)
     if not _is_loopback(host):
         print(f"warning: serving the playground on {host}, reachable from other machines; it has no login.",

@@ -137,6 +137,9 @@ def local_storage(url: str, recorded_dir: str | Path, search_dir: str | Path) ->
 def load_study(name: str, url: str, fix: str) -> optuna.Study:
     """The study ``name`` in ``url`` with every trial read; one line when the journal is damaged or lacks it."""
     where = url.removeprefix("journal:") if url.startswith("journal:") else _safe(url)
+    if url.startswith("journal:") and not Path(where).is_file():  # opening it would create an empty journal
+        raise DamagedFileError(f"{where} must be the journal trainlab search wrote. Got no such file (deleted or "
+                               f"moved). {fix}.")
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(url))
         study.get_trials(deepcopy=False)

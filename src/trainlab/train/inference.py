@@ -59,6 +59,7 @@ def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None =
     ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
     info = ckpt["data"]
     custom = info.get("custom_model")
+    given = model is not None
     if model is not None:
         model = copy.deepcopy(model)
     elif custom is not None:
@@ -69,9 +70,16 @@ def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None =
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise CheckpointError(f"model must have the architecture {run_dir.name} trained ({custom or cfg.model.name}). "
-                              f"Got {type(model).__name__}: {first}. Pass the same class.") from None
+        # torch's first line is only "Error(s) in loading state_dict for X:"; the next names the key and the shapes
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:200].rstrip(".")
+        if given:  # the caller's module
+            raise CheckpointError(f"model must have the architecture {run_dir.name} trained ({custom or cfg.model.name}). "
+                                  f"Got {type(model).__name__}: {detail}. Pass the same class.") from None
+        described = f"mlp, hidden {cfg.model.hidden}" if cfg.model.name == "mlp" else cfg.model.name
+        raise CheckpointError(f"checkpoints/{which}.pt of {run_dir.name} must hold the weights of the model its "
+                              f"config.yaml describes ({described}). Got {detail}. "
+                              "Restore the run's own checkpoint, or train the run again.") from None
     return LoadedRun(run_dir, cfg, model.to(device).eval(), info, int(ckpt["epoch"]))
 
 
