@@ -213,7 +213,7 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_search_finishes(tmp_path)
     states = {t.number: t.state for t in study.get_trials()}
     assert states[victim.number] == TrialState.FAIL
     assert len(states) == 5 and sum(s == TrialState.COMPLETE for s in states.values()) == 4
-    assert f"marked failed" in out and "5 trials: 4 complete, 0 pruned, 1 failed" in out
+    assert "marked failed" in out and "5 trials: 4 complete, 0 pruned, 1 failed" in out
 
 
 def test_workers_share_a_study_in_postgresql(tmp_path, postgres_url):

@@ -126,3 +126,15 @@ def test_from_yaml_rejects_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match=r"^search space file must name each key once\. Got 'optimizer\.lr' twice "
                                           r"in '.*twice\.yaml' \(lines 1 and 2\)\. Keep the one you mean\.$"):
         SearchSpace.from_yaml(twice)
+
+
+def test_nested_sections_are_the_dotted_keys_of_a_config_file():
+    # was two confusing lines: "optimizer spec must use only the fields ..." and "optimizer must be searched over choices"
+    nested = SearchSpace.from_dict({"optimizer": {"lr": {"low": 1e-3, "high": 1, "log": True}, "name": ["sgd", "adam"]},
+                                    "model": {"hidden": {"choices": [[8], [16]]}}})
+    flat = SearchSpace.from_dict({"optimizer.lr": {"low": 1e-3, "high": 1, "log": True}, "optimizer.name": ["sgd", "adam"],
+                                  "model.hidden": {"choices": [[8], [16]]}})
+    assert nested.to_distributions() == flat.to_distributions()
+    with pytest.raises(ConfigError, match=r"^optimizer\.lrr must be a config key\. Got 'optimizer\.lrr'\. Did you mean "
+                                          r"'optimizer\.lr'\?$"):
+        SearchSpace.from_dict({"optimizer": {"lrr": {"low": 1e-3, "high": 1}}})

@@ -8,6 +8,8 @@ A space file is a flat YAML mapping::
     model.hidden: {choices: [[128], [256, 128], [512, 256, 128]]}
     optimizer.name: [sgd, adam]            # a bare list is shorthand for {choices: [...]}
 
+Sections may also be nested as in a config file (``optimizer: {lr: {low: 1.0e-4, high: 1}}`` is ``optimizer.lr``).
+
 Whether a range is int or float comes from the config field's type. Validation collects every problem
 into one :class:`~trainlab.errors.ConfigError`, one house-style line per problem.
 """
@@ -90,6 +92,20 @@ class Param:
         return f"{self.name} in [{self.low:.4g}, {self.high:.4g}]{scale}"
 
 
+def _flattened(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections as in a config file (``optimizer: {lr: {low: ..., high: ...}}``) as the dotted keys a space
+    file names (``optimizer.lr: {...}``); a mapping of range fields (low, high, ...) is a parameter's spec."""
+    out: dict[str, Any] = {}
+    for name, item in spec.items():
+        key = f"{prefix}{name}"
+        section = any(k.startswith(key + ".") for k in ALL_KEYS)
+        if section and isinstance(item, Mapping) and item and not set(map(str, item)) & set(_FIELDS):
+            out.update(_flattened(item, key + "."))
+        else:
+            out[key] = item
+    return out
+
+
 class SearchSpace:
     """An ordered set of :class:`Param`; build it with :meth:`from_yaml` or :meth:`from_dict`."""
 
@@ -137,7 +153,7 @@ class SearchSpace:
             raise ConfigError(f"search space must be a non-empty mapping of config keys to ranges. Got {spec!r}. "
                               "Write e.g. 'optimizer.lr: {low: 1.0e-4, high: 1, log: true}'.")
         params, problems = [], []
-        for name, item in spec.items():
+        for name, item in _flattened(spec).items():
             param, found = _parse_param(str(name), item)
             problems.extend(found)
             if param is not None:
