@@ -88,7 +88,7 @@ def test_test_split_is_opened_once_after_training(make_cfg):
 
 
 @pytest.mark.parametrize("overrides, reason", [
-    ({"stop.target.value": 0.0, "stop.target.metric": "val_acc"}, "target"),
+    ({"stop.target.value": 0.05, "stop.target.metric": "val_acc"}, "target"),
     ({"stop.convergence.tol": 10.0, "stop.convergence.patience": 1}, "convergence"),
     ({"stop.early_stopping.patience": 1, "optimizer.lr": 1e-9}, "early_stopping"),
 ])
