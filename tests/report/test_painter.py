@@ -183,6 +183,33 @@ def test_live_curves_skip_a_redraw_while_the_last_one_is_still_being_drawn(tmp_p
     assert len(p.jobs) == 3 and live.job is None and p.jobs[2].kwargs["summary"]["stop_reason"] == "max_epochs"
 
 
+def test_live_curves_draw_nothing_the_final_picture_would_replace_before_a_watcher_looks_again(tmp_path):
+    # 10 epochs of 0.4 s (the classic MLP on 2 cores): past MIN_WAIT after epoch 8, but the run ends 0.8 s later
+    state = types.SimpleNamespace(cfg=types.SimpleNamespace(monitor="val_loss", epochs=10), history=[], stop_reason=None)
+    now = [0.0]
+    p = _Unfinished()
+    p.instant = True
+    live = LiveCurves(tmp_path, painter=p, clock=lambda: now[0])
+    live.on_train_begin(state)
+    for epoch in range(1, 11):
+        now[0] = 0.4 * epoch
+        state.history.append({**HISTORY[0], "epoch": epoch})
+        live.on_epoch_end(state, {"epoch": epoch})
+    assert p.jobs == []  # was one drawing at epoch 8, beside the loop, replaced 0.8 s later
+    # 30 epochs at the same pace: drawings every MIN_WAIT seconds, none in the last MIN_WAIT seconds
+    state.cfg.epochs, state.history, now[0] = 30, [], 0.0
+    live = LiveCurves(tmp_path, painter=p, clock=lambda: now[0])
+    live.on_train_begin(state)
+    drawn_at = []
+    for epoch in range(1, 31):
+        now[0] = 0.4 * epoch
+        state.history.append({**HISTORY[0], "epoch": epoch})
+        before = len(p.jobs)
+        live.on_epoch_end(state, {"epoch": epoch})
+        drawn_at += [epoch] * (len(p.jobs) - before)
+    assert drawn_at == [8, 16]  # at 3.2 s and 6.4 s; at epoch 24 (9.6 s) the run had 2.4 s < MIN_WAIT left
+
+
 @needs_forkserver
 def test_trainlab_train_draws_its_report_with_workers(tmp_path):
     sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in {**TOY, "out_dir": tmp_path}.items()]

@@ -13,7 +13,9 @@ from trainlab.report.painter import Job, Painter
 from trainlab.train.callbacks import Callback, TrainState
 
 # A redraw waits at least this long after the start or the last drawing: a person watching the file in a viewer
-# reads no more than that, and the classic MLP's ~5.5 s of epochs then pay for one drawing (~0.15 s), not 11.
+# reads no more than that, and the classic MLP's ~4.2 s of epochs pay for no drawing beside the loop, not 11: its
+# one redraw due (after epoch 8) would be replaced by the final picture 0.8 s later. That drawing, on the core the
+# loop's second thread needs, had made its epoch ~0.15 s longer (0.55-0.60 s instead of 0.41 s, 4 runs, 2 cores).
 MIN_WAIT = 3.0
 # ... and at least this many times what the last drawing took, so drawing stays under a tenth of the wall time
 # however short the epochs and however large the picture (a toy net's 10 ms epochs, a 100-epoch history).
@@ -25,8 +27,9 @@ class LiveCurves(Callback):
 
     Drawing costs ~0.15 s (more than a whole epoch of a toy net) on the training's critical path, so an epoch's
     end redraws only once ``min_interval`` seconds have passed since training began or the last drawing ended:
-    by default the larger of ``MIN_WAIT`` and ``WAIT_PER_DRAW_SECOND`` x the last drawing's time. A run whose
-    epochs take longer than that gets every redraw. The final picture (stop reason, all epochs) is drawn unless
+    by default the larger of ``MIN_WAIT`` and ``WAIT_PER_DRAW_SECOND`` x the last drawing's time; and not when
+    the run, at its pace so far, ends within that wait (the final picture comes first). A run whose epochs take
+    longer than that gets every redraw but the last epoch's. The final picture (stop reason, all epochs) is drawn unless
     ``final`` is False: ``trainlab train`` redraws curves.png with the test result moments later anyway.
 
     ``painter`` draws (this process when None). A WorkerPainter's worker draws beside the loop, still on a core the
@@ -48,6 +51,7 @@ class LiveCurves(Callback):
         self.draws = 0
         self.last: dict[str, Any] | None = None  # what the latest picture shows (see plot_curves)
         self.job: Job | None = None  # a drawing not yet collected
+        self.epochs_seen = 0  # epochs ended since on_train_begin (a resumed run counts from its restart)
 
     def _draw(self, state: TrainState, stop_reason: str | None) -> None:
         monitor = state.cfg.monitor
@@ -73,16 +77,26 @@ class LiveCurves(Callback):
 
     def on_train_begin(self, state: TrainState) -> None:
         self.started_at = self.clock()
+        self.epochs_seen = 0
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        self.epochs_seen += 1
         if self.job is not None:
             if not self.job.done():  # a worker is still drawing the last one: no queue of stale pictures
                 return
             self._collect()
         since = self.drawn_at if self.drawn_at is not None else self.started_at
-        if since is not None and self.clock() - since < self.wait():
+        now = self.clock()
+        if since is not None and now - since < self.wait():
             return
+        if self.started_at is not None and self._ends_within(state, metrics["epoch"], now) < self.wait():
+            return  # the final picture replaces this one sooner than a watcher looks again: its drawing is waste
         self._draw(state, f"still training (epoch {metrics['epoch']} of {state.cfg.epochs})")
+
+    def _ends_within(self, state: TrainState, epoch: int, now: float) -> float:
+        """Seconds the run has left at its epochs' mean pace so far (at most: a stop rule may end it sooner)."""
+        assert self.started_at is not None
+        return (state.cfg.epochs - epoch) * (now - self.started_at) / max(self.epochs_seen, 1)
 
     def on_train_end(self, state: TrainState) -> None:
         self._collect()  # on disk before anything else draws curves.png (the report, the final picture)
