@@ -7,6 +7,10 @@ same seed, data and split. Before → after compares the validation metrics of t
 weights each run keeps), and the outcome is data: ``fix.json`` in both run directories (the same record,
 under ``fix_tried`` in the parent and ``fixed_from`` in the new run), a section in both reports.
 
+One remedy changes a user's module instead of the config: symmetric initialisation of your own ``nn.Module``
+(``model.init`` is not applied to it) is tried by re-initialising the layers the finding names with their own
+``reset_parameters()`` (PyTorch's default random init, seeded by the run's seed) in a copy of the module given.
+
 Decided here: when the top problem has no config remedy (a user module's architecture, the labels, the data)
 nothing is trained and a :class:`FixError` names it (exit 2): the findings below it are usually its symptoms,
 and trying their remedies would judge a remedy for the wrong cause. Info findings (good fit, still improving)
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from trainlab.config import TrainConfig, replace
@@ -65,6 +70,7 @@ class FixResult:
     judgement: str = ""
     error: str | None = None  # the fix run stopped on NaN/Inf
     diverged: list[dict[str, Any]] = field(default_factory=list)  # earlier tries that stopped on NaN/Inf
+    action: str | None = None  # a remedy applied to the user's module rather than the config (see MODULE_REMEDIES)
     outcome: Any = field(default=None, repr=False, compare=False)
     run: Any = field(default=None, repr=False, compare=False)  # the new run as a trainlab.Run (from Run.fix)
 
@@ -185,10 +191,16 @@ def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) 
         head = diagnosis.findings[0] if diagnosis.findings else None
         why = f"{head.title}: {head.message}" if head else f"verdict {diagnosis.verdict}"
         return None, f"nothing to fix — {why}"
+    custom = _custom_model(parent, summary)
+    if custom is not None and top.rule in MODULE_REMEDIES:
+        if model is None:
+            raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
+                           f"which its run directory does not hold. Got none. In Python use run.fix(), or "
+                           f"tl.fix(run_dir, model={custom}()).")
+        return top, ""
     if not top.sets:
         raise FixError(f"the top finding, {top.title} ({top.rule}), has no remedy fix can apply as config changes: "
                        f"{top.remedy}. Apply it by hand and train again.")
-    custom = _custom_model(parent, summary)
     model_keys = sorted(k for k in top.sets if k.startswith("model."))
     if custom is not None and model_keys:
         raise FixError(f"the remedy of {top.title} ({top.rule}) sets {', '.join(model_keys)}, which your own "
@@ -198,6 +210,33 @@ def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) 
                        f"which its run directory does not hold. Got none. In Python use run.fix(), or "
                        f"tl.fix(run_dir, model={custom}()).")
     return top, ""
+
+
+def _reset_layers(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module, str]:
+    """A copy of ``model`` whose layers named by ``top`` (symmetric_init's evidence) are re-initialised with their
+    own ``reset_parameters()``, drawn from ``seed``; and what was done, in words."""
+    fresh = copy.deepcopy(model)
+    names = list(top.evidence.get("layers") or [])
+    done = []
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG stream is left as it was
+        torch.manual_seed(seed)
+        for name in names:
+            try:
+                layer = fresh.get_submodule(name)
+            except AttributeError:  # the module itself is the layer: the preflight named it by its class
+                layer = fresh if name == type(fresh).__name__ else None
+            if layer is not None and hasattr(layer, "reset_parameters"):
+                layer.reset_parameters()
+                done.append(name)
+    if not done:
+        raise FixError(f"the layers of {top.title} ({top.rule}) must be found in the module given to re-initialise "
+                       f"them. Got none of {names} with reset_parameters() in {type(model).__name__}. "
+                       f"{top.remedy[:1].upper()}{top.remedy[1:]}, by hand.")
+    return fresh, f"reset_parameters() of {', '.join(done)} (seed {seed})"
+
+
+# Remedies fix applies to the user's own module (no config key reaches it): rule → (module, top, seed) → new module
+MODULE_REMEDIES = {"symmetric_init": _reset_layers}
 
 
 def _fix_config(cfg: TrainConfig, top: Finding, parent: Path) -> TrainConfig:
@@ -234,13 +273,18 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     top, nothing = _top_remedy(parent, summary, model)
     if top is None:
         return FixResult(parent, judgement=nothing)
-    new_cfg = _fix_config(cfg, top, parent)
+    action = None
+    if model is not None and top.rule in MODULE_REMEDIES and _custom_model(parent, summary) is not None:
+        model, action = MODULE_REMEDIES[top.rule](model, top, cfg.seed)
+        new_cfg = replace(cfg, name=f"{parent.name}-fix", out_dir=str(parent.parent))
+    else:
+        new_cfg = _fix_config(cfg, top, parent)
     bundle = _bundle(new_cfg, data, data_args, parent)
     _check_same_sizes(bundle, summary, parent)
     if verbose:
         print(f"fix: {top.title} ({top.rule}) — {top.remedy}", flush=True)
-        print(f"     trying {' '.join(f'{k}={v}' for k, v in top.sets.items())} as a new run beside {parent} "
-              f"(same seed {cfg.seed}, data and split)", flush=True)
+        tried = action or " ".join(f"{k}={v}" for k, v in top.sets.items())
+        print(f"     trying {tried} as a new run beside {parent} (same seed {cfg.seed}, data and split)", flush=True)
     from trainlab.workflow import run
 
     sets, diverged = dict(top.sets), []
@@ -271,7 +315,7 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
         tries = ", ".join(f"{d['optimizer.lr']:g}" for d in diverged)
         line += f" (at optimizer.lr={sets['optimizer.lr']:g}: the tries at {tries} stopped on NaN/Inf)"
     result = FixResult(parent, outcome.run_dir, top.rule, top.title, top.remedy, sets, metric, before,
-                       after, improved, line, error, diverged, outcome)
+                       after, improved, line, error, diverged, action, outcome)
 
     for d, role in ((parent, "fix_tried"), (outcome.run_dir, "fixed_from")):
         # keyed by role: a fix of a fix is both (the latest try replaces an earlier one of the same parent)

@@ -200,6 +200,41 @@ def test_run_fix_on_your_own_module_and_in_memory_data(tmp_path, capsys):
     assert run.model is not result.run.model
 
 
+class ZeroInit(nn.Module):
+    """A user's module that starts every weight at 0 (model.init is not applied to one's own module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)  # the biases' default init
+        self.hidden, self.out = nn.Linear(2, 32), nn.Linear(32, 2)
+        for layer in (self.hidden, self.out):
+            nn.init.zeros_(layer.weight)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x)))
+
+
+def test_symmetric_init_of_your_own_module_is_fixed_by_re_initialising_the_named_layers(tmp_path, capsys):
+    run = tl.fit(ZeroInit(), moons(), epochs=8, batch_size=32, lr=0.1, out_dir=str(tmp_path), verbose=False,
+                 report=True, tensorboard=False, threads=1)
+    top = run.diagnosis.findings[0]
+    assert top.rule == "symmetric_init" and top.evidence["layers"] == ["hidden", "out"] and top.sets == {}
+    assert "remove the constant init (nn.init.zeros_ / constant_) from ZeroInit.__init__" in top.remedy
+    # was a FixError: the remedy set model.init, which a user's module does not read
+    given = ZeroInit()
+    state = torch.random.get_rng_state()
+    result = run.fix(verbose=False)
+    assert torch.equal(torch.random.get_rng_state(), state)  # seeded by the run's seed, the caller's RNG untouched
+    assert result.action == "reset_parameters() of hidden, out (seed 0)" and result.sets == {}
+    assert result.improved and result.after["val_acc"] > result.before["val_acc"] + 0.3  # 0.52 → 0.90
+    assert "symmetric_init" not in result.run.diagnosis.rules()
+    assert all(bool((p == 0).all()) for p in (given.hidden.weight, given.out.weight))  # a copy was re-initialised
+    again = fix_mod.fix(run.run_dir, model=ZeroInit(), data=moons(), verbose=False, report=False)
+    assert again.after == result.after  # the same seed: the same re-initialised weights and run
+    html = (run.run_dir / "report.html").read_text()
+    assert "applied as <code>reset_parameters() of hidden, out (seed 0)</code>" in html
+
+
 @pytest.mark.parametrize("kind", ["config dataset, built-in model", "in-memory data, own module"])
 def test_a_fix_that_changes_nothing_reproduces_the_run_exactly(tmp_path, monkeypatch, kind):
     """Same seed, data, split and starting weights: with a remedy that changes nothing training reads (TensorBoard

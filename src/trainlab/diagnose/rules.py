@@ -492,11 +492,16 @@ def symmetric_init(ctx: RunContext) -> Finding | None:
     layers = _preflight(ctx).get("uniform_layers") or []
     if not layers:
         return None
+    message = (f"every weight of {', '.join(layers)} started at the same value, so the units of that layer compute "
+               "the same output, get the same gradient and stay identical copies: the layer acts like one unit")
+    custom = ctx.summary.get("custom_model")
+    if custom is not None:  # model.init is not applied to the user's module: its layers are re-initialised instead
+        return Finding("symmetric_init", "error", "Symmetric initialisation", message, {"layers": layers},
+                       f"initialise those layers randomly: remove the constant init (nn.init.zeros_ / constant_) from "
+                       f"{custom}.__init__, or call reset_parameters() on them (PyTorch's default random init; "
+                       "what fix tries)", {})
     init = "he" if ctx.cfg("model.activation") in ("relu", "leaky_relu", "gelu") else "xavier"
-    return Finding("symmetric_init", "error", "Symmetric initialisation",
-                   f"every weight of {', '.join(layers)} started at the same value, so the units of that layer "
-                   "compute the same output, get the same gradient and stay identical copies: the layer acts "
-                   "like one unit", {"layers": layers},
+    return Finding("symmetric_init", "error", "Symmetric initialisation", message, {"layers": layers},
                    f"initialise the weights randomly: model.init={init} (he for ReLU, xavier for tanh/sigmoid), "
                    "never a constant", {"model.init": init})
 

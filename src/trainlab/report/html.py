@@ -315,7 +315,7 @@ def _fix_section(run_dir: Path) -> list[tuple[str, str, str]]:
 def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
     other = rec["parent_name"] if is_fix else rec["fix_name"]
     link = f'<a href="../{e(other)}/report.html">{e(other)}</a>'
-    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in (rec.get("sets") or {}).items())
+    sets = " ".join(filter(None, [rec.get("action"), *(f"{k}={json.dumps(v)}" for k, v in (rec.get("sets") or {}).items())]))
     lead = (f"This run is <strong>{link}</strong> with the remedy of its finding" if is_fix else
             f"trainlab fix trained {link}: this run with the remedy of its finding")
     before, after = rec.get("before") or {}, rec.get("after") or {}
