@@ -7,9 +7,10 @@ same seed, data and split. Before → after compares the validation metrics of t
 weights each run keeps), and the outcome is data: ``fix.json`` in both run directories (the same record,
 under ``fix_tried`` in the parent and ``fixed_from`` in the new run), a section in both reports.
 
-One remedy changes a user's module instead of the config: symmetric initialisation of your own ``nn.Module``
-(``model.init`` is not applied to it) is tried by re-initialising the layers the finding names with their own
-``reset_parameters()`` (PyTorch's default random init, seeded by the run's seed) in a copy of the module given.
+Two remedies change a user's module instead of the config (no config key reaches it), in a copy of the module
+given: symmetric initialisation is tried by re-initialising the layers the finding names with their own
+``reset_parameters()`` (PyTorch's default random init, seeded by the run's seed); underfitting under heavy
+dropout (p >= 0.5) by lowering those dropout layers' p to ``LIGHT_DROPOUT``.
 
 Decided here: when the top problem has no config remedy (a user module's architecture, the labels, the data)
 nothing is trained and a :class:`FixError` names it (exit 2): the findings below it are usually its symptoms,
@@ -192,7 +193,7 @@ def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) 
         why = f"{head.title}: {head.message}" if head else f"verdict {diagnosis.verdict}"
         return None, f"nothing to fix — {why}"
     custom = _custom_model(parent, summary)
-    if custom is not None and top.rule in MODULE_REMEDIES:
+    if custom is not None and _module_remedy(top) is not None:
         if model is None:
             raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
                            f"which its run directory does not hold. Got none. In Python use run.fix(), or "
@@ -235,8 +236,35 @@ def _reset_layers(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module,
     return fresh, f"reset_parameters() of {', '.join(done)} (seed {seed})"
 
 
-# Remedies fix applies to the user's own module (no config key reaches it): rule → (module, top, seed) → new module
-MODULE_REMEDIES = {"symmetric_init": _reset_layers}
+LIGHT_DROPOUT = 0.2  # what fix lowers a user module's heavy dropout to (the verdict's remedy says 0.1-0.3)
+
+
+def _lighter_dropout(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module, str]:
+    """A copy of ``model`` whose dropout layers at or above the finding's heavy p drop ``LIGHT_DROPOUT`` instead."""
+    fresh = copy.deepcopy(model)
+    heavy = float(top.evidence["dropout_p"])
+    kinds = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+    lowered = [name or type(m).__name__ for name, m in fresh.named_modules() if isinstance(m, kinds) and m.p >= heavy]
+    if not lowered:
+        raise FixError(f"the dropout layers of {top.title} ({top.rule}) must be found in the module given. Got no "
+                       f"dropout module with p >= {heavy:g} in {type(model).__name__}. "
+                       f"{top.remedy[:1].upper()}{top.remedy[1:]}, by hand.")
+    for _, m in fresh.named_modules():
+        if isinstance(m, kinds) and m.p >= heavy:
+            m.p = LIGHT_DROPOUT
+    return fresh, f"dropout p={LIGHT_DROPOUT:g} (was {heavy:g}) in {', '.join(lowered)}"
+
+
+# Remedies fix applies to the user's own module (no config key reaches it), for a finding whose evidence names
+# what to change: rule → (does it apply to this finding, (module, finding, seed) → (new module, what was done))
+MODULE_REMEDIES = {"symmetric_init": (lambda top: bool(top.evidence.get("layers")), _reset_layers),
+                   "underfitting": (lambda top: top.evidence.get("dropout_p") is not None, _lighter_dropout)}
+
+
+def _module_remedy(top: Finding) -> Any:
+    """The module remedy of ``top`` (see MODULE_REMEDIES), or None."""
+    entry = MODULE_REMEDIES.get(top.rule)
+    return entry[1] if entry is not None and not top.sets and entry[0](top) else None
 
 
 def _fix_config(cfg: TrainConfig, top: Finding, parent: Path) -> TrainConfig:
@@ -274,8 +302,8 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     if top is None:
         return FixResult(parent, judgement=nothing)
     action = None
-    if model is not None and top.rule in MODULE_REMEDIES and _custom_model(parent, summary) is not None:
-        model, action = MODULE_REMEDIES[top.rule](model, top, cfg.seed)
+    if model is not None and _module_remedy(top) is not None and _custom_model(parent, summary) is not None:
+        model, action = _module_remedy(top)(model, top, cfg.seed)
         new_cfg = replace(cfg, name=f"{parent.name}-fix", out_dir=str(parent.parent))
     else:
         new_cfg = _fix_config(cfg, top, parent)

@@ -235,6 +235,38 @@ def test_symmetric_init_of_your_own_module_is_fixed_by_re_initialising_the_named
     assert "applied as <code>reset_parameters() of hidden, out (seed 0)</code>" in html
 
 
+class HeavyDropout(nn.Module):
+    """A user's module that drops 90 % of its hidden units at every update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.9), nn.Linear(32, 32), nn.ReLU(),
+                                  nn.Dropout(0.9), nn.Linear(32, 4))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def gauss4(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 4
+    centres = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+    return centres[y] + 0.6 * torch.randn(n, 2, generator=g), y
+
+
+def test_underfitting_under_your_modules_heavy_dropout_is_fixed_by_lowering_its_p(tmp_path):
+    run = tl.fit(HeavyDropout(), gauss4(), epochs=15, batch_size=32, lr=0.1, out_dir=str(tmp_path), verbose=False,
+                 report=False, tensorboard=False, threads=1)
+    top = run.diagnosis.findings[0]
+    assert top.rule == "underfitting" and top.evidence["dropout_p"] == pytest.approx(0.9) and top.sets == {}
+    # was a FixError: "has no remedy fix can apply as config changes" (model.dropout does not reach a user's module)
+    result = run.fix(verbose=False)
+    assert result.action == "dropout p=0.2 (was 0.9) in body.2, body.5" and result.sets == {}
+    assert result.improved and result.after["val_acc"] > result.before["val_acc"] + 0.1  # 0.75 → 0.92
+    assert [m.p for m in run.model.modules() if isinstance(m, nn.Dropout)] == [0.9, 0.9]  # the run's own: untouched
+
+
 @pytest.mark.parametrize("kind", ["config dataset, built-in model", "in-memory data, own module"])
 def test_a_fix_that_changes_nothing_reproduces_the_run_exactly(tmp_path, monkeypatch, kind):
     """Same seed, data, split and starting weights: with a remedy that changes nothing training reads (TensorBoard

@@ -312,6 +312,19 @@ def test_underfitting_remedy_lowers_regularisation_when_set():
     assert "model.dropout=0" in finding(run(h, config=config), "underfitting").remedy
 
 
+def test_underfitting_of_a_narrow_cnn_widens_its_channels_and_head():
+    # was "train longer or raise optimizer.lr": on a CNN of 1 channel per block the diagnosis benchmark's fix runs
+    # (adam lr ×3) came out worse in 3 of 3 runs
+    h = rows([2.2, 2.0, 1.95, 1.94, 1.94], train_acc=[0.2, 0.25, 0.27, 0.28, 0.28], val_acc=[0.2, 0.25, 0.26, 0.27, 0.27])
+    config = CONFIG | {"model": CONFIG["model"] | {"name": "cnn", "channels": [1, 1], "hidden": [2]}}
+    f = finding(run(h, config=config, n_classes=10), "underfitting")
+    assert f.sets == {"model.channels": [16, 16], "model.hidden": [32]}
+    assert f.remedy == ("give the model capacity: model.channels=[16, 16] and model.hidden=[32] (now "
+                        "model.channels=[1, 1], model.hidden=[2])")
+    wide = CONFIG | {"model": CONFIG["model"] | {"name": "cnn", "channels": [32, 64], "hidden": [256]}}
+    assert "model.channels" not in finding(run(h, config=wide, n_classes=10), "underfitting").sets
+
+
 def test_regression_underfits_when_the_loss_flattens_high():
     flat = [1.0, 0.8, 0.7, 0.68, 0.675, 0.672, 0.671]
     f = finding(run(rows(flat, [v * 1.02 for v in flat])), "underfitting")

@@ -1142,6 +1142,13 @@ def _capacity_remedy(ctx: RunContext) -> tuple[str, dict[str, Any]]:
     if name in ("linear", "perceptron"):
         return (f"give the model capacity: model.name=mlp with model.hidden=[64] (now {name})",
                 {"model.name": "mlp", "model.hidden": [64]})
+    channels = ctx.cfg("model.channels") or []
+    if name in ("cnn", "resnet") and channels and max(channels) < 16:  # a few feature maps: more epochs do not help
+        sets = {"model.channels": [max(16, 4 * c) for c in channels]}
+        if name == "cnn" and hidden and max(hidden) < 32:  # its dense head, as narrow
+            sets["model.hidden"] = [max(32, 4 * w) for w in hidden]
+        now = f"model.channels={channels}" + (f", model.hidden={hidden}" if "model.hidden" in sets else "")
+        return f"give the model capacity: {' and '.join(f'{k}={v}' for k, v in sets.items())} (now {now})", sets
     if name == "mlp" and len(hidden) <= 3 and (not hidden or max(hidden) < 32):  # deep nets: width is not it
         wider = [max(32, 4 * w) for w in hidden] or [64]
         return f"give the model capacity: model.hidden={wider} (now {hidden})", {"model.hidden": wider}
@@ -1195,6 +1202,8 @@ def underfitting(ctx: RunContext) -> Finding | None:
         message = (f"training loss flattened at {_g(end)}, still {remaining:.0%} of its first-epoch value {_g(loss[0])}"
                    + (f"; validation loss {_g(ev['val_loss_end'])}" if val else ""))
     remedy, sets = _capacity_remedy(ctx)
+    if not sets and (p := _heavy_dropout(ctx)) is not None:  # a user module's dropout: fix lowers it in the module
+        ev = {**ev, "dropout_p": p}
     return Finding("underfitting", "warning", "Underfitting", message, ev, remedy, sets)
 
 
