@@ -3,7 +3,6 @@ its message carries the evidence numbers. Real runs showing each condition are i
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 
 import numpy as np
