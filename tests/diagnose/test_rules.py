@@ -158,6 +158,25 @@ def test_a_first_epoch_imbalance_that_training_repairs_is_not_vanishing():
     assert "vanishing_gradients" not in run(healthy_classification(), layer_rows(grads)).rules()
 
 
+def test_gradients_that_vanish_for_the_first_epochs_of_a_net_that_underfits_are_named():
+    # a deep sigmoid stack under adam: ~1e-5 for 8 epochs, then the ratio rises once the top layers have fitted
+    # what they can; the median over 20 epochs (0.2) hid it and the verdict said only "underfitting"
+    grads = [{"layers.0.linear": 1e-5 if e < 8 else 0.2, "head": 0.5} for e in range(20)]
+    acc = [0.5, 0.55, 0.58] + [0.6] * 17  # on 2 classes: 20 % of the way from chance to perfect
+    stuck = rows([0.69, 0.68, 0.67] + [0.66] * 17, train_acc=acc, val_acc=acc)
+    d = run(stuck, layer_rows(grads), n_classes=2)
+    assert d.rules()[:2] == ["vanishing_gradients", "underfitting"]
+    f = finding(d, "vanishing_gradients")
+    assert f.evidence["epochs_vanishing_at_start"] == 8 and f.evidence["epoch"] == 8
+    assert f.message.startswith("for the first 8 epochs the first layer's gradient norm (layers.0.linear) was 2e-05× "
+                                "the last layer's (head)")
+    # the same gradients in a net that fits its data: a start that training repaired, not a cause
+    assert "vanishing_gradients" not in run(healthy_classification(20), layer_rows(grads)).rules()
+    # a start shorter than the window (5 epochs) is not a stretch
+    short = [{"layers.0.linear": 1e-5 if e < 3 else 0.2, "head": 0.5} for e in range(20)]
+    assert "vanishing_gradients" not in run(stuck, layer_rows(short), n_classes=2).rules()
+
+
 # --- units ------------------------------------------------------------------------------------------
 
 def unit(kind, dead=0.0, saturated=0.0, units=64):
