@@ -54,6 +54,21 @@ def test_copy_config_and_save_run_are_read_by_the_cli(session, tmp_path):
 
 
 
+def test_copied_config_keeps_the_playgrounds_schedule_constants(session):
+    # was only the schedule's name: trainlab train then stepped every 10 epochs by 0.1, the playground every
+    # quarter of max epochs by 0.5
+    session.post({"type": "init", "query": "?dataset=circle&schedule=step&maxEpochs=200"})
+    session.out.until("state")
+    session.post({"type": "copy_config"})
+    cfg = validate_config(yaml.safe_load(session.out.until("config")["yaml"]))
+    assert (cfg.schedule.name, cfg.schedule.step_epochs, cfg.schedule.gamma, cfg.epochs) == ("step", 50, 0.5, 200)
+    session.post({"type": "init", "query": "?dataset=circle&schedule=warmup&maxEpochs=200"})
+    session.out.until("state")
+    session.post({"type": "copy_config"})
+    cfg = validate_config(yaml.safe_load(session.out.until("config")["yaml"]))
+    assert (cfg.schedule.name, cfg.schedule.warmup_epochs) == ("warmup", 10.0)  # a 20th of the run, as played
+
+
 def test_copied_config_trains_a_network_with_the_playgrounds_inputs(session):
     from trainlab.data import apply_features
     from trainlab.train.run import prepare

@@ -33,7 +33,7 @@ import torch
 from trainlab import files
 from trainlab.config import TrainConfig, config_to_yaml, validate_config
 from trainlab.errors import ConfigError, problem
-from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config
+from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, model_config, schedule_config
 from trainlab.playground.state import FEATURES, UPLOAD, seed_of, to_query
 from trainlab.train.run import new_run_dir, prepare, write_run
 
@@ -59,14 +59,19 @@ def to_config(t: "Trainer", data: dict[str, Any] | None = None, **top: Any) -> T
     default, for a caller that reads only the training settings); ``top``: other top-level keys (seed, name...).
     Validated as ``--set`` is: a ConfigError names the field."""
     spec, s = t.net.spec, t.settings
+    epochs = max(s.max_epochs or t.epochs, 1)
+    # the playground's own schedule constants (step every quarter of the run, ×0.5; warm-up over a 20th), not the
+    # engine's defaults for tens of epochs: a copied step schedule trained with step_epochs=10 and gamma=0.1
+    schedule = schedule_config(s.schedule, s.max_epochs).model_dump()
+    schedule["warmup_epochs"] = min(schedule["warmup_epochs"], epochs)  # a run shorter than the warm-up: all of it
     raw = {
-        "epochs": max(s.max_epochs or t.epochs, 1), "batch_size": s.batch_size,
+        "epochs": epochs, "batch_size": s.batch_size,
         "shuffle": False,  # TF walks the training points in one fixed order
         "model": model_config(spec).model_dump(),
         "loss": {"name": _loss_name(spec.output), "l1": s.reg_rate if s.regularization == "L1" else 0.0,
                  "l2": s.reg_rate if s.regularization == "L2" else 0.0},
         "optimizer": {"name": s.optimizer, "lr": s.lr},
-        "schedule": {"name": s.schedule},
+        "schedule": schedule,
         "stop": {"early_stopping": {"patience": s.patience or None}},
         **({"data": data} if data is not None else {}), **top,
     }
