@@ -221,3 +221,16 @@ def test_a_list_with_several_bad_elements_is_one_line():
     with pytest.raises(ConfigError) as info:
         resolve_config(overrides=["model.hidden=[a, b, c]"])
     assert str(info.value) == "model.hidden must be a whole number. Got 'a'. Use a valid value such as the default [256]."
+
+
+def test_a_trained_runs_config_with_a_value_refused_since_is_still_read(make_cfg):
+    # the checks added for new runs (target range, warm-up, min_lr) must not lock old runs out of report/evaluate
+    from trainlab.train.run import read_run_config, train
+
+    result = train(make_cfg(epochs=1), verbose=False)
+    path = result.run_dir / "config.yaml"
+    path.write_text(path.read_text().replace("  target:\n    metric: val_acc\n    value: null",
+                                             "  target:\n    metric: val_acc\n    value: 0.0"))
+    assert read_run_config(result.run_dir).stop.target.value == 0.0
+    with pytest.raises(ConfigError, match=r"^stop\.target\.value must be an accuracy in \(0, 1\]"):
+        resolve_config(path)  # as the settings of a new run: refused

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 from pydantic_core import PydanticCustomError
 
 from trainlab import files
@@ -46,6 +47,12 @@ class _Section(BaseModel):
             return {k: {} if v is None and k in cls.model_fields and _is_section(cls.model_fields[k].annotation)
                     else v for k, v in data.items()}
         return data
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Validating the config.yaml of a run already trained: checks added since it was written are left out, so
+    its report, evaluation and export still read it (they are for the settings of a run to come)."""
+    return bool(info.context and info.context.get("stored"))
 
 
 def _takes_bool(annotation: Any) -> bool:
@@ -395,7 +402,9 @@ class TrainConfig(_Section):
         return v
 
     @model_validator(mode="after")
-    def _schedule_fits_the_run(self) -> "TrainConfig":
+    def _schedule_fits_the_run(self, info: ValidationInfo) -> "TrainConfig":
+        if _stored(info):
+            return self
         s, lr = self.schedule, self.optimizer.lr
         if s.min_lr and s.name != "cosine":  # the other schedules would silently ignore it
             raise PydanticCustomError(
@@ -415,9 +424,9 @@ class TrainConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _target_can_be_reached(self) -> "TrainConfig":
+    def _target_can_be_reached(self, info: ValidationInfo) -> "TrainConfig":
         t = self.stop.target
-        if t.value is None:
+        if t.value is None or _stored(info):
             return self
         if t.metric.endswith("acc") and not 0 < t.value <= 1:  # -1: stops after epoch 1; 2 or 90: never
             fix = f"Use {t.value / 100:g} for {t.value:g} %" if 1 < t.value <= 100 else "Use e.g. 0.9 for 90 %"
@@ -540,13 +549,14 @@ def _merge_union_branches(errors: list[dict]) -> list[dict]:
     return out
 
 
-def validate_config(raw: dict[str, Any]) -> TrainConfig:
-    """Build a :class:`TrainConfig` from a plain mapping, or raise one ConfigError listing every problem."""
+def validate_config(raw: dict[str, Any], stored: bool = False) -> TrainConfig:
+    """Build a :class:`TrainConfig` from a plain mapping, or raise one ConfigError listing every problem.
+    ``stored``: the config of a run already trained (see ``_stored``)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"config must be a mapping of keys to values. Got {type(raw).__name__}. "
                           "Write it as YAML 'key: value' lines.")
     try:
-        return TrainConfig.model_validate(raw)
+        return TrainConfig.model_validate(raw, context={"stored": stored})
     except ValidationError as exc:
         lines = list(dict.fromkeys(_format_error(e) for e in _one_per_list(_merge_union_branches(exc.errors()))))
         raise ConfigError("\n".join(lines)) from None

@@ -492,7 +492,7 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
                               f"after {len(text.encode())} bytes (its end line is missing). Restore it from a "
                               "checkpoint's 'config' or retrain.")
     try:
-        return validate_config(_upgraded(files.parse_yaml(text)))
+        return validate_config(_upgraded(files.parse_yaml(text)), stored=True)
     except (yaml.YAMLError, ConfigError) as exc:
         first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"run config {str(path)!r} must be a valid trainlab config. Got: {first}. "
