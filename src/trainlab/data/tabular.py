@@ -4,9 +4,9 @@ Features are returned raw; ``load_data`` standardises them with training statist
 problem with the file is a one-line :class:`DataError` naming the column (and line) and the fix.
 
 ``data.test_path`` names a second CSV with the same columns as the official test split (instead of
-carving ``data.test_fraction`` off ``data.path``). Only its existence is checked when the data are
-loaded; it is read when the final evaluation opens the sealed test split, and its labels are mapped onto
-the training file's classes.
+carving ``data.test_fraction`` off ``data.path``). Only its existence and its header (the same columns as
+``data.path``) are checked when the data are loaded; its rows are read when the final evaluation opens the
+sealed test split, and its labels are mapped onto the training file's classes.
 
 ``data.features`` (TF Playground's x1², sin x1, ...; data/features.py) needs exactly 2 feature columns: the
 first (in file order) is x1, the second x2. This is checked here, at load time, as only the file knows its
