@@ -67,15 +67,22 @@ def _read_rows(path: Path, field: str = "data.path") -> tuple[list[str], np.ndar
         raise DataError(files.not_utf8(field, path, exc)) from None
 
 
+SNIFF_BYTES = 64 * 1024  # the start of a file the delimiter is guessed from
+
+
+def _dialect(sample: str) -> Any:
+    """The CSV dialect of a file's first ``SNIFF_BYTES``: its delimiter among , ; tab |."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel  # one column, or too regular for the sniffer: plain commas
+
+
 def _read_rows_utf8(path: Path) -> tuple[list[str], np.ndarray, list[int]]:
     with path.open(newline="", encoding="utf-8-sig") as f:
-        sample = f.read(64 * 1024)
+        sample = f.read(SNIFF_BYTES)
         f.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        except csv.Error:
-            dialect = csv.excel  # one column, or too regular for the sniffer: plain commas
-        reader = csv.reader(f, dialect)
+        reader = csv.reader(f, _dialect(sample))
         header = next(reader, None)
         rows, lines = [], []
         for row in reader:
@@ -257,14 +264,10 @@ def _read_header(path: Path) -> list[str]:
     """The column names of a CSV file, from its first lines only (its rows stay unread)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            sample = f.read(64 * 1024)
+            sample = f.read(SNIFF_BYTES)
     except UnicodeDecodeError as exc:
         raise DataError(files.not_utf8("data.test_path", path, exc)) from None
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    header = next(csv.reader(sample.splitlines(), dialect), None)
+    header = next(csv.reader(sample.splitlines(), _dialect(sample)), None)
     if not header:
         raise DataError(problem("data.test_path", "a CSV file with a header row", str(path), "Add column names"))
     return [h.strip() for h in header]
