@@ -30,7 +30,7 @@ import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -184,22 +184,19 @@ def _value(cfg: TrainConfig, dotted: str) -> Any:
     return node
 
 
-def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) -> tuple[Finding | None, str]:
-    """(the finding whose remedy to try, ""), (None, why there is nothing to fix), or a FixError line."""
+def _top_remedy(parent: Path, summary: dict[str, Any],
+                model: nn.Module | None) -> tuple[Finding | None, str, ModuleRemedy | None]:
+    """(the finding whose remedy to try, "", its remedy for the user's module when it has one instead of config
+    changes), (None, why there is nothing to fix, None), or a FixError line."""
     diagnosis = diagnose_run(parent)
     top = top_problem(diagnosis.findings)
     if top is None:
         head = diagnosis.findings[0] if diagnosis.findings else None
         why = f"{head.title}: {head.message}" if head else f"verdict {diagnosis.verdict}"
-        return None, f"nothing to fix — {why}"
+        return None, f"nothing to fix — {why}", None
     custom = _custom_model(parent, summary)
-    if custom is not None and _module_remedy(top) is not None:
-        if model is None:
-            raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
-                           f"which its run directory does not hold. Got none. In Python use run.fix(), or "
-                           f"tl.fix(run_dir, model={custom}()).")
-        return top, ""
-    if not top.sets:
+    module_remedy = _module_remedy(top) if custom is not None else None
+    if not top.sets and module_remedy is None:
         raise FixError(f"the top finding, {top.title} ({top.rule}), has no remedy fix can apply as config changes: "
                        f"{top.remedy}. Apply it by hand and train again.")
     model_keys = sorted(k for k in top.sets if k.startswith("model."))
@@ -210,7 +207,7 @@ def _top_remedy(parent: Path, summary: dict[str, Any], model: nn.Module | None) 
         raise FixError(f"model must be passed again to fix {parent.name}: it trained your own nn.Module {custom}, "
                        f"which its run directory does not hold. Got none. In Python use run.fix(), or "
                        f"tl.fix(run_dir, model={custom}()).")
-    return top, ""
+    return top, "", module_remedy
 
 
 def _reset_layers(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module, str]:
@@ -255,13 +252,15 @@ def _lighter_dropout(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Modu
     return fresh, f"dropout p={LIGHT_DROPOUT:g} (was {heavy:g}) in {', '.join(lowered)}"
 
 
-# Remedies fix applies to the user's own module (no config key reaches it), for a finding whose evidence names
-# what to change: rule → (does it apply to this finding, (module, finding, seed) → (new module, what was done))
-MODULE_REMEDIES = {"symmetric_init": (lambda top: bool(top.evidence.get("layers")), _reset_layers),
+# A remedy fix applies to the user's own module: (module, finding, seed) → (new module, what was done, in words)
+ModuleRemedy = Callable[[nn.Module, Finding, int], tuple[nn.Module, str]]
+# Those remedies (no config key reaches a user's module), for a finding whose evidence names what to change:
+# rule → (does it apply to this finding, the remedy)
+MODULE_REMEDIES: dict[str, tuple[Callable[[Finding], bool], ModuleRemedy]] = {"symmetric_init": (lambda top: bool(top.evidence.get("layers")), _reset_layers),
                    "underfitting": (lambda top: top.evidence.get("dropout_p") is not None, _lighter_dropout)}
 
 
-def _module_remedy(top: Finding) -> Any:
+def _module_remedy(top: Finding) -> ModuleRemedy | None:
     """The module remedy of ``top`` (see MODULE_REMEDIES), or None."""
     entry = MODULE_REMEDIES.get(top.rule)
     return entry[1] if entry is not None and not top.sets and entry[0](top) else None
@@ -298,12 +297,12 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
     cfg = read_run_config(parent)  # one line for a directory that is not a run
     check_run_files(parent)  # one line for a damaged file, before anything is trained or written
     summary = _read_json(parent / "summary.json")
-    top, nothing = _top_remedy(parent, summary, model)
+    top, nothing, module_remedy = _top_remedy(parent, summary, model)
     if top is None:
         return FixResult(parent, judgement=nothing)
     action = None
-    if model is not None and _module_remedy(top) is not None and _custom_model(parent, summary) is not None:
-        model, action = _module_remedy(top)(model, top, cfg.seed)
+    if module_remedy is not None:  # a user's module, given again (_top_remedy said so otherwise)
+        model, action = module_remedy(model, top, cfg.seed)
         new_cfg = replace(cfg, name=f"{parent.name}-fix", out_dir=str(parent.parent))
     else:
         new_cfg = _fix_config(cfg, top, parent)
