@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import nn
 
-from trainlab.config import ALL_KEYS, TrainConfig, as_config, config_to_dict, read_yaml, resolve_config
+from trainlab.config import ALL_KEYS, TrainConfig, config_source, config_to_dict, read_yaml, resolve_config
 from trainlab.errors import ConfigError, DataError, problem
 from trainlab.train.callbacks import Callback
 
@@ -227,9 +227,8 @@ def _config_and_data(data: Any, val: Any, test: Any, target: str | None, task: s
                       config: str | Path | dict | None, options: dict[str, Any]) -> tuple[TrainConfig, Any]:
     """The resolved config and (for in-memory data) the DataBundle that ``fit`` and ``lr_find`` train on."""
     overrides = options_to_overrides(options)
-    if config is not None and not isinstance(config, (str, Path, dict)):
-        as_config(config, "config")  # a TrainConfig is taken; anything else but a mapping is one ConfigError
-        config = config_to_dict(config) if isinstance(config, TrainConfig) else dict(config)
+    if config is not None:
+        config = config_source(config, "config")  # a TrainConfig or mapping as a dict; anything else: one line
     base = read_yaml(config) if isinstance(config, (str, Path)) else dict(config or {})
     bundle = None
     if isinstance(data, str):

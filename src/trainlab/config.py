@@ -658,18 +658,27 @@ def resolve_config(path: str | Path | None = None,
     return cfg
 
 
-def as_config(cfg: Any, field: str = "cfg") -> TrainConfig:
-    """What a Python caller passes as a config, as a TrainConfig: a TrainConfig, the path of a YAML config file,
-    or a mapping of config keys (nested sections or dotted keys); anything else is one ConfigError."""
+def config_source(cfg: Any, field: str = "cfg") -> str | Path | dict[str, Any]:
+    """What a Python caller passes as a config, as the path of a YAML config file or a plain mapping of config
+    keys (a TrainConfig as its dict); anything else is one ConfigError naming ``field``."""
     if isinstance(cfg, TrainConfig):
-        return cfg
+        return config_to_dict(cfg)
     if isinstance(cfg, (str, Path)):
-        return resolve_config(cfg)
+        return cfg
     if isinstance(cfg, dict) or hasattr(cfg, "keys") and hasattr(cfg, "items"):
-        return resolve_config(overrides=dict(cfg))
+        return dict(cfg)
     got = f"the class {cfg.__name__}" if isinstance(cfg, type) else f"{type(cfg).__name__} {cfg!r:.60}"
     raise ConfigError(f"{field} must be a TrainConfig, the path of a YAML config file, or a dict of config keys. "
                       f"Got {got}. Pass e.g. {{'epochs': 5, 'optimizer': {{'lr': 0.05}}}}.")
+
+
+def as_config(cfg: Any, field: str = "cfg") -> TrainConfig:
+    """A TrainConfig from what a Python caller passes (see ``config_source``): a mapping may use nested sections
+    or dotted keys."""
+    if isinstance(cfg, TrainConfig):
+        return cfg
+    source = config_source(cfg, field)
+    return resolve_config(source) if isinstance(source, (str, Path)) else resolve_config(overrides=source)
 
 
 def _deep_merge(into: dict[str, Any], new: dict[str, Any]) -> None:
