@@ -164,8 +164,10 @@ def test_good_fit_has_nothing_to_fix(cwd, capsys):
 
 def test_not_a_run_directory_is_one_line(cwd, capsys):
     one_line_exit_2(capsys, ["fix", "runs/nope"], r"run must be an existing run directory\. Got 'runs/nope'")
+    assert not (cwd / "runs").exists()  # nothing written beside a run that is not there
     (cwd / "empty").mkdir()
     one_line_exit_2(capsys, ["fix", "empty"], r"run must contain config\.yaml")
+    assert sorted(p.name for p in cwd.iterdir()) == ["empty"] and not any((cwd / "empty").iterdir())
 
 
 def test_a_cause_no_config_key_can_change_is_named_and_nothing_is_trained(tmp_path, capsys):
