@@ -618,8 +618,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = files.parse_yaml(text)
         data = {} if data is None else data  # only comments: every key commented out
     except files.DuplicateKeyError as exc:
-        raise ConfigError(f"--config must name each key once. Got {exc.key!r} twice in {str(path)!r} (lines "
-                          f"{exc.first_line} and {exc.line}). Keep the one you mean.") from None
+        raise ConfigError(exc.problem("--config", path)) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where else ""

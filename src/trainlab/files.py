@@ -150,6 +150,11 @@ class DuplicateKeyError(yaml.YAMLError):
         super().__init__(f"{key!r} twice (lines {first_line} and {line})")
         self.key, self.first_line, self.line = key, first_line, line
 
+    def problem(self, field: str, path: str | Path) -> str:
+        """The one line for ``field`` (the file's role: --config, search space file) read from ``path``."""
+        return (f"{field} must name each key once. Got {self.key!r} twice in {str(path)!r} (lines {self.first_line} "
+                f"and {self.line}). Keep the one you mean.")
+
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -139,8 +139,7 @@ class SearchSpace:
         try:
             data = files.parse_yaml(files.read_utf8(p, "search space file", ConfigError))
         except files.DuplicateKeyError as exc:
-            raise ConfigError(f"search space file must name each key once. Got {exc.key!r} twice in {str(path)!r} "
-                              f"(lines {exc.first_line} and {exc.line}). Keep the one you mean.") from None
+            raise ConfigError(exc.problem("search space file", path)) from None
         except yaml.YAMLError:
             raise ConfigError(f"search space file must be valid YAML. Got a syntax error in {str(path)!r}. "
                               "Fix the file's indentation or quoting.") from None
