@@ -190,6 +190,7 @@ def test_the_backend_follows_the_device_and_nccl_without_cuda_is_one_line(monkey
     assert backend_for("cpu") == "gloo" and backend_for("auto") == "gloo"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert backend_for("cuda") == "nccl" and backend_for("cuda:1") == "nccl"
+    assert backend_for("auto") == "nccl"  # the default device on a GPU machine: was gloo, slow on GPUs
     monkeypatch.setenv("TRAINLAB_DDP_BACKEND", "gloo")  # overridable
     assert backend_for("cuda") == "gloo"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -197,3 +198,32 @@ def test_the_backend_follows_the_device_and_nccl_without_cuda_is_one_line(monkey
     with pytest.raises(ConfigError, match=r"^the distributed backend must suit the device\. Got nccl on a machine "
                                           r"without CUDA \(device='cpu'\)\. Use device=cpu \(gloo\)"):
         backend_for("cpu")
+
+
+@pytest.mark.parametrize("device, local_world, gpus, expected", [
+    ("cuda", 2, 2, "cuda:1"),  # rank 1 of 2 on a 2-GPU machine: its own GPU
+    ("cuda:1", 1, 2, "cuda:1"),  # one process on this machine: the GPU it names
+    ("cuda:0", 2, 2, r"^device must not name one GPU for the 2 processes on this machine\. Got 'cuda:0'\. Use "
+                     r"device=cuda: each process takes the GPU of its local rank\.$"),
+    ("cuda", 4, 2, r"^the processes on a machine must each have a GPU\. Got 4 processes for 2 GPUs "
+                   r"\(device='cuda'\)\. Use --nproc-per-node 2, or device=cpu\.$"),
+    ("cuda:3", 1, 2, r"^device must be one of this machine's 2 GPUs \(cuda:0 … cuda:1\)\. Got 'cuda:3'\."),
+    ("cuda", 2, 0, r"^device must be available on this machine\. Got 'cuda' but torch sees no CUDA GPU\."),
+])
+def test_each_process_gets_a_gpu_of_its_own_or_one_line(monkeypatch, device, local_world, gpus, expected):
+    """Which GPU a process of a multi-GPU run takes (``session`` sets it before joining the group, ``prepare``
+    moves the model there): both rules agree, and a setup that would share or miss a GPU is one line."""
+    import torch
+
+    from trainlab.errors import ConfigError
+    from trainlab.train.distributed import Ranks, _gpu_of, device_for
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    ranks = Ranks(rank=local_world - 1, world=local_world, local_rank=local_world - 1, local_world=local_world)
+    if expected.startswith("cuda"):
+        assert f"cuda:{_gpu_of(device, ranks)}" == expected
+        assert str(device_for(torch.device(device), ranks)) == expected
+        return
+    with pytest.raises(ConfigError, match=expected):
+        _gpu_of(device, ranks)
+        device_for(torch.device(device), ranks)  # the rule session's check leaves for prepare

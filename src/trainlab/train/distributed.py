@@ -63,8 +63,13 @@ def current() -> Ranks:
     return from_env() if dist.is_available() and dist.is_initialized() else SINGLE
 
 
+def on_cuda(device: str) -> bool:
+    """Whether a run's ``device`` setting puts it on a GPU (``auto`` does wherever torch sees one)."""
+    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+
+
 def backend_for(device: str) -> str:
-    name = os.environ.get("TRAINLAB_DDP_BACKEND") or ("nccl" if device.startswith("cuda") else "gloo")
+    name = os.environ.get("TRAINLAB_DDP_BACKEND") or ("nccl" if on_cuda(device) else "gloo")
     if name == "nccl" and not torch.cuda.is_available():
         raise ConfigError(f"the distributed backend must suit the device. Got nccl on a machine without CUDA "
                           f"(device={device!r}). Use device=cpu (gloo), or unset TRAINLAB_DDP_BACKEND.")
@@ -79,9 +84,10 @@ def session(device_of: Callable[[], str]) -> Iterator[Ranks]:
     if not ranks.active or not dist.is_available() or dist.is_initialized():
         yield current()
         return
-    backend = backend_for(device_of())
-    if backend == "nccl":
-        torch.cuda.set_device(ranks.local_rank)
+    device = device_of()
+    backend = backend_for(device)
+    if on_cuda(device):  # each process on its own GPU, whichever backend: bare "cuda" then means that one
+        torch.cuda.set_device(_gpu_of(device, ranks))
     dist.init_process_group(backend)
     try:
         yield ranks
@@ -89,10 +95,35 @@ def session(device_of: Callable[[], str]) -> Iterator[Ranks]:
         dist.destroy_process_group()
 
 
+def _gpu_of(device: str, ranks: Ranks) -> int:
+    """The GPU this process trains on: the one ``device`` names (cuda:N), else the one of its local rank. A
+    ConfigError, the same on every process, where that GPU is not there."""
+    named, gpus = device.partition(":")[2], torch.cuda.device_count()
+    if gpus == 0:
+        raise ConfigError(f"device must be available on this machine. Got {device!r} but torch sees no CUDA GPU. "
+                          "Use device=cpu or device=auto.")
+    if named.isdigit():
+        if int(named) >= gpus:
+            raise ConfigError(f"device must be one of this machine's {gpus} GPUs (cuda:0 … cuda:{gpus - 1}). "
+                              f"Got {device!r}. Use device=cuda.")
+        return int(named)
+    if ranks.local_world > gpus:
+        raise ConfigError(f"the processes on a machine must each have a GPU. Got {ranks.local_world} processes for "
+                          f"{gpus} GPU{'s' if gpus != 1 else ''} (device={device!r}). Use --nproc-per-node {gpus}, "
+                          f"or device=cpu.")
+    return ranks.local_rank
+
+
 def device_for(device: torch.device, ranks: Ranks) -> torch.device:
-    """Each rank's own GPU on a multi-GPU machine (cuda → cuda:<local rank>); CPUs are shared."""
-    if ranks.active and device.type == "cuda" and device.index is None:
-        return torch.device("cuda", ranks.local_rank)
+    """Each rank's own GPU on a multi-GPU machine (cuda → cuda:<local rank>); CPUs are shared. One GPU named for
+    every process on a machine would put them all on it (NCCL refuses: duplicate GPU): a ConfigError."""
+    if ranks.active and device.type == "cuda":
+        if device.index is None:
+            return torch.device("cuda", ranks.local_rank)
+        if ranks.local_world == 1:  # one process on this machine: the GPU it was given
+            return device
+        raise ConfigError(f"device must not name one GPU for the {ranks.local_world} processes on this machine. "
+                          f"Got {str(device)!r}. Use device=cuda: each process takes the GPU of its local rank.")
     return device
 
 

@@ -84,6 +84,10 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device must be available on this machine. Got {name!r} but torch sees no CUDA GPU. "
                           "Use device=cpu or device=auto.")
+    if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ConfigError(f"device must be one of this machine's {n} GPU{'s' if n > 1 else ''} (cuda:0"
+                          f"{f' … cuda:{n - 1}' if n > 1 else ''}). Got {name!r}. Use device=cuda (the first one).")
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device must be available on this machine. Got 'mps'. Use device=cpu or device=auto.")
     return torch.device(name)
@@ -141,7 +145,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     Raises one-line errors and writes nothing. ``model`` may be any ``nn.Module``; ``cfg.model`` is then
     not used to build one.
     """
-    device = resolve_device(cfg.device)
+    ranks = distributed.current()
+    device = distributed.device_for(resolve_device(cfg.device), ranks)  # before anything (class weights) uses it
     bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
     loss_name = cfg.loss.name
     if loss_name == "auto" and model is None and cfg.model.name == "perceptron" and bundle.n_classes == 2:
@@ -159,13 +164,11 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
-    ranks = distributed.current()
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
                           f"batch by index. Got a streamed dataset ({cfg.data.name}). Train it in one process.")
     distributed.check_sizes(len(bundle.train), cfg.batch_size, ranks)  # before any run directory exists
 
-    device = distributed.device_for(device, ranks)
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
