@@ -181,3 +181,43 @@ def test_graph_run_resumes_on_cpu_and_back(make_cfg, device):
     assert on_cpu.summary["steps"]["eager_because"].startswith("device cpu")
     back = resume(first.run_dir, overrides={"epochs": 4, "device": "cuda"}, verbose=False)
     assert back.summary["steps"]["cuda_graph"] is True and len(back.history) == 4
+
+
+@pytest.mark.gpu
+def test_a_graph_run_with_dropout_resumes_exactly(make_cfg, device):
+    """The warm-up steps before a capture draw dropout masks too. Their random state is undone, so a run resumed
+    from a checkpoint (which captures again) draws the masks the uninterrupted run drew."""
+    over = {"device": "cuda", "model.dropout": 0.3, "data.n_points": 330}
+    whole = train(make_cfg(**over, epochs=4, name="whole"), verbose=False)
+    half = train(make_cfg(**over, epochs=2, name="half"), verbose=False)
+    rest = resume(half.run_dir, overrides={"epochs": 4}, verbose=False)
+    assert whole.summary["steps"]["cuda_graph"] is True and rest.summary["steps"]["cuda_graph"] is True
+    assert [h["epoch"] for h in rest.history] == [1, 2, 3, 4]
+    for a, b in zip(whole.history, rest.history):
+        for key in ("train_loss", "val_loss", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), (a["epoch"], key)
+
+
+_GRAPH_RUN = r'''
+import json, sys
+from trainlab.cli import main
+code = main(["train", "--set", "device=cuda", "--set", "data.name=circle", "--set", "epochs=2", "--set",
+             f"out_dir={sys.argv[1]}", "--set", "tensorboard=false", "--quiet", "--no-report"])
+print(json.dumps({"code": code, "dynamo": "torch._dynamo" in sys.modules}))
+'''
+
+
+@pytest.mark.gpu
+def test_a_graph_run_leaves_dynamo_unimported(tmp_path, device):
+    """The captured step updates through train.optim.step: torch's own opt.step() imports torch._dynamo (~0.9 s,
+    inside the first epoch, where capture happens)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _GRAPH_RUN, str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    run = next(tmp_path.iterdir())
+    assert got == {"code": 0, "dynamo": False}
+    assert json.loads((run / "summary.json").read_text())["steps"]["cuda_graph"] is True

@@ -9,8 +9,8 @@ for a schedule, the learning rate. The last, smaller batch of an epoch has anoth
 it as an ordinary (eager) step on the same optimizer state.
 
 Capture needs warm-up steps (lazily created optimizer state, cuBLAS workspaces). They update the real weights,
-so the weights, buffers and optimizer state are saved before and restored in place after: the run starts from
-exactly the weights an eager run starts from.
+so the weights, buffers and optimizer state are saved before and restored in place after, and the GPU's random
+state (their dropout draws) too: the run starts from exactly the weights and random stream an eager run does.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from trainlab.data.base import Split
+from trainlab.train import optim
 from trainlab.train.losses import predict_classes, weight_penalty
 
 # PyTorch's recipe for whole-network capture warms up on a side stream a few times (lazy optimizer state,
@@ -124,7 +125,7 @@ class CapturedStep:
         gnorm = param_norms.norm()
         if cfg.grad_clip is not None:
             nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, gnorm)
-        opt.step()
+        optim.step(opt)  # opt.step() would import torch._dynamo (~0.9 s) inside the first epoch (train/optim.py)
         with torch.no_grad():
             self.losses.index_copy_(0, self.step_t, loss.detach().view(1))
             self.gnorms.index_copy_(0, self.step_t, gnorm.view(1))
@@ -146,16 +147,22 @@ class CapturedStep:
                     g["fused"], g["foreach"] = True, False
         saved = _snapshot(self.model, opt)
         floats = [g["lr"] for g in opt.param_groups]
+        stream = torch.cuda.current_stream(dev)
         try:
             for g, t in zip(opt.param_groups, self.lr_tensors):
                 g["lr"] = t
             side = torch.cuda.Stream(dev)
             side.wait_stream(torch.cuda.current_stream(dev))
+            rng = torch.cuda.get_rng_state(dev)
             with torch.cuda.stream(side):
                 for _ in range(WARMUP_STEPS):
                     opt.zero_grad(set_to_none=True)
                     self._body()
             torch.cuda.current_stream(dev).wait_stream(side)
+            # undone like the weights: the warm-up's dropout draws would shift every later mask, so a run resumed
+            # from a checkpoint (which captures again) and a run with graphs off would draw other masks
+            torch.cuda.synchronize(dev)
+            torch.cuda.set_rng_state(rng, dev)
             opt.zero_grad(set_to_none=True)  # the recorded backward then writes fresh gradient tensors
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
@@ -165,6 +172,9 @@ class CapturedStep:
         finally:
             for g, lr in zip(opt.param_groups, floats):
                 g["lr"] = lr
+            # a capture that failed (a host read) raises out of torch.cuda.graph's exit before it gives the stream
+            # back: the run would go on in the capture's stream, whose allocations may still go to its pool
+            torch.cuda.set_stream(stream)
             torch.cuda.synchronize(dev)
             _restore(self.model, opt, saved)
             self.step_t.zero_()
