@@ -179,6 +179,7 @@ class Run:
         from trainlab.data.memory import as_inputs
 
         from trainlab.data.features import model_inputs
+        from trainlab.models import device_of
 
         p = self._prepared
         stats = p.bundle.stats
@@ -197,7 +198,7 @@ class Run:
         xt = model_inputs(xt, stats)
         was = self.model.training
         self.model.eval()
-        out = self.model(xt.to(p.device)).cpu()
+        out = self.model(xt.to(device_of(self.model))).cpu()  # where the model is now (a user may move it)
         self.model.train(was)
         if p.bundle.task == "regression":
             return out if out.shape[1] > 1 else out[:, 0]
