@@ -11,7 +11,7 @@ Targets (issue 16): W1 whole process ≤ 0.6× the plain loop's and ≥ 3× skor
 W2 ≥ 1.5× the plain loop's samples/s and ≥ 3× Lightning's. Needs Fashion-MNIST where trainlab finds it
 ($TRAINLAB_DATA/fashion-mnist/*.gz, or /usr/share/datasets). ≤ 5 minutes on one H200.
 
-    python benchmarks/gpu.py [--repeats 2] [--skip-tests] [--quick]
+    python benchmarks/gpu.py [--repeats 2] [--skip-tests]
 
 On a lent GPU machine, whose image lacks some of trainlab's packages and the data: `python
 benchmarks/gpu_carry.py` here first (it fills the git-ignored .whl/ and .data/ and prints the one `run` call).
@@ -52,12 +52,16 @@ def main() -> int:
     checks: list[tuple[str, bool]] = []
     if not a.skip_tests:
         t0 = time.perf_counter()
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-                                "tests/train/test_graphs.py", "tests/test_devices.py"],
-                               capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
-        tail = tests.stdout.strip().splitlines()
-        print("\n".join(tail[-60:] if tests.returncode else tail[-1:]), f"({time.perf_counter() - t0:.0f} s)")
-        checks.append(("all gpu tests pass", tests.returncode == 0))
+        try:
+            tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                                    "tests/train/test_graphs.py", "tests/test_devices.py"],
+                                   capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
+            tail, passed = tests.stdout.strip().splitlines(), tests.returncode == 0
+        except subprocess.TimeoutExpired as exc:  # the benchmarks still run: their figures are worth having
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            tail, passed = [*out.strip().splitlines(), "the gpu tests took over 300 s: stopped"], False
+        print("\n".join(tail[-1:] if passed else tail[-60:]), f"({time.perf_counter() - t0:.0f} s)")
+        checks.append(("all gpu tests pass", passed))
 
     rows: dict[str, list[tuple[float, dict]]] = {"trainlab train": [], "trainlab train --no-report": [],
                                                  "plain loop": []}
