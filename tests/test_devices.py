@@ -153,3 +153,14 @@ def test_a_streamed_dataset_of_cuda_tensors_trains(tmp_path, device):
                                     "out_dir": str(tmp_path), "tensorboard": False})
     outcome = workflow_run(cfg, bundle=bundle, model=MyNN(), report=False, verbose=False)
     assert outcome.result.history[0]["train_loss"] > 0
+
+
+def test_a_run_leaves_the_callers_gpu_random_stream_where_it_was(tmp_path, device):
+    """The run seeds its own GPU's stream inside a fork of it (train.checkpoint.seed_rng): the caller's
+    dropout masks after tl.fit are the ones they would have drawn without it."""
+    torch.cuda.manual_seed(123)
+    before = torch.cuda.get_rng_state(device)
+    x, y = _cifar_like(128, 0)
+    tl.fit(MyNN(), (x, y), epochs=1, batch_size=32, device="cuda", out_dir=str(tmp_path), verbose=False,
+           report=False, tensorboard=False)
+    assert torch.equal(torch.cuda.get_rng_state(device), before)

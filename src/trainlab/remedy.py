@@ -41,6 +41,8 @@ from trainlab.diagnose.rules import Finding
 from trainlab.diagnose.verdict import diagnose_run
 from trainlab.errors import ConfigError, DataError, FixError, TrainingError
 from trainlab.files import write_json
+from trainlab.models import device_of
+from trainlab.train.checkpoint import seed_rng
 from trainlab.train.run import check_run_files, read_run_config
 
 FIX_FILE = "fix.json"
@@ -213,11 +215,12 @@ def _top_remedy(parent: Path, summary: dict[str, Any],
 def _reset_layers(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module, str]:
     """A copy of ``model`` whose layers named by ``top`` (symmetric_init's evidence) are re-initialised with their
     own ``reset_parameters()``, drawn from ``seed``; and what was done, in words."""
-    fresh = copy.deepcopy(model)
+    device = device_of(model)
+    fresh = copy.deepcopy(model).cpu()  # drawn on the CPU: the same seed gives the same weights on any device
     names = list(top.evidence.get("layers") or [])
     done = []
     with torch.random.fork_rng(devices=[]):  # the caller's global RNG stream is left as it was
-        torch.manual_seed(seed)
+        seed_rng(seed)
         for name in names:
             try:
                 layer = fresh.get_submodule(name)
@@ -230,7 +233,7 @@ def _reset_layers(model: nn.Module, top: Finding, seed: int) -> tuple[nn.Module,
         raise FixError(f"the layers of {top.title} ({top.rule}) must be found in the module given to re-initialise "
                        f"them. Got none of {names} with reset_parameters() in {type(model).__name__}. "
                        f"{top.remedy[:1].upper()}{top.remedy[1:]}, by hand.")
-    return fresh, f"reset_parameters() of {', '.join(done)} (seed {seed})"
+    return fresh.to(device), f"reset_parameters() of {', '.join(done)} (seed {seed})"
 
 
 LIGHT_DROPOUT = 0.2  # what fix lowers a user module's heavy dropout to (the verdict's remedy says 0.1-0.3)

@@ -135,10 +135,12 @@ class _TrainlabEstimator(BaseEstimator):
         if isinstance(spec, nn.Module):
             return copy.deepcopy(spec)
         if callable(spec):
+            from trainlab.train.checkpoint import seed_rng
+
             # Layers draw their default init from torch's global RNG: seed it inside a fork so the same
             # seed gives the same network and the caller's random stream is left where it was.
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
+                seed_rng(self.seed)  # the CPU's stream alone: fork_rng(devices=[]) puts back no GPU's
                 built = spec(n_features, n_outputs)
             if not isinstance(built, nn.Module):
                 raise TypeError(problem("module", "a factory returning an nn.Module", type(built).__name__,

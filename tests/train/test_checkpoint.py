@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trainlab.errors import CheckpointError
-from trainlab.train.checkpoint import FORMAT, load_checkpoint, restore_rng, rng_state, save_atomic
+from trainlab.train.checkpoint import FORMAT, load_checkpoint, restore_rng, rng_state, save_atomic, seed_rng
 
 
 def _payload() -> dict[str, Any]:
@@ -210,16 +210,60 @@ def test_rng_state_and_restore_reproduce_the_same_draws(tmp_path: Path, with_aug
         assert torch.equal(a, b)
 
 
-def test_a_checkpoint_from_a_machine_with_more_gpus_restores_the_gpus_this_one_has(monkeypatch) -> None:
-    # one CUDA state per GPU of the saving machine; torch.cuda.set_rng_state_all raised IndexError with fewer here
+def test_a_gpu_state_goes_back_onto_the_gpu_the_resumed_run_trains_on_alone(monkeypatch) -> None:
+    """rng_state keeps the run's GPU's stream; restore_rng puts it onto the resuming run's GPU (in a distributed run
+    each process's own, all seeded and drawing alike) and onto no other: the caller's GPUs keep their streams."""
+    restored, saved = [], torch.full((8,), 7, dtype=torch.uint8)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, str(device))))
+    shuffle = torch.Generator().manual_seed(5)
+    state = rng_state(shuffle, None, torch.device("cuda", 0))
+    assert torch.equal(state["cuda_device"], saved) and "cuda" not in state
+    restore_rng(state, shuffle, None, torch.device("cuda", 1))
+    restore_rng(state, shuffle, None, torch.device("cpu"))  # resumed on the CPU: no GPU stream to put back
+    restore_rng(state, shuffle, None)
+    assert restored == [(saved, "cuda:1")]
+    assert "cuda_device" not in rng_state(shuffle, None, torch.device("cpu"))
+
+
+def test_a_checkpoint_with_every_gpus_state_restores_the_run_gpus_alone(monkeypatch) -> None:
+    # checkpoints before 2026-12-06 held one CUDA state per GPU of the saving machine
     restored = []
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, device)))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state, str(device))))
     shuffle = torch.Generator().manual_seed(5)
     gpus = [torch.full((8,), 1, dtype=torch.uint8), torch.full((8,), 2, dtype=torch.uint8)]
-    restore_rng({"torch": torch.get_rng_state(), "shuffle": shuffle.get_state(), "cuda": gpus}, shuffle, None)
-    assert restored == [(gpus[0], 0)]
+    old = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state(), "cuda": gpus}
+    restore_rng(old, shuffle, None, torch.device("cuda"))
+    restore_rng(old, shuffle, None, torch.device("cuda", 1))
+    restore_rng(old, shuffle, None, torch.device("cuda", 2))  # a GPU the saving machine had no state for
+    assert restored == [(gpus[0], "cuda"), (gpus[1], "cuda:1")]
+
+
+def test_seed_rng_seeds_the_cpu_as_manual_seed_does_and_only_the_gpu_it_is_given(monkeypatch) -> None:
+    torch.manual_seed(11)
+    want = torch.rand(4)
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(("all", seed)))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: seeded.append((str(torch.cuda.current), seed)))
+    monkeypatch.setattr(torch.cuda, "current", None, raising=False)
+
+    class OnDevice:  # torch.cuda.device(d) without a GPU: records which one is current
+        def __init__(self, d):
+            self.d = d
+
+        def __enter__(self):
+            torch.cuda.current = self.d
+
+        def __exit__(self, *exc):
+            torch.cuda.current = None
+
+    monkeypatch.setattr(torch.cuda, "device", OnDevice)
+    seed_rng(11)
+    assert torch.equal(torch.rand(4), want)
+    seed_rng(11, torch.device("cpu"))
+    assert seeded == []  # torch.manual_seed would have seeded (or queued seeding) every GPU
+    seed_rng(11, torch.device("cuda", 1))
+    assert seeded == [("cuda:1", 11)] and torch.equal(torch.rand(4), want)
 
 
 def test_restore_rng_into_fresh_generators() -> None:

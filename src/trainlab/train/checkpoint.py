@@ -71,12 +71,25 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return ckpt
 
 
-def rng_state(shuffle: torch.Generator, augment: torch.Generator | None) -> dict[str, Any]:
-    """Every random stream the loop uses, so a resumed run draws the same numbers."""
+def seed_rng(seed: int, device: torch.device | None = None) -> None:
+    """Seed torch's global random stream on the CPU and, for a GPU, on that GPU alone: ``torch.manual_seed``
+    seeds every GPU (or, before CUDA starts, queues that for later), which a fork of the run's streams would
+    not put back."""
+    torch.random.default_generator.manual_seed(seed)
+    if device is not None and device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(seed)
+
+
+def rng_state(shuffle: torch.Generator, augment: torch.Generator | None,
+              device: torch.device | None = None) -> dict[str, Any]:
+    """Every random stream the loop uses, so a resumed run draws the same numbers: on a GPU, that GPU's (its
+    dropout masks). In a distributed run every process's GPU was seeded alike and draws alike, so the one
+    state rank 0 saves is each process's."""
     state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state(),
              "augment": augment.get_state() if augment is not None else None}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(device)
     return state
 
 
@@ -93,13 +106,19 @@ def checkpoint_data(run_dir: str | Path) -> dict[str, Any]:
     return {}
 
 
-def restore_rng(state: dict[str, Any], shuffle: torch.Generator, augment: torch.Generator | None) -> None:
+def restore_rng(state: dict[str, Any], shuffle: torch.Generator, augment: torch.Generator | None,
+                device: torch.device | None = None) -> None:
+    """Put back what ``rng_state`` saved; a GPU state only onto the GPU the resumed run trains on (``device``):
+    a run resumed on the CPU has none to restore, and the caller's other GPUs keep their streams."""
     torch.set_rng_state(state["torch"])
     shuffle.set_state(state["shuffle"])
     if augment is not None and state.get("augment") is not None:
         augment.set_state(state["augment"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        # one state per GPU the saving machine had: a machine with fewer GPUs restores those it has (all of
-        # them raised IndexError there)
-        for index, gpu_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(gpu_state, index)
+    if device is None or device.type != "cuda":
+        return
+    own = state.get("cuda_device")
+    if own is None and state.get("cuda"):  # a checkpoint before 2026-12-06: the state of every GPU it saw
+        index = device.index or 0
+        own = state["cuda"][index] if index < len(state["cuda"]) else None
+    if own is not None:
+        torch.cuda.set_rng_state(own, device)

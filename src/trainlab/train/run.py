@@ -27,7 +27,8 @@ from trainlab.errors import CheckpointError, ConfigError, DistributedError, Outp
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import distributed, env
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.checkpoint import FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic
+from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic,
+                                      seed_rng)
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
@@ -199,7 +200,7 @@ def threads_and_rng(threads: int, seed: int, device: torch.device) -> Iterator[N
     devices = [device.index or 0] if device.type == "cuda" else []
     try:
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            seed_rng(seed, device)
             yield
     finally:
         torch.set_num_threads(old)
@@ -297,7 +298,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         def make(st: TrainState) -> dict[str, Any]:
             return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(cfg),
                     "model": st.model.state_dict(), "optimizer": portable_optimizer_state(st.optimizer),
-                    "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen),
+                    "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen, p.device),
                     "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs}, **ckpt_info}
 
         checkpointer = Checkpointer(run_dir, make, cfg.monitor, cfg.checkpoint.keep)
@@ -310,7 +311,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
         if resume_from is not None:
-            start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen)
+            start_epoch = _restore(state, resume_from, all_cbs, shuffle, aug_gen, p.device)
             prior = _prior_summary(run_dir)
             preflight = prior.get("preflight")  # the facts of the untrained model, kept
             state.first_epoch = prior.get("first_epoch")
@@ -367,11 +368,11 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
 
 
 def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], shuffle: torch.Generator,
-             aug_gen: torch.Generator | None) -> int:
+             aug_gen: torch.Generator | None, device: torch.device) -> int:
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
-    restore_rng(ckpt["rng"], shuffle, aug_gen)
+    restore_rng(ckpt["rng"], shuffle, aug_gen, device)
     state.history = list(ckpt["history"])
     saved = ckpt.get("callbacks", {})
     for cb in cbs:
