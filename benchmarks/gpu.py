@@ -3,7 +3,9 @@ installed), every figure from this one run, as ratios.
 
 W1: the classic Fashion-MNIST recipe (784-256-10 MLP, SGD lr 0.1, batch 256, 10 epochs), each program as a whole
     process (imports, CUDA start, data, training, validation, test; trainlab also its checkpoints, verdict and
-    report), ``--repeats`` times interleaved, medians; plus trainlab's own training-loop seconds (summary.json).
+    report), ``--repeats`` times interleaved, medians; plus trainlab's own training-loop seconds (summary.json),
+    one trainlab run with ``speed.graphs=false`` and one with ``TRAINLAB_CUDA_EARLY=0`` (CUDA started after the
+    torch import instead of beside it: trainlab/gpu_start.py), and the floor: python + import torch (+ CUDA).
 W2: the CIFAR-10 tutorial's CNN (seed 001's MyNN) on CIFAR-shaped random tensors (50,000 × 3×32×32), batch 64,
     SGD lr 0.01, 3 epochs: training samples per second of each loop, in its own process.
 
@@ -78,7 +80,10 @@ def main() -> int:
                 if got is not None:
                     rows[name].append(got)
         eager = attempt("speed.graphs=false", lambda: trainlab_w1(tmp, report=False, extra=["speed.graphs=false"]))
+        late = attempt("TRAINLAB_CUDA_EARLY=0", lambda: trainlab_w1(tmp, report=True,
+                                                                    extra_env={"TRAINLAB_CUDA_EARLY": "0"}))
         floor = attempt("floor", lambda: run_child("floor"))
+        imports = attempt("import", lambda: run_child("import"))
     rows = {k: v for k, v in rows.items() if v}
     if "plain loop" in rows and "trainlab train" in rows:
         plain = med([w for w, _ in rows["plain loop"]])
@@ -88,16 +93,18 @@ def main() -> int:
             acc = med([r["test_acc"] for _, r in rs])
             print(f"  {name:28s} {wall:6.2f} s  ×{wall / plain:.2f} of the plain loop   loop {loop:5.2f} s   "
                   f"test acc {acc:.4f}")
-        if eager is not None:
-            print(f"  {'trainlab, speed.graphs=false':28s} {eager[0]:6.2f} s  (once)            loop "
-                  f"{eager[1]['loop_s']:5.2f} s   test acc {eager[1]['test_acc']:.4f}")
+        for label, once in (("trainlab, speed.graphs=false", eager), ("trainlab, CUDA started late", late)):
+            if once is not None:  # late: TRAINLAB_CUDA_EARLY=0, CUDA started after the torch import (gpu_start)
+                print(f"  {label:28s} {once[0]:6.2f} s  (once)            loop "
+                      f"{once[1]['loop_s']:5.2f} s   test acc {once[1]['test_acc']:.4f}")
         ours = med([w for w, _ in rows["trainlab train"]])
         ours_loop = med([r["loop_s"] for _, r in rows["trainlab train"]])
         first = rows["trainlab train"][0][1]
         print(f"  trainlab steps: {first['steps']}; epoch 1 (with the capture) {first['first_epoch_s']:.3f} s, "
               f"later epochs {first['later_epoch_s']:.3f} s each (training + validation)")
         if floor is not None:
-            print(f"  floor: python + import torch + a CUDA context, nothing else: {floor[0]:.2f} s")
+            print(f"  floor: python + import torch + a CUDA context, nothing else: {floor[0]:.2f} s"
+                  + (f" (without the CUDA context: {imports[0]:.2f} s)" if imports is not None else ""))
         checks.append(("W1 whole process ≤ 0.6× the plain loop", ours <= 0.6 * plain))
         if "skorch" in rows:
             checks.append(("W1 ≥ 3× skorch", med([w for w, _ in rows["skorch"]]) >= 3 * ours))

@@ -294,6 +294,13 @@ def child_lightning_w2() -> dict:
     return {"samples_per_s": W2_N * W2_EPOCHS / (time.perf_counter() - t0)}
 
 
+def child_import() -> dict:
+    """Python and ``import torch``, nothing else: the floor without CUDA."""
+    import torch
+
+    return {"loop_s": 0.0, "test_acc": float("nan"), "torch": torch.__version__}
+
+
 def child_floor() -> dict:
     """What every program here pays before its first step: Python, ``import torch`` and a CUDA context."""
     import torch
@@ -303,7 +310,7 @@ def child_floor() -> dict:
     return {"loop_s": 0.0, "test_acc": float("nan")}
 
 
-CHILDREN = {"floor": child_floor, "plain-w1": child_plain_w1, "tutorial-w1": child_tutorial_w1, "skorch-w1": child_skorch_w1, "plain-w2": child_plain_w2,
+CHILDREN = {"import": child_import, "floor": child_floor, "plain-w1": child_plain_w1, "tutorial-w1": child_tutorial_w1, "skorch-w1": child_skorch_w1, "plain-w2": child_plain_w2,
             "trainlab-w2": child_trainlab_w2, "lightning-w2": child_lightning_w2}
 
 
@@ -313,9 +320,10 @@ def env() -> dict:
     return env
 
 
-def whole_process(cmd: list[str], timeout: float = 600) -> tuple[float, str]:
+def whole_process(cmd: list[str], timeout: float = 600, extra_env: dict | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**env(), **(extra_env or {})}, cwd=ROOT,
+                         timeout=timeout)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
@@ -328,11 +336,12 @@ def run_child(name: str) -> tuple[float, dict]:
     return wall, json.loads(out.strip().splitlines()[-1])
 
 
-def trainlab_w1(out_dir: str, report: bool, extra: tuple[str, ...] = ()) -> tuple[float, dict]:
+def trainlab_w1(out_dir: str, report: bool, extra: tuple[str, ...] = (),
+                extra_env: dict | None = None) -> tuple[float, dict]:
     """`trainlab train` (the default config is W1) as a whole process; its loop seconds from metrics.jsonl."""
     cmd = [sys.executable, "-m", "trainlab.cli", "train", "--set", f"device={DEVICE}", "--set", f"out_dir={out_dir}"]
     cmd += [arg for kv in extra for arg in ("--set", kv)]
-    wall, out = whole_process(cmd + ([] if report else ["--no-report"]))
+    wall, out = whole_process(cmd + ([] if report else ["--no-report"]), extra_env=extra_env)
     run = sorted(Path(out_dir).iterdir(), key=lambda p: p.stat().st_mtime)[-1]
     summary = json.loads((run / "summary.json").read_text())
     epochs = [json.loads(line)["epoch_time"] for line in (run / "metrics.jsonl").read_text().splitlines()]

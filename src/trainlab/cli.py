@@ -344,6 +344,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             return 0
         kwargs = dict(cfg=cfg)
     painter = _start_painter(a)  # before anything imports torch (trainlab.train does)
+    _start_cuda(kwargs)
     try:
         return _train(a, kwargs, painter)
     finally:
@@ -359,6 +360,16 @@ def _start_painter(a: argparse.Namespace) -> Painter | None:
     from trainlab.report.painter import start_painter
 
     return start_painter()
+
+
+def _start_cuda(kwargs: dict[str, Any]) -> None:
+    """A GPU run's CUDA context, started in a thread beside the torch import that follows (trainlab.gpu_start).
+    A resumed run's device is known here only where --set device= names it."""
+    from trainlab import gpu_start
+
+    device = kwargs["cfg"].device if "cfg" in kwargs else kwargs["overrides"].get("device")
+    if isinstance(device, str):
+        gpu_start.start(device)
 
 
 def _train(a: argparse.Namespace, kwargs: dict[str, Any], painter: Painter | None) -> int:

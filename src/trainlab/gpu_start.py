@@ -1,0 +1,62 @@
+"""Start a GPU's CUDA context beside the torch import, for ``trainlab train`` on a GPU.
+
+Before its first step a CUDA run pays for two things, one after the other: importing torch (~1 s on a workstation,
+several on the sandboxed H200 machine of issue 16) and then, on its first CUDA call, starting CUDA (``cuInit`` and
+the GPU's primary context: seconds more on such a machine). Starting CUDA needs no torch: the CUDA driver's own API
+does it (``cuInit``, ``cuDevicePrimaryCtxRetain``), and torch's first CUDA call then finds that GPU's primary context
+made and uses it, as the CUDA runtime uses any primary context the driver API retained. :func:`start` makes those
+calls in a thread through ctypes, which lets go of the GIL during each call, so they run beside the import.
+
+Never an error: where there is no NVIDIA driver, no such GPU, or a call fails, the thread just ends, and torch
+starts CUDA itself as it always did (and says what is wrong). ``TRAINLAB_CUDA_EARLY=0`` turns it off (the A/B row
+of ``benchmarks/gpu.py``). This module imports no torch, by design.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+
+__all__ = ["gpu_ordinal", "start"]
+
+
+def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | None:
+    """The GPU a run's ``device`` setting will train on: the one ``cuda:N`` names; for ``cuda`` and ``auto`` the
+    first, or in a distributed run the one of the process's local rank (as ``train.distributed`` assigns them).
+    None for a CPU (or MPS) run."""
+    env = os.environ if environ is None else environ
+    if device.startswith("cuda:") and device[5:].isdigit():
+        return int(device[5:])
+    if device in ("cuda", "auto"):
+        return int(env.get("LOCAL_RANK", "0")) if int(env.get("WORLD_SIZE", "1")) > 1 else 0
+    return None
+
+
+def start(device: str) -> threading.Thread | None:
+    """Start the CUDA context of the GPU ``device`` will train on, in a thread; None where there is nothing to
+    start (a CPU run, not Linux, switched off)."""
+    ordinal = gpu_ordinal(device)
+    if ordinal is None or os.environ.get("TRAINLAB_CUDA_EARLY", "1") == "0" or not sys.platform.startswith("linux"):
+        return None
+    # The driver reads this in cuInit: torch sets the same default just before its own (torch.cuda._lazy_init);
+    # without it every kernel of torch's CUDA libraries would be loaded into the context up front.
+    os.environ.setdefault("CUDA_MODULE_LOADING", "LAZY")
+    thread = threading.Thread(target=_retain_primary_context, args=(ordinal,), name="trainlab-cuda-start",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def _retain_primary_context(ordinal: int) -> bool:
+    """cuInit, then retain GPU ``ordinal``'s primary context (held until the process ends, as torch holds it)."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:  # no NVIDIA driver on this machine
+        return False
+    dev, ctx = ctypes.c_int(), ctypes.c_void_p()
+    try:
+        return (cuda.cuInit(0) == 0 and cuda.cuDeviceGet(ctypes.byref(dev), ordinal) == 0
+                and cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev) == 0)
+    except AttributeError:  # a libcuda.so.1 without the driver API (a stub)
+        return False
