@@ -49,6 +49,7 @@ class FakeDriver:
 
 def test_a_gpu_run_starts_its_gpus_context_in_a_thread_with_lazy_module_loading(monkeypatch):
     driver = FakeDriver()
+    monkeypatch.setattr(gpu_start, "torch_has_cuda", lambda: True)
     monkeypatch.setattr(ctypes, "CDLL", lambda name: driver if name == "libcuda.so.1" else None)
     monkeypatch.delenv("CUDA_MODULE_LOADING", raising=False)
     monkeypatch.delenv("TRAINLAB_CUDA_EARLY", raising=False)
@@ -61,13 +62,30 @@ def test_a_gpu_run_starts_its_gpus_context_in_a_thread_with_lazy_module_loading(
     assert os.environ["CUDA_MODULE_LOADING"] == "LAZY"
 
 
-def test_nothing_starts_for_a_cpu_run_or_when_switched_off(monkeypatch):
+def test_nothing_starts_for_a_cpu_run_a_cpu_torch_or_when_switched_off(monkeypatch):
     driver = FakeDriver()
     monkeypatch.setattr(ctypes, "CDLL", lambda name: driver)
+    monkeypatch.delenv("TRAINLAB_CUDA_EARLY", raising=False)
+    monkeypatch.setattr(gpu_start, "torch_has_cuda", lambda: False)
+    assert gpu_start.start("auto") is None  # a CPU-only torch on a machine with a driver: it trains on the CPU
+    monkeypatch.setattr(gpu_start, "torch_has_cuda", lambda: True)
     assert gpu_start.start("cpu") is None
     monkeypatch.setenv("TRAINLAB_CUDA_EARLY", "0")
     assert gpu_start.start("cuda") is None
     assert driver.calls == []
+
+
+def test_a_cuda_torch_is_told_from_a_cpu_one_without_importing_it(tmp_path, monkeypatch):
+    import importlib.machinery
+
+    fake = tmp_path / "torch"
+    (fake / "lib").mkdir(parents=True)
+    spec = importlib.machinery.ModuleSpec("torch", None, is_package=True)
+    spec.submodule_search_locations = [str(fake)]
+    monkeypatch.setattr(gpu_start.importlib.util, "find_spec", lambda name: spec if name == "torch" else None)
+    assert gpu_start.torch_has_cuda() is False
+    (fake / "lib" / "libtorch_cuda.so").write_bytes(b"")
+    assert gpu_start.torch_has_cuda() is True
 
 
 @pytest.mark.parametrize("fail, calls", [("cuInit", 1), ("cuDeviceGet", 2), ("cuDevicePrimaryCtxRetain", 3)])
@@ -107,6 +125,7 @@ _REAL = r'''
 import json, time, trainlab.gpu_start as g
 t0 = time.perf_counter()
 thread = g.start("cuda")
+assert thread is not None, "trainlab.gpu_start started nothing: no CUDA torch found"
 thread.join()
 import torch
 x = torch.ones(256, 256, device="cuda")

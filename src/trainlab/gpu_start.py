@@ -14,11 +14,13 @@ of ``benchmarks/gpu.py``). This module imports no torch, by design.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import sys
 import threading
+from pathlib import Path
 
-__all__ = ["gpu_ordinal", "start"]
+__all__ = ["gpu_ordinal", "start", "torch_has_cuda"]
 
 
 def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | None:
@@ -35,9 +37,10 @@ def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | Non
 
 def start(device: str) -> threading.Thread | None:
     """Start the CUDA context of the GPU ``device`` will train on, in a thread; None where there is nothing to
-    start (a CPU run, not Linux, switched off)."""
+    start (a CPU run, not Linux, a torch without CUDA, switched off)."""
     ordinal = gpu_ordinal(device)
-    if ordinal is None or os.environ.get("TRAINLAB_CUDA_EARLY", "1") == "0" or not sys.platform.startswith("linux"):
+    if (ordinal is None or os.environ.get("TRAINLAB_CUDA_EARLY", "1") == "0" or not sys.platform.startswith("linux")
+            or not torch_has_cuda()):
         return None
     # The driver reads this in cuInit: torch sets the same default just before its own (torch.cuda._lazy_init);
     # without it every kernel of torch's CUDA libraries would be loaded into the context up front.
@@ -46,6 +49,15 @@ def start(device: str) -> threading.Thread | None:
                               daemon=True)
     thread.start()
     return thread
+
+
+def torch_has_cuda() -> bool:
+    """Whether the installed torch is a CUDA build (it ships ``lib/libtorch_cuda.so``), found without importing
+    it: a CPU-only torch on a machine with an NVIDIA driver trains on the CPU, and a context made for it would
+    only hold GPU memory."""
+    spec = importlib.util.find_spec("torch")
+    return spec is not None and any((Path(folder) / "lib" / "libtorch_cuda.so").exists()
+                                    for folder in spec.submodule_search_locations or ())
 
 
 def _retain_primary_context(ordinal: int) -> bool:
