@@ -181,9 +181,12 @@ def _space_file(tmp_path):
 
 
 def test_two_workers_share_one_study_and_run_exactly_the_budget(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "trainlab.cli", "search", *LONG, "--set", f"out_dir={tmp_path}/runs",
-                        "--space", str(_space_file(tmp_path)), "--trials", "7", "--epochs", "2", "--workers", "2",
-                        "--name", "two"], capture_output=True, text=True, timeout=240)
+    # Trials of ~1 s each (batch 4, 8 epochs): with the 2-epoch trials this had (0.1 s), the first worker up took
+    # all 7 before the other had imported torch, whenever the machine was busy (CI, 2026-12-06).
+    r = subprocess.run([sys.executable, "-m", "trainlab.cli", "search", *LONG, "--set", "batch_size=4",
+                        "--set", f"out_dir={tmp_path}/runs", "--space", str(_space_file(tmp_path)), "--trials", "7",
+                        "--epochs", "8", "--workers", "2", "--name", "two"], capture_output=True, text=True,
+                       timeout=240)
     assert r.returncode == 0, r.stderr
     spec, study, _ = load_search(tmp_path / "runs" / "search-two")
     trials = study.get_trials()
