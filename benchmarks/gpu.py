@@ -35,6 +35,10 @@ from programs import (DEVICE, ROOT, W2_BATCH, W2_EPOCHS, attempt, byte_compile_t
                       run_child, trainlab_w1)
 
 
+# Every test file with tests marked gpu (tests/benchmarks/test_gpu_carry.py checks that none is missing).
+GPU_TESTS = ("tests/train/test_graphs.py", "tests/test_devices.py", "tests/test_gpu_start.py")
+
+
 # --- the driver -----------------------------------------------------------------------------------------------
 
 
@@ -56,7 +60,7 @@ def main() -> int:
         t0 = time.perf_counter()
         try:
             tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
-                                    "tests/train/test_graphs.py", "tests/test_devices.py"],
+                                    *GPU_TESTS],
                                    capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
             tail, passed = tests.stdout.strip().splitlines(), tests.returncode == 0
         except subprocess.TimeoutExpired as exc:  # the benchmarks still run: their figures are worth having
