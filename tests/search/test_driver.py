@@ -220,7 +220,9 @@ def test_a_killed_worker_leaves_a_failed_trial_and_the_search_finishes(tmp_path)
 
 
 def test_workers_share_a_study_in_postgresql(tmp_path, postgres_url):
-    res = search(_cfg(tmp_path), SPACE, trials=6, epochs=2, workers=2, storage=postgres_url, name="pg", log=None)
+    # ~1 s trials, as in the two-worker test above: 0.05 s ones could all go to the worker that started first
+    cfg = _cfg(tmp_path, **{"data.n_points": 2000, "batch_size": 4})
+    res = search(cfg, SPACE, trials=6, epochs=4, workers=2, storage=postgres_url, name="pg", log=None)
     assert res.counts["complete"] == 6 and {r["worker"] for r in res.rows} == {0, 1}
     # a second machine would see the same study through the same URL
     again = optuna.load_study(study_name="pg", storage=open_storage(postgres_url))
