@@ -219,6 +219,7 @@ def test_each_process_gets_a_gpu_of_its_own_or_one_line(monkeypatch, device, loc
     from trainlab.train.distributed import Ranks, _gpu_of, device_for
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
     ranks = Ranks(rank=local_world - 1, world=local_world, local_rank=local_world - 1, local_world=local_world)
     if expected.startswith("cuda"):
         assert f"cuda:{_gpu_of(device, ranks)}" == expected

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from trainlab.errors import ConfigError
+from trainlab.train.env import check_gpu
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,11 @@ def session(device_of: Callable[[], str]) -> Iterator[Ranks]:
 def _gpu_of(device: str, ranks: Ranks) -> int:
     """The GPU this process trains on: the one ``device`` names (cuda:N), else the one of its local rank. A
     ConfigError, the same on every process, where that GPU is not there."""
-    named, gpus = device.partition(":")[2], torch.cuda.device_count()
-    if gpus == 0:
-        raise ConfigError(f"device must be available on this machine. Got {device!r} but torch sees no CUDA GPU. "
-                          "Use device=cpu or device=auto.")
+    check_gpu(device)
+    named = device.partition(":")[2]
     if named.isdigit():
-        if int(named) >= gpus:
-            raise ConfigError(f"device must be one of this machine's {gpus} GPUs (cuda:0 … cuda:{gpus - 1}). "
-                              f"Got {device!r}. Use device=cuda.")
         return int(named)
+    gpus = torch.cuda.device_count()
     if ranks.local_world > gpus:
         raise ConfigError(f"the processes on a machine must each have a GPU. Got {ranks.local_world} processes for "
                           f"{gpus} GPU{'s' if gpus != 1 else ''} (device={device!r}). Use --nproc-per-node {gpus}, "

@@ -1,4 +1,5 @@
-"""Facts about where a run ran, saved with every run as evidence: versions, device, threads, git revision."""
+"""Facts about where a run ran, saved with every run as evidence: versions, device, threads, git revision; and
+whether this machine has the GPU a run names (:func:`check_gpu`)."""
 from __future__ import annotations
 
 import functools
@@ -9,6 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from trainlab.errors import ConfigError
+
+
+def check_gpu(name: str) -> None:
+    """A ConfigError where the device ``name`` (cuda, cuda:N) needs a GPU this machine lacks: none at all, or not
+    that index. The one check of a CUDA device setting, for a single process (``train.run.resolve_device``) and
+    for each process of a distributed run (``train.distributed``)."""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        raise ConfigError(f"device must be available on this machine. Got {name!r} but torch sees no CUDA GPU. "
+                          "Use device=cpu or device=auto.")
+    index = name.partition(":")[2]
+    if index.isdigit() and int(index) >= n:
+        raise ConfigError(f"device must be one of this machine's {n} GPU{'s' if n > 1 else ''} (cuda:0"
+                          f"{f' … cuda:{n - 1}' if n > 1 else ''}). Got {name!r}. Use device=cuda (the first one).")
 
 
 def cores() -> int:

@@ -82,13 +82,8 @@ def n_outputs(loss: Loss, bundle: DataBundle) -> int:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device must be available on this machine. Got {name!r} but torch sees no CUDA GPU. "
-                          "Use device=cpu or device=auto.")
-    if name.startswith("cuda:") and name[5:].isdigit() and int(name[5:]) >= torch.cuda.device_count():
-        n = torch.cuda.device_count()
-        raise ConfigError(f"device must be one of this machine's {n} GPU{'s' if n > 1 else ''} (cuda:0"
-                          f"{f' … cuda:{n - 1}' if n > 1 else ''}). Got {name!r}. Use device=cuda (the first one).")
+    if name.startswith("cuda"):
+        env.check_gpu(name)
     if name == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device must be available on this machine. Got 'mps'. Use device=cpu or device=auto.")
     return torch.device(name)
