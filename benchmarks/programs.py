@@ -247,7 +247,7 @@ def child_plain_w2() -> dict:
     return {"samples_per_s": W2_N * W2_EPOCHS / (time.perf_counter() - t0)}
 
 
-def child_trainlab_w2() -> dict:
+def child_trainlab_w2(precision: str = "fp32") -> dict:
     import torch
 
     import trainlab as tl
@@ -257,7 +257,8 @@ def child_trainlab_w2() -> dict:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as out:
         run = tl.fit(_my_nn(), (x, y), val=(xv, yv), epochs=W2_EPOCHS, batch_size=W2_BATCH, optimizer="sgd",
-                     lr=0.01, device=DEVICE, out_dir=out, report=False, verbose=False, tensorboard=False)
+                     lr=0.01, device=DEVICE, out_dir=out, report=False, verbose=False, tensorboard=False,
+                     precision=precision)
     loop = sum(h["epoch_time"] for h in run.history)  # includes the 1,000-example validation each epoch
     return {"samples_per_s": W2_N * W2_EPOCHS / loop, "steps": run.summary["steps"]}
 
@@ -311,7 +312,8 @@ def child_floor() -> dict:
 
 
 CHILDREN = {"import": child_import, "floor": child_floor, "plain-w1": child_plain_w1, "tutorial-w1": child_tutorial_w1, "skorch-w1": child_skorch_w1, "plain-w2": child_plain_w2,
-            "trainlab-w2": child_trainlab_w2, "lightning-w2": child_lightning_w2}
+            "trainlab-w2": child_trainlab_w2,
+            "trainlab-w2-bf16": lambda: child_trainlab_w2("bf16"), "lightning-w2": child_lightning_w2}
 
 
 def env() -> dict:

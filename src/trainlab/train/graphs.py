@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from trainlab.data.base import Split
-from trainlab.train import optim
+from trainlab.train import optim, precision
 from trainlab.train.losses import predict_classes, weight_penalty
 
 # PyTorch's recipe for whole-network capture warms up on a side stream a few times (lazy optimizer state,
@@ -117,8 +117,9 @@ class CapturedStep:
         pos = self.step_t * self.bs + self.offsets  # (B,) positions in the permutation
         idx = self.order.index_select(0, pos)  # (B,) example indices
         xb, yb = data.train.x.index_select(0, idx), data.train.y.index_select(0, idx)
-        out = model(xb)
-        loss = data.loss.fn(out, yb)
+        with precision.autocast(cfg.speed.precision, data.device, in_graph=True):
+            out = model(xb)
+            loss = data.loss.fn(out, yb)
         total = loss + weight_penalty(self.penalized, cfg.loss.l1, cfg.loss.l2) if self.penalized else loss
         total.backward()
         param_norms = torch.stack(torch._foreach_norm([grad_or_zero(p) for p in self.params]))  # (P,)
@@ -127,7 +128,7 @@ class CapturedStep:
             nn.utils.clip_grads_with_norm_(self.params, cfg.grad_clip, gnorm)
         optim.step(opt)  # opt.step() would import torch._dynamo (~0.9 s) inside the first epoch (train/optim.py)
         with torch.no_grad():
-            self.losses.index_copy_(0, self.step_t, loss.detach().view(1))
+            self.losses.index_copy_(0, self.step_t, loss.detach().float().view(1))  # a bf16 run's own loss: bf16
             self.gnorms.index_copy_(0, self.step_t, gnorm.view(1))
             self.grad_sq.add_(param_norms.square())
             if data.classification:

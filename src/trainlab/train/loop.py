@@ -17,7 +17,7 @@ from torch import nn
 from trainlab.data.base import Split
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import TrainingError
-from trainlab.train import distributed, graphs, optim
+from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
 from trainlab.train.stop import EpochLimit
@@ -211,9 +211,10 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     losses, gnorms, correct, grad_sq = buffers
     if data.augment is not None:
         xb = data.augment(xb)
-    out = (state.ddp or model)(xb)
-    # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
-    loss = data.loss.fn(out, yb) if len(xb) else out.sum() * 0
+    with precision.autocast(cfg.speed.precision, data.device):  # nothing for fp32 (train/precision.py)
+        out = (state.ddp or model)(xb)
+        # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
+        loss = data.loss.fn(out, yb) if len(xb) else out.sum() * 0
     total = loss * scale if scale != 1.0 else loss
     total = total + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else total
 

@@ -23,7 +23,7 @@ from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import ConfigError
 from trainlab.train.loop import batches
 from trainlab.train.losses import weight_penalty
-from trainlab.train import optim
+from trainlab.train import optim, precision
 from trainlab.train.optim import make_optimizer
 from trainlab.train.run import Prepared, on_device, prepare, threads_and_rng
 
@@ -209,7 +209,8 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
         for group in opt.param_groups:
             group["lr"] = lr
         xb, yb = next(data)
-        loss = p.loss.fn(model(xb), yb)
+        with precision.autocast(cfg.speed.precision, device):  # the steps the run will take (train/precision.py)
+            loss = p.loss.fn(model(xb), yb)
         total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -25,7 +25,7 @@ from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
 from trainlab.errors import CheckpointError, ConfigError, DistributedError, OutputClosed, TrainingError
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
-from trainlab.train import distributed, env
+from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic,
                                       seed_rng)
@@ -143,6 +143,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     """
     ranks = distributed.current()
     device = distributed.device_for(resolve_device(cfg.device), ranks)  # before anything (class weights) uses it
+    precision.check(cfg.speed.precision, device)
     bundle = bundle if bundle is not None else load_data(cfg.data, cfg.seed)
     loss_name = cfg.loss.name
     if loss_name == "auto" and model is None and cfg.model.name == "perceptron" and bundle.n_classes == 2:
