@@ -1,6 +1,9 @@
 """The classic Fashion-MNIST recipe (W1) on this CPU: `trainlab train` against skorch, a plain tensor loop and
 the tutorial's per-sample DataLoader loop, each program a whole process (imports, data, training, validation,
-test; trainlab also its checkpoints, verdict, live curves and report), runs interleaved, medians.
+test; trainlab also its checkpoints, verdict, live curves and report), runs interleaved, medians. The checks take
+the median of ratios measured together: each trainlab run's whole process over its own loop, and each repeat's
+other program over that repeat's trainlab run (a slow moment of a shared machine then stretches one ratio's two
+figures, not one side of a ratio of medians).
 
 Recipe: Flatten → Linear(784,256) → ReLU → Linear(256,10), N(0, 0.01) init, SGD lr 0.1, batch 256, 10 epochs,
 cross-entropy. Targets (issue 16): trainlab's whole process ≤ 1.5× its own training loop, ≥ 2× faster than
@@ -36,15 +39,13 @@ def main() -> int:
         programs["skorch"] = lambda tmp: run_child("skorch-w1")
     if not a.skip_tutorial:
         programs["tutorial loop"] = lambda tmp: run_child("tutorial-w1")
-    rows: dict[str, list[tuple[float, dict]]] = {name: [] for name in programs}
+    runs: dict[str, list[tuple[float, dict] | None]] = {name: [] for name in programs}  # one per repeat, None: failed
     with tempfile.TemporaryDirectory() as tmp:
         attempt("warm-up", lambda: trainlab_w1(tmp, report=False))  # fills the dataset cache and the OS file cache
         for _ in range(a.repeats):
             for name, fn in programs.items():
-                got = attempt(name, lambda fn=fn: fn(tmp))
-                if got is not None:
-                    rows[name].append(got)
-    rows = {k: v for k, v in rows.items() if v}
+                runs[name].append(attempt(name, lambda fn=fn: fn(tmp)))
+    rows = {k: [r for r in v if r is not None] for k, v in runs.items() if any(v)}
     if "trainlab train" not in rows:
         return 1
     ours = med([w for w, _ in rows["trainlab train"]])
@@ -52,13 +53,18 @@ def main() -> int:
     for name, rs in rows.items():
         wall, loop, acc = med([w for w, _ in rs]), med([r["loop_s"] for _, r in rs]), med([r["test_acc"] for _, r in rs])
         print(f"  {name:28s} {wall:6.2f} s   {wall / ours:5.2f}× trainlab's   loop {loop:5.2f} s   test acc {acc:.4f}")
-    loop = med([r["loop_s"] for _, r in rows["trainlab train"]])
-    acc = med([r["test_acc"] for _, r in rows["trainlab train"]])
-    checks = [(f"trainlab train whole process ≤ 1.5× its training loop ({ours / loop:.2f}×)", ours <= 1.5 * loop)]
+    # Ratios per run or per interleaved pair, then their median: on a shared machine a slow moment stretches both
+    # figures of one run (its whole process and its own loop) or of one pair, not the other runs'.
+    mine = rows["trainlab train"]
+    own = med([w / r["loop_s"] for w, r in mine])
+    acc = med([r["test_acc"] for _, r in mine])
+    checks = [(f"trainlab train whole process ≤ 1.5× its training loop ({own:.2f}×, median of per-run ratios)",
+               own <= 1.5)]
     for name, factor in (("skorch", 2), ("tutorial loop", 5)):
         if name in rows:
-            theirs = med([w for w, _ in rows[name]])
-            checks.append((f"≥ {factor}× faster than {name} ({theirs / ours:.2f}×)", theirs >= factor * ours))
+            pairs = [b[0] / a[0] for a, b in zip(runs["trainlab train"], runs[name]) if a and b]  # same repeat
+            checks.append((f"≥ {factor}× faster than {name} ({med(pairs):.2f}×, median of {len(pairs)} pairs)",
+                           med(pairs) >= factor))
             their_acc = med([r["test_acc"] for _, r in rows[name]])
             checks.append((f"accuracy within 1 point of {name} ({(acc - their_acc) * 100:+.2f})",
                            abs(acc - their_acc) <= 0.01))
