@@ -341,9 +341,10 @@ class SpeedConfig(_Section):
     # ordinary (eager) steps where capture is unsafe, and says why in summary.json. false: always eager.
     graphs: bool = True
     # Mixed precision for the training steps: fp32 computes in float32; bf16 runs each update's forward pass and
-    # loss under torch.autocast in bfloat16 (a GPU's tensor cores, Ampere or newer), the weights and the update in
-    # float32. Validation, test and predictions stay float32. Most CPUs compute bfloat16 slower than float32.
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # loss under torch.autocast in bfloat16 (a GPU's tensor cores, Ampere or newer), fp16 in float16 with loss
+    # scaling (any CUDA GPU; its steps stay eager); the weights and the update in float32. Validation, test and
+    # predictions stay float32. Most CPUs compute bfloat16 and float16 slower than float32.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
 
 class CheckpointConfig(_Section):

@@ -33,6 +33,7 @@ def test_cpu_runs_stay_eager_and_say_why(make_cfg):
 
 @pytest.mark.parametrize("overrides, reason", [
     ({"speed.graphs": False}, "speed.graphs=false"),
+    ({"speed.precision": "fp16"}, "speed.precision=fp16"),
     ({"optimizer.name": "adagrad"}, "optimizer adagrad"),
     ({"optimizer.name": "rmsprop", "schedule.name": "cosine"}, "optimizer rmsprop with schedule cosine"),
     ({"batch_size": 100}, "fewer than"),

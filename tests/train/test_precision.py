@@ -1,5 +1,6 @@
-"""speed.precision: bf16 updates under autocast, float32 weights, validation and test; refused where a device
-cannot compute it. The CPU runs autocast too, so everything but the tensor cores is checked here."""
+"""speed.precision: bf16/fp16 updates under autocast (fp16 with loss scaling), float32 weights, validation and test;
+refused where a device cannot compute it. The CPU runs autocast and the loss scaler too, so everything but the
+tensor cores is checked here."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +8,9 @@ import torch
 from torch import nn
 
 import trainlab as tl
-from trainlab.errors import ConfigError
+from trainlab.diagnose.verdict import diagnose_run
+from trainlab.errors import ConfigError, TrainingError
+from trainlab.train.callbacks import Callback
 from trainlab.train import precision
 from trainlab.train.run import resume, train
 
@@ -80,8 +83,8 @@ def test_the_lr_range_test_takes_the_steps_the_run_will_take(monkeypatch):
 
 def test_an_unknown_precision_is_one_line_naming_the_choices(make_cfg):
     with pytest.raises(ConfigError) as err:
-        make_cfg(**{"speed.precision": "fp16"})
-    assert "speed.precision" in str(err.value) and "'bf16'" in str(err.value) and "\n" not in str(err.value)
+        make_cfg(**{"speed.precision": "fp8"})
+    assert "speed.precision" in str(err.value) and "'fp16'" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_devices_that_cannot_compute_bf16_are_refused_with_one_line(monkeypatch):
@@ -93,10 +96,104 @@ def test_devices_that_cannot_compute_bf16_are_refused_with_one_line(monkeypatch)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
     with pytest.raises(ConfigError) as err:
         precision.check("bf16", torch.device("cuda", 0))
-    assert "Tesla T4" in str(err.value) and "speed.precision=fp32" in str(err.value)
+    assert "Tesla T4" in str(err.value) and "speed.precision=fp16" in str(err.value)
+    precision.check("fp16", torch.device("cuda", 0))  # every CUDA GPU computes float16
 
 
 def test_autocast_in_a_graph_keeps_no_cast_weights():
     ctx = precision.autocast("bf16", torch.device("cpu"), in_graph=True)
     assert isinstance(ctx, torch.autocast) and ctx._cache_enabled is False
     assert not isinstance(precision.autocast("fp32", torch.device("cpu")), torch.autocast)
+
+
+# --- fp16: loss scaling ------------------------------------------------------------------------------------------
+
+
+class InfGradients(Callback):
+    """Makes the first ``times`` backward passes' gradients inf (all of them with None), as float16 overflow does."""
+
+    def __init__(self, times: int | None) -> None:
+        self.times, self.seen = times, 0
+        self.scales: list[float] = []  # the loss scale each on_train_begin found
+
+    def on_train_begin(self, state):
+        self.scales.append(state.scaler.get_scale() if state.scaler is not None else None)
+        first = next(iter(state.model.parameters()))
+        first.register_hook(self._hook)
+
+    def _hook(self, grad):
+        self.seen += 1
+        return grad * float("inf") if self.times is None or self.seen <= self.times else grad
+
+
+def test_fp16_updates_run_in_float16_and_validation_in_float32(tmp_path):
+    model = Recorder()
+    run = tl.fit(model, _circle(), precision="fp16", epochs=2, out_dir=str(tmp_path), verbose=False, report=False)
+    assert model.seen[True] == {torch.float16} and model.seen[False] == {torch.float32}
+    assert all(p.dtype == torch.float32 for p in run.model.parameters())
+    assert [h["skipped_updates"] for h in run.history] == [0, 0]
+    last = torch.load(run.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["scaler"]["scale"] == 65536.0  # GradScaler's start: no overflow on this toy set
+
+
+def test_fp16_skips_overflowing_updates_counts_them_and_halves_the_scale(make_cfg):
+    inf = InfGradients(times=3)
+    run = train(make_cfg(**{"speed.precision": "fp16"}, epochs=2), callbacks=[inf], verbose=False)
+    assert [h["skipped_updates"] for h in run.history] == [3, 0]
+    assert all(0 < h["grad_norm"] < float("inf") for h in run.history)  # the mean over the applied updates
+    assert run.summary["first_epoch"]["first_grad_norm"] > 0  # the first applied update's, not a skipped one's
+    assert run.summary["steps"]["eager_because"].startswith("device cpu")
+    last = torch.load(run.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["scaler"]["scale"] == 65536.0 / 2 ** 3
+
+
+def test_a_skipped_update_leaves_the_weights_and_the_optimizer_alone(make_cfg):
+    """The first update overflows: the weights after it are the initial ones and Adam has not started its moments."""
+
+    class Snap(Callback):
+        def on_train_begin(self, state):
+            self.before = [p.detach().clone() for p in state.model.parameters()]
+
+        def on_batch_end(self, state, step, loss):
+            if step == 0:
+                self.after_first = [p.detach().clone() for p in state.model.parameters()]
+                self.adam_state = len(state.optimizer.state)
+
+    snap = Snap()
+    train(make_cfg(**{"speed.precision": "fp16", "optimizer.name": "adam"}, epochs=1),
+          callbacks=[InfGradients(times=1), snap], verbose=False)
+    assert all(torch.equal(a, b) for a, b in zip(snap.before, snap.after_first))
+    assert snap.adam_state == 0
+
+
+def test_an_fp16_epoch_without_any_update_stops_with_its_cause_and_a_remedy(make_cfg):
+    cfg = make_cfg(**{"speed.precision": "fp16"}, epochs=3, name="fp16-inf")
+    with pytest.raises(TrainingError) as info:
+        train(cfg, callbacks=[InfGradients(times=None)], verbose=False)
+    msg = str(info.value)
+    assert "float16 gradients overflowed at every update of epoch 1" in msg and "speed.precision=bf16" in msg
+    assert "\n" not in msg
+    found = {f.rule: f for f in diagnose_run(cfg.out_dir + "/fp16-inf").findings}
+    assert found["non_finite"].evidence["cause_id"] == "fp16_overflow"
+    assert found["non_finite"].sets == {"speed.precision": "fp32"}
+
+
+def test_an_fp16_run_resumes_with_its_loss_scale(make_cfg):
+    first = InfGradients(times=2)
+    half = train(make_cfg(**{"speed.precision": "fp16"}, epochs=2, name="half"), callbacks=[first], verbose=False)
+    again = InfGradients(times=0)
+    rest = resume(half.run_dir, overrides={"epochs": 3}, callbacks=[again], verbose=False)
+    assert first.scales == [65536.0] and again.scales == [65536.0 / 4]
+    assert [h["skipped_updates"] for h in rest.history] == [2, 0, 0]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("prec", ["bf16", "fp16"])
+def test_mixed_precision_on_the_gpu_trains_like_fp32(make_cfg, device, prec):
+    if prec == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        pytest.skip("this GPU has no bfloat16")
+    over = {"device": "cuda", "epochs": 8, "model.hidden": [32], "optimizer.lr": 0.3, "data.n_points": 330}
+    fp32 = train(make_cfg(**over, name="fp32"), verbose=False)
+    mixed = train(make_cfg(**over, name=prec, **{"speed.precision": prec}), verbose=False)
+    assert mixed.history[-1]["val_acc"] == pytest.approx(fp32.history[-1]["val_acc"], abs=0.05)
+    assert mixed.summary["steps"]["cuda_graph"] is (prec == "bf16")

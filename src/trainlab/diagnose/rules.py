@@ -631,7 +631,8 @@ def lr_unusual(ctx: RunContext) -> Finding | None:
                    f"{way} optimizer.lr to {usual:g} (now {lr:g}), the usual start for {name}", {"optimizer.lr": usual})
 
 
-_WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss"}
+_WHAT = {"loss": "the training loss", "gradient norm": "the gradient norm", "val_loss": "the validation loss",
+         "float16 gradients": "every update's float16 gradients"}
 
 
 def nan_cause(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
@@ -645,6 +646,9 @@ def nan_cause(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
     g0, gmax = facts.get("first_grad_norm"), facts.get("max_grad_norm")
     if facts.get("what") == "val_loss":
         return "val_overflow", "the weights grew too large for the validation inputs"
+    if facts.get("what") == "float16 gradients":  # train.loop: an fp16 epoch whose every update was skipped
+        return "fp16_overflow", (f"float16's range: the gradients overflowed even at a loss scale of "
+                                 f"{facts.get('loss_scale', 0):g}, so no update was applied")
     if first is None or g0 is None:
         return "bad_start", "the first update already failed, so the inputs or the initial weights are far too large"
     if g0 >= t.exploding_norm:
@@ -682,7 +686,10 @@ def non_finite(ctx: RunContext) -> Finding | None:
                f"epochs; likely cause: {ev['cause']}")
     lr = ctx.lr
     lower = {"optimizer.lr": lr / 10}
-    if ev["cause_id"] in ("bad_start", "overflow") and not ctx.cfg("data.normalize"):
+    if ev["cause_id"] == "fp16_overflow":
+        remedy, sets = "train in float32: set speed.precision=fp32 (or bf16 on a GPU that has it)", {
+            "speed.precision": "fp32"}
+    elif ev["cause_id"] in ("bad_start", "overflow") and not ctx.cfg("data.normalize"):
         remedy, sets = "check the data for extreme values and set data.normalize=true", {"data.normalize": True}
     elif ev["cause_id"] in ("bad_start", "overflow"):
         remedy, sets = f"check the data for extreme values and lower optimizer.lr to {lr / 10:g} (now {lr:g})", lower

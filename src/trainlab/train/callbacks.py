@@ -45,6 +45,7 @@ class TrainState:
     ranks: Any = None
 
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
+    scaler: Any = None  # an fp16 run's torch.amp.GradScaler (train.precision); None otherwise
 
     def request_stop(self, reason: str, rule: str | None = None) -> None:
         """Stop after this epoch; the first reason given wins. ``rule``: the stopping rule's id (``stopped_by``)."""

@@ -39,6 +39,8 @@ def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
         return "the training split is streamed batch by batch"
     if data.augment is not None:
         return "data.augment draws new random transforms each step"
+    if cfg.speed.precision == "fp16":
+        return "speed.precision=fp16: its loss scaler reads each update's overflow check on the host"
     if per_step_callbacks:
         return "a callback runs Python after every update (on_batch_begin/on_batch_end)"
     if len(data.train) // cfg.batch_size < WARMUP_STEPS + 1:

@@ -136,7 +136,9 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     sizes = torch.full((steps,), float(bs), device=device)
     sizes[-1] = n - bs * (steps - 1)
     state.step_losses = losses
-    buffers = (losses, gnorms, correct, grad_sq)
+    # (S,) an fp16 run's updates skipped for overflowing gradients (their gnorms entry is 0); None: none can be
+    skipped = torch.zeros(steps, dtype=torch.bool, device=device) if state.scaler is not None else None
+    buffers = (losses, gnorms, correct, grad_sq, skipped)
 
     model.train()
     order: torch.Tensor | None = None
@@ -180,25 +182,39 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             cb.on_batch_end(state, step, loss)
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
 
-    sums = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype), gnorms.mean()])
+    applied = steps if skipped is None else steps - int(skipped.sum())  # fp16: one more host read an epoch
+    if applied == 0:
+        assert state.scaler is not None
+        raise TrainingError(f"the float16 gradients overflowed at every update of epoch {state.epoch}, so none "
+                            f"was applied (loss scale now {state.scaler.get_scale():g}). Train with "
+                            "speed.precision=bf16 (float32's range) or fp32.",
+                            facts={"what": "float16 gradients", "value": "inf", "epoch": state.epoch, "step": None,
+                                   "precision": "fp16", "loss_scale": state.scaler.get_scale()})
+    sums = torch.stack([(losses * sizes).sum(), correct.sum().to(losses.dtype), gnorms.sum() / applied])
     if ranks is not None and ranks.active:  # the epoch's totals over every rank's examples: one all-reduce
         sums = distributed.sum_over_ranks(sums, ranks) / torch.tensor([1.0, 1.0, ranks.world], device=device)
     loss_sum, acc_sum, gsum = sums.tolist()
     if state.epoch == 1 and state.first_epoch is None:  # a resumed run keeps the curve of its own epoch 1
-        state.first_epoch = first_epoch_curve(losses, gnorms)
-    state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, steps)
-    return {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
-            "grad_norm": gsum}
+        state.first_epoch = first_epoch_curve(losses, gnorms, skipped)
+    state.layer_grad_norms = layer_norms([n for n, _ in named], grad_sq, applied)
+    metrics = {"train_loss": loss_sum / n, "train_acc": acc_sum / n if data.classification else None,
+               "grad_norm": gsum}
+    if skipped is not None:
+        metrics["skipped_updates"] = steps - applied
+    return metrics
 
 
-def first_epoch_curve(losses: torch.Tensor, gnorms: torch.Tensor) -> dict[str, Any]:
+def first_epoch_curve(losses: torch.Tensor, gnorms: torch.Tensor, skipped: torch.Tensor | None = None
+                      ) -> dict[str, Any]:
     """The first epoch's updates as data, from its on-device buffers in one host read: the first update's loss
     and gradient norm (the untrained model's) and the mean loss of each of up to ``CURVE_POINTS`` equal runs
-    of consecutive updates — a loss that blew up inside epoch 1 shows here while the epoch's mean hides it."""
+    of consecutive updates — a loss that blew up inside epoch 1 shows here while the epoch's mean hides it.
+    ``skipped``: an fp16 run's updates skipped for overflow; the gradient norm is then the first applied one's."""
     steps = len(losses)
     k = min(CURVE_POINTS, steps)
     chunks = losses[:k * (steps // k)].view(k, -1).mean(1)  # (k,) ; the remainder (< k updates) is left out
-    values = torch.cat([losses[:1], gnorms[:1], chunks]).tolist()
+    first_g = gnorms[:1] if skipped is None else gnorms[(~skipped).int().argmax()].view(1)
+    values = torch.cat([losses[:1], first_g, chunks]).tolist()
     return {"first_loss": values[0], "first_grad_norm": values[1], "loss_curve": values[2:], "steps": steps}
 
 
@@ -207,8 +223,8 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
                 scale: float = 1.0) -> torch.Tensor:
     """One update launched op by op; writes its loss, gradient norm and hits into the epoch's buffers.
     ``scale``: a distributed run's factor for this rank's share of the global batch (train.distributed.shard)."""
-    cfg, model, opt = state.cfg, state.model, state.optimizer
-    losses, gnorms, correct, grad_sq = buffers
+    cfg, model, opt, scaler = state.cfg, state.model, state.optimizer, state.scaler
+    losses, gnorms, correct, grad_sq, skipped = buffers
     if data.augment is not None:
         xb = data.augment(xb)
     with precision.autocast(cfg.speed.precision, data.device):  # nothing for fp32 (train/precision.py)
@@ -219,14 +235,22 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     total = total + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else total
 
     opt.zero_grad(set_to_none=True)
-    total.backward()
+    if scaler is None:
+        total.backward()
+    else:  # fp16: the loss scaled up for the backward pass, the gradients back to their size (train/precision.py)
+        scaler.scale(total).backward()
+        scaler.unscale_(opt)
     # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
     # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
     param_norms = torch.stack(torch._foreach_norm([graphs.grad_or_zero(p) for p in params]))  # (P,)
     gnorm = param_norms.norm()
     if cfg.grad_clip is not None:
         nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
-    optim.step(opt)  # opt.step() without importing torch._dynamo (train/optim.py)
+    if scaler is None:
+        optim.step(opt)  # opt.step() without importing torch._dynamo (train/optim.py)
+    elif not precision.step_unless_overflow(opt, scaler, gnorm):  # skipped: the scale was too large
+        skipped[step] = True
+        gnorm, param_norms = gnorm.new_zeros(()), param_norms.new_zeros(param_norms.shape)
     state.scheduler.step()
     with torch.no_grad():
         losses[step] = loss.detach()

@@ -191,6 +191,7 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
     train = on_device(p.bundle.train, device)
     shuffle = torch.Generator().manual_seed(seed)
     ratio = (max_lr / min_lr) ** (1 / (steps - 1))
+    scaler = precision.make_scaler(cfg.speed.precision, device)
 
     def stream():
         while True:  # epochs over the training split, reshuffled, until the sweep ends
@@ -213,10 +214,18 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
             loss = p.loss.fn(model(xb), yb)
         total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
         opt.zero_grad(set_to_none=True)
-        total.backward()
-        if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        optim.step(opt)
+        if scaler is None:
+            total.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optim.step(opt)
+        else:  # fp16, as the run's steps: an overflowing update is skipped; its loss still counts at its lr
+            scaler.scale(total).backward()
+            scaler.unscale_(opt)
+            gnorm = torch.stack(torch._foreach_norm([q.grad for q in params if q.grad is not None])).norm()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
+            precision.step_unless_overflow(opt, scaler, gnorm)
         value = float(loss.detach())  # one host read a step: 100 of them are nothing next to the steps themselves
         if not math.isfinite(value):
             stop = f"loss became {value} at lr {lr:.3g}"

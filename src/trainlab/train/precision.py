@@ -1,12 +1,19 @@
-"""Mixed precision for the training steps (``speed.precision``), as Lightning's ``precision="bf16-mixed"`` and
-Keras's ``mixed_bfloat16``: the forward pass and the loss of each update run under ``torch.autocast`` in bfloat16,
-so a GPU's tensor cores (Ampere or newer) do the matrix products; the weights, their gradients and the optimizer's
-update stay float32. bfloat16 has float32's range, so no loss scaling is needed (float16 would need a scaler that
-reads every update's overflow check back to the host).
+"""Mixed precision for the training steps (``speed.precision``), as Lightning's ``precision="bf16-mixed"`` /
+``"16-mixed"`` and Keras's ``mixed_bfloat16`` / ``mixed_float16``: the forward pass and the loss of each update run
+under ``torch.autocast``, so a GPU's tensor cores do the matrix products; the weights, their gradients and the
+optimizer's update stay float32.
+
+* ``bf16`` (Ampere or newer): bfloat16 has float32's range, so nothing else changes.
+* ``fp16`` (any CUDA GPU: a T4, a V100): float16 tops out at 65504 and loses gradients below ~6e-8, so the loss
+  is scaled up before the backward pass and the gradients scaled back before the update (``torch.amp.GradScaler``).
+  An update whose scaled gradients overflowed is skipped and the scale halved; after 2000 good ones it doubles.
+  Deciding that reads one number back to the host each update, so fp16 steps never run as a CUDA graph. A run's
+  first few updates are usually skipped while the scale finds its level: ``skipped_updates`` in metrics.jsonl
+  counts them, and an epoch with no update left is a TrainingError that says so.
 
 Only the updates change. Validation, the test, the report's pictures and predictions run in float32 on the same
 float32 weights, so the logged validation loss is the one ``trainlab report`` and ``trainlab evaluate`` find again.
-On a CPU without bfloat16 units (most of them) the steps are slower than in float32, not faster.
+On a CPU without bfloat16 / float16 units (most of them) the steps are slower than in float32, not faster.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import torch
 
 from trainlab.errors import ConfigError
 
-DTYPES = {"bf16": torch.bfloat16}  # speed.precision → the autocast dtype; fp32: no autocast
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # speed.precision → the autocast dtype; fp32: no autocast
 
 
 def check(precision: str, device: torch.device) -> None:
@@ -27,10 +34,10 @@ def check(precision: str, device: torch.device) -> None:
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"speed.precision must be fp32 on device {device.type}. Got {precision!r}. "
                           "Use speed.precision=fp32, or train on cuda or cpu.")
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         name = torch.cuda.get_device_name(device)
         raise ConfigError(f"speed.precision=bf16 needs a GPU that computes in bfloat16 (Ampere or newer). Got "
-                          f"{precision!r} on {name}. Use speed.precision=fp32.")
+                          f"{precision!r} on {name}. Use speed.precision=fp16 (with loss scaling) or fp32.")
 
 
 def autocast(precision: str, device: torch.device, *, in_graph: bool = False) -> ContextManager:
@@ -40,3 +47,21 @@ def autocast(precision: str, device: torch.device, *, in_graph: bool = False) ->
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=DTYPES[precision], cache_enabled=not in_graph)
+
+
+def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """The loss scaler of an fp16 run (its state goes into every checkpoint); None for fp32 and bf16."""
+    return torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
+def step_unless_overflow(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, gnorm: torch.Tensor) -> bool:
+    """After ``scaler.unscale_(opt)``: the update where the gradients are finite (``gnorm``, their global norm, is),
+    else none; then the scale moves (``GradScaler.step`` + ``update``, with trainlab's ``optim.step``, which does
+    not import torch._dynamo). Returns whether the update was applied. One host read."""
+    from trainlab.train import optim
+
+    applied = bool(torch.isfinite(gnorm))
+    if applied:
+        optim.step(opt)
+    scaler.update()
+    return applied

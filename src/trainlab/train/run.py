@@ -259,7 +259,8 @@ def _build_state(p: Prepared) -> TrainState:
     steps = -(-len(p.bundle.train) // cfg.batch_size)
     opt = make_optimizer(p.model.parameters(), cfg.optimizer)
     sched = make_scheduler(opt, cfg.schedule, steps, cfg.epochs)
-    return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps)
+    return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps,
+                      scaler=precision.make_scaler(cfg.speed.precision, p.device))
 
 
 # Builds callbacks that need the prepared data or the run directory (e.g. per-layer statistics on a
@@ -295,7 +296,8 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(cfg),
                     "model": st.model.state_dict(), "optimizer": portable_optimizer_state(st.optimizer),
                     "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen, p.device),
-                    "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs}, **ckpt_info}
+                    "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs},
+                    **({"scaler": st.scaler.state_dict()} if st.scaler is not None else {}), **ckpt_info}
 
         checkpointer = Checkpointer(run_dir, make, cfg.monitor, cfg.checkpoint.keep)
         loggers: list[Callback] = [MetricsFiles(run_dir)]
@@ -368,6 +370,8 @@ def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], s
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
+    if state.scaler is not None and ckpt.get("scaler"):  # an fp16 run's loss scale; a fresh one for any other
+        state.scaler.load_state_dict(ckpt["scaler"])
     restore_rng(ckpt["rng"], shuffle, aug_gen, device)
     state.history = list(ckpt["history"])
     saved = ckpt.get("callbacks", {})
