@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable

@@ -10,8 +10,6 @@ from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
-
 from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BESIDE_ERROR, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
 from trainlab import files
 from trainlab.diagnose.stats import read_layers
