@@ -294,3 +294,24 @@ def test_a_config_file_with_resume_is_refused_not_ignored(cwd, capsys):
     assert err == ("error: --config must be left out with --resume (a resumed run keeps its own config.yaml). Got "
                    "'other.yaml'. Change what may change with --set, e.g. --set epochs=20.\n")
     assert json.loads((cwd / "runs/r/summary.json").read_text())["epochs_run"] == 2  # untouched
+
+
+def test_a_resumed_run_starts_cuda_for_the_device_in_its_config(tmp_path, monkeypatch):
+    """trainlab train --resume: CUDA starts beside the torch import for the run's own device (config.yaml), or the
+    one --set device= names; a config.yaml that cannot be read starts nothing and raises nothing here (the resume
+    says what is wrong with it)."""
+    from trainlab import cli, gpu_start
+
+    started: list[str] = []
+    monkeypatch.setattr(gpu_start, "start", lambda device: started.append(device))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 0\ndevice: cuda:1\n")
+    cli._start_cuda({"resume_dir": str(run), "overrides": {}})
+    cli._start_cuda({"resume_dir": str(run), "overrides": {"device": "cpu"}})
+    (run / "config.yaml").write_text("device: [cuda\n")
+    cli._start_cuda({"resume_dir": str(run), "overrides": {}})
+    cli._start_cuda({"resume_dir": str(tmp_path / "missing"), "overrides": {}})
+    (run / "config.yaml").write_bytes(b"\xff\xfe")
+    cli._start_cuda({"resume_dir": str(run), "overrides": {}})
+    assert started == ["cuda:1", "cpu"]

@@ -364,12 +364,29 @@ def _start_painter(a: argparse.Namespace) -> Painter | None:
 
 def _start_cuda(kwargs: dict[str, Any]) -> None:
     """A GPU run's CUDA context, started in a thread beside the torch import that follows (trainlab.gpu_start).
-    A resumed run's device is known here only where --set device= names it."""
+    A resumed run's device is the one --set device= names, else the one in its config.yaml."""
     from trainlab import gpu_start
 
-    device = kwargs["cfg"].device if "cfg" in kwargs else kwargs["overrides"].get("device")
+    if "cfg" in kwargs:
+        device = kwargs["cfg"].device
+    else:
+        device = kwargs["overrides"].get("device") or _stored_device(kwargs["resume_dir"])
     if isinstance(device, str):
         gpu_start.start(device)
+
+
+def _stored_device(run_dir: str) -> Any:
+    """The ``device`` in a run's config.yaml (read without torch), or None where it cannot be read: the resume
+    itself reads that file again and says, in one line, what is wrong with it."""
+    import yaml
+
+    from trainlab import files
+
+    try:
+        raw = files.parse_yaml((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, TrainlabError, yaml.YAMLError):
+        return None
+    return raw.get("device") if isinstance(raw, dict) else None
 
 
 def _train(a: argparse.Namespace, kwargs: dict[str, Any], painter: Painter | None) -> int:
