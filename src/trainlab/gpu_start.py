@@ -31,7 +31,9 @@ def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | Non
     if device.startswith("cuda:") and device[5:].isdigit():
         return int(device[5:])
     if device in ("cuda", "auto"):
-        return int(env.get("LOCAL_RANK", "0")) if int(env.get("WORLD_SIZE", "1")) > 1 else 0
+        # a process handed one GPU of its own (CUDA_VISIBLE_DEVICES naming one) sees it as 0 (train.distributed)
+        one = len([d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]) == 1
+        return int(env.get("LOCAL_RANK", "0")) if int(env.get("WORLD_SIZE", "1")) > 1 and not one else 0
     return None
 
 

@@ -220,6 +220,7 @@ def test_each_process_gets_a_gpu_of_its_own_or_one_line(monkeypatch, device, loc
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     ranks = Ranks(rank=local_world - 1, world=local_world, local_rank=local_world - 1, local_world=local_world)
     if expected.startswith("cuda"):
         assert f"cuda:{_gpu_of(device, ranks)}" == expected
@@ -228,3 +229,39 @@ def test_each_process_gets_a_gpu_of_its_own_or_one_line(monkeypatch, device, loc
     with pytest.raises(ConfigError, match=expected):
         _gpu_of(device, ranks)
         device_for(torch.device(device), ranks)  # the rule session's check leaves for prepare
+
+
+@pytest.mark.parametrize("visible, gpus, expected", [
+    ("3", 1, "cuda:0"),  # srun --gpus-per-task=1: this process sees only its own GPU, as cuda:0
+    (" 3 ", 1, "cuda:0"),
+    ("0,1", 2, "cuda:1"),  # both GPUs visible to each process: the one of its local rank
+    ("", 1, r"^the processes on a machine must each have a GPU\. Got 2 processes for 1 GPU "),  # one GPU for two
+    ("0,1", 1, r"^the processes on a machine must each have a GPU\. Got 2 processes for 1 GPU "),
+])
+def test_a_process_handed_its_own_gpu_trains_on_it(monkeypatch, visible, gpus, expected):
+    import torch
+
+    from trainlab import gpu_start
+    from trainlab.errors import ConfigError
+    from trainlab.train.distributed import Ranks, _gpu_of, device_for
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    ranks = Ranks(rank=1, world=2, local_rank=1, local_world=2)
+    if not expected.startswith("cuda"):
+        with pytest.raises(ConfigError, match=expected):
+            _gpu_of("cuda", ranks)
+        return
+    assert f"cuda:{_gpu_of('cuda', ranks)}" == expected
+    assert str(device_for(torch.device("cuda"), ranks)) == expected
+    # the CUDA context trainlab train starts early is that GPU's too
+    started = gpu_start.gpu_ordinal("cuda", {"WORLD_SIZE": "2", "LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": visible})
+    assert f"cuda:{started}" == expected
+
+
+def test_two_processes_handed_the_same_gpu_are_found():
+    from trainlab.train.distributed import duplicate_gpu
+
+    assert duplicate_gpu([("a", "GPU-1"), ("a", "GPU-2"), ("b", "GPU-1")]) is None  # another machine's GPU-1
+    assert duplicate_gpu([("a", "GPU-1"), ("a", "GPU-2"), ("a", "GPU-1")]) == (0, 2, "a", "GPU-1")

@@ -91,9 +91,24 @@ def session(device_of: Callable[[], str]) -> Iterator[Ranks]:
         torch.cuda.set_device(_gpu_of(device, ranks))
     dist.init_process_group(backend)
     try:
+        if on_cuda(device) and backend == "nccl" and handed_own_gpu(ranks):
+            _check_distinct_gpus(ranks)
         yield ranks
     finally:
         dist.destroy_process_group()
+
+
+def handed_own_gpu(ranks: Ranks) -> bool:
+    """Whether the launcher handed this process one GPU of its own, as ``srun --gpus-per-task=1`` does: one of
+    several processes on a machine, ``CUDA_VISIBLE_DEVICES`` naming a single GPU, and torch seeing just that one.
+    The process then trains on its cuda:0, not on the index of its local rank (which it cannot see)."""
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return ranks.local_world > 1 and len(visible) == 1 and torch.cuda.device_count() == 1
+
+
+def local_gpu(ranks: Ranks) -> int:
+    """The index, among the GPUs this process sees, of the one its local rank trains on."""
+    return 0 if handed_own_gpu(ranks) else ranks.local_rank
 
 
 def _gpu_of(device: str, ranks: Ranks) -> int:
@@ -104,19 +119,51 @@ def _gpu_of(device: str, ranks: Ranks) -> int:
     if named.isdigit():
         return int(named)
     gpus = torch.cuda.device_count()
-    if ranks.local_world > gpus:
+    if ranks.local_world > gpus and not handed_own_gpu(ranks):
         raise ConfigError(f"the processes on a machine must each have a GPU. Got {ranks.local_world} processes for "
                           f"{gpus} GPU{'s' if gpus != 1 else ''} (device={device!r}). Use --nproc-per-node {gpus}, "
                           f"or device=cpu.")
-    return ranks.local_rank
+    return local_gpu(ranks)
+
+
+def duplicate_gpu(every: list[tuple[str, str]]) -> tuple[int, int, str, str] | None:
+    """(first rank, second rank, host, GPU) of the first GPU two ranks hold, from each rank's (host, GPU uuid) in
+    rank order; None when every rank holds a GPU of its own."""
+    seen: dict[tuple[str, str], int] = {}
+    for rank, key in enumerate(every):
+        if key in seen:
+            return seen[key], rank, key[0], key[1]
+        seen[key] = rank
+    return None
+
+
+def _check_distinct_gpus(ranks: Ranks) -> None:
+    """Processes handed one GPU each (``handed_own_gpu``) that were handed the same one would stop NCCL at its first
+    exchange ("Duplicate GPU detected", deep inside torch): compared here over a side gloo group, one line on every
+    process."""
+    import socket
+
+    group = dist.new_group(backend="gloo")
+    try:
+        every: list[Any] = [None] * ranks.world
+        dist.all_gather_object(every, (socket.gethostname(), str(torch.cuda.get_device_properties(0).uuid)),
+                               group=group)
+    finally:
+        dist.destroy_process_group(group)
+    twice = duplicate_gpu(every)
+    if twice is not None:
+        a, b, host, gpu = twice
+        raise ConfigError(f"each process must be handed a GPU of its own. Got ranks {a} and {b} both handed GPU "
+                          f"{gpu} on {host} (CUDA_VISIBLE_DEVICES). Hand each process another GPU, or device=cpu.")
 
 
 def device_for(device: torch.device, ranks: Ranks) -> torch.device:
-    """Each rank's own GPU on a multi-GPU machine (cuda → cuda:<local rank>); CPUs are shared. One GPU named for
-    every process on a machine would put them all on it (NCCL refuses: duplicate GPU): a ConfigError."""
+    """Each rank's own GPU on a multi-GPU machine (cuda → cuda:<local rank>, or cuda:0 where the launcher handed
+    each process one GPU); CPUs are shared. One GPU named for every process on a machine would put them all on it
+    (NCCL refuses: duplicate GPU): a ConfigError."""
     if ranks.active and device.type == "cuda":
         if device.index is None:
-            return torch.device("cuda", ranks.local_rank)
+            return torch.device("cuda", local_gpu(ranks))
         if ranks.local_world == 1:  # one process on this machine: the GPU it was given
             return device
         raise ConfigError(f"device must not name one GPU for the {ranks.local_world} processes on this machine. "
