@@ -265,3 +265,38 @@ def test_two_processes_handed_the_same_gpu_are_found():
 
     assert duplicate_gpu([("a", "GPU-1"), ("a", "GPU-2"), ("b", "GPU-1")]) is None  # another machine's GPU-1
     assert duplicate_gpu([("a", "GPU-1"), ("a", "GPU-2"), ("a", "GPU-1")]) == (0, 2, "a", "GPU-1")
+
+
+CHECK_GPUS = r"""
+import os, sys, types
+import torch
+import torch.distributed as dist
+from trainlab.errors import ConfigError
+from trainlab.train.distributed import Ranks, _check_distinct_gpus
+
+rank, uuid = int(sys.argv[1]), sys.argv[2]
+torch.cuda.get_device_properties = lambda device=None: types.SimpleNamespace(uuid=uuid)  # no GPU here: its uuid
+dist.init_process_group("gloo", rank=rank, world_size=2, init_method=f"tcp://127.0.0.1:{sys.argv[3]}")
+try:
+    _check_distinct_gpus(Ranks(rank=rank, world=2, local_rank=rank, local_world=2))
+    print("distinct")
+except ConfigError as exc:
+    print(f"error: {exc}")
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("uuids, expected", [
+    (("GPU-a", "GPU-b"), "distinct"),
+    (("GPU-a", "GPU-a"), "error: each process must be handed a GPU of its own. Got ranks 0 and 1 both handed GPU "
+                         "GPU-a on "),
+])
+def test_processes_compare_the_gpus_they_were_handed(uuids, expected):
+    """The comparison itself, in two real processes over gloo (each told which GPU it holds: CI has none)."""
+    port = str(_free_port())
+    procs = [subprocess.Popen([sys.executable, "-c", CHECK_GPUS, str(r), uuids[r], port], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for r in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for (out, err), p in zip(outs, procs):
+        assert p.returncode == 0, err[-2000:]
+        assert out.strip().startswith(expected), out
