@@ -103,6 +103,14 @@ def test_non_finite_names_where_when_and_cause_from_the_loops_facts():
      "bad_start"),
     ({"peak_loss": 0.69, "last_loss": 0.2, "max_grad_norm": 5.0}, "overflow"),  # was learning, then a sudden NaN
     ({"what": "val_loss", "step": None, "steps_per_epoch": None}, "val_overflow"),
+    # an fp16 run: what was an overflow or a bad start is float16's range (65504); the step causes stay
+    ({"peak_loss": 0.69, "last_loss": 0.2, "max_grad_norm": 5.0, "precision": "fp16"}, "fp16_overflow"),
+    ({"first_loss": None, "peak_loss": None, "last_loss": None, "first_grad_norm": None, "max_grad_norm": None,
+      "precision": "fp16"}, "fp16_overflow"),
+    ({"precision": "fp16"}, "lr_too_high"),
+    ({"peak_loss": 0.69, "last_loss": 0.2, "max_grad_norm": 5.0, "precision": "bf16"}, "overflow"),
+    ({"what": "float16 gradients", "value": "inf", "step": None, "precision": "fp16", "loss_scale": 1e-30},
+     "fp16_overflow"),
 ])
 def test_nan_causes_are_ordered_by_evidence(changes, cause):
     assert nan_cause(nan_facts(**changes), Thresholds())[0] == cause

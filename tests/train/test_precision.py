@@ -197,3 +197,32 @@ def test_mixed_precision_on_the_gpu_trains_like_fp32(make_cfg, device, prec):
     mixed = train(make_cfg(**over, name=prec, **{"speed.precision": prec}), verbose=False)
     assert mixed.history[-1]["val_acc"] == pytest.approx(fp32.history[-1]["val_acc"], abs=0.05)
     assert mixed.summary["steps"]["cuda_graph"] is (prec == "bf16")
+
+
+class PastFloat16(nn.Module):
+    """A network whose hidden values pass 65504 (float16's largest number) on the way and come back: fine in
+    float32, inf under float16 autocast, as an unnormalised sum or a large attention logit is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.hidden, self.out = nn.Linear(2, 16), nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x)) * 1e6 / 1e6)
+
+
+def test_a_forward_pass_past_float16s_range_is_named_and_float32_fixes_it(tmp_path):
+    from trainlab import remedy
+
+    data = _circle()
+    with pytest.raises(TrainingError) as err:
+        tl.fit(PastFloat16(), data, precision="fp16", epochs=2, out_dir=str(tmp_path), verbose=False,
+               report=False, tensorboard=False)
+    assert err.value.facts["precision"] == "fp16"
+    found = {f.rule: f for f in diagnose_run(err.value.run_dir).findings}
+    assert found["non_finite"].evidence["cause_id"] == "fp16_overflow"
+    assert "65504" in found["non_finite"].evidence["cause"]
+    result = remedy.fix(err.value.run_dir, model=PastFloat16(), data=data, verbose=False, report=False)
+    assert result.sets == {"speed.precision": "fp32"}
+    assert result.error is None and result.after["val_acc"] > 0.5  # the same network trains in float32

@@ -649,6 +649,18 @@ def nan_cause(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
     if facts.get("what") == "float16 gradients":  # train.loop: an fp16 epoch whose every update was skipped
         return "fp16_overflow", (f"float16's range: the gradients overflowed even at a loss scale of "
                                  f"{facts.get('loss_scale', 0):g}, so no update was applied")
+    cause = _nan_cause_fp32(facts, t, first, peak, g0, gmax)
+    if facts.get("precision") == "fp16" and cause[0] in ("bad_start", "overflow"):
+        # not the steps (those causes are ruled out) but a value out of range: in float16 that is anything past
+        # 65504, which float32 holds (a GradScaler scales the gradients, not the forward pass)
+        return "fp16_overflow", ("float16's range: the forward pass of an fp16 run went past 65504 (float16's "
+                                 "largest number) with " + ("the loss falling and the gradients moderate"
+                                                            if cause[0] == "overflow" else "the first batch"))
+    return cause
+
+
+def _nan_cause_fp32(facts: dict[str, Any], t: Thresholds, first: Any, peak: Any, g0: Any, gmax: Any
+                    ) -> tuple[str, str]:
     if first is None or g0 is None:
         return "bad_start", "the first update already failed, so the inputs or the initial weights are far too large"
     if g0 >= t.exploding_norm:

@@ -309,12 +309,14 @@ def non_finite_facts(state: TrainState, what: str, value: float, losses: list[fl
     head_g = [start["first_grad_norm"]] if start else []
     prior_l = [v for v in head_l + [h["train_loss"] for h in state.history] + losses if math.isfinite(v)]
     prior_g = [v for v in head_g + [h["grad_norm"] for h in state.history] + gnorms if math.isfinite(v)]
+    if state.scaler is not None:  # fp16: an update skipped for overflow left a 0 in ``gnorms``, not a norm
+        prior_g = [v for v in prior_g if v > 0]
     return {"what": what, "value": str(value), "epoch": state.epoch, "step": step,
             "steps_per_epoch": state.steps_per_epoch if step is not None else None,
             "first_loss": prior_l[0] if prior_l else None, "peak_loss": max(prior_l, default=None),
             "last_loss": prior_l[-1] if prior_l else None,
             "first_grad_norm": prior_g[0] if prior_g else None, "max_grad_norm": max(prior_g, default=None),
-            "lr": state.cfg.optimizer.lr}
+            "lr": state.cfg.optimizer.lr, "precision": state.cfg.speed.precision}
 
 
 def describe_non_finite(f: dict[str, Any]) -> str:
