@@ -117,7 +117,10 @@ class Session:
         self._safe(lambda: handler(msg))
 
     def emit(self, obj: dict[str, Any]) -> None:
-        self.send_text(json.dumps(obj, separators=(",", ":"), allow_nan=False))
+        try:
+            self.send_text(json.dumps(obj, separators=(",", ":"), allow_nan=False))
+        except RuntimeError:  # the server's event loop is closed (it is shutting down): no page reads this any more
+            self.closed = True
 
     # --- handlers -------------------------------------------------------------------------------------
 
