@@ -96,7 +96,8 @@ def test_devices_that_cannot_compute_bf16_are_refused_with_one_line(monkeypatch)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
     with pytest.raises(ConfigError) as err:
         precision.check("bf16", torch.device("cuda", 0))
-    assert "Tesla T4" in str(err.value) and "speed.precision=fp16" in str(err.value)
+    assert str(err.value).startswith("speed.precision must be fp16 or fp32 on a GPU without bfloat16")
+    assert "Got 'bf16' on Tesla T4" in str(err.value) and "speed.precision=fp16" in str(err.value)
     precision.check("fp16", torch.device("cuda", 0))  # every CUDA GPU computes float16
 
 

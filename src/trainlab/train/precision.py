@@ -36,7 +36,7 @@ def check(precision: str, device: torch.device) -> None:
                           "Use speed.precision=fp32, or train on cuda or cpu.")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
         name = torch.cuda.get_device_name(device)
-        raise ConfigError(f"speed.precision=bf16 needs a GPU that computes in bfloat16 (Ampere or newer). Got "
+        raise ConfigError(f"speed.precision must be fp16 or fp32 on a GPU without bfloat16 (older than Ampere). Got "
                           f"{precision!r} on {name}. Use speed.precision=fp16 (with loss scaling) or fp32.")
 
 
