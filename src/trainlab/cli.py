@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import difflib
 import gc
 import json
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NoReturn, Sequence
 
-from trainlab.errors import OutputClosed, TrainingError, TrainlabError, drop_stdout
+from trainlab.errors import OutputClosed, Terminated, TrainingError, TrainlabError, drop_stdout
 
 if TYPE_CHECKING:
     from trainlab.report.painter import Painter
@@ -346,10 +349,32 @@ def cmd_train(a: argparse.Namespace) -> int:
     painter = _start_painter(a)  # before anything imports torch (trainlab.train does)
     _start_cuda(kwargs)
     try:
-        return _train(a, kwargs, painter)
+        with _sigterm_stops_the_run():
+            return _train(a, kwargs, painter)
     finally:
         if painter is not None:
             painter.close()
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """SIGTERM during ``trainlab train`` raises :class:`Terminated` in the main thread, once: the run then stops as
+    Ctrl-C stops it (summary and last checkpoint kept) and says so. A second SIGTERM while it finishes is ignored
+    (SIGKILL still ends it); the handler that was there comes back afterwards."""
+    from trainlab.errors import Terminated
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _start_painter(a: argparse.Namespace) -> Painter | None:
@@ -658,6 +683,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _terminated(exc: Terminated) -> int:
+    """The one line a SIGTERM-stopped ``trainlab train`` prints (by process 0 alone in a distributed run, where it
+    is what torchrun does to the others when one process fails); exit 143, as a process ended by SIGTERM."""
+    from trainlab.train import distributed
+
+    ranks = distributed.from_env()
+    if not ranks.main:
+        return 143
+    during = f" during epoch {exc.epoch}" if exc.epoch else ""
+    where = f"trainlab train --resume {exc.run_dir}" if exc.run_dir else "trainlab train --resume runs/<run>"
+    resume = (f"Resume from its last checkpoint (epoch {exc.kept}): {where}" if exc.kept else
+              "No epoch had finished, so no checkpoint was written: start it again" if exc.run_dir else
+              f"Resume from its last checkpoint: {where}")
+    if ranks.active:
+        print(f"error: every process of a distributed run must stay up until it ends. Got this one stopped (SIGTERM)"
+              f"{during}: torchrun stops the others when one fails, or the run was killed. {resume}", file=sys.stderr)
+    else:
+        print(f"stopped (SIGTERM){during}; the run so far is kept. {resume}", file=sys.stderr)
+    return 143
+
+
 def _end_program(code: int) -> None:
     """Exit now with ``code``, skipping the interpreter's teardown of every module and object (~0.15 s of the
     ~0.2 s a `trainlab train` took to end after its last line, on the 2-core machine): exit handlers run and
@@ -686,6 +732,8 @@ def _dispatch(handler: Any, a: argparse.Namespace) -> int:
     except TrainlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        return _terminated(exc)
     except OutputClosed as exc:
         resume = f": trainlab train --resume {exc.run_dir}" if exc.run_dir else ""
         print(f"stopped: the reader of trainlab's output went away; the run so far is kept and can be resumed{resume}",

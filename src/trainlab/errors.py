@@ -51,6 +51,16 @@ class OutputClosed(KeyboardInterrupt):
     run_dir = None  # the stopped run's directory, once training has set it
 
 
+class Terminated(KeyboardInterrupt):
+    """``trainlab train`` was sent SIGTERM: a scheduler preempting the job, a ``kill``, or torchrun stopping the
+    other processes of a distributed run when one of them failed. The run stops as Ctrl-C stops it (its last
+    checkpoint and summary kept, resumable) and says so in one line, instead of vanishing without a word."""
+
+    run_dir = None  # set by training, as OutputClosed's
+    epoch: int | None = None  # the epoch it was in
+    kept = 0  # the last finished epoch whose checkpoint is on disk (0: none)
+
+
 def drop_stdout() -> None:
     """Point stdout at the null device once its reader has gone: every later print, and the flush at exit,
     would fail on the broken pipe again."""

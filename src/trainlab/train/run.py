@@ -23,7 +23,7 @@ from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit
-from trainlab.errors import CheckpointError, ConfigError, DistributedError, OutputClosed, TrainingError
+from trainlab.errors import CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
@@ -343,8 +343,12 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             facts = exc.facts
             state.stop_reason, state.stopped_by = f"non-finite: {exc}", "non_finite"
         except KeyboardInterrupt as exc:
-            if isinstance(exc, OutputClosed):
+            if isinstance(exc, (OutputClosed, Terminated)):
                 exc.run_dir = run_dir
+            if isinstance(exc, Terminated):
+                exc.epoch = state.epoch
+                on_disk = (run_dir / "checkpoints" / "last.pt").exists()
+                exc.kept = int(state.history[-1]["epoch"]) if state.history and on_disk else 0
             state.stopped_by = "interrupted"
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
             if ranks.main:
