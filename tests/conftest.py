@@ -75,3 +75,21 @@ def write_fake_mnist(root: Path, n_train: int = 600, n_test: int = 100, seed: in
 @pytest.fixture
 def fake_mnist(tmp_path) -> Path:
     return write_fake_mnist(tmp_path / "data" / "fashion-mnist")
+
+
+def train_until_checkpoint(cwd: Path, args: list[str], run: str):
+    """``python -m trainlab train *args`` started in ``cwd`` (this checkout's trainlab, one thread a process),
+    returned as a running Popen (text stdout/stderr pipes) once ``runs/<run>/checkpoints/last.pt`` exists — or it
+    has ended, or 120 s have passed — and the environment it runs in."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"), OMP_NUM_THREADS="1")
+    job = subprocess.Popen([sys.executable, "-m", "trainlab", "train", *args], cwd=cwd, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    last, deadline = cwd / "runs" / run / "checkpoints" / "last.pt", time.monotonic() + 120
+    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job, env

@@ -320,20 +320,13 @@ def test_a_resumed_run_starts_cuda_for_the_device_in_its_config(tmp_path, monkey
 def test_sigterm_stops_a_run_in_one_line_with_its_summary_and_it_resumes(tmp_path):
     """SIGTERM (a scheduler's preemption, a kill) stops `trainlab train` as Ctrl-C does: the summary and the last
     checkpoint kept, one line naming the epoch to resume from, exit 143. It used to vanish without a word."""
-    import os
     import signal
-    import time
 
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = dict(os.environ, PYTHONPATH=src, OMP_NUM_THREADS="1")
+    from tests.conftest import train_until_checkpoint
+
     args = ["--no-report", "--set", "data.name=circle", "--set", "data.n_points=20000", "--set", "epochs=200",
             "--set", "tensorboard=false", "--name", "term"]
-    job = subprocess.Popen([sys.executable, "-m", "trainlab", "train", *args], cwd=tmp_path, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    last = tmp_path / "runs/term/checkpoints/last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    job, env = train_until_checkpoint(tmp_path, args, "term")
     assert job.poll() is None, "the run ended before its first checkpoint"
     job.send_signal(signal.SIGTERM)
     out, err = job.communicate(timeout=120)

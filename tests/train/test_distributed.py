@@ -159,16 +159,11 @@ def test_a_killed_process_stops_the_run_with_one_line_and_one_process_resumes_it
     SIGTERM at once, as torchrun does 0.1 s after a process dies, before a slow machine's rank 0 noticed on its own
     (CI's 2-core machine: then nobody said which epoch to resume from): the same line from its SIGTERM."""
     import signal
-    import time
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), OMP_NUM_THREADS="1")
+    from tests.conftest import train_until_checkpoint
+
     args = [*TOY, "--set", "data.n_points=4000", "--set", "epochs=8", "--name", "killed", "--nproc-per-node", "2"]
-    job = subprocess.Popen([sys.executable, "-m", "trainlab", "train", *args], cwd=tmp_path, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    last = tmp_path / "runs/killed/checkpoints/last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and job.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    job, _ = train_until_checkpoint(tmp_path, args, "killed")
     victim, first = _worker("killed", 1), _worker("killed", 0)
     assert victim is not None and first is not None and job.poll() is None, "the run ended before a checkpoint"
     os.kill(victim, signal.SIGKILL)  # rank 1 gone after at least one epoch's checkpoint
