@@ -234,21 +234,8 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     total = loss * scale if scale != 1.0 else loss
     total = total + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else total
 
-    opt.zero_grad(set_to_none=True)
-    if scaler is None:
-        total.backward()
-    else:  # fp16: the loss scaled up for the backward pass, the gradients back to their size (train/precision.py)
-        scaler.scale(total).backward()
-        scaler.unscale_(opt)
-    # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
-    # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
-    param_norms = torch.stack(torch._foreach_norm([graphs.grad_or_zero(p) for p in params]))  # (P,)
-    gnorm = param_norms.norm()
-    if cfg.grad_clip is not None:
-        nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
-    if scaler is None:
-        optim.step(opt)  # opt.step() without importing torch._dynamo (train/optim.py)
-    elif not precision.step_unless_overflow(opt, scaler, gnorm):  # skipped: the scale was too large
+    param_norms, gnorm, applied = backward_and_update(total, opt, params, cfg.grad_clip, scaler)
+    if not applied:  # fp16: skipped, the scale was too large
         skipped[step] = True
         gnorm, param_norms = gnorm.new_zeros(()), param_norms.new_zeros(param_norms.shape)
     state.scheduler.step()
@@ -259,6 +246,29 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
         if data.classification:
             correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
     return loss
+
+
+def backward_and_update(total: torch.Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],
+                        grad_clip: float | None, scaler: torch.amp.GradScaler | None
+                        ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The gradients of ``total``, their norms, clipping and the update: returns (per-parameter gradient norms (P,),
+    the global norm, whether the update was applied — always, but for an fp16 step whose gradients overflowed)."""
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
+        total.backward()
+    else:  # fp16: the loss scaled up for the backward pass, the gradients back to their size (train/precision.py)
+        scaler.scale(total).backward()
+        scaler.unscale_(opt)
+    # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
+    # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.
+    param_norms = torch.stack(torch._foreach_norm([graphs.grad_or_zero(p) for p in params]))  # (P,)
+    gnorm = param_norms.norm()
+    if grad_clip is not None:
+        nn.utils.clip_grads_with_norm_(params, grad_clip, gnorm)
+    if scaler is None:
+        optim.step(opt)  # opt.step() without importing torch._dynamo (train/optim.py)
+        return param_norms, gnorm, True
+    return param_norms, gnorm, precision.step_unless_overflow(opt, scaler, gnorm)
 
 
 def _after_step(state: TrainState, step: int, steps: int, losses: torch.Tensor, gnorms: torch.Tensor,

@@ -21,9 +21,9 @@ from trainlab import files
 from trainlab.config import TrainConfig, replace
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import ConfigError
-from trainlab.train.loop import batches
+from trainlab.train.loop import backward_and_update, batches
 from trainlab.train.losses import weight_penalty
-from trainlab.train import optim, precision
+from trainlab.train import precision
 from trainlab.train.optim import make_optimizer
 from trainlab.train.run import Prepared, on_device, prepare, threads_and_rng
 
@@ -213,19 +213,8 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
         with precision.autocast(cfg.speed.precision, device):  # the steps the run will take (train/precision.py)
             loss = p.loss.fn(model(xb), yb)
         total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
-        opt.zero_grad(set_to_none=True)
-        if scaler is None:
-            total.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            optim.step(opt)
-        else:  # fp16, as the run's steps: an overflowing update is skipped; its loss still counts at its lr
-            scaler.scale(total).backward()
-            scaler.unscale_(opt)
-            gnorm = torch.stack(torch._foreach_norm([q.grad for q in params if q.grad is not None])).norm()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grads_with_norm_(params, cfg.grad_clip, gnorm)
-            precision.step_unless_overflow(opt, scaler, gnorm)
+        # the run's own update (fp16: an overflowing one is skipped; its loss still counts at its lr)
+        backward_and_update(total, opt, params, cfg.grad_clip, scaler)
         value = float(loss.detach())  # one host read a step: 100 of them are nothing next to the steps themselves
         if not math.isfinite(value):
             stop = f"loss became {value} at lr {lr:.3g}"
