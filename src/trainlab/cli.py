@@ -361,7 +361,6 @@ def _sigterm_stops_the_run() -> Iterator[None]:
     """SIGTERM during ``trainlab train`` raises :class:`Terminated` in the main thread, once: the run then stops as
     Ctrl-C stops it (summary and last checkpoint kept) and says so. A second SIGTERM while it finishes is ignored
     (SIGKILL still ends it); the handler that was there comes back afterwards."""
-    from trainlab.errors import Terminated
 
     def stop(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -20,7 +20,14 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["gpu_ordinal", "start", "torch_has_cuda"]
+__all__ = ["gpu_ordinal", "one_visible_gpu", "start", "torch_has_cuda"]
+
+
+def one_visible_gpu(environ: dict[str, str] | None = None) -> bool:
+    """Whether ``CUDA_VISIBLE_DEVICES`` names exactly one GPU: a launcher that hands each process its own (as
+    ``srun --gpus-per-task=1`` does) leaves the process seeing it alone, as GPU 0."""
+    env = os.environ if environ is None else environ
+    return len([d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]) == 1
 
 
 def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | None:
@@ -31,9 +38,9 @@ def gpu_ordinal(device: str, environ: dict[str, str] | None = None) -> int | Non
     if device.startswith("cuda:") and device[5:].isdigit():
         return int(device[5:])
     if device in ("cuda", "auto"):
-        # a process handed one GPU of its own (CUDA_VISIBLE_DEVICES naming one) sees it as 0 (train.distributed)
-        one = len([d for d in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]) == 1
-        return int(env.get("LOCAL_RANK", "0")) if int(env.get("WORLD_SIZE", "1")) > 1 and not one else 0
+        # a process handed one GPU of its own sees it as 0 (train.distributed.handed_own_gpu)
+        distributed = int(env.get("WORLD_SIZE", "1")) > 1 and not one_visible_gpu(env)
+        return int(env.get("LOCAL_RANK", "0")) if distributed else 0
     return None
 
 

@@ -642,14 +642,12 @@ def nan_cause(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
     (or whose gradient norm grew by orders of magnitude) broke because its steps overshoot — the learning
     rate — even if the gradient norm was huge by the time it broke; exploding gradients are named only when
     the norm was already huge at the start (init, depth, input scale)."""
-    first, peak = facts.get("first_loss"), facts.get("peak_loss")
-    g0, gmax = facts.get("first_grad_norm"), facts.get("max_grad_norm")
     if facts.get("what") == "val_loss":
         return "val_overflow", "the weights grew too large for the validation inputs"
     if facts.get("what") == "float16 gradients":  # train.loop: an fp16 epoch whose every update was skipped
         return "fp16_overflow", (f"float16's range: the gradients overflowed even at a loss scale of "
                                  f"{facts.get('loss_scale', 0):g}, so no update was applied")
-    cause = _nan_cause_fp32(facts, t, first, peak, g0, gmax)
+    cause = _cause_in_any_precision(facts, t)
     if facts.get("precision") == "fp16" and cause[0] in ("bad_start", "overflow"):
         # not the steps (those causes are ruled out) but a value out of range: in float16 that is anything past
         # 65504, which float32 holds (a GradScaler scales the gradients, not the forward pass)
@@ -659,8 +657,9 @@ def nan_cause(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
     return cause
 
 
-def _nan_cause_fp32(facts: dict[str, Any], t: Thresholds, first: Any, peak: Any, g0: Any, gmax: Any
-                    ) -> tuple[str, str]:
+def _cause_in_any_precision(facts: dict[str, Any], t: Thresholds) -> tuple[str, str]:
+    first, peak = facts.get("first_loss"), facts.get("peak_loss")
+    g0, gmax = facts.get("first_grad_norm"), facts.get("max_grad_norm")
     if first is None or g0 is None:
         return "bad_start", "the first update already failed, so the inputs or the initial weights are far too large"
     if g0 >= t.exploding_norm:

@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 
 from trainlab.errors import ConfigError
+from trainlab.gpu_start import one_visible_gpu
 from trainlab.train.env import check_gpu
 
 
@@ -102,8 +103,7 @@ def handed_own_gpu(ranks: Ranks) -> bool:
     """Whether the launcher handed this process one GPU of its own, as ``srun --gpus-per-task=1`` does: one of
     several processes on a machine, ``CUDA_VISIBLE_DEVICES`` naming a single GPU, and torch seeing just that one.
     The process then trains on its cuda:0, not on the index of its local rank (which it cannot see)."""
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    return ranks.local_world > 1 and len(visible) == 1 and torch.cuda.device_count() == 1
+    return ranks.local_world > 1 and one_visible_gpu() and torch.cuda.device_count() == 1
 
 
 def local_gpu(ranks: Ranks) -> int:

@@ -335,9 +335,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
                    "No epoch had finished, so no checkpoint was written: start it again")) from None
         except TrainingError as exc:
 
-            # last.pt holds the last finished epoch, this run's or (resumed) an earlier one's
-            on_disk = (run_dir / "checkpoints" / "last.pt").exists()
-            kept = int(state.history[-1]["epoch"]) if state.history and on_disk else 0
+            kept = _kept_epoch(state, run_dir)
             error = str(exc) + (f" The last good checkpoint (epoch {kept}) is checkpoints/last.pt." if kept else
                                 " No epoch had finished, so no checkpoint was written.")
             facts = exc.facts
@@ -346,9 +344,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             if isinstance(exc, (OutputClosed, Terminated)):
                 exc.run_dir = run_dir
             if isinstance(exc, Terminated):
-                exc.epoch = state.epoch
-                on_disk = (run_dir / "checkpoints" / "last.pt").exists()
-                exc.kept = int(state.history[-1]["epoch"]) if state.history and on_disk else 0
+                exc.epoch, exc.kept = state.epoch, _kept_epoch(state, run_dir)
             state.stopped_by = "interrupted"
             state.stop_reason = f"interrupted during epoch {state.epoch}; resume with: trainlab train --resume {run_dir}"
             if ranks.main:
@@ -367,6 +363,13 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
     if error is not None:
         raise TrainingError(error, run_dir=run_dir, facts=facts)
     return RunResult(run_dir, summary, state.history, p.model, p, checkpointer.best_outputs)
+
+
+def _kept_epoch(state: TrainState, run_dir: Path) -> int:
+    """The epoch checkpoints/last.pt holds (the last finished one, this run's or, resumed, an earlier one's); 0 when
+    none is on disk."""
+    on_disk = (run_dir / "checkpoints" / "last.pt").exists()
+    return int(state.history[-1]["epoch"]) if state.history and on_disk else 0
 
 
 def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], shuffle: torch.Generator,
