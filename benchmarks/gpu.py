@@ -60,7 +60,7 @@ def main() -> int:
     if not a.skip_tests:
         t0 = time.perf_counter()
         try:
-            tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+            tests = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-n", "0", "-p", "no:cacheprovider",
                                     *GPU_TESTS],
                                    capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
             tail, passed = tests.stdout.strip().splitlines(), tests.returncode == 0

@@ -1,6 +1,7 @@
 """Shared fixtures: small generated datasets and a config factory writing into a temp directory."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,20 @@ from trainlab.config import resolve_config
 from trainlab.data.idx import write_idx
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def pytest_configure(config) -> None:
+    """Under ``pytest -n N`` (pyproject's addopts), each worker keeps to its own share of the cores, as on a machine
+    that small: runs choose their torch threads from it and the processes they start inherit it, so N workers on
+    N cores never run 2N compute threads that wait on each other."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker is None or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    share = cores[int(worker.removeprefix("gw")) % count::count]
+    if share:
+        os.sched_setaffinity(0, share)
+        torch.set_num_threads(len(share))
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,9 @@
 """Lesson batch-size: updates per epoch by batch size, and per epoch small minibatches beat full batch."""
 from __future__ import annotations
 
-import trainlab.lessons.batch_size  # noqa: F401  (registers the lesson)
-from trainlab.lessons.base import run_lesson
 
-
-def test_update_counts_and_loss_per_epoch(tmp_path):
-    md, out = run_lesson("batch-size", tmp_path, seed=0, quick=True)
+def test_update_counts_and_loss_per_epoch(lesson_run):
+    md, out = lesson_run("batch-size")
     runs = out.results["runs"]
     online, mini, full = runs["batch 1"], runs["batch 10"], runs["full batch"]
     per_epoch = [r["updates_per_epoch"] for r in runs.values()]  # batch 1, 10, 100, full
@@ -18,5 +15,5 @@ def test_update_counts_and_loss_per_epoch(tmp_path):
     assert curve["update"][-1] == mini["updates"] and clock == sorted(clock)
     spent = [(r["seconds"], r["ms_per_update"]) for r in runs.values()]
     assert all(a > 0 and b > 0 for a, b in spent)
-    assert (tmp_path / "batch_size.png").stat().st_size > 10_000
+    assert (md.parent / "batch_size.png").stat().st_size > 10_000
     assert f"{mini['final_loss']:.3g}" in md.read_text()

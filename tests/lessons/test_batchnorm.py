@@ -4,16 +4,15 @@ from __future__ import annotations
 import math
 
 import trainlab.lessons.batchnorm as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
-def test_batchnorm_learns_faster_and_at_more_scales(tmp_path):
-    _, out = run_lesson("batchnorm", tmp_path, seed=0, quick=True)
+def test_batchnorm_learns_faster_and_at_more_scales(lesson_run):
+    md, out = lesson_run("batchnorm")
     m = out.results["measured"]
     assert m["bn"]["early_acc_mean"] > m["plain"]["early_acc_mean"] + 0.1
     assert m["bn"]["learned"] > m["plain"]["learned"]
     assert "Faster learning holds" in out.conclusion
-    assert (tmp_path / "curves.png").exists() and (tmp_path / "final.png").exists()
+    assert (md.parent / "curves.png").exists() and (md.parent / "final.png").exists()
 
 
 def test_a_run_that_broke_counts_at_chance():

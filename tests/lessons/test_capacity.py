@@ -4,18 +4,17 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.capacity as capacity
-from trainlab.lessons.base import run_lesson
 from tests.conftest import FASHION_DIR
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="apt-get install dataset-fashion-mnist")
-def test_training_error_falls_with_size(tmp_path):
-    md, out = run_lesson("capacity", tmp_path, seed=0, quick=True)
+def test_training_error_falls_with_size(lesson_run):
+    md, out = lesson_run("capacity")
     widths = out.results["width"]
     assert widths[-1]["train_err"] < widths[0]["train_err"] - 0.2  # width 64 vs width 1
     assert out.results["width_shape"]["best"] > 0  # the smallest net underfits
-    assert (tmp_path / "capacity.png").stat().st_size > 10_000
+    assert (md.parent / "capacity.png").stat().st_size > 10_000
 
 
 def test_shape_and_wording_follow_the_numbers():

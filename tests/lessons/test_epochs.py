@@ -5,20 +5,19 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.epochs as epochs
-from trainlab.lessons.base import run_lesson
 from tests.conftest import FASHION_DIR
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="apt-get install dataset-fashion-mnist")
-def test_turning_point_and_early_stop(tmp_path):
-    md, out = run_lesson("epochs", tmp_path, seed=0, quick=True)
+def test_turning_point_and_early_stop(lesson_run):
+    md, out = lesson_run("epochs")
     r = out.results
     assert 1 < r["turn_epoch"] < r["epochs"]  # the validation loss turned inside the run
     assert r["val_loss_end"] > r["val_loss_min"] and r["train_loss_end"] < r["train_loss_turn"]
     assert r["stop_epoch"] is not None and r["engine_stop_epoch"] == r["stop_epoch"]
     assert r["engine_best_epoch"] == r["turn_epoch"]
-    assert (tmp_path / "epochs.png").stat().st_size > 10_000
+    assert (md.parent / "epochs.png").stat().st_size > 10_000
 
 
 def test_stop_epoch_counts_patience_from_the_last_improvement():

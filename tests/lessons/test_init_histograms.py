@@ -7,14 +7,12 @@ import pytest
 import torch
 
 import trainlab.lessons.init_histograms as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory):
-    out = tmp_path_factory.mktemp("init-histograms")
-    _, result = run_lesson("init-histograms", out, seed=0, quick=True)
-    return out, result.results["settings"]
+def outcome(lesson_run):
+    md, result = lesson_run("init-histograms")
+    return md.parent, result.results["settings"]
 
 
 def mean(values: list[float]) -> float:

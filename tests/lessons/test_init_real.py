@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import math
 
-import trainlab.lessons  # noqa: F401  (registers every lesson)
-from trainlab.lessons.base import run_lesson
 
-
-def test_tiny_init_stays_at_chance_while_xavier_and_he_learn(tmp_path):
-    _, out = run_lesson("init-real", tmp_path, seed=0, quick=True)
+def test_tiny_init_stays_at_chance_while_xavier_and_he_learn(lesson_run):
+    md, out = lesson_run("init-real")
     res = out.results["inits"]
     tiny, xavier, he = res["N(0, 0.01²)"], res["Xavier"], res["He"]
     assert tiny["final_loss"] > 0.95 * math.log(10)
     assert he["final_loss"] < xavier["final_loss"] < 0.7 * math.log(10)
     assert he["test_acc"] > tiny["test_acc"] + 0.3
     assert "N(0, 0.01²) never left it" in out.conclusion and "He learns fastest" in out.conclusion
-    assert (tmp_path / "init.png").stat().st_size > 10_000
+    assert (md.parent / "init.png").stat().st_size > 10_000

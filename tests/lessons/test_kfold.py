@@ -4,18 +4,17 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.kfold as kfold
-from trainlab.lessons.base import run_lesson
 from tests.conftest import FASHION_DIR
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="apt-get install dataset-fashion-mnist")
-def test_difference_is_larger_than_the_spread(tmp_path):
-    md, out = run_lesson("kfold", tmp_path, seed=0, quick=True)
+def test_difference_is_larger_than_the_spread(lesson_run):
+    md, out = lesson_run("kfold")
     r = out.results
     assert [len(s) for s in r["scores"].values()] == [5, 5]
     assert r["larger_than_spread"] and r["better"] == "SGD lr 0.1" and r["same_sign"]
-    assert (tmp_path / "kfold.png").stat().st_size > 10_000
+    assert (md.parent / "kfold.png").stat().st_size > 10_000
 
 
 def test_compare_and_wording_follow_the_numbers():

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import trainlab.lessons.learning_rate as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
-def test_verdicts_follow_the_learning_rate(tmp_path):
-    md, out = run_lesson("learning-rate", tmp_path, seed=0, quick=True)
+def test_verdicts_follow_the_learning_rate(lesson_run):
+    md, out = lesson_run("learning-rate")
     runs = out.results["runs"]
     tiny, small, good, huge = runs["100× too small"], runs["10× too small"], runs["good"], runs["far too large"]
     # 100× too small: the loss barely moves and the diagnosis names the cause
@@ -20,7 +19,7 @@ def test_verdicts_follow_the_learning_rate(tmp_path):
     text = md.read_text()
     assert f"diverged at epoch {huge['diverged']['epoch']}, step {huge['diverged']['step']}" in text
     assert "shows here from 100× below the good rate" in out.conclusion and "diagnosis names it" in out.conclusion
-    assert (tmp_path / "learning_rate.png").stat().st_size > 10_000
+    assert (md.parent / "learning_rate.png").stat().st_size > 10_000
 
 
 def test_too_small_wording_follows_the_numbers():

@@ -4,21 +4,20 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.mnist1d as lesson_mnist1d
-from trainlab.lessons.base import run_lesson
 
 pytest.importorskip("mnist1d")
 CNN, MLP = "CNN 3×conv1d(25)", "MLP 40-100-100-10"
 
 
-def test_cnn_needs_the_order_of_positions(tmp_path):
-    md, out = run_lesson("mnist1d", tmp_path, seed=0, quick=True)
+def test_cnn_needs_the_order_of_positions(lesson_run):
+    md, out = lesson_run("mnist1d")
     acc = out.results["test_acc"]
     assert acc[CNN]["original"] > acc[MLP]["original"] + 0.05
     cnn_drop = acc[CNN]["original"] - acc[CNN]["shuffled"]
     mlp_drop = acc[MLP]["original"] - acc[MLP]["shuffled"]
     assert cnn_drop > 0.05 and cnn_drop > abs(mlp_drop)
     assert sorted(out.results["permutation"]) == list(range(40))
-    assert (tmp_path / "mnist1d.png").stat().st_size > 10_000
+    assert (md.parent / "mnist1d.png").stat().st_size > 10_000
     assert f"{acc[CNN]['original']:.3f}" in out.conclusion and "comes from the order" in out.conclusion
 
 

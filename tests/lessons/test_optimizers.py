@@ -9,14 +9,12 @@ import torch
 
 import trainlab.lessons.optimizers as lesson_mod
 from trainlab.config import OptimizerConfig
-from trainlab.lessons.base import run_lesson
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory):
-    out = tmp_path_factory.mktemp("optimizers")
-    md, result = run_lesson("optimizers", out, seed=0, quick=True)
-    return out, md, result
+def outcome(lesson_run):
+    md, result = lesson_run("optimizers")
+    return md.parent, md, result
 
 
 def test_sgd_zig_zags_while_adagrad_never_crosses_and_ends_closest(outcome) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.overfitting as overfitting
-from trainlab.lessons.base import run_lesson
 from tests.conftest import FASHION_DIR
 
 needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
@@ -13,14 +12,14 @@ needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.g
 
 @pytest.mark.e2e
 @needs_fashion
-def test_remedies_narrow_the_gap(tmp_path):
-    md, out = run_lesson("overfitting", tmp_path, seed=0, quick=True)
+def test_remedies_narrow_the_gap(lesson_run):
+    md, out = lesson_run("overfitting")
     runs = out.results["runs"]
     base = runs["no remedy"]
     assert base["gap"] > 0.1  # 300 images: the net fits them far better than unseen ones
     for label in ("weight decay λ 0.1", "dropout 0.2", "augmentation"):
         assert runs[label]["gap"] < base["gap"], label
-    assert (tmp_path / "overfitting.png").stat().st_size > 10_000
+    assert (md.parent / "overfitting.png").stat().st_size > 10_000
     assert f"{base['gap']:.3f}" in out.conclusion
 
 

@@ -9,14 +9,12 @@ import pytest
 import torch
 
 import trainlab.lessons.polynomial as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory):
-    out = tmp_path_factory.mktemp("polynomial")
-    _, result = run_lesson("polynomial", out, seed=0, quick=True)
-    return out, result.results
+def outcome(lesson_run):
+    md, result = lesson_run("polynomial")
+    return md.parent, result.results
 
 
 def test_linear_test_loss_far_above_the_cubics(outcome) -> None:

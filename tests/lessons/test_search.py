@@ -7,14 +7,13 @@ import math
 import pytest
 
 import trainlab.lessons.search as lesson_search
-from trainlab.lessons.base import run_lesson
 from tests.conftest import FASHION_DIR
 
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="apt-get install dataset-fashion-mnist")
-def test_rounds_narrow_the_ranges_and_only_the_chosen_run_sees_the_test_set(tmp_path):
-    md, out = run_lesson("search", tmp_path, seed=0, quick=True)
+def test_rounds_narrow_the_ranges_and_only_the_chosen_run_sees_the_test_set(lesson_run):
+    md, out = lesson_run("search")
     r = out.results
     first, last = r["ranges"][0], r["ranges"][-1]
     for key in lesson_search.KEYS:  # every range is narrower in the last round than in the first
@@ -25,7 +24,7 @@ def test_rounds_narrow_the_ranges_and_only_the_chosen_run_sees_the_test_set(tmp_
 
     assert r["trials_that_opened_test"] == 0 and r["test"]["n"] == 10_000 and 0.1 < r["test"]["test_acc"] <= 1
     assert "the only time the test set was opened" in out.conclusion
-    assert (tmp_path / "search.png").stat().st_size > 10_000
+    assert (md.parent / "search.png").stat().st_size > 10_000
 
 
 def test_the_conclusion_follows_the_numbers():

@@ -4,11 +4,10 @@ from __future__ import annotations
 import torch
 
 import trainlab.lessons.symmetric_init as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
-def test_constant_starts_stay_identical_and_are_named(tmp_path):
-    _, out = run_lesson("symmetric-init", tmp_path, seed=0, quick=True)
+def test_constant_starts_stay_identical_and_are_named(lesson_run):
+    md, out = lesson_run("symmetric-init")
     starts = out.results["starts"]
     rand = starts["Xavier (random)"]
     for name in ("all zero", f"all {lesson_mod.CONSTANT}"):
@@ -18,7 +17,7 @@ def test_constant_starts_stay_identical_and_are_named(tmp_path):
         assert rand["test_acc"] > r["test_acc"] + 0.1
     assert not rand["identical"] and min(rand["spread"]) > 0.5
     assert "symmetric_init" not in rand["rules"]
-    assert (tmp_path / "symmetry.png").stat().st_size > 10_000
+    assert (md.parent / "symmetry.png").stat().st_size > 10_000
 
 
 def test_unit_spread_by_hand():

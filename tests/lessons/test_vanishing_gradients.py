@@ -9,14 +9,12 @@ import torch
 from torch import nn
 
 import trainlab.lessons.vanishing_gradients as lesson_mod
-from trainlab.lessons.base import run_lesson
 
 
 @pytest.fixture(scope="module")
-def outcome(tmp_path_factory):
-    out = tmp_path_factory.mktemp("vanishing-gradients")
-    _, result = run_lesson("vanishing-gradients", out, seed=0, quick=True)
-    return out, result.results["models"], result
+def outcome(lesson_run):
+    md, result = lesson_run("vanishing-gradients")
+    return md.parent, result.results["models"], result
 
 
 def test_sigmoid_gradients_vanish_and_residual_or_relu_he_keep_them(outcome) -> None:

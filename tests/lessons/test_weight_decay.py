@@ -4,18 +4,17 @@ from __future__ import annotations
 import json
 
 import trainlab.lessons.weight_decay as weight_decay
-from trainlab.lessons.base import run_lesson
 
 
-def test_penalty_shrinks_weights_and_test_loss(tmp_path):
-    md, out = run_lesson("weight-decay", tmp_path, seed=0, quick=True)
+def test_penalty_shrinks_weights_and_test_loss(lesson_run):
+    md, out = lesson_run("weight-decay")
     free, decayed = out.results["runs"]["0"], out.results["runs"]["3"]
     assert decayed["w_norm"] < free["w_norm"] / 2  # far below: λ = 3 vs no penalty
     assert decayed["test_loss"] < free["test_loss"]
     assert free["train_loss"] < free["test_loss"] / 100  # 200 weights, 20 examples: an (almost) exact fit
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((md.parent / "results.json").read_text())
     assert saved["results"]["runs"]["3"]["w_norm"] == decayed["w_norm"]
-    assert (tmp_path / "weight_decay.png").stat().st_size > 10_000
+    assert (md.parent / "weight_decay.png").stat().st_size > 10_000
     assert f"{decayed['w_norm']:.3g}" in out.conclusion and f"{decayed['w_norm']:.3g}" in md.read_text()
 
 
