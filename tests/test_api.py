@@ -1,6 +1,7 @@
 """The Python API: any nn.Module on any data through the same engine, with the same errors and files."""
 from __future__ import annotations
 
+import os
 import json
 from pathlib import Path
 
@@ -326,6 +327,56 @@ def test_a_dataset_too_large_for_memory_streams_through_a_dataloader(opts, monke
     flat = lambda run: [h[k] for h in run.history for k in keys]  # noqa: E731
     assert flat(streamed) == pytest.approx(flat(held), rel=1e-6)
     assert big.reads >= opts["epochs"] * len(x)  # read batch by batch every epoch, not once into memory
+
+
+class PidPairs(Pairs):
+    """Leaves a file named after each process that reads it (DataLoader workers count in their own memory)."""
+
+    def __init__(self, x, y, folder):
+        super().__init__(x, y)
+        self.folder = folder
+
+    def __getitem__(self, i):
+        (self.folder / str(os.getpid())).touch()
+        return super().__getitem__(i)
+
+
+def test_workers_read_a_streamed_dataset_in_other_processes_and_train_the_same(opts, monkeypatch, tmp_path):
+    import trainlab.data.memory as memory
+
+    x, y = _xy(256)
+    real_fits = memory._fits
+    monkeypatch.setattr(memory, "_fits", lambda ds, max_bytes: real_fits(ds, 1024))  # streamed
+    runs = {}
+    for workers in (0, 2):
+        folder = tmp_path / f"pids-{workers}"
+        folder.mkdir()
+        runs[workers] = tl.fit(seeded_net(), PidPairs(x, y, folder), val=0.25, workers=workers, **opts)
+        readers = {int(p.name) for p in folder.iterdir()} - {os.getpid()}
+        assert len(readers) == 0 if workers == 0 else len(readers) >= 2, readers  # 2 per pass over a split
+        assert runs[workers].summary["streamed"] == {"because": memory.STREAMED_TOO_BIG, "workers": workers}
+    keys = ("train_loss", "train_acc", "val_loss", "val_acc")
+    flat = lambda run: [h[k] for h in run.history for k in keys]  # noqa: E731
+    assert flat(runs[2]) == pytest.approx(flat(runs[0]), rel=1e-6)  # the same batches, in the same order
+
+
+class NoisyPairs(CountingPairs):
+    """A random transform in __getitem__ (as torchvision's RandomCrop): a new draw on every read."""
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return x + 0.05 * torch.randn(x.shape), y
+
+
+def test_a_random_transform_in_a_dataset_draws_anew_every_epoch(opts):
+    x, y = _xy(256)
+    noisy = NoisyPairs(x, y)
+    run = tl.fit(seeded_net(), noisy, val=0.25, **opts)
+    assert noisy.reads >= opts["epochs"] * 192  # each epoch reads its training examples (the augmented draws)
+    assert run.summary["streamed"]["because"].startswith("its examples change between reads")
+    assert run.summary["data"]["val"] == 64 and run.history[-1]["val_acc"] > 0.8  # one fixed val set, learned
+    held = tl.fit(seeded_net(), Pairs(x, y), val=0.25, **opts)  # the same examples every read: tensors, as before
+    assert held.summary["streamed"] is None
 
 
 def test_streamed_data_with_a_val_fraction_a_streamed_test_set_and_a_report(opts, monkeypatch):

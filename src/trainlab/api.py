@@ -35,7 +35,7 @@ ALIASES = {
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
     "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
     "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
-    "precision": "speed.precision",
+    "precision": "speed.precision", "workers": "speed.workers",
 }
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults

@@ -345,6 +345,10 @@ class SpeedConfig(_Section):
     # scaling (any CUDA GPU; its steps stay eager); the weights and the update in float32. Validation, test and
     # predictions stay float32. Most CPUs compute bfloat16 and float16 slower than float32.
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # Worker processes that read a streamed Dataset's batches (DataLoader's num_workers; pinned memory on a GPU):
+    # a Dataset too big for memory, or one whose examples change between reads (a random transform), is read
+    # batch by batch every epoch. 0: in the training process. Data held as tensors has no per-example reads.
+    workers: int = Field(0, ge=0, le=64)
 
 
 class CheckpointConfig(_Section):

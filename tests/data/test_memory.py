@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
-from trainlab.data import Standardizer, split_indices
+from trainlab.data import Split, Standardizer, split_indices
 from trainlab.data import memory
 from trainlab.data.memory import bundle_from_data
 from trainlab.errors import ConfigError, DataError
@@ -258,6 +258,75 @@ def test_map_dataset_too_big_streams_and_an_iterable_one_is_refused():
     assert xb.shape == (8, *bundle.input_shape) and yb.dtype == torch.int64
     with pytest.raises(DataError, match=r"data must be at most max_bytes=100 bytes.*Got more than 5 samples"):
         bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), max_bytes=100)
+
+
+class NoisyPairs(PairDataset):
+    """A random transform in __getitem__, as torchvision's RandomCrop: another x on every read."""
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return x + 0.1 * torch.randn(x.shape, dtype=x.dtype), y
+
+
+class CoinFlipPairs(PairDataset):
+    """RandomHorizontalFlip's kind: half the reads hand out the example unchanged."""
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return (-x if torch.rand(()) < 0.5 else x), y
+
+
+def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carved_val_read_once():
+    from trainlab.data.streaming import DatasetSplit
+
+    x, y = _xy()
+    torch.manual_seed(0)
+    for ds in (NoisyPairs(x, y), CoinFlipPairs(x, y)):
+        bundle = bundle_from_data(ds, val=0.2)
+        assert bundle.meta["streamed"] == memory.STREAMED_RANDOM and isinstance(bundle.train, DatasetSplit)
+        assert isinstance(bundle.val, Split) and len(bundle.train) + len(bundle.val) == N  # one fixed val set
+        before = ds.calls
+        first = torch.cat([xb for xb, _ in bundle.train.batches(16)])
+        second = torch.cat([xb for xb, _ in bundle.train.batches(16)])
+        assert ds.calls - before == 2 * len(bundle.train)  # every pass reads every training example again
+        assert not torch.equal(first, second)  # fresh draws, of the same examples in the same order:
+        if isinstance(ds, CoinFlipPairs):
+            assert torch.equal(first.abs(), second.abs())
+        else:
+            assert (first - second).abs().max() < 1.0
+
+    same = PairDataset(x, y)  # the same example on every read: read once into tensors, as before
+    bundle = bundle_from_data(same, val=0.2)
+    assert isinstance(bundle.train, Split) and "streamed" not in bundle.meta
+    assert same.calls <= N + 2 + memory._REREADS
+    x[0, 1] = np.nan  # NaN where NaN was is the same example: materialised, then refused for its NaN
+    with pytest.raises(DataError, match=r"must be finite.*row index 0"):
+        bundle_from_data(PairDataset(x, y))
+
+
+class FlippedImages(Dataset):
+    """PIL images under a random flip, as a torchvision dataset without ToTensor hands them out."""
+
+    def __init__(self, n: int = 40):
+        self.x = np.random.default_rng(0).integers(0, 256, (n, 6, 5), dtype=np.uint8)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        img = Image.fromarray(self.x[i])
+        return (img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if torch.rand(()) < 0.5 else img), i % 2
+
+
+def test_pil_images_under_a_random_flip_stream_as_float_batches_of_their_shape():
+    torch.manual_seed(0)
+    bundle = bundle_from_data(FlippedImages(), val=0.25)
+    assert bundle.meta["streamed"] == memory.STREAMED_RANDOM and bundle.input_shape == (6, 5)
+    xb, yb = next(iter(bundle.train.batches(8)))
+    assert xb.dtype == torch.float32 and xb.shape == (8, 6, 5) and set(yb.tolist()) == {0, 1}
+    assert bundle.val.x.shape == (10, 6, 5)
 
 
 def test_progress_bar_shown_when_asked(monkeypatch):

@@ -274,7 +274,10 @@ def _sample(item: Any, field: str, i: int) -> tuple[torch.Tensor, Any]:
         raise _fail(f"{field}[{i}]", "an (x, y) pair", type(item).__name__,
                     "Return (input, target) from __getitem__ / __iter__")
     x, y = item
-    x = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(_numeric(np.asarray(x), f"{field}[{i}] x"))
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)  # a PIL image's is read-only: copied, so torch does not warn about writes to it
+        x = torch.as_tensor(_numeric(x if x.flags.writeable else x.copy(), f"{field}[{i}] x"))
+    x = x.detach().cpu()
     if x.is_complex():
         raise _fail(f"{field}[{i}] x", "real numbers", f"a {x.dtype} tensor", "Return real-valued inputs")
     if isinstance(y, (torch.Tensor, np.ndarray, np.generic)):
@@ -481,11 +484,14 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         raise DataError(problem("target", "used only with a pandas DataFrame", target,
                                 "Drop target=, or pass the table as a DataFrame"))
     opts = dict(target=target, progress=progress, max_bytes=max_bytes)
-    if kind == "dataset" and not _fits(data, max_bytes):
-        if normalize:
-            raise ConfigError(problem("normalize", "False for a dataset read batch by batch", True,
-                                      "Normalise inside the Dataset's __getitem__ instead"))
-        return _streaming_bundle(data, val, test, task, seed, stratify, opts)
+    if kind == "dataset":
+        streamed_because = (STREAMED_TOO_BIG if not _fits(data, max_bytes) else
+                            STREAMED_RANDOM if _changes_between_reads(data) else None)
+        if streamed_because is not None:
+            if normalize:
+                raise ConfigError(problem("normalize", "False for a dataset read batch by batch", True,
+                                          "Normalise inside the Dataset's __getitem__ instead"))
+            return _streaming_bundle(data, val, test, task, seed, stratify, opts, streamed_because)
     arrays = _read(data, kind, "", columns=None, **opts)
     if len(arrays.x) == 0:
         raise _fail("data", "at least one example", "0 rows", "Pass a non-empty X and y")
@@ -578,6 +584,32 @@ def _list_shape(x: Any) -> tuple[int, ...] | None:
     return tuple(shape) or None
 
 
+# Why a Dataset is read batch by batch every epoch instead of once into tensors (DataBundle.meta["streamed"]).
+STREAMED_TOO_BIG = "its float32 copy would not fit in max_bytes"
+STREAMED_RANDOM = ("its examples change between reads (a random transform): each epoch reads them afresh, "
+                   "as a DataLoader loop does")
+_REREADS = 8  # extra reads of example 0: a transform that flips a fair coin goes unnoticed with probability 2⁻⁸
+
+
+def _changes_between_reads(ds: Any) -> bool:
+    """Whether a map-style dataset hands out another example 0 on a second read: a random transform in its
+    ``__getitem__`` (crops, flips, noise) whose draws must be new every epoch. Up to ``_REREADS`` reads; a dataset
+    without ``__len__`` (read once, in order) or with no examples is not asked."""
+    try:
+        if len(ds) == 0:
+            return False
+    except TypeError:
+        return False
+    x0, y0 = _sample(ds[0], "data", 0)
+    for _ in range(_REREADS):
+        x, y = _sample(ds[0], "data", 0)
+        same_x = x.shape == x0.shape and x.dtype == x0.dtype and bool(
+            ((x == x0) | (x != x) & (x0 != x0)).all())  # NaN where NaN was: the same (the NaN check comes later)
+        if not (same_x and np.array_equal(np.asarray(y), np.asarray(y0))):
+            return True
+    return False
+
+
 def _fits(ds: Any, max_bytes: int) -> bool:
     """Whether a map-style dataset's float32 copy fits in ``max_bytes`` (estimated from its first example)."""
     try:
@@ -590,19 +622,30 @@ def _fits(ds: Any, max_bytes: int) -> bool:
     return n * (4 * max(1, x.numel()) + max(8, np.asarray(y).nbytes)) <= max_bytes
 
 
+@dataclass(frozen=True)
+class _Encoder:
+    """A streamed batch's raw targets → class ids (by the training classes) or float32 targets. A class, not a
+    closure: DataLoader workers started by spawn or forkserver receive it pickled."""
+
+    spec: _Spec
+
+    def __call__(self, ys: list[Any]) -> torch.Tensor:
+        y = np.asarray(ys)
+        if self.spec.task == "classification":
+            return _encode(y, self.spec, "y")
+        return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+
+
 def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, stratify: bool,
-                      opts: dict[str, Any]) -> DataBundle:
-    """A bundle whose splits are (dataset, indices) read through a DataLoader: for data too big for memory."""
+                      opts: dict[str, Any], because: str) -> DataBundle:
+    """A bundle whose splits are (dataset, indices) read through a DataLoader: for data too big for memory, or
+    whose examples change between reads (``because`` says which). The validation split carved from the latter is
+    read once into tensors: every epoch is scored on the same examples."""
     n = len(ds)
     x0, _ = _sample(ds[0], "data", 0)
     raw_y = read_targets(ds, n)  # labels only: the inputs stay in the dataset
     spec = _spec(_Arrays(x0[None].float(), raw_y), _resolve_task(raw_y, task))
-
-    def encode(ys: list[Any]) -> torch.Tensor:
-        y = np.asarray(ys)
-        if spec.task == "classification":
-            return _encode(y, spec, "y")
-        return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+    encode = _Encoder(spec)
 
     def split(indices: torch.Tensor) -> DatasetSplit:
         return DatasetSplit(ds, indices, encode, spec.input_shape, spec.y_tail)
@@ -611,6 +654,8 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
         labels = torch.from_numpy(_encode(raw_y, spec, "y").numpy()) if spec.task == "classification" and stratify else None
         keep, held = split_indices(n, float(val), seed=seed, labels=labels)
         train, val_split = split(keep.sort().values), split(held.sort().values)
+        if because == STREAMED_RANDOM:
+            val_split = val_split.read_once()
     else:
         arrays = _read(val, _kind(val, "val", f"a fraction in (0, 1) or {_ACCEPTED}"), "val ", columns=None, **opts)
         train, val_split = split(torch.arange(n)), _to_split(arrays, spec, "val ")
@@ -627,7 +672,8 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
         train=train, val=val_split, test=SealedTest(test_load if test is not None else _no_test, None,
                                                     available=test is not None),
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None,
-        input_shape=spec.input_shape, class_names=spec.class_names, meta={"source": "memory", "kind": "stream"},
+        input_shape=spec.input_shape, class_names=spec.class_names,
+        meta={"source": "memory", "kind": "stream", "streamed": because},
     )
 
 

@@ -1,9 +1,12 @@
-"""Datasets too large to hold as tensors: read batch by batch through a ``DataLoader`` instead.
+"""Datasets read batch by batch through a ``DataLoader`` instead of held as tensors.
 
-``bundle_from_data`` materialises a map-style ``Dataset`` into tensors when it fits in memory; when it
-does not, its splits become :class:`DatasetSplit` objects — the dataset plus the indices of the examples —
-and the training loop draws its batches from ``DataLoader(Subset(dataset, indices))``. The shuffling uses
-the same ``torch.randperm(n, generator)`` as the tensor path, so both paths see the same batches.
+``bundle_from_data`` materialises a map-style ``Dataset`` into tensors once, when it fits in memory and hands out
+the same example on every read. It streams one that does not fit, and one whose examples change between reads
+(a random transform in ``__getitem__``, as torchvision's ``RandomCrop``: frozen into tensors, every epoch would see
+the first epoch's crops). Its splits become :class:`DatasetSplit` objects — the dataset plus the indices of the
+examples — and the training loop draws its batches from ``DataLoader(Subset(dataset, indices))``. The shuffling
+uses the same ``torch.randperm(n, generator)`` as the tensor path, so both paths see the same batches.
+``speed.workers`` reads them in that many worker processes (``DataLoader(num_workers=...)``), pinned for a GPU.
 """
 from __future__ import annotations
 
@@ -24,30 +27,43 @@ class DatasetSplit:
         self.dataset, self.indices, self.encode = dataset, indices, encode
         self.example_shape = example_shape
         self.target_shape = target_shape  # () for labels / one target, (T,) for several
+        self.workers = 0  # speed.workers: DataLoader worker processes (0: read in this process)
+        self.pin_memory = False  # page-locked batches, for a copy to a GPU that overlaps the step
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(x float32 (B, ...), y) batches; shuffled with ``generator`` when one is given, else in order.
+    def batches(self, batch_size: int, generator: torch.Generator | None = None,
+                workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x float32 (B, ...), y) batches; shuffled with ``generator`` when one is given, else in order; read by
+        ``workers`` processes (None: ``self.workers``).
 
         The permutation is drawn here, once per pass, exactly as the tensor path draws it (RandomSampler
         would draw a second one per epoch and desynchronise the two paths)."""
         order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
         loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=order,
-                            collate_fn=self._collate)
+                            collate_fn=self._collate, num_workers=self.workers if workers is None else workers,
+                            pin_memory=self.pin_memory)
         yield from loader
 
     def _collate(self, items: list[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         # a Dataset may hand out tensors on a GPU: batches are built on the CPU and moved by the loop, as in memory
-        xs = torch.stack([torch.as_tensor(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=torch.float32)
-                          .reshape(self.example_shape) for x, _ in items])
+        # anything else as NumPy reads it (a PIL image, nested lists, an array), copied: a PIL image's is read-only
+        xs = torch.stack([(x.cpu().to(torch.float32) if isinstance(x, torch.Tensor) else
+                           torch.from_numpy(np.array(x, dtype=np.float32))).reshape(self.example_shape)
+                          for x, _ in items])
         return xs, self.encode([_scalar(y) for _, y in items])
 
     def head(self, n: int) -> Split:
         """The first ``n`` examples as tensors (probe batches, pictures)."""
-        x, y = next(iter(self.batches(min(n, len(self)))))
+        x, y = next(iter(self.batches(min(n, len(self)), workers=0)))  # one batch: no processes to start
         return Split(x, y)
+
+    def read_once(self) -> Split:
+        """Every example, read once into tensors: a validation split of a dataset whose examples change between
+        reads stays the same set of examples for every epoch's score."""
+        x, y = zip(*self.batches(1024))
+        return Split(torch.cat(x), torch.cat(y))
 
 
 def read_targets(dataset: Dataset, n: int) -> np.ndarray:

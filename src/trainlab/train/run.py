@@ -163,8 +163,13 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
-                          f"batch by index. Got a streamed dataset ({cfg.data.name}). Train it in one process.")
+                          f"batch by index. Got a streamed dataset ({bundle.meta.get('streamed') or cfg.data.name}). Train it "
+                          "in one process, or hand over tensors (random transforms then as data.augment).")
     distributed.check_sizes(len(bundle.train), cfg.batch_size, ranks)  # before any run directory exists
+
+    for split in (bundle.train, bundle.val):  # a streamed Dataset's batches: read by speed.workers processes
+        if isinstance(split, DatasetSplit):
+            split.workers, split.pin_memory = cfg.speed.workers, device.type == "cuda"
 
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
@@ -454,6 +459,9 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         "environment": env.environment(p.device, p.threads),
         # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
         "steps": {"cuda_graph": state.graph is not None, "eager_because": state.graph_off},
+        # a Dataset read batch by batch every epoch (data.streaming) and why; None: held as tensors
+        "streamed": ({"because": p.bundle.meta.get("streamed"), "workers": p.cfg.speed.workers}
+                     if isinstance(p.bundle.train, DatasetSplit) else None),
         **(extra or {}),
     }
 
