@@ -295,6 +295,10 @@ def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carve
         else:
             assert (first - second).abs().max() < 1.0
 
+    with pytest.raises(ConfigError, match=r"^normalize must be False for a dataset read batch by batch, as this one "
+                                          r"is: its examples change between reads .* Normalise inside the Dataset"):
+        bundle_from_data(NoisyPairs(x, y), normalize=True)
+
     same = PairDataset(x, y)  # the same example on every read: read once into tensors, as before
     bundle = bundle_from_data(same, val=0.2)
     assert isinstance(bundle.train, Split) and "streamed" not in bundle.meta

@@ -489,7 +489,8 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
                             STREAMED_RANDOM if _changes_between_reads(data) else None)
         if streamed_because is not None:
             if normalize:
-                raise ConfigError(problem("normalize", "False for a dataset read batch by batch", True,
+                raise ConfigError(problem("normalize", f"False for a dataset read batch by batch, as this one is: "
+                                                       f"{streamed_because}", True,
                                           "Normalise inside the Dataset's __getitem__ instead"))
             return _streaming_bundle(data, val, test, task, seed, stratify, opts, streamed_because)
     arrays = _read(data, kind, "", columns=None, **opts)
