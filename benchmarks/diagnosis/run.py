@@ -68,7 +68,6 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
 import statistics
 import sys
 import tempfile
@@ -84,6 +83,7 @@ from torch import nn  # noqa: E402
 
 import trainlab as tl  # noqa: E402
 from trainlab.errors import TrainingError  # noqa: E402
+from trainlab.train.env import cores  # noqa: E402
 
 from faults import FAULT_BY_NAME, FAULTS, Fault  # noqa: E402
 from tasks import TASK_BY_NAME, TASKS, Task, UserNet, UserSpec, chance, constant_loss, knn_score, skill, split  # noqa: E402
@@ -380,7 +380,7 @@ def print_table(t: dict[str, Any], fix_available: bool, ov: dict[str, Any] | Non
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one fault seed and 8 healthy seeds (~2 min)")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--workers", type=int, default=min(2, cores()))  # the cores this process may use
     ap.add_argument("--json", type=Path, help="write the table (and every run's root cause) here")
     ap.add_argument("--no-overhead", action="store_true", help="skip the overhead measurement")
     ap.add_argument("--only", help="comma-separated task names (for a look at one task)")
