@@ -5,8 +5,11 @@ The dataset: Fashion-MNIST-shaped 28×28 uint8 images (generated), each read as 
 ``RandomCrop(28, padding=2)`` + ``RandomHorizontalFlip`` + ``Normalize`` would (written in torch here: no
 torchvision); the model: the classic 784-256-10 MLP, SGD lr 0.1, batch 256. Per-example reading is the epoch's
 cost, so ``speed.workers`` should scale it with the cores; trainlab adds its bookkeeping on top of the plain loop.
+trainlab keeps its workers up for the whole run; the plain loop starts them every epoch, as a tutorial's does
+(``--start-method spawn`` shows what that costs where spawn is the default: macOS, Windows).
 
     python benchmarks/loader_workers.py [--n 12000] [--epochs 2] [--workers 2] [--repeats 3]
+                                        [--start-method fork|spawn|forkserver]
 """
 from __future__ import annotations
 
@@ -78,7 +81,13 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None,
+                    help="how DataLoader workers start (default: this platform's)")
     a = ap.parse_args()
+    if a.start_method:
+        import multiprocessing
+
+        multiprocessing.set_start_method(a.start_method, force=True)
     ds = Augmented(a.n)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +97,10 @@ def main() -> int:
                 times.setdefault(f"tl.fit, workers={w}", []).append(ours(ds, a.epochs, w, tmp))
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["tl.fit, workers=0"]
-    print(f"{a.n} augmented examples, {a.epochs} epochs, median of {a.repeats}:")
+    import multiprocessing
+
+    print(f"{a.n} augmented examples, {a.epochs} epochs, workers started by {multiprocessing.get_start_method()}, "
+          f"median of {a.repeats}:")
     for k, v in med.items():
         print(f"  {k:26s} {v:6.2f} s   {base / v:5.2f}× tl.fit with workers=0")
     for w in (0, a.workers):
@@ -96,5 +108,5 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the guard spawned workers need: they import this file
     sys.exit(main())

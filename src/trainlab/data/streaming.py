@@ -7,14 +7,18 @@ the first epoch's crops). Its splits become :class:`DatasetSplit` objects — th
 examples — and the training loop draws its batches from ``DataLoader(Subset(dataset, indices))``. The shuffling
 uses the same ``torch.randperm(n, generator)`` as the tensor path, so both paths see the same batches.
 ``speed.workers`` reads them in that many worker processes (``DataLoader(num_workers=...)``), pinned for a GPU.
+During a run (:meth:`DatasetSplit.workers_kept`) one DataLoader and its workers serve every pass over a split:
+starting them again every epoch costs a fork each, and under spawn (macOS, Windows) a fresh Python that imports
+torch and unpickles the dataset each.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from trainlab.data.base import Split
 
@@ -29,6 +33,8 @@ class DatasetSplit:
         self.target_shape = target_shape  # () for labels / one target, (T,) for several
         self.workers = 0  # speed.workers: DataLoader worker processes (0: read in this process)
         self.pin_memory = False  # page-locked batches, for a copy to a GPU that overlaps the step
+        self._keep = False  # inside workers_kept(): worker processes serve every pass
+        self._kept: tuple[tuple[int, int, bool], DataLoader, _PassOrder] | None = None  # (batch, workers, pin), ...
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -41,10 +47,49 @@ class DatasetSplit:
         The permutation is drawn here, once per pass, exactly as the tensor path draws it (RandomSampler
         would draw a second one per epoch and desynchronise the two paths)."""
         order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
+        workers = self.workers if workers is None else workers
+        if self._keep and workers > 0:
+            loader, passes = self._kept_loader(batch_size, workers)
+            passes.order = order
+            yield from loader
+            return
         loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=order,
-                            collate_fn=self._collate, num_workers=self.workers if workers is None else workers,
-                            pin_memory=self.pin_memory)
+                            collate_fn=self._collate, num_workers=workers, pin_memory=self.pin_memory)
         yield from loader
+
+    @contextlib.contextmanager
+    def workers_kept(self) -> Iterator[None]:
+        """Inside, the passes read by worker processes share one DataLoader whose workers stay up between them
+        (``persistent_workers``); on leaving, they stop. Outside, each pass starts and stops its own."""
+        self._keep = True
+        try:
+            yield
+        finally:
+            self._keep = False
+            self._stop_workers()
+
+    def _kept_loader(self, batch_size: int, workers: int) -> tuple[DataLoader, _PassOrder]:
+        key = (batch_size, workers, self.pin_memory)
+        if self._kept is None or self._kept[0] != key:  # another batch size (an evaluation's): other workers
+            self._stop_workers()
+            passes = _PassOrder(len(self))
+            loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=passes,
+                                collate_fn=self._collate, num_workers=workers, pin_memory=self.pin_memory,
+                                persistent_workers=True)
+            self._kept = (key, loader, passes)
+        return self._kept[1], self._kept[2]
+
+    def _stop_workers(self) -> None:
+        if self._kept is None:
+            return
+        loader = self._kept[1]
+        self._kept = None
+        # as Lightning's teardown does: the workers stop now, not whenever the loader is collected (a suspended
+        # pass over it, left by an exception, would keep them up)
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        loader._iterator = None
 
     def _collate(self, items: list[tuple[Any, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         # a Dataset may hand out tensors on a GPU: batches are built on the CPU and moved by the loop, as in memory
@@ -64,6 +109,21 @@ class DatasetSplit:
         reads stays the same set of examples for every epoch's score."""
         x, y = zip(*self.batches(1024))
         return Split(torch.cat(x), torch.cat(y))
+
+
+class _PassOrder(Sampler[int]):
+    """The examples of the next pass over a kept DataLoader, in its order (None: in order); set before each pass.
+    The main process draws the indices from it and hands them to the workers, so they need not start again."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.order: list[int] | None = None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order if self.order is not None else range(self.n))
+
+    def __len__(self) -> int:
+        return self.n
 
 
 def read_targets(dataset: Dataset, n: int) -> np.ndarray:

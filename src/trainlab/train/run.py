@@ -326,7 +326,11 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         error: str | None = None
         facts: dict[str, Any] | None = None
         try:
-            run_epochs(state, data, all_cbs, start_epoch)
+            with contextlib.ExitStack() as kept:  # a streamed split's reading processes serve every epoch's pass
+                for split in (p.bundle.train, p.bundle.val):
+                    if isinstance(split, DatasetSplit):
+                        kept.enter_context(split.workers_kept())
+                run_epochs(state, data, all_cbs, start_epoch)
         except RuntimeError as exc:
             if not ranks.active:
                 raise

@@ -1,0 +1,65 @@
+import os
+
+import torch
+from torch.utils.data import Dataset
+
+from trainlab.data.streaming import DatasetSplit
+
+
+class Numbered(Dataset):
+    """Example i is the number i; each read leaves the reading process's id in ``folder``."""
+
+    def __init__(self, n, folder):
+        self.n, self.folder = n, folder
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        (self.folder / str(os.getpid())).touch()
+        return torch.tensor([float(i)]), i % 2
+
+
+def _split(n, folder):
+    split = DatasetSplit(Numbered(n, folder), torch.arange(n), lambda ys: torch.tensor(ys), (1,))
+    split.workers = 2
+    return split
+
+
+def _pass(split, seed, batches=None):
+    got = []
+    for k, (x, _) in enumerate(split.batches(8, torch.Generator().manual_seed(seed))):
+        if k == batches:
+            break
+        got += x[:, 0].long().tolist()
+    return got
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_kept_workers_serve_every_pass_in_its_own_order_and_stop_on_leaving(tmp_path):
+    split = _split(40, tmp_path)
+    expected = {seed: torch.randperm(40, generator=torch.Generator().manual_seed(seed)).tolist() for seed in (1, 2, 3)}
+    with split.workers_kept():
+        assert _pass(split, 1, batches=1) == expected[1][:8]  # a pass left after one batch (a stop mid-epoch)
+        assert _pass(split, 2) == expected[2]  # the next pass: every example once, in its own order
+        assert _pass(split, 3) == expected[3]
+        readers = {int(p.name) for p in tmp_path.iterdir()}
+        assert os.getpid() not in readers and len(readers) == 2, readers  # the same 2 processes for 3 passes
+        assert all(_alive(pid) for pid in readers)
+    assert not [pid for pid in readers if _alive(pid)], "the workers outlived workers_kept()"
+    assert _pass(split, 2) == expected[2]  # outside, a pass starts its own workers again
+    assert len({int(p.name) for p in tmp_path.iterdir()}) == 4
+
+
+def test_without_kept_workers_each_pass_starts_its_own(tmp_path):
+    split = _split(16, tmp_path)
+    for seed in (1, 2):
+        _pass(split, seed)
+    assert len({int(p.name) for p in tmp_path.iterdir()}) == 4
