@@ -359,8 +359,12 @@ def test_workers_read_a_streamed_dataset_in_other_processes_and_train_the_same(o
     for workers in (0, 2):
         folder = tmp_path / f"pids-{workers}"
         folder.mkdir()
-        runs[workers] = tl.fit(seeded_net(), PidPairs(x, y, folder), val=0.25, workers=workers, **opts)
-        readers = {int(p.name) for p in folder.iterdir()} - {os.getpid()}
+        (folder / "test").mkdir()
+        runs[workers] = tl.fit(seeded_net(), PidPairs(x, y, folder), val=0.25, test=PidPairs(x, y, folder / "test"),
+                               workers=workers, **opts)
+        testers = {int(p.name) for p in (folder / "test").iterdir()} - {os.getpid()}
+        assert len(testers) == (0 if workers == 0 else 1), testers  # the test set's one batch read by a worker
+        readers = {int(p.name) for p in folder.iterdir() if p.name != "test"} - {os.getpid()}
         # at most 2 for the training split and 2 for the validation split (whose one batch a pass is read by one of
         # them), kept up for all 4 epochs' passes (started again for each pass, they were 12), stopped at the end
         assert len(readers) == 0 if workers == 0 else 2 <= len(readers) <= 4, readers

@@ -404,6 +404,8 @@ def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
     model = copy.deepcopy(p.model)  # same architecture, built-in or the user's own module
     model.load_state_dict(ckpt["model"])
     split = on_device(p.bundle.test.open(), p.device)
+    if isinstance(split, DatasetSplit):  # a streamed test set is read as the training set was
+        split.workers, split.pin_memory = p.cfg.speed.workers, p.device.type == "cuda"
     m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
     out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
     if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
