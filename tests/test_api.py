@@ -394,6 +394,30 @@ def test_a_random_transform_in_a_dataset_draws_anew_every_epoch(opts):
     assert held.summary["streamed"] is None
 
 
+class NoisyStream(IterableDataset):
+    """An IterableDataset with a random transform (a generator over files with augmentation): counts its passes."""
+
+    def __init__(self, x, y):
+        self.x, self.y, self.passes = x, y, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return ((x + 0.05 * torch.randn(x.shape), y) for x, y in zip(self.x, self.y))
+
+
+def test_an_iterable_dataset_with_a_random_transform_draws_anew_every_epoch(opts, capsys):
+    x, y = _xy(256)
+    stream = NoisyStream(x, y)
+    run = tl.fit(seeded_net(), stream, val=0.25, **opts)
+    assert run.summary["streamed"]["because"].startswith("its examples change between reads")
+    assert stream.passes >= 1 + opts["epochs"]  # its first pass, then one a training epoch
+    assert run.summary["data"]["val"] == 64 and run.history[-1]["val_acc"] > 0.8  # one fixed val set, learned
+    with pytest.raises(ConfigError, match=r"^speed.workers must be 0 for an IterableDataset read afresh every "
+                                          r"epoch.*Got 2\. Set workers=0") as err:
+        tl.fit(seeded_net(), NoisyStream(x, y), val=0.25, workers=2, **opts)
+    assert "\n" not in str(err.value)
+
+
 def test_streamed_data_with_a_val_fraction_a_streamed_test_set_and_a_report(opts, monkeypatch):
     import trainlab.data.memory as memory
 

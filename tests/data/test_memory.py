@@ -308,6 +308,75 @@ def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carve
         bundle_from_data(PairDataset(x, y))
 
 
+class NoisyStream(PairStream):
+    """An IterableDataset with a random transform: the same examples in the same order, another x every pass."""
+
+    def __init__(self, x, y):
+        super().__init__(x, y)
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return ((x + 0.1 * torch.randn(x.shape, dtype=x.dtype), y) for x, y in zip(self.x, self.y))
+
+
+class ShuffledStream(NoisyStream):
+    """One that also shuffles itself every pass: it cannot be split by position."""
+
+    def __iter__(self):
+        order = torch.randperm(len(self.x))
+        return iter(zip(self.x[order], self.y[order]))
+
+
+def test_an_iterable_dataset_whose_examples_change_is_read_afresh_every_epoch_at_its_training_positions():
+    from trainlab.data.streaming import IterableSplit
+
+    x, y = _xy()
+    torch.manual_seed(0)
+    ds = NoisyStream(torch.as_tensor(x), torch.as_tensor(y))
+    bundle = bundle_from_data(ds, val=0.2)
+    assert bundle.meta["streamed"] == memory.STREAMED_RANDOM and isinstance(bundle.train, IterableSplit)
+    held = bundle.val.x[:, 0].round().long()  # row ids: the examples the one first pass put aside
+    assert len(bundle.train) + len(bundle.val) == N and len(held) == 12
+    # the same carve as a frozen read of the same data would make (stratified, seeded)
+    frozen = bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)
+    assert torch.equal(held.sort().values, frozen.val.x[:, 0].round().long().sort().values)
+    passes = ds.passes
+    first = torch.cat([xb for xb, _ in bundle.train.batches(16)])
+    second = torch.cat([xb for xb, _ in bundle.train.batches(16)])
+    assert ds.passes - passes == 2  # one pass over the dataset each
+    ids = first[:, 0].round().long()
+    assert torch.equal(ids, second[:, 0].round().long()) and len(ids) == 48  # the training rows, in its order
+    assert not set(ids.tolist()) & set(held.tolist())  # never a validation example
+    assert not torch.equal(first, second)  # fresh draws
+    ys = torch.cat([yb for _, yb in bundle.train.batches(16)])
+    assert torch.equal(ys, torch.as_tensor(y)[ids])
+
+    with pytest.raises(ConfigError, match=r"^normalize must be False for a dataset read afresh every epoch"):
+        bundle_from_data(NoisyStream(torch.as_tensor(x), torch.as_tensor(y)), normalize=True)
+    explicit = bundle_from_data(NoisyStream(torch.as_tensor(x), torch.as_tensor(y)), val=(x[:5], y[:5]))
+    assert isinstance(explicit.train, IterableSplit) and len(explicit.train) == N  # every position trains
+
+    # a stream that shuffles itself: read once into tensors (and shuffled by the loop), as before
+    shuffled = bundle_from_data(ShuffledStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)
+    assert isinstance(shuffled.train, Split) and "streamed" not in shuffled.meta
+    steady = bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)  # the same every pass
+    assert isinstance(steady.train, Split) and "streamed" not in steady.meta
+    once = bundle_from_data(OneShotStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)  # readable once only
+    assert len(once.train) + len(once.val) == N  # not one example spent on asking whether it changes
+
+
+class OneShotStream(PairStream):
+    """``__iter__`` hands back one generator: the stream can be read once (a socket, a generator passed along)."""
+
+    def __init__(self, x, y):
+        super().__init__(x, y)
+        self.it = iter(zip(x, y))
+
+    def __iter__(self):
+        return self.it
+
+
 class FlippedImages(Dataset):
     """PIL images under a random flip, as a torchvision dataset without ToTensor hands them out."""
 

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from trainlab.data.base import DataBundle, SealedTest, Split, Task
 from trainlab.data.splits import split_indices
-from trainlab.data.streaming import DatasetSplit, read_targets
+from trainlab.data.streaming import DatasetSplit, IterableSplit, read_targets
 from trainlab.data.tabular import _MAX_INT_CLASSES
 from trainlab.data.transforms import Standardizer
 from trainlab.errors import ConfigError, DataError, problem
@@ -458,7 +458,9 @@ def _no_test() -> Split:
                 "Pass test=(X_test, y_test) to fit")
 
 
-def _carve_val(full: Split, val: float, spec: _Spec, seed: int, stratify: bool) -> tuple[Split, Split]:
+def _carve_val(full: Split, val: float, spec: _Spec, seed: int,
+               stratify: bool) -> tuple[Split, Split, torch.Tensor]:
+    """(train, val, the positions train keeps)."""
     if not 0 < val < 1:
         raise ConfigError(problem("val", "a fraction between 0 and 1 (exclusive), or a validation set (X_val, y_val)",
                                   val, "Use e.g. val=0.1"))
@@ -467,7 +469,7 @@ def _carve_val(full: Split, val: float, spec: _Spec, seed: int, stratify: bool) 
     if len(keep) == 0 or len(held) == 0:
         raise DataError(problem("val", f"a fraction that leaves examples on both sides of {len(full)}", val,
                                 "Use more data, a different fraction, or pass val=(X_val, y_val)"))
-    return full.subset(keep), full.subset(held)
+    return full.subset(keep), full.subset(held), keep
 
 
 def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple | Any = 0.1, test: Any = None,
@@ -493,18 +495,29 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
                                                        f"{streamed_because}", True,
                                           "Normalise inside the Dataset's __getitem__ instead"))
             return _streaming_bundle(data, val, test, task, seed, stratify, opts, streamed_because)
+    redrawn = kind == "iterable" and _iterable_changes_between_passes(data)
     arrays = _read(data, kind, "", columns=None, **opts)
     if len(arrays.x) == 0:
         raise _fail("data", "at least one example", "0 rows", "Pass a non-empty X and y")
     spec = _spec(arrays, _resolve_task(arrays.y, task))
     full = _to_split(arrays, spec, "")
+    # An IterableDataset that changes between passes and keeps its order: its first pass, read above, gives the
+    # labels and the validation examples; training reads it afresh every epoch at the other positions.
+    redrawn = redrawn and _same_order(data, arrays.y)
+    if redrawn and normalize:
+        raise ConfigError(problem("normalize", f"False for a dataset read afresh every epoch, as this one is: "
+                                               f"{STREAMED_RANDOM}", True, "Normalise inside the Dataset instead"))
+
+    def fresh(positions: torch.Tensor) -> IterableSplit:
+        return IterableSplit(data, positions, _Encoder(spec), spec.input_shape, spec.y_tail)
 
     if isinstance(val, numbers.Real) and not isinstance(val, bool):
-        train, val_split = _carve_val(full, val, spec, seed, stratify)
+        train, val_split, keep = _carve_val(full, val, spec, seed, stratify)
+        train = fresh(keep) if redrawn else train
     else:
         val_kind = _kind(val, "val", f"a fraction in (0, 1) or {_ACCEPTED}")
         val_split = _to_split(_read(val, val_kind, "val ", columns=arrays.columns, **opts), spec, "val ")
-        train = full
+        train = fresh(torch.arange(len(full))) if redrawn else full
 
     if test is None:
         test_load: Callable[[], Split] = _no_test
@@ -527,7 +540,7 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None, input_shape=spec.input_shape,
         class_names=spec.class_names, target_names=arrays.target_names if spec.task == "regression" else None,
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
-        stats=stats, meta={"source": "memory", "kind": kind},
+        stats=stats, meta={"source": "memory", "kind": kind, **({"streamed": STREAMED_RANDOM} if redrawn else {})},
     )
 
 
@@ -602,13 +615,47 @@ def _changes_between_reads(ds: Any) -> bool:
     except TypeError:
         return False
     x0, y0 = _sample(ds[0], "data", 0)
+    return any(not _same_example(x0, y0, *_sample(ds[0], "data", 0)) for _ in range(_REREADS))
+
+
+def _iterable_changes_between_passes(ds: Any) -> bool:
+    """Whether an IterableDataset's first example differs between passes (up to ``_REREADS`` fresh ones). One whose
+    ``__iter__`` hands back the same iterator every time can be read once only: it is not asked (nothing is lost)."""
+    def first(it: Iterator[Any] | None = None) -> tuple[torch.Tensor, Any] | None:
+        item = next(iter(ds) if it is None else it, None)
+        return None if item is None else _sample(item, "data", 0)
+
+    a, b = iter(ds), iter(ds)
+    if a is b:
+        return False
+    got = first(a)
+    if got is None:
+        return False  # empty: _materialise says so
+    x0, y0 = got
     for _ in range(_REREADS):
-        x, y = _sample(ds[0], "data", 0)
-        same_x = x.shape == x0.shape and x.dtype == x0.dtype and bool(
-            ((x == x0) | (x != x) & (x0 != x0)).all())  # NaN where NaN was: the same (the NaN check comes later)
-        if not (same_x and np.array_equal(np.asarray(y), np.asarray(y0))):
+        again = first()
+        if again is None or not _same_example(x0, y0, *again):
             return True
     return False
+
+
+_ORDER_PROBE = 64  # labels compared between two passes: a dataset that shuffles itself shows it here
+
+
+def _same_order(ds: Any, labels: np.ndarray) -> bool:
+    """Whether a fresh pass over an IterableDataset hands out the labels of its first pass in the same order.
+
+    One that shuffles itself cannot be split by position (a carved validation example would come back as another
+    one, and training would see it): it stays read once into tensors and shuffled by the loop, as before."""
+    n = min(len(labels), _ORDER_PROBE)
+    again = [_sample(item, "data", i)[1] for i, item in zip(range(n), ds)]
+    return len(again) == n and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again, labels[:n]))
+
+
+def _same_example(x0: torch.Tensor, y0: Any, x: torch.Tensor, y: Any) -> bool:
+    same_x = x.shape == x0.shape and x.dtype == x0.dtype and bool(
+        ((x == x0) | (x != x) & (x0 != x0)).all())  # NaN where NaN was: the same (the NaN check comes later)
+    return same_x and np.array_equal(np.asarray(y), np.asarray(y0))
 
 
 def _fits(ds: Any, max_bytes: int) -> bool:

@@ -3,7 +3,7 @@
 ``bundle_from_data`` materialises a map-style ``Dataset`` into tensors once, when it fits in memory and hands out
 the same example on every read. It streams one that does not fit, and one whose examples change between reads
 (a random transform in ``__getitem__``, as torchvision's ``RandomCrop``: frozen into tensors, every epoch would see
-the first epoch's crops). Its splits become :class:`DatasetSplit` objects — the dataset plus the indices of the
+the first epoch's crops), and an ``IterableDataset`` of the latter kind (:class:`IterableSplit`). Its splits become :class:`DatasetSplit` objects — the dataset plus the indices of the
 examples — and the training loop draws its batches from ``DataLoader(Subset(dataset, indices))``. The shuffling
 uses the same ``torch.randperm(n, generator)`` as the tensor path, so both paths see the same batches.
 ``speed.workers`` reads them in that many worker processes (``DataLoader(num_workers=...)``), pinned for a GPU.
@@ -124,6 +124,42 @@ class _PassOrder(Sampler[int]):
 
     def __len__(self) -> int:
         return self.n
+
+
+class IterableSplit(DatasetSplit):
+    """A split of an ``IterableDataset`` whose examples change between passes (a random transform), kept as the
+    positions of its examples in the dataset's own order. Each pass iterates the dataset afresh, in this process,
+    and hands out those positions: an IterableDataset cannot be indexed, so it is not shuffled here (shuffle inside
+    it, as a DataLoader needs too), and a DataLoader worker would hand out every example again (each holds a copy)."""
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None,
+                workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(x float32 (B, ...), y) batches of this split's positions, in the dataset's order."""
+        yield from DataLoader(_Positions(self.dataset, self.indices), batch_size=batch_size, collate_fn=self._collate,
+                              pin_memory=self.pin_memory)
+
+    @contextlib.contextmanager
+    def workers_kept(self) -> Iterator[None]:
+        yield  # read in this process: no workers to keep
+
+
+class _Positions(torch.utils.data.IterableDataset):
+    """The examples of ``dataset`` at ``positions`` (sorted), in its order; a pass ends after the last of them."""
+
+    def __init__(self, dataset: Any, positions: torch.Tensor) -> None:
+        self.dataset = dataset
+        self.wanted = torch.zeros(int(positions.max()) + 1 if len(positions) else 0, dtype=torch.bool)
+        self.wanted[positions] = True
+
+    def __iter__(self) -> Iterator[Any]:
+        last = len(self.wanted) - 1
+        for i, item in enumerate(self.dataset):
+            if i > last:
+                return
+            if self.wanted[i]:
+                yield item
+                if i == last:
+                    return
 
 
 def read_targets(dataset: Dataset, n: int) -> np.ndarray:

@@ -22,8 +22,9 @@ from trainlab import files
 from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, cut_short, replace,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
-from trainlab.data.streaming import DatasetSplit
-from trainlab.errors import CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError
+from trainlab.data.streaming import DatasetSplit, IterableSplit
+from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError,
+                             problem)
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
@@ -167,6 +168,11 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
                           "in one process, or hand over tensors (random transforms then as data.augment).")
     distributed.check_sizes(len(bundle.train), cfg.batch_size, ranks)  # before any run directory exists
 
+    if isinstance(bundle.train, IterableSplit) and cfg.speed.workers:
+        raise ConfigError(problem("speed.workers", f"0 for an IterableDataset read afresh every epoch, as this one "
+                                                   f"is ({bundle.meta.get('streamed')}): each worker would hand out "
+                                                   f"every example again", cfg.speed.workers,
+                                  "Set workers=0, or make it a map-style Dataset (__len__ and __getitem__)"))
     for split in (bundle.train, bundle.val):  # a streamed Dataset's batches: read by speed.workers processes
         if isinstance(split, DatasetSplit):
             split.workers, split.pin_memory = cfg.speed.workers, device.type == "cuda"
