@@ -276,6 +276,14 @@ class CoinFlipPairs(PairDataset):
         return (-x if torch.rand(()) < 0.5 else x), y
 
 
+class RarePairs(PairDataset):
+    """RandomErasing(p=0.1)'s kind: 9 reads in 10 hand out the example unchanged."""
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return (torch.zeros_like(x) if torch.rand(()) < 0.1 else x), y
+
+
 def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carved_val_read_once():
     from trainlab.data.streaming import DatasetSplit
 
@@ -295,6 +303,9 @@ def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carve
         else:
             assert (first - second).abs().max() < 1.0
 
+    rare = RarePairs(x, y)  # drawn for 1 read in 10: seen in one of the first examples read twice
+    assert bundle_from_data(rare, val=0.2).meta["streamed"] == memory.STREAMED_RANDOM
+
     with pytest.raises(ConfigError, match=r"^normalize must be False for a dataset read batch by batch, as this one "
                                           r"is: its examples change between reads .* Normalise inside the Dataset"):
         bundle_from_data(NoisyPairs(x, y), normalize=True)
@@ -302,7 +313,7 @@ def test_a_dataset_whose_examples_change_between_reads_is_streamed_and_its_carve
     same = PairDataset(x, y)  # the same example on every read: read once into tensors, as before
     bundle = bundle_from_data(same, val=0.2)
     assert isinstance(bundle.train, Split) and "streamed" not in bundle.meta
-    assert same.calls <= N + 2 + memory._REREADS
+    assert same.calls <= N + 1 + 2 * memory._PROBES  # one pass, the size probe, the first examples read twice
     x[0, 1] = np.nan  # NaN where NaN was is the same example: materialised, then refused for its NaN
     with pytest.raises(DataError, match=r"must be finite.*row index 0"):
         bundle_from_data(PairDataset(x, y))

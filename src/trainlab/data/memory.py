@@ -602,40 +602,33 @@ def _list_shape(x: Any) -> tuple[int, ...] | None:
 STREAMED_TOO_BIG = "its float32 copy would not fit in max_bytes"
 STREAMED_RANDOM = ("its examples change between reads (a random transform): each epoch reads them afresh, "
                    "as a DataLoader loop does")
-_REREADS = 8  # extra reads of example 0: a transform that flips a fair coin goes unnoticed with probability 2⁻⁸
+_PROBES = 32  # examples read twice: a transform drawn for 1 read in 10 (RandomErasing(p=0.1)) goes unnoticed with
+#              probability (1 - 2·0.1·0.9)³² ≈ 0.002; a fair coin's (a flip), 2⁻³²
 
 
 def _changes_between_reads(ds: Any) -> bool:
-    """Whether a map-style dataset hands out another example 0 on a second read: a random transform in its
-    ``__getitem__`` (crops, flips, noise) whose draws must be new every epoch. Up to ``_REREADS`` reads; a dataset
-    without ``__len__`` (read once, in order) or with no examples is not asked."""
+    """Whether a map-style dataset hands out another example on a second read: a random transform in its
+    ``__getitem__`` (crops, flips, noise) whose draws must be new every epoch. Its first ``_PROBES`` examples are
+    read twice each, until one differs; a dataset without ``__len__`` (read once, in order) is not asked."""
     try:
-        if len(ds) == 0:
-            return False
+        n = len(ds)
     except TypeError:
         return False
-    x0, y0 = _sample(ds[0], "data", 0)
-    return any(not _same_example(x0, y0, *_sample(ds[0], "data", 0)) for _ in range(_REREADS))
+    return any(not _same_example(*_sample(ds[i], "data", i), *_sample(ds[i], "data", i))
+               for i in range(min(n, _PROBES)))
 
 
 def _iterable_changes_between_passes(ds: Any) -> bool:
-    """Whether an IterableDataset's first example differs between passes (up to ``_REREADS`` fresh ones). One whose
+    """Whether two passes over an IterableDataset differ in their first ``_PROBES`` examples. One whose
     ``__iter__`` hands back the same iterator every time can be read once only: it is not asked (nothing is lost)."""
-    def first(it: Iterator[Any] | None = None) -> tuple[torch.Tensor, Any] | None:
-        item = next(iter(ds) if it is None else it, None)
-        return None if item is None else _sample(item, "data", 0)
-
     a, b = iter(ds), iter(ds)
     if a is b:
         return False
-    got = first(a)
-    if got is None:
-        return False  # empty: _materialise says so
-    x0, y0 = got
-    for _ in range(_REREADS):
-        again = first()
-        if again is None or not _same_example(x0, y0, *again):
+    for i, (one, two) in enumerate(zip(a, b)):
+        if not _same_example(*_sample(one, "data", i), *_sample(two, "data", i)):
             return True
+        if i + 1 == _PROBES:
+            break
     return False
 
 
