@@ -3,9 +3,10 @@
 ``bundle_from_data`` materialises a map-style ``Dataset`` into tensors once, when it fits in memory and hands out
 the same example on every read. It streams one that does not fit, and one whose examples change between reads
 (a random transform in ``__getitem__``, as torchvision's ``RandomCrop``: frozen into tensors, every epoch would see
-the first epoch's crops), and an ``IterableDataset`` of the latter kind (:class:`IterableSplit`). Its splits become :class:`DatasetSplit` objects — the dataset plus the indices of the
-examples — and the training loop draws its batches from ``DataLoader(Subset(dataset, indices))``. The shuffling
-uses the same ``torch.randperm(n, generator)`` as the tensor path, so both paths see the same batches.
+the first epoch's crops), and an ``IterableDataset`` of the latter kind (:class:`IterableSplit`). Its splits become
+:class:`DatasetSplit` objects — the dataset plus the indices of the examples — and the training loop draws its
+batches from ``DataLoader(Subset(dataset, indices))``. The shuffling uses the same ``torch.randperm(n, generator)``
+as the tensor path, so both paths see the same batches.
 ``speed.workers`` reads them in that many worker processes (``DataLoader(num_workers=...)``), pinned for a GPU.
 During a run (:meth:`DatasetSplit.workers_kept`) one DataLoader and its workers serve every pass over a split:
 starting them again every epoch costs a fork each, and under spawn (macOS, Windows) a fresh Python that imports
@@ -148,18 +149,17 @@ class _Positions(torch.utils.data.IterableDataset):
 
     def __init__(self, dataset: Any, positions: torch.Tensor) -> None:
         self.dataset = dataset
-        self.wanted = torch.zeros(int(positions.max()) + 1 if len(positions) else 0, dtype=torch.bool)
-        self.wanted[positions] = True
+        self.wanted = frozenset(positions.tolist())
+        self.last = max(self.wanted, default=-1)
 
     def __iter__(self) -> Iterator[Any]:
-        last = len(self.wanted) - 1
+        if self.last < 0:
+            return
         for i, item in enumerate(self.dataset):
-            if i > last:
-                return
-            if self.wanted[i]:
+            if i in self.wanted:
                 yield item
-                if i == last:
-                    return
+            if i >= self.last:
+                return
 
 
 def read_targets(dataset: Dataset, n: int) -> np.ndarray:
