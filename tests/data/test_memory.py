@@ -362,6 +362,10 @@ def test_an_iterable_dataset_whose_examples_change_is_read_afresh_every_epoch_at
     assert not torch.equal(first, second)  # fresh draws
     ys = torch.cat([yb for _, yb in bundle.train.batches(16)])
     assert torch.equal(ys, torch.as_tensor(y)[ids])
+    # shuffled as the tensor path shuffles (an iterable may come sorted by class): the same permutation
+    mixed = torch.cat([xb for xb, _ in bundle.train.batches(16, torch.Generator().manual_seed(5))])
+    assert torch.equal(mixed[:, 0].round().long(), ids[torch.randperm(48, generator=torch.Generator().manual_seed(5))])
+    assert ds.passes - passes == 4
 
     with pytest.raises(ConfigError, match=r"^normalize must be False for a dataset read afresh every epoch"):
         bundle_from_data(NoisyStream(torch.as_tensor(x), torch.as_tensor(y)), normalize=True)

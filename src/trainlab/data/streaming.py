@@ -129,15 +129,36 @@ class _PassOrder(Sampler[int]):
 
 class IterableSplit(DatasetSplit):
     """A split of an ``IterableDataset`` whose examples change between passes (a random transform), kept as the
-    positions of its examples in the dataset's own order. Each pass iterates the dataset afresh, in this process,
-    and hands out those positions: an IterableDataset cannot be indexed, so it is not shuffled here (shuffle inside
-    it, as a DataLoader needs too), and a DataLoader worker would hand out every example again (each holds a copy)."""
+    positions of its examples in the dataset's own order. Each pass reads the dataset afresh, in this process (a
+    DataLoader worker would hand out every example again: each holds a copy), into tensors — it fit in memory on the
+    first pass — and hands them out shuffled as the tensor path shuffles, since an IterableDataset in a steady order
+    may well be sorted (one class after another) and cannot be indexed."""
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None,
                 workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """(x float32 (B, ...), y) batches of this split's positions, in the dataset's order."""
-        yield from DataLoader(_Positions(self.dataset, self.indices), batch_size=batch_size, collate_fn=self._collate,
-                              pin_memory=self.pin_memory)
+        """(x float32 (B, ...), y) batches of this pass's draws: in ``randperm(n, generator)`` order, else in the
+        dataset's."""
+        x, y = self._read_pass()
+        order = torch.randperm(len(x), generator=generator) if generator is not None else None
+        for i in range(0, len(x), batch_size):
+            if order is None:
+                yield x[i:i + batch_size], y[i:i + batch_size]
+            else:
+                idx = order[i:i + batch_size]
+                yield x[idx], y[idx]
+
+    def _read_pass(self) -> tuple[torch.Tensor, torch.Tensor]:
+        chunks = list(DataLoader(_Positions(self.dataset, self.indices), batch_size=1024, collate_fn=self._collate))
+        if not chunks:
+            return torch.empty((0, *self.example_shape)), torch.empty(0)
+        x, y = zip(*chunks)
+        return torch.cat(x), torch.cat(y)
+
+    def head(self, n: int) -> Split:
+        """The first ``n`` examples as tensors (probe batches, pictures): read up to them, not a whole pass."""
+        x, y = next(iter(DataLoader(_Positions(self.dataset, self.indices), batch_size=min(n, len(self)),
+                                    collate_fn=self._collate)))
+        return Split(x, y)
 
     @contextlib.contextmanager
     def workers_kept(self) -> Iterator[None]:
