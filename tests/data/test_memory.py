@@ -332,7 +332,8 @@ class NoisyStream(PairStream):
 
 
 class ShuffledStream(NoisyStream):
-    """One that also shuffles itself every pass: it cannot be split by position."""
+    """One that shuffles itself every pass (so each pass hands out other x at each position): it cannot be split by
+    position."""
 
     def __iter__(self):
         order = torch.randperm(len(self.x))
@@ -375,6 +376,8 @@ def test_an_iterable_dataset_whose_examples_change_is_read_afresh_every_epoch_at
     # a stream that shuffles itself: read once into tensors (and shuffled by the loop), as before
     shuffled = bundle_from_data(ShuffledStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)
     assert isinstance(shuffled.train, Split) and "streamed" not in shuffled.meta
+    given = bundle_from_data(ShuffledStream(torch.as_tensor(x), torch.as_tensor(y)), val=(x[:5], y[:5]))
+    assert isinstance(given.train, IterableSplit) and len(given.train) == N  # nothing to carve: every pass trains
     steady = bundle_from_data(PairStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)  # the same every pass
     assert isinstance(steady.train, Split) and "streamed" not in steady.meta
     once = bundle_from_data(OneShotStream(torch.as_tensor(x), torch.as_tensor(y)), val=0.2)  # readable once only

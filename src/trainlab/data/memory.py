@@ -501,9 +501,10 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         raise _fail("data", "at least one example", "0 rows", "Pass a non-empty X and y")
     spec = _spec(arrays, _resolve_task(arrays.y, task))
     full = _to_split(arrays, spec, "")
-    # An IterableDataset that changes between passes and keeps its order: its first pass, read above, gives the
-    # labels and the validation examples; training reads it afresh every epoch at the other positions.
-    redrawn = redrawn and _same_order(data, arrays.y)
+    # An IterableDataset that changes between passes: its first pass, read above, gives the labels and a carved
+    # validation set; training reads it afresh every epoch at the other positions, which needs a steady order.
+    carve = isinstance(val, numbers.Real) and not isinstance(val, bool)
+    redrawn = redrawn and (not carve or _same_order(data, arrays.y))
     if redrawn and normalize:
         raise ConfigError(problem("normalize", f"False for a dataset read afresh every epoch, as this one is: "
                                                f"{STREAMED_RANDOM}", True, "Normalise inside the Dataset instead"))
@@ -511,7 +512,7 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
     def fresh(positions: torch.Tensor) -> IterableSplit:
         return IterableSplit(data, positions, _Encoder(spec), spec.input_shape, spec.y_tail)
 
-    if isinstance(val, numbers.Real) and not isinstance(val, bool):
+    if carve:
         train, val_split, keep = _carve_val(full, val, spec, seed, stratify)
         train = fresh(keep) if redrawn else train
     else:
@@ -639,7 +640,7 @@ def _same_order(ds: Any, labels: np.ndarray) -> bool:
     """Whether a fresh pass over an IterableDataset hands out the labels of its first pass in the same order.
 
     One that shuffles itself cannot be split by position (a carved validation example would come back as another
-    one, and training would see it): it stays read once into tensors and shuffled by the loop, as before."""
+    one, and training would see it): given a fraction to carve, it stays read once into tensors, as before."""
     n = min(len(labels), _ORDER_PROBE)
     again = [_sample(item, "data", i)[1] for i, item in zip(range(n), ds)]
     return len(again) == n and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(again, labels[:n]))
