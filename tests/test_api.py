@@ -413,8 +413,8 @@ def test_an_iterable_dataset_with_a_random_transform_draws_anew_every_epoch(opts
     assert run.summary["streamed"]["because"].startswith("its examples change between reads")
     assert stream.passes >= 1 + opts["epochs"]  # its first pass, then one a training epoch
     assert run.summary["data"]["val"] == 64 and run.history[-1]["val_acc"] > 0.8  # one fixed val set, learned
-    with pytest.raises(ConfigError, match=r"^speed.workers must be 0 for an IterableDataset read afresh every "
-                                          r"epoch.*Got 2\. Set workers=0") as err:
+    with pytest.raises(ConfigError, match=r"^speed.workers must be 0 for an IterableDataset whose examples "
+                                          r"change between passes .*Got 2\. Set workers=0") as err:
         tl.fit(seeded_net(), NoisyStream(x, y), val=0.25, workers=2, **opts)
     assert "\n" not in str(err.value)
 

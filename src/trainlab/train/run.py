@@ -169,9 +169,9 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     distributed.check_sizes(len(bundle.train), cfg.batch_size, ranks)  # before any run directory exists
 
     if isinstance(bundle.train, IterableSplit) and cfg.speed.workers:
-        raise ConfigError(problem("speed.workers", f"0 for an IterableDataset read afresh every epoch, as this one "
-                                                   f"is ({bundle.meta.get('streamed')}): each worker would hand out "
-                                                   f"every example again", cfg.speed.workers,
+        raise ConfigError(problem("speed.workers", "0 for an IterableDataset whose examples change between passes "
+                                                   "(read afresh every epoch in this process: each worker would hand "
+                                                   "out every example again)", cfg.speed.workers,
                                   "Set workers=0, or make it a map-style Dataset (__len__ and __getitem__)"))
     for split in (bundle.train, bundle.val):  # a streamed Dataset's batches: read by speed.workers processes
         if isinstance(split, DatasetSplit):
