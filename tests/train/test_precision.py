@@ -227,3 +227,38 @@ def test_a_forward_pass_past_float16s_range_is_named_and_float32_fixes_it(tmp_pa
     result = remedy.fix(err.value.run_dir, model=PastFloat16(), data=data, verbose=False, report=False)
     assert result.sets == {"speed.precision": "fp32"}
     assert result.error is None and result.after["val_acc"] > 0.5  # the same network trains in float32
+
+
+def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx2 fma\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd fphp asimdhp bf16\nCPU implementer\t: 0x41\n")
+    assert precision.cpu_flags(str(x86)) == {"fpu", "sse2", "avx2", "fma"}
+    assert {"fphp", "bf16"} <= precision.cpu_flags(str(arm))
+    assert precision.cpu_flags(str(tmp_path / "absent")) is None  # macOS, Windows: nothing to read, nothing said
+
+
+@pytest.mark.parametrize("flags, prec, device, said", [
+    ({"avx2", "fma"}, "bf16", "cpu", "no bfloat16 instructions"),
+    ({"avx2", "fma"}, "fp16", "cpu", "no float16 instructions"),
+    ({"avx2", "avx512_bf16"}, "bf16", "cpu", None),
+    ({"asimd", "fphp"}, "fp16", "cpu", None),
+    ({"avx2"}, "fp32", "cpu", None),
+    ({"avx2"}, "bf16", "cuda", None),  # the GPU computes it, whatever the host CPU has
+    (None, "bf16", "cpu", None),
+])
+def test_a_precision_this_cpu_emulates_gets_a_note(monkeypatch, flags, prec, device, said):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    note = precision.emulated_note(prec, torch.device(device))
+    assert note is None if said is None else (said in note and note.startswith("note: ") and "fp32" in note)
+
+
+def test_the_note_is_printed_before_the_first_epoch(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    tl.fit(Recorder(), _circle(), precision="bf16", epochs=1, out_dir=str(tmp_path), report=False, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("note: this CPU has no bfloat16 instructions") and lines[1].startswith("epoch 1/1")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "amx_bf16"})
+    tl.fit(Recorder(), _circle(), precision="bf16", epochs=1, out_dir=str(tmp_path), report=False, verbose=True)
+    assert "note:" not in capsys.readouterr().out

@@ -9,7 +9,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from trainlab import files
 from trainlab.errors import OutputClosed, drop_stdout
@@ -156,7 +156,8 @@ class ConsoleLogger(Callback):
 
     name = "console"
 
-    def __init__(self, console: Any = None, bar: bool | None = None) -> None:
+    def __init__(self, console: Any = None, bar: bool | None = None, notes: Sequence[str] = ()) -> None:
+        self.notes = list(notes)  # lines said once before the first epoch (a precision this CPU emulates)
         self.bar = sys.stdout.isatty() if bar is None else bar
         if console is None and self.bar:
             from rich.console import Console
@@ -167,6 +168,10 @@ class ConsoleLogger(Callback):
         self.console = console
         self.progress = None
         self.task = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        for line in self.notes:
+            self._say(line)
 
     def on_epoch_begin(self, state: TrainState) -> None:
         if not self.bar:
@@ -185,7 +190,9 @@ class ConsoleLogger(Callback):
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         self._close_bar()
-        line = format_epoch(metrics, state.cfg.epochs)
+        self._say(format_epoch(metrics, state.cfg.epochs))
+
+    def _say(self, line: str) -> None:
         try:
             if self.console is None:
                 print(line, flush=True)

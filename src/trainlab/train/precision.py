@@ -40,6 +40,39 @@ def check(precision: str, device: torch.device) -> None:
                           f"{precision!r} on {name}. Use speed.precision=fp16 (with loss scaling) or fp32.")
 
 
+# The instructions that compute in each dtype, as Linux names them in /proc/cpuinfo (x86 "flags", Arm "Features")
+NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16", "bf16"), "fp16": ("avx512_fp16", "amx_fp16", "fphp")}
+_NAMES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str] | None:
+    """This CPU's instruction-set flags from /proc/cpuinfo; None where there is none to read (macOS, Windows)."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return flags or None
+
+
+def emulated_note(precision: str, device: torch.device) -> str | None:
+    """A line for the console where ``precision`` runs on a CPU without instructions for it: autocast then
+    converts every product, and the steps run slower than in float32 (the classic MLP on an AVX2 CPU: ~4× slower in
+    bf16). None where it has them, on a GPU, for fp32, or where the flags cannot be read."""
+    if precision == "fp32" or device.type != "cpu":
+        return None
+    flags = cpu_flags()
+    if flags is None or flags & set(NATIVE_CPU_FLAGS[precision]):
+        return None
+    return (f"note: this CPU has no {_NAMES[precision]} instructions ({' or '.join(NATIVE_CPU_FLAGS[precision])}): "
+            f"speed.precision={precision} is emulated here and usually slower than fp32, the faster choice on it")
+
+
 def autocast(precision: str, device: torch.device, *, in_graph: bool = False) -> ContextManager:
     """The context a training step's forward pass and loss run in: autocast to ``precision``'s dtype, or nothing
     for fp32. ``in_graph``: inside a CUDA graph capture, whose casts of the weights must be redone every replay

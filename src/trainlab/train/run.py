@@ -315,7 +315,8 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         if cfg.tensorboard:
             loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
-            loggers.append(ConsoleLogger(console, bar))
+            note = precision.emulated_note(cfg.speed.precision, p.device)
+            loggers.append(ConsoleLogger(console, bar, notes=[note] if note else []))
         writers: list[Callback] = [checkpointer, *loggers] if ranks.main else []  # the other ranks write nothing
         all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
