@@ -63,3 +63,34 @@ def test_without_kept_workers_each_pass_starts_its_own(tmp_path):
     for seed in (1, 2):
         _pass(split, seed)
     assert len({int(p.name) for p in tmp_path.iterdir()}) == 4
+
+
+class Noisy(Dataset):
+    """A random transform in ``__getitem__``, drawn from torch's generator of the process that reads it."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i] + 0.3 * torch.randn(self.x[i].shape), int(self.y[i])
+
+
+def test_a_run_read_by_kept_workers_resumes_exactly(tmp_path):
+    from trainlab.config import resolve_config
+    from trainlab.data.memory import bundle_from_data
+    from trainlab.train.run import resume, train
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    base = {"out_dir": str(tmp_path), "tensorboard": False, "data.name": "memory", "model.hidden": [16],
+            "model.dropout": 0.3, "optimizer.lr": 0.1, "batch_size": 16, "epochs": 4, "speed.workers": 2}
+    # the workers draw the transform, the training process the dropout masks: both must continue where they were
+    full = train(resolve_config(overrides=base), bundle=bundle_from_data(Noisy(x, y), val=0.25), verbose=False)
+    half = train(resolve_config(overrides={**base, "epochs": 2}), bundle=bundle_from_data(Noisy(x, y), val=0.25),
+                 verbose=False)
+    rest = resume(half.run_dir, overrides={"epochs": 4}, verbose=False, bundle=bundle_from_data(Noisy(x, y), val=0.25))
+    assert [h["train_loss"] for h in rest.history] == [h["train_loss"] for h in full.history]

@@ -15,6 +15,7 @@ torch and unpickles the dataset each.
 from __future__ import annotations
 
 import contextlib
+import random
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -51,7 +52,11 @@ class DatasetSplit:
         workers = self.workers if workers is None else workers
         if self._keep and workers > 0:
             loader, passes = self._kept_loader(batch_size, workers)
-            passes.order = order
+            # The pass's seed, drawn from torch's global generator as a DataLoader draws each new iterator's: its
+            # workers reseed from it when the pass reaches them, so a random transform in them draws what a fresh
+            # DataLoader's workers would every epoch, and a resumed run (whose workers start at its first epoch)
+            # draws what the run it continues did.
+            passes.order, passes.seed = order, int(torch.empty((), dtype=torch.int64).random_().item())
             yield from loader
             return
         loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=order,
@@ -74,9 +79,10 @@ class DatasetSplit:
         if self._kept is None or self._kept[0] != key:  # another batch size (an evaluation's): other workers
             self._stop_workers()
             passes = _PassOrder(len(self))
-            loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=passes,
-                                collate_fn=self._collate, num_workers=workers, pin_memory=self.pin_memory,
-                                persistent_workers=True)
+            loader = DataLoader(_Reseeded(self.dataset, self.indices.tolist()), batch_size=batch_size,
+                                sampler=passes, collate_fn=self._collate, num_workers=workers,
+                                pin_memory=self.pin_memory, persistent_workers=True,
+                                generator=torch.Generator())  # its own start seed: the global generator untouched
             self._kept = (key, loader, passes)
         return self._kept[1], self._kept[2]
 
@@ -112,19 +118,44 @@ class DatasetSplit:
         return Split(torch.cat(x), torch.cat(y))
 
 
-class _PassOrder(Sampler[int]):
-    """The examples of the next pass over a kept DataLoader, in its order (None: in order); set before each pass.
-    The main process draws the indices from it and hands them to the workers, so they need not start again."""
+class _PassOrder(Sampler[tuple[int, int]]):
+    """The examples of the next pass over a kept DataLoader, in its order (None: in order), each with the pass's
+    seed; both set before each pass. The main process draws the keys from it and hands them to the workers, so
+    they need not start again."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self.order: list[int] | None = None
+        self.seed = 0
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.order if self.order is not None else range(self.n))
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.seed, k) for k in (self.order if self.order is not None else range(self.n)))
 
     def __len__(self) -> int:
         return self.n
+
+
+class _Reseeded(Dataset):
+    """``dataset[indices[k]]`` for the key (seed, k). A worker that meets a new pass's seed first reseeds as a
+    DataLoader worker does at its start (``random``, torch and NumPy from seed + worker id)."""
+
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
+        self.dataset, self.indices = dataset, indices
+        self.seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        seed, k = key
+        if seed != self.seed:
+            self.seed = seed
+            info = torch.utils.data.get_worker_info()
+            mine = seed + (info.id if info is not None else 0)
+            random.seed(mine)
+            torch.manual_seed(mine)
+            np.random.seed(mine % 2**32)
+        return self.dataset[self.indices[k]]
 
 
 class IterableSplit(DatasetSplit):
