@@ -1,5 +1,6 @@
 import os
 
+import pytest
 import torch
 from torch.utils.data import Dataset
 
@@ -78,7 +79,18 @@ class Noisy(Dataset):
         return self.x[i] + 0.3 * torch.randn(self.x[i].shape), int(self.y[i])
 
 
-def test_a_run_read_by_kept_workers_resumes_exactly(tmp_path):
+class NoisyStream(torch.utils.data.IterableDataset):
+    """The same as an IterableDataset (read afresh every epoch, in the training process)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __iter__(self):
+        return ((x + 0.3 * torch.randn(x.shape), int(y)) for x, y in zip(self.x, self.y))
+
+
+@pytest.mark.parametrize("kind, workers", [(Noisy, 2), (NoisyStream, 0)], ids=["kept-workers", "iterable"])
+def test_a_run_reading_random_draws_afresh_resumes_exactly(tmp_path, kind, workers):
     from trainlab.config import resolve_config
     from trainlab.data.memory import bundle_from_data
     from trainlab.train.run import resume, train
@@ -87,10 +99,11 @@ def test_a_run_read_by_kept_workers_resumes_exactly(tmp_path):
     x = torch.randn(256, 4, generator=g)
     y = (x[:, 0] > 0).long()
     base = {"out_dir": str(tmp_path), "tensorboard": False, "data.name": "memory", "model.hidden": [16],
-            "model.dropout": 0.3, "optimizer.lr": 0.1, "batch_size": 16, "epochs": 4, "speed.workers": 2}
-    # the workers draw the transform, the training process the dropout masks: both must continue where they were
-    full = train(resolve_config(overrides=base), bundle=bundle_from_data(Noisy(x, y), val=0.25), verbose=False)
-    half = train(resolve_config(overrides={**base, "epochs": 2}), bundle=bundle_from_data(Noisy(x, y), val=0.25),
+            "model.dropout": 0.3, "optimizer.lr": 0.1, "batch_size": 16, "epochs": 4, "speed.workers": workers}
+    # the transform's draws (in the workers, or here) and the dropout masks must continue where they were
+    full = train(resolve_config(overrides=base), bundle=bundle_from_data(kind(x, y), val=0.25), verbose=False)
+    assert full.summary["streamed"]["workers"] == workers
+    half = train(resolve_config(overrides={**base, "epochs": 2}), bundle=bundle_from_data(kind(x, y), val=0.25),
                  verbose=False)
-    rest = resume(half.run_dir, overrides={"epochs": 4}, verbose=False, bundle=bundle_from_data(Noisy(x, y), val=0.25))
+    rest = resume(half.run_dir, overrides={"epochs": 4}, verbose=False, bundle=bundle_from_data(kind(x, y), val=0.25))
     assert [h["train_loss"] for h in rest.history] == [h["train_loss"] for h in full.history]
