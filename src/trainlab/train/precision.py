@@ -13,7 +13,8 @@ optimizer's update stay float32.
 
 Only the updates change. Validation, the test, the report's pictures and predictions run in float32 on the same
 float32 weights, so the logged validation loss is the one ``trainlab report`` and ``trainlab evaluate`` find again.
-On a CPU without bfloat16 / float16 units (most of them) the steps are slower than in float32, not faster.
+On a CPU without bfloat16 / float16 instructions (most of them) the steps are slower than in float32, not faster
+(the classic MLP on an AVX2 CPU: ~4× in bf16, ~14× in fp16), and the run's first console line says so.
 """
 from __future__ import annotations
 
