@@ -155,6 +155,16 @@ def _predict_wrong_shape(inputs: Path, w: World) -> Callable[[Path], Any]:
     return lambda out: run.predict(torch.zeros(3, 7))
 
 
+class _NoisyStream(torch.utils.data.IterableDataset):
+    """An IterableDataset with a random transform: read afresh every epoch, in the training process."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x, y
+
+    def __iter__(self) -> Any:
+        return ((x + 0.1 * torch.randn(x.shape), y) for x, y in zip(self.x, self.y))
+
+
 def _api(name: str) -> Callable[..., Any]:
     import trainlab.api
 
@@ -183,6 +193,8 @@ CALLS: dict[str, Setup] = {
     "data-one-class": _fit(Net, lambda: (_xy()[0], torch.zeros(64, dtype=torch.long))),
     "data-unknown-name": _fit(None, "no-such-dataset"), "data-target-without-frame": _fit(Net, target="label"),
     "data-y-3d": _fit(Net, lambda: (_xy()[0], torch.zeros(64, 2, 2))), "data-a-number": _fit(Net, 7),
+    "data-redrawn-iterable-with-workers": _fit(Net, lambda: _NoisyStream(*_xy()), workers=2),
+    "data-redrawn-iterable-normalized": _fit(Net, lambda: _NoisyStream(*_xy()), normalize=True),
     # test and validation sets
     "test-five-columns": _fit(Net, test=(torch.zeros(10, 5), torch.zeros(10, dtype=torch.long))),
     "test-unknown-label": _fit(Net, test=(torch.zeros(10, 4), torch.full((10,), 7))),
