@@ -59,6 +59,22 @@ def test_kept_workers_serve_every_pass_in_its_own_order_and_stop_on_leaving(tmp_
     assert len({int(p.name) for p in tmp_path.iterdir()}) == 4
 
 
+class Batched(Numbered):
+    """One that reads a batch at once (``__getitems__``, as a Hugging Face dataset does)."""
+
+    def __getitems__(self, indices):
+        (self.folder / f"batch-{len(indices)}").touch()
+        return [(torch.tensor([float(i)]), i % 2) for i in indices]
+
+
+def test_kept_workers_read_a_batch_at_once_where_the_dataset_can(tmp_path):
+    split = DatasetSplit(Batched(24, tmp_path), torch.arange(24), lambda ys: torch.tensor(ys), (1,))
+    split.workers = 2
+    with split.workers_kept():
+        assert _pass(split, 1) == torch.randperm(24, generator=torch.Generator().manual_seed(1)).tolist()
+    assert {p.name for p in tmp_path.iterdir()} == {"batch-8"}  # 3 batches of 8, never one example at a time
+
+
 def test_without_kept_workers_each_pass_starts_its_own(tmp_path):
     split = _split(16, tmp_path)
     for seed in (1, 2):

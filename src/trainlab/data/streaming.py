@@ -148,6 +148,17 @@ class _Reseeded(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> Any:
         seed, k = key
+        self._reseed(seed)
+        return self.dataset[self.indices[k]]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list[Any]:
+        """A batch at once where the dataset reads batches at once (as Subset passes them on: a Hugging Face one)."""
+        self._reseed(keys[0][0])
+        many = getattr(self.dataset, "__getitems__", None)
+        picked = [self.indices[k] for _, k in keys]
+        return list(many(picked)) if callable(many) else [self.dataset[i] for i in picked]
+
+    def _reseed(self, seed: int) -> None:
         if seed != self.seed:
             self.seed = seed
             info = torch.utils.data.get_worker_info()
@@ -155,7 +166,6 @@ class _Reseeded(Dataset):
             random.seed(mine)
             torch.manual_seed(mine)
             np.random.seed(mine % 2**32)
-        return self.dataset[self.indices[k]]
 
 
 class IterableSplit(DatasetSplit):
