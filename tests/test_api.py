@@ -455,3 +455,34 @@ def test_a_remedys_sets_read_as_fit_keywords_that_fit_accepts():
     keywords = eval(f"dict({text})")  # the text is valid Python keywords ...
     assert options_to_overrides(keywords) == {**sets, "optimizer.lr": 0.3}  # ... that fit maps back to the keys
     assert fit_keywords({"data.task": "classification"}) == "task='classification'"  # fit's own parameter
+
+
+def test_a_dataloader_stands_for_its_dataset_with_its_batch_size_workers_and_shuffling(opts):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = _xy(300)
+    options = {k: v for k, v in opts.items() if k != "batch_size"}
+    loader = DataLoader(TensorDataset(x, y), batch_size=50, shuffle=True)
+    val = DataLoader(TensorDataset(*_xy(60, seed=1)), batch_size=7)
+    run = tl.fit(seeded_net(), loader, val=val, **options)
+    assert (run.config.batch_size, run.config.shuffle, run.config.speed.workers) == (50, True, 0)
+    same = tl.fit(seeded_net(), TensorDataset(x, y), val=TensorDataset(*_xy(60, seed=1)), batch_size=50, **options)
+    assert [h["train_loss"] for h in run.history] == [h["train_loss"] for h in same.history]
+    assert run.summary["data"]["val"] == 60
+
+    ordered = tl.fit(seeded_net(), DataLoader(TensorDataset(x, y), batch_size=30, num_workers=2), batch_size=20,
+                     **options)  # a keyword wins over the loader
+    assert (ordered.config.batch_size, ordered.config.shuffle, ordered.config.speed.workers) == (20, False, 2)
+
+
+def test_a_dataloader_trainlab_cannot_honour_is_one_line(opts, tmp_path):
+    from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+    ds = TensorDataset(*_xy(64))
+    for loader, said in ((DataLoader(ds, sampler=WeightedRandomSampler(torch.ones(64), 64)),
+                          r"Got 'WeightedRandomSampler'.*class_weights='balanced'"),
+                         (DataLoader(ds, collate_fn=lambda batch: batch), r"Got 'collate_fn=<lambda>'")):
+        with pytest.raises(DataError, match=r"^data must be a DataLoader with .*" + said) as err:
+            tl.fit(seeded_net(), loader, **opts)
+        assert "\n" not in str(err.value)
+    assert not (tmp_path / "runs").exists()  # refused before any run directory

@@ -225,6 +225,21 @@ def _check_callbacks(callbacks: Any) -> list[Callback]:
     return items
 
 
+def _from_loaders(data: Any, val: Any, test: Any, options: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """DataLoaders given as data, val or test → their datasets. The training loader's batch size, workers and
+    shuffling become this run's where the call does not set them (as a Lightning user's loader set them)."""
+    from trainlab.data.memory import unwrap_loader
+
+    data, said = unwrap_loader(data, "data")
+    val, _ = unwrap_loader(val, "val")
+    test, _ = unwrap_loader(test, "test")
+    given = {k.replace("__", ".") for k in options}
+    for key, value in said.items():
+        if not ({key, ALIASES.get(key, key)} & given):
+            options[key] = value
+    return data, val, test
+
+
 def _config_and_data(data: Any, val: Any, test: Any, target: str | None, task: str,
                       config: str | Path | dict | None, options: dict[str, Any]) -> tuple[TrainConfig, Any]:
     """The resolved config and (for in-memory data) the DataBundle that ``fit`` and ``lr_find`` train on."""
@@ -255,7 +270,9 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     """Train ``model`` (any ``nn.Module``; None → the config's model) on ``data`` and return a :class:`Run`.
 
     ``data``: (X, y) tensors / arrays, a DataFrame with ``target=``, a torch Dataset, or a dataset name;
-    None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed.
+    None uses the config's dataset. ``val``: fraction or explicit (X, y); ``test``: (X, y), kept sealed. A
+    ``DataLoader`` stands for its dataset; the training one's batch size, workers and shuffling are the run's
+    unless keywords set them.
     ``verbose``: None = progress bar + epoch lines in a terminal, live curves in Jupyter, quiet otherwise.
 
     On several processes: put this call in a script and start it with ``torchrun --nproc-per-node 2 script.py``;
@@ -263,6 +280,7 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
     """
     _check_model(model)
     cbs = _check_callbacks(callbacks)
+    data, val, test = _from_loaders(data, val, test, options)
     cfg, bundle = _config_and_data(data, val, test, target, task, config, options)
     notebook = _in_notebook()
     show = (sys.stdout.isatty() or notebook) if verbose is None else verbose
@@ -320,6 +338,7 @@ def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1,
     from trainlab.train.lr_find import find_lr
 
     _check_model(model)
+    data, val, _ = _from_loaders(data, val, None, options)
     cfg, bundle = _config_and_data(data, val, None, target, task, config, options)
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:

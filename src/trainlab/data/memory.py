@@ -719,6 +719,34 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
     )
 
 
+def unwrap_loader(obj: Any, field: str) -> tuple[Any, dict[str, Any]]:
+    """A ``DataLoader`` → (its dataset, what it said about training: ``batch_size``, ``workers``, ``shuffle``);
+    anything else comes back as it is, with no options. trainlab batches and shuffles the dataset itself, so a
+    loader whose sampler, batch sampler or collate function it could not honour is one line naming it."""
+    from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+    from torch.utils.data.dataloader import default_collate
+    from torch.utils.data.sampler import BatchSampler
+
+    if not isinstance(obj, DataLoader):
+        return obj, {}
+    fix = (f"Pass its dataset ({field}=loader.dataset) with the items your model takes; trainlab draws the batches, "
+           "shuffled every epoch (shuffle=False: in order)")
+    if obj.collate_fn is not default_collate:
+        raise DataError(problem(field, "a DataLoader with the default collate_fn, or a Dataset",
+                                f"collate_fn={getattr(obj.collate_fn, '__name__', type(obj.collate_fn).__name__)}",
+                                fix))
+    sampler = obj.sampler
+    if type(obj.batch_sampler) is not BatchSampler or type(sampler) not in (RandomSampler, SequentialSampler):
+        custom = obj.batch_sampler if type(obj.batch_sampler) is not BatchSampler else sampler
+        weighted = "; for classes of unequal size, class_weights='balanced' weighs the loss instead of the draws"
+        raise DataError(problem(field, "a DataLoader with shuffle=True or False (no sampler of its own), or a Dataset",
+                                type(custom).__name__, fix + (weighted if "Weighted" in type(custom).__name__ else "")))
+    if isinstance(obj.dataset, IterableDataset) or obj.batch_size is None:
+        return obj.dataset, {}
+    return obj.dataset, {"batch_size": obj.batch_size, "workers": obj.num_workers,
+                         "shuffle": isinstance(sampler, RandomSampler)}
+
+
 def as_inputs(x: Any, field: str = "X") -> torch.Tensor:
     """New inputs (for prediction) converted as training inputs are: float32 (N, ...), checked finite."""
     if _is_frame(x):
