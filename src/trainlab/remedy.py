@@ -162,9 +162,12 @@ def _bundle(cfg: TrainConfig, data: Any, data_args: dict[str, Any], parent: Path
         raise FixError(f"data must be passed again to fix {parent.name}: it trained on data passed from Python "
                        "(data.name='memory'), which its run directory does not hold. Got none. In Python use "
                        "run.fix(), or tl.fix(run_dir, data=(X, y), val=..., model=...) with the data fit was given.")
-    from trainlab.data.memory import bundle_from_data
+    from trainlab.data.memory import bundle_from_data, unwrap_loader
 
     args = {"val": cfg.data.val_fraction, **data_args}
+    for key in ("val", "test"):  # DataLoaders stand for their datasets, as in tl.fit (the run's config has the rest)
+        args[key] = unwrap_loader(args.get(key), key)[0]
+    data = unwrap_loader(data, "data")[0]
     return bundle_from_data(data, seed=cfg.seed, stratify=cfg.data.stratify, normalize=cfg.data.normalize, **args)
 
 

@@ -379,3 +379,8 @@ def test_tl_fix_of_in_memory_data_needs_the_same_data_again(tmp_path, capsys):
         tl.fix(run.run_dir, data=(x[:500], y[:500]), verbose=False)
     result = tl.fix(run.run_dir, data=(x, y), verbose=False, report=False)
     assert result.sets == {"optimizer.lr": 5.0} and result.improved and result.run_dir.name.endswith("-fix")
+    from torch.utils.data import DataLoader, TensorDataset
+
+    again = tl.fix(run.run_dir, data=DataLoader(TensorDataset(torch.as_tensor(x), torch.as_tensor(y)), batch_size=32),
+                   verbose=False, report=False)  # a DataLoader stands for its dataset, as in tl.fit
+    assert again.sets == result.sets and again.improved
