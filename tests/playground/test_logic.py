@@ -279,6 +279,8 @@ def test_url_round_trip_restores_exactly():
     ("dataset=reg-plane", "dataset", "plane", None),  # TF's name
     ("x=false&y=false", "x", True, r"x must be on when every other input is off"),
     ("dropout=1e308", "dropout", 0.9, r"dropout must be a number from 0 to 0.9"),
+    ("batchnorm=true&batchSize=1", "batchSize", 2, r"batchSize must be at least 2 while batchnorm is on"),
+    ("batchnorm=true&batchSize=2", "batchSize", 2, None), ("batchSize=1", "batchSize", 1, None),
 ])
 def test_url_values_clamped_with_a_message(query, key, value, message):
     state, notes = parse_state(parse_query(query))

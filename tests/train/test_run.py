@@ -276,3 +276,49 @@ def test_evaluate_scores_the_test_split_with_the_loss_training_summarised(make_c
     test = result.summary["test"]
     got = evaluate_run(result.run_dir)
     assert got["test_loss"] == pytest.approx(test["test_loss"], rel=1e-6) and got["test_acc"] == test["test_acc"]
+
+
+def _bn_net():
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+@pytest.mark.parametrize("n, bs, world, fine, said", [
+    (300, 299, 1, False, r"300 training examples in batches of 299 leave 1 for the last one.*Got 299\. Use "
+                         r"batch_size=298 or 300, or a model without BatchNorm"),
+    (300, 1, 1, False, r"batches of 1 give 1.*Got 1\. Use batch_size=2,"),
+    (101, 50, 1, False, r"leave 1 for the last one.*Use batch_size=49 or 51"),
+    (98, 8, 2, False, r"per process: 98 training examples in batches of 8, "
+                      r"split over 2 processes, leave 1 for the last one"),
+    (100, 6, 4, False, r"per process: batches of 6, split over 4 processes, give 1"), (100, 6, 2, True, None),
+    (300, 32, 1, True, None), (300, 300, 1, True, None), (302, 300, 1, True, None), (8, 2, 1, True, None),
+])
+def test_a_batch_of_one_for_batchnorm_is_refused_before_training(n, bs, world, fine, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.run import check_batchnorm_batches
+
+    if fine:
+        check_batchnorm_batches(_bn_net(), n, bs, world)
+        return
+    with pytest.raises(ConfigError, match=r"^batch_size must be a size that gives BatchNorm layers at least 2 "
+                                          r"examples in every batch.*" + said):
+        check_batchnorm_batches(_bn_net(), n, bs, world)
+
+
+def test_without_batchnorm_any_batch_size_trains():
+    from torch import nn
+
+    from trainlab.train.run import check_batchnorm_batches
+
+    check_batchnorm_batches(nn.Sequential(nn.Linear(2, 8), nn.LayerNorm(8), nn.Linear(8, 2)), 300, 299)
+    check_batchnorm_batches(nn.Linear(2, 2), 300, 1)
+
+
+def test_train_with_batchnorm_and_a_last_batch_of_one_is_one_line_and_writes_nothing(make_cfg, tmp_path):
+    from trainlab.errors import ConfigError
+
+    cfg = make_cfg(**{"model.batchnorm": True, "batch_size": 215})  # 216 training examples = 215 + 1
+    with pytest.raises(ConfigError, match=r"leave 1 for the last one.*Use batch_size=214 or 216") as err:
+        train(cfg, verbose=False)
+    assert "\n" not in str(err.value) and not (tmp_path / "runs").exists()

@@ -385,6 +385,10 @@ def _cross_checks(state: dict[str, Any]) -> list[str]:
             notes.append(problem(prefix + "patience", "0 while percValData is 0 (early stopping reads the validation "
                                  "points)", state[prefix + "patience"], "Using 0; hold out validation points for it"))
             state[prefix + "patience"] = 0
+        if state[prefix + "batchnorm"] and state[prefix + "batchSize"] < 2:
+            notes.append(problem(prefix + "batchSize", "at least 2 while batchnorm is on (one point has no variance "
+                                 "to normalise by)", state[prefix + "batchSize"], "Using 2"))
+            state[prefix + "batchSize"] = 2
         if state[prefix + "schedule"] in ("cosine", "onecycle") and state[prefix + "maxEpochs"] == 0:
             notes.append(problem(prefix + "schedule", "constant, step or warmup while maxEpochs is 0",
                                  state[prefix + "schedule"], f"Set maxEpochs (e.g. 500) for a "

@@ -126,6 +126,32 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
         raise ConfigError("\n".join(problems))
 
 
+def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: int = 1) -> None:
+    """One line where a BatchNorm layer would get a batch of one example: it normalises a batch by the batch's
+    own mean and variance, and torch raises deep inside the first such step (at the end of epoch 1, for the
+    last smaller batch). ``world``: processes sharing each batch (each takes its part)."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+
+    def fine(b: int) -> bool:  # every process gets >= 2 examples of every batch, the last smaller one too
+        last = n % b or b
+        return b // world >= 2 and last // world >= 2
+
+    if batch_size > n or fine(batch_size):
+        return
+    below = next((b for b in range(batch_size - 1, 1, -1) if fine(b)), None)
+    above = next((b for b in range(batch_size + 1, n + 1) if fine(b)), None)
+    use = " or ".join(str(b) for b in (below, above) if b is not None)
+    last = n % batch_size or batch_size
+    split = f", split over {world} processes," if world > 1 else ""
+    why = (f"batches of {batch_size}{split} give {batch_size // world}" if batch_size // world < 2 else
+           f"{n} training examples in batches of {batch_size}{split} leave {last // world} for the last one")
+    raise ConfigError(problem("batch_size", f"a size that gives BatchNorm layers at least 2 examples in every batch"
+                                            f"{' per process' if world > 1 else ''}: {why}, and one example has no "
+                                            "variance to normalise by", batch_size,
+                              (f"Use batch_size={use}" if use else "Use more data") + ", or a model without BatchNorm"))
+
+
 def _all_finite(x: torch.Tensor) -> bool:
     """Whether ``x`` holds no NaN/Inf. A sum carries any of them through, in one pass with no mask tensor
     (Fashion-MNIST: 7 ms in x's own float32, 90 ms accumulated in float64, 150 ms for ``isfinite(x).all()``);
@@ -162,6 +188,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
+    check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1)
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
                           f"batch by index. Got a streamed dataset ({bundle.meta.get('streamed') or cfg.data.name}). Train it "
