@@ -108,3 +108,12 @@ def train_until_checkpoint(cwd: Path, args: list[str], run: str):
     while not last.exists() and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     return job, env
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a reaped child does not; a zombie still does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import Dataset, IterableDataset
 
 import trainlab as tl
+from tests.conftest import alive
 from trainlab.errors import CheckpointError, ConfigError, DataError
 
 
@@ -341,14 +342,6 @@ class PidPairs(Pairs):
         return super().__getitem__(i)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_workers_read_a_streamed_dataset_in_other_processes_and_train_the_same(opts, monkeypatch, tmp_path):
     import trainlab.data.memory as memory
 
@@ -368,7 +361,7 @@ def test_workers_read_a_streamed_dataset_in_other_processes_and_train_the_same(o
         # at most 2 for the training split and 2 for the validation split (whose one batch a pass is read by one of
         # them), kept up for all 4 epochs' passes (started again for each pass, they were 12), stopped at the end
         assert len(readers) == 0 if workers == 0 else 2 <= len(readers) <= 4, readers
-        assert not [pid for pid in readers if _alive(pid)], "a DataLoader worker outlived its run"
+        assert not [pid for pid in readers if alive(pid)], "a DataLoader worker outlived its run"
         assert runs[workers].summary["streamed"] == {"because": memory.STREAMED_TOO_BIG, "workers": workers}
     keys = ("train_loss", "train_acc", "val_loss", "val_acc")
     flat = lambda run: [h[k] for h in run.history for k in keys]  # noqa: E731

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trainlab.data.streaming import DatasetSplit
+from tests.conftest import alive
 
 
 class Numbered(Dataset):
@@ -36,14 +37,6 @@ def _pass(split, seed, batches=None):
     return got
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_kept_workers_serve_every_pass_in_its_own_order_and_stop_on_leaving(tmp_path):
     split = _split(40, tmp_path)
     expected = {seed: torch.randperm(40, generator=torch.Generator().manual_seed(seed)).tolist() for seed in (1, 2, 3)}
@@ -53,8 +46,8 @@ def test_kept_workers_serve_every_pass_in_its_own_order_and_stop_on_leaving(tmp_
         assert _pass(split, 3) == expected[3]
         readers = {int(p.name) for p in tmp_path.iterdir()}
         assert os.getpid() not in readers and len(readers) == 2, readers  # the same 2 processes for 3 passes
-        assert all(_alive(pid) for pid in readers)
-    assert not [pid for pid in readers if _alive(pid)], "the workers outlived workers_kept()"
+        assert all(alive(pid) for pid in readers)
+    assert not [pid for pid in readers if alive(pid)], "the workers outlived workers_kept()"
     assert _pass(split, 2) == expected[2]  # outside, a pass starts its own workers again
     assert len({int(p.name) for p in tmp_path.iterdir()}) == 4
 

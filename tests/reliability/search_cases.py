@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.conftest import alive
 from tests.reliability.harness import SRC, Case, cli, one_line_error, refused, snapshot
 from tests.reliability.world import TINY, case_dir, copy_run, world
 
@@ -80,14 +81,6 @@ def _wait_running(search_dir: Path, n: int, timeout: float = 120) -> list:
                 pass
         time.sleep(0.05)
     raise AssertionError(f"{n} trials never ran at once")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _space(d: Path) -> Path:
@@ -171,7 +164,7 @@ def parent_killed_with_workers_running(_: Path) -> None:
     finally:
         p.kill()  # SIGKILL: the workers are not told
     pids = {t.user_attrs["pid"] for t in running}
-    assert all(_alive(pid) for pid in pids), "the workers died with their search: nothing to test"
+    assert all(alive(pid) for pid in pids), "the workers died with their search: nothing to test"
     # The orphans keep writing their trials and the journal; what the refused rerun would write is the rest.
     before = _own_files(search)
     o = cli(argv, d, process=True)
@@ -179,9 +172,9 @@ def parent_killed_with_workers_running(_: Path) -> None:
     assert _own_files(search) == before, "the refused rerun wrote files"
     assert "still running" in o.err and all(str(pid) in o.err for pid in pids), o.err
     end = time.monotonic() + 300
-    while any(_alive(pid) for pid in pids) and time.monotonic() < end:
+    while any(alive(pid) for pid in pids) and time.monotonic() < end:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in pids), "the orphaned workers never ended"
+    assert not any(alive(pid) for pid in pids), "the orphaned workers never ended"
     assert _states(search) == ["COMPLETE", "COMPLETE"], f"the orphans started more trials: {_states(search)}"
     o = cli(argv, d, process=True)  # workers are spawned: a fresh interpreter, not this one's __main__
     assert o.code == 0, o.err[-600:]
