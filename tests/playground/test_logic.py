@@ -383,6 +383,26 @@ def test_session_survives_hostile_messages_and_keeps_torch_threads(session):
     assert torch.get_num_threads() == threads  # the session's 1-thread setting stayed in its own thread
 
 
+def test_an_error_in_training_pauses_the_session_and_says_so(session, monkeypatch):
+    from trainlab.playground.net import Trainer
+
+    session.post({"type": "init", "query": ""})
+    session.out.until("state")
+    real = Trainer.epoch
+    monkeypatch.setattr(Trainer, "epoch", lambda self: (_ for _ in ()).throw(RuntimeError("boom")))
+    session.post({"type": "play"})
+    msg = session.out.until("message")
+    assert msg["level"] == "error" and msg["text"] == "training paused: internal error: RuntimeError: boom"
+    while session.out.until("frame")["playing"]:
+        pass  # frames sent before the error
+    assert session.thread.is_alive() and not session.playing
+    assert len([m for m in session.out.log if m["type"] == "message"]) == 1  # said once, not at every frame
+    monkeypatch.setattr(Trainer, "epoch", real)
+    session.post({"type": "step"})
+    session.post({"type": "frame"})
+    assert session.out.frame(1)["nets"]["a"]["epoch"] == 1  # it trains again
+
+
 def test_session_edit_weight_and_compare(session):
     session.post({"type": "init", "query": ""})
     session.out.until("state")

@@ -94,18 +94,24 @@ class Session:
             if self.closed:
                 break
             if self.playing and self.nets:
-                self._train_once()
+                self._safe(self._train_once, pause=True)
             if self._frame_wanted and self.version != self._sent_version:
                 self._safe(self._send_frame)
 
-    def _safe(self, fn: Callable[[], None]) -> None:
+    def _safe(self, fn: Callable[[], None], pause: bool = False) -> None:
+        """Run ``fn``; an error becomes a message to the page. ``pause``: training stops too (an error raised by
+        an epoch would otherwise come back at every frame), and the page's play button shows it."""
         try:
             fn()
-        except TrainlabError as exc:
-            self.emit({"type": "message", "level": "error", "text": str(exc)})
         except Exception as exc:  # noqa: BLE001 - a bug must not end the tab's session, nor the server
-            log.exception("playground session error")
-            self.emit({"type": "message", "level": "error", "text": f"internal error: {type(exc).__name__}: {exc}"})
+            if not isinstance(exc, TrainlabError):
+                log.exception("playground session error")
+            text = str(exc) if isinstance(exc, TrainlabError) else f"internal error: {type(exc).__name__}: {exc}"
+            if pause and self.playing:
+                self.playing, self._frame_wanted = False, True
+                self.version += 1
+                text = f"training paused: {text}"
+            self.emit({"type": "message", "level": "error", "text": text})
 
     def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
