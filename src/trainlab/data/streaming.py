@@ -184,12 +184,16 @@ class IterableSplit(DatasetSplit):
         for i in range(0, len(x), batch_size):
             if order is None:
                 yield x[i:i + batch_size], y[i:i + batch_size]
-            else:
+            else:  # gathers as the tensor path's (train.loop.batches): index_select, no per-example Python
                 idx = order[i:i + batch_size]
-                yield x[idx], y[idx]
+                yield x.index_select(0, idx), y.index_select(0, idx)
+
+    def _positions(self, batch_size: int) -> DataLoader:
+        """This split's examples in the dataset's order, batched, read in this process."""
+        return DataLoader(_Positions(self.dataset, self.indices), batch_size=batch_size, collate_fn=self._collate)
 
     def _read_pass(self) -> tuple[torch.Tensor, torch.Tensor]:
-        chunks = list(DataLoader(_Positions(self.dataset, self.indices), batch_size=1024, collate_fn=self._collate))
+        chunks = list(self._positions(1024))
         if not chunks:
             return torch.empty((0, *self.example_shape)), torch.empty(0)
         x, y = zip(*chunks)
@@ -197,8 +201,7 @@ class IterableSplit(DatasetSplit):
 
     def head(self, n: int) -> Split:
         """The first ``n`` examples as tensors (probe batches, pictures): read up to them, not a whole pass."""
-        x, y = next(iter(DataLoader(_Positions(self.dataset, self.indices), batch_size=min(n, len(self)),
-                                    collate_fn=self._collate)))
+        x, y = next(iter(self._positions(min(n, len(self)))))
         return Split(x, y)
 
     @contextlib.contextmanager

@@ -103,15 +103,17 @@ class Session:
         an epoch would otherwise come back at every frame), and the page's play button shows it."""
         try:
             fn()
+            return
+        except TrainlabError as exc:
+            text = str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug must not end the tab's session, nor the server
-            if not isinstance(exc, TrainlabError):
-                log.exception("playground session error")
-            text = str(exc) if isinstance(exc, TrainlabError) else f"internal error: {type(exc).__name__}: {exc}"
-            if pause and self.playing:
-                self.playing, self._frame_wanted = False, True
-                self.version += 1
-                text = f"training paused: {text}"
-            self.emit({"type": "message", "level": "error", "text": text})
+            log.exception("playground session error")
+            text = f"internal error: {type(exc).__name__}: {exc}"
+        if pause and self.playing:
+            self.playing, self._frame_wanted = False, True
+            self.version += 1
+            text = f"training paused: {text}"
+        self.emit({"type": "message", "level": "error", "text": text})
 
     def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
