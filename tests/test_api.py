@@ -468,6 +468,34 @@ def test_a_dataloader_stands_for_its_dataset_with_its_batch_size_workers_and_shu
     assert (ordered.config.batch_size, ordered.config.shuffle, ordered.config.speed.workers) == (20, False, 2)
 
 
+class PidTraced(Dataset):
+    """(x, y) pairs whose reads each leave the reading process's id in ``folder``."""
+
+    def __init__(self, x, y, folder):
+        self.x, self.y, self.folder = x, y, folder
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        (self.folder / str(os.getpid())).touch()
+        return self.x[i], self.y[i]
+
+
+def test_fit_s_workers_read_a_slow_dataset_into_memory(opts, tmp_path, monkeypatch):
+    from trainlab.data import streaming
+
+    monkeypatch.setattr(streaming, "SOLO_SECONDS", 0.0)  # as if each example took long to read
+    monkeypatch.setattr(streaming, "WORKERS_PAY_AFTER", {})
+    monkeypatch.setattr(streaming, "WORKERS_PAY_AFTER_DEFAULT", 0.0)
+    (tmp_path / "reads").mkdir()
+    x, y = _xy(300)
+    run = tl.fit(seeded_net(), PidTraced(x, y, tmp_path / "reads"), workers=2, **opts)
+    assert {int(p.name) for p in (tmp_path / "reads").iterdir()} - {os.getpid()}, "the workers read nothing"
+    same = tl.fit(seeded_net(), (x, y), **opts)  # the examples as tensors: the same run
+    assert [h["train_loss"] for h in run.history] == [h["train_loss"] for h in same.history]
+
+
 def test_a_dataloader_trainlab_cannot_honour_is_one_line(opts, tmp_path):
     from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 

@@ -259,7 +259,7 @@ def _config_and_data(data: Any, val: Any, test: Any, target: str | None, task: s
         from trainlab.data.memory import bundle_from_data
 
         bundle = bundle_from_data(data, target=target, val=val, test=test, task=task, seed=cfg.seed,
-                                  stratify=cfg.data.stratify, normalize=cfg.data.normalize)
+                                  stratify=cfg.data.stratify, normalize=cfg.data.normalize, workers=cfg.speed.workers)
     return cfg, bundle
 
 

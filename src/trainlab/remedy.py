@@ -168,7 +168,8 @@ def _bundle(cfg: TrainConfig, data: Any, data_args: dict[str, Any], parent: Path
     for key in ("val", "test"):  # DataLoaders stand for their datasets, as in tl.fit (the run's config has the rest)
         args[key] = unwrap_loader(args.get(key), key)[0]
     data = unwrap_loader(data, "data")[0]
-    return bundle_from_data(data, seed=cfg.seed, stratify=cfg.data.stratify, normalize=cfg.data.normalize, **args)
+    return bundle_from_data(data, seed=cfg.seed, stratify=cfg.data.stratify, normalize=cfg.data.normalize,
+                            workers=cfg.speed.workers, **args)
 
 
 def _check_same_sizes(bundle: DataBundle | None, summary: dict[str, Any], parent: Path) -> None:

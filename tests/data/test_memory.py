@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -548,3 +549,94 @@ def test_val_argument_errors():
         bundle_from_data((x, y), val=0.01)
     with pytest.raises(DataError, match=r"val must be a fraction in \(0, 1\) or .*Got NoneType"):
         bundle_from_data((x, y), val=None)
+
+
+class Traced(Dataset):
+    """Example i is (i, a small pattern), label i % 3; every read leaves the reading process's id in ``folder``.
+    ``odd``: {index: what that read does instead} (another shape, or an exception)."""
+
+    def __init__(self, n, folder, odd=None):
+        self.n, self.folder, self.odd = n, folder, odd or {}
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        (self.folder / str(os.getpid())).touch()
+        if i in self.odd:
+            what = self.odd[i]
+            if isinstance(what, Exception):
+                raise what
+            return torch.zeros(what), i % 3
+        return torch.tensor([float(i), float(i % 7)]), i % 3
+
+
+def _readers(folder):
+    return {int(p.name) for p in folder.iterdir()}
+
+
+@pytest.fixture
+def eager_workers(monkeypatch):
+    """Every one-time read of a dataset hands its rest to the workers after its first example (a test's dataset is
+    fast, so by the real thresholds reading it here is cheaper than starting them)."""
+    from trainlab.data import streaming
+
+    monkeypatch.setattr(streaming, "SOLO_SECONDS", 0.0)
+    monkeypatch.setattr(streaming, "WORKERS_PAY_AFTER", {})
+    monkeypatch.setattr(streaming, "WORKERS_PAY_AFTER_DEFAULT", 0.0)
+
+
+def test_a_slow_dataset_is_read_once_by_the_workers_in_its_order(tmp_path, eager_workers):
+    ds = Traced(300, tmp_path)
+    bundle = bundle_from_data(ds, val=0.1, workers=2)
+    assert _readers(tmp_path) - {os.getpid()}, "no worker read any example"
+    x = torch.cat([bundle.train.x, bundle.val.x])
+    y = torch.cat([bundle.train.y, bundle.val.y])
+    order = x[:, 0].long().argsort()
+    assert x[order, 0].long().tolist() == list(range(300))  # every example once: none lost, none twice
+    assert torch.equal(x[order, 1], torch.arange(300.) % 7) and torch.equal(y[order], torch.arange(300) % 3)
+    # the same bundle as a read in this process alone
+    (tmp_path / "alone").mkdir()
+    alone = bundle_from_data(Traced(300, tmp_path / "alone"), val=0.1, workers=0)
+    assert _readers(tmp_path / "alone") == {os.getpid()}
+    assert torch.equal(alone.train.x, bundle.train.x) and torch.equal(alone.val.y, bundle.val.y)
+
+
+def test_a_fast_dataset_is_read_here_even_with_workers(tmp_path):
+    bundle = bundle_from_data(Traced(300, tmp_path), val=0.1, workers=2)  # milliseconds in all: not worth a worker
+    assert _readers(tmp_path) == {os.getpid()} and len(bundle.train) == 270
+
+
+def test_a_worker_finding_a_bad_example_says_it_in_one_line(tmp_path, eager_workers):
+    with pytest.raises(DataError) as err:
+        bundle_from_data(Traced(300, tmp_path, odd={200: (3,)}), workers=2)
+    assert str(err.value) == ("data[200] x must be shaped (2,) like data[0]. Got shape (3,). "
+                              "Resize or pad every example to one shape.")
+    # the dataset's own error comes back as it was raised, not wrapped in DataLoader's worker traceback
+    with pytest.raises(ValueError) as err:
+        bundle_from_data(Traced(300, tmp_path, odd={250: ValueError("cannot decode image 250")}), workers=2)
+    assert str(err.value) == "cannot decode image 250"
+    assert any("examples 193..256" in note for note in err.value.__notes__)
+
+
+def test_a_streamed_dataset_s_labels_are_read_by_the_workers(tmp_path, eager_workers):
+    ds = Traced(200, tmp_path)
+    bundle = bundle_from_data(ds, val=0.25, max_bytes=1000, workers=2)  # too big: streamed, labels read once
+    assert bundle.meta["kind"] == "stream" and _readers(tmp_path) - {os.getpid()}
+    ys = torch.cat([y for _, y in bundle.train.batches(64)] + [bundle.val.y if isinstance(bundle.val, Split) else
+                                                              torch.cat([y for _, y in bundle.val.batches(64)])])
+    assert sorted(ys.tolist()) == sorted(i % 3 for i in range(200))
+
+
+def test_worth_workers_weighs_the_rest_against_starting_them(monkeypatch):
+    from trainlab.data import streaming
+
+    monkeypatch.setattr(streaming.multiprocessing, "get_context", lambda: type("C", (), {"get_start_method": lambda self: "fork"})())
+    assert streaming.worth_workers(100, 10_000, 0.3, 2)  # 30 s more here
+    assert not streaming.worth_workers(100, 10_000, 0.3, 0)  # no workers asked for
+    assert not streaming.worth_workers(100, 10_000, 0.1, 2)  # still reading here for the first SOLO_SECONDS
+    assert not streaming.worth_workers(900, 1000, 0.3, 2)  # 0.03 s left
+    assert not streaming.worth_workers(1000, 1000, 5.0, 2)  # nothing left
+    monkeypatch.setattr(streaming.multiprocessing, "get_context", lambda: type("C", (), {"get_start_method": lambda self: "spawn"})())
+    assert not streaming.worth_workers(1000, 3000, 1.0, 2)  # 2 s left: under spawn a worker takes ~2 s to start
+    assert streaming.worth_workers(1000, 10_000, 1.0, 2)

@@ -12,6 +12,7 @@ import difflib
 import math
 import numbers
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Literal
@@ -22,7 +23,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from trainlab.data.base import DataBundle, SealedTest, Split, Task
 from trainlab.data.splits import split_indices
-from trainlab.data.streaming import DatasetSplit, IterableSplit, read_targets
+from trainlab.data.streaming import DatasetSplit, IterableSplit, read_targets, read_with_workers, worth_workers
 from trainlab.data.tabular import _MAX_INT_CLASSES
 from trainlab.data.transforms import Standardizer
 from trainlab.errors import ConfigError, DataError, problem
@@ -297,8 +298,10 @@ def _too_big(field: str, n: str, per: int, max_bytes: int) -> DataError:
                  "Pass a smaller subset (e.g. torch.utils.data.Subset), or raise max_bytes if the memory is there")
 
 
-def _materialise(ds: Any, iterable: bool, field: str, show: bool, max_bytes: int) -> tuple[torch.Tensor, list]:
-    """Read every (x, y) of a Dataset once: inputs stacked (N, ...) float32, targets as a list."""
+def _materialise(ds: Any, iterable: bool, field: str, show: bool, max_bytes: int,
+                 workers: int = 0) -> tuple[torch.Tensor, list]:
+    """Read every (x, y) of a Dataset once: inputs stacked (N, ...) float32, targets as a list. A map-style one is
+    read here, and where ``workers`` is set and the rest would take this process long, by that many processes."""
     total = None
     if not iterable:
         try:
@@ -310,6 +313,7 @@ def _materialise(ds: Any, iterable: bool, field: str, show: bool, max_bytes: int
     chunks: list[torch.Tensor] = []
     ys: list[Any] = []
     buf, shape, per = None, None, 0
+    start = time.perf_counter()
     with _progress(f"reading {type(ds).__name__}", total, show) as advance:
         for i, item in enumerate(items):
             x, y = _sample(item, field, i)
@@ -321,8 +325,7 @@ def _materialise(ds: Any, iterable: bool, field: str, show: bool, max_bytes: int
                     raise _too_big(field, f"{total:,}", per, max_bytes)
                 buf = torch.empty((total, *shape), dtype=torch.float32) if total is not None else None
             elif x.shape != shape:
-                raise _fail(f"{field}[{i}] x", f"shaped {tuple(shape)} like {field}[0]", f"shape {tuple(x.shape)}",
-                            "Resize or pad every example to one shape")
+                raise _other_shape(field, i, shape, x.shape)
             if buf is not None:
                 buf[i] = x
             elif (i + 1) * per > max_bytes:  # an iterable has no length: stop as soon as it overflows
@@ -332,21 +335,55 @@ def _materialise(ds: Any, iterable: bool, field: str, show: bool, max_bytes: int
             ys.append(y)
             if (i + 1) % _PROGRESS_STEP == 0:
                 advance(_PROGRESS_STEP)
-        advance(len(ys) % _PROGRESS_STEP)
+            if total is not None and worth_workers(i + 1, total, time.perf_counter() - start, workers):
+                assert buf is not None and shape is not None
+                done = i + 1
+                advance(done % _PROGRESS_STEP)
+                for first, x_rows, more in read_with_workers(ds, range(done, total), workers, _Rows(field, shape)):
+                    buf[first:first + len(more)] = x_rows
+                    ys.extend(more)
+                    advance(len(more))
+                break
+        else:
+            advance(len(ys) % _PROGRESS_STEP)
     if not ys:
         raise _fail(field, "a dataset with at least one example", "an empty one", "Pass a dataset with data in it")
     return (buf if buf is not None else torch.stack(chunks)), ys
 
 
+def _other_shape(field: str, i: int, shape: torch.Size, got: torch.Size) -> DataError:
+    return _fail(f"{field}[{i}] x", f"shaped {tuple(shape)} like {field}[0]", f"shape {tuple(got)}",
+                 "Resize or pad every example to one shape")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A worker's batch of examples, checked as ``_materialise`` checks each: (first index, inputs stacked float32,
+    targets). A class, not a closure: workers started by spawn or forkserver receive it pickled."""
+
+    field: str
+    shape: torch.Size
+
+    def __call__(self, index: list[int], items: list[Any]) -> tuple[int, torch.Tensor, list[Any]]:
+        xs, ys = [], []
+        for i, item in zip(index, items):
+            x, y = _sample(item, self.field, i)
+            if x.shape != self.shape:
+                raise _other_shape(self.field, i, self.shape, x.shape)
+            xs.append(x.to(torch.float32))
+            ys.append(y)
+        return index[0], torch.stack(xs), ys
+
+
 def _read(obj: Any, kind: Kind, prefix: str, *, target: str | None, columns: list[Any] | None,
-          progress: bool | None, max_bytes: int) -> _Arrays:
+          progress: bool | None, max_bytes: int, workers: int = 0) -> _Arrays:
     """Inputs and raw targets from any accepted form; ``prefix`` ('', 'val ', 'test ') names fields."""
     field = prefix.strip() or "data"
     if kind == "dataframe" and _is_frame(obj):
         arrays = _from_frame(obj, target, prefix, columns)
     elif kind in ("dataset", "iterable"):
         show = getattr(sys.stderr, "isatty", lambda: False)() if progress is None else bool(progress)
-        x, ys = _materialise(obj, kind == "iterable", field, show, max_bytes)
+        x, ys = _materialise(obj, kind == "iterable", field, show, max_bytes, workers)
         x = x[:, None] if x.ndim == 1 else x  # scalar inputs, as for X shaped (N,)
         _check_finite(x, f"{prefix}X")
         arrays = _Arrays(x, _targets(ys, f"{prefix}y"))
@@ -474,9 +511,10 @@ def _carve_val(full: Split, val: float, spec: _Spec, seed: int,
 
 def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple | Any = 0.1, test: Any = None,
                      task: str = "auto", seed: int = 0, stratify: bool = True, normalize: bool = False,
-                     progress: bool | None = None, max_bytes: int = 4 << 30) -> DataBundle:
+                     progress: bool | None = None, max_bytes: int = 4 << 30, workers: int = 0) -> DataBundle:
     """A :class:`DataBundle` from in-memory data: ``data`` is (X, y), a DataFrame with ``target=``, or a torch
-    (Iterable)Dataset of (x, y); ``val`` a fraction to carve or a set; ``test`` a set, sealed and read lazily."""
+    (Iterable)Dataset of (x, y); ``val`` a fraction to carve or a set; ``test`` a set, sealed and read lazily.
+    ``workers`` (speed.workers): processes that read a slow map-style Dataset's examples once, beside this one."""
     if task not in _TASKS:
         raise ConfigError(problem("task", f"one of {', '.join(_TASKS)}", task, "Use task='auto' to infer it"))
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes <= 0:
@@ -485,7 +523,7 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
     if target is not None and not _is_frame(data):
         raise DataError(problem("target", "used only with a pandas DataFrame", target,
                                 "Drop target=, or pass the table as a DataFrame"))
-    opts = dict(target=target, progress=progress, max_bytes=max_bytes)
+    opts = dict(target=target, progress=progress, max_bytes=max_bytes, workers=workers)
     if kind == "dataset":
         streamed_because = (STREAMED_TOO_BIG if not _fits(data, max_bytes) else
                             STREAMED_RANDOM if _changes_between_reads(data) else None)
@@ -685,7 +723,7 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
     read once into tensors: every epoch is scored on the same examples."""
     n = len(ds)
     x0, _ = _sample(ds[0], "data", 0)
-    raw_y = read_targets(ds, n)  # labels only: the inputs stay in the dataset
+    raw_y = read_targets(ds, n, opts["workers"])  # labels only: the inputs stay in the dataset
     spec = _spec(_Arrays(x0[None].float(), raw_y), _resolve_task(raw_y, task))
     encode = _Encoder(spec)
 

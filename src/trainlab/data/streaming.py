@@ -11,11 +11,19 @@ as the tensor path, so both paths see the same batches.
 During a run (:meth:`DatasetSplit.workers_kept`) one DataLoader and its workers serve every pass over a split:
 starting them again every epoch costs a fork each, and under spawn (macOS, Windows) a fresh Python that imports
 torch and unpickles the dataset each.
+
+Reading a dataset once (into tensors, or its labels) happens in this process, and where ``speed.workers`` is set
+and this process would take long (:func:`worth_workers`), the rest is read by that many worker processes
+(:func:`read_with_workers`): a ``__getitem__`` that decodes an image file is then as parallel before training as
+during it.
 """
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import pickle
 import random
+import time
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -227,13 +235,97 @@ class _Positions(torch.utils.data.IterableDataset):
                 return
 
 
-def read_targets(dataset: Dataset, n: int) -> np.ndarray:
+def read_targets(dataset: Dataset, n: int, workers: int = 0) -> np.ndarray:
     """All raw targets of a map-style dataset: its ``targets`` attribute when it has one (torchvision style),
-    else one pass over the examples."""
+    else one pass over the examples (the rest of it by ``workers`` processes where that pays, see worth_workers)."""
     targets = getattr(dataset, "targets", None)
     if targets is not None and len(targets) == n:
         return np.asarray(targets.tolist() if isinstance(targets, torch.Tensor) else targets)
-    return np.asarray([_scalar(dataset[i][1]) for i in range(n)])
+    ys: list[Any] = []
+    start = time.perf_counter()
+    for i in range(n):
+        ys.append(_scalar(dataset[i][1]))
+        if worth_workers(i + 1, n, time.perf_counter() - start, workers):
+            for _, _, more in read_with_workers(dataset, range(i + 1, n), workers, _labels):
+                ys.extend(more)
+            break
+    return np.asarray(ys)
+
+
+def _labels(index: list[int], items: list[Any]) -> tuple[int, None, list[Any]]:
+    return index[0], None, [_scalar(item[1]) for item in items]
+
+
+# A dataset read once is read in this process for at least SOLO_SECONDS; then the rest goes to the workers if this
+# process would take WORKERS_PAY_AFTER more seconds on it (starting a worker: ~0.05 s by fork, ~2 s by spawn or
+# forkserver, which start a Python that imports torch and unpickles the dataset).
+SOLO_SECONDS = 0.25
+WORKERS_PAY_AFTER = {"fork": 1.0}
+WORKERS_PAY_AFTER_DEFAULT = 5.0
+READ_BATCH = 64  # examples a worker reads and converts per message: one transfer per batch, not per example
+
+
+def worth_workers(done: int, total: int, elapsed: float, workers: int) -> bool:
+    """Whether the rest of a one-time read (``done`` of ``total`` examples read here in ``elapsed`` seconds) goes to
+    ``workers`` processes: it would take this process long enough to pay for starting them."""
+    if workers <= 0 or done >= total or elapsed < SOLO_SECONDS:
+        return False
+    pays_after = WORKERS_PAY_AFTER.get(multiprocessing.get_context().get_start_method(), WORKERS_PAY_AFTER_DEFAULT)
+    return elapsed / done * (total - done) >= pays_after
+
+
+class _Failed:
+    """An exception raised in a worker, sent back as a value so that this process raises it as it was (DataLoader
+    would wrap it in a many-line 'Caught ... in DataLoader worker process' message). One that does not pickle
+    comes back as a RuntimeError with its type and message."""
+
+    def __init__(self, exc: BaseException, first: int, last: int) -> None:
+        try:
+            self.exc: BaseException = pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001  (an exception class pickle cannot rebuild)
+            self.exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        self.first, self.last = first, last
+
+
+class _Converted(Dataset):
+    """A batch of examples at given indices, read and turned by ``convert(indices, items)`` into one value in the
+    worker that read them (stacked tensors: one transfer, where single examples would each be one)."""
+
+    def __init__(self, dataset: Dataset, convert: Callable[[list[int], list[Any]], Any]) -> None:
+        self.dataset, self.convert = dataset, convert
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitems__(self, index: list[int]) -> Any:
+        try:
+            many = getattr(self.dataset, "__getitems__", None)
+            items = many(index) if many is not None else [self.dataset[i] for i in index]
+            return self.convert(index, list(items))
+        except Exception as exc:  # noqa: BLE001  (raised by the main process, see _Failed)
+            return _Failed(exc, index[0], index[-1])
+
+    def __getitem__(self, i: int) -> Any:
+        return self.__getitems__([i])
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def read_with_workers(dataset: Dataset, indices: range, workers: int,
+                      convert: Callable[[list[int], list[Any]], Any]) -> Iterator[Any]:
+    """``convert(batch_indices, items)`` of consecutive batches of ``indices``, in order, read by ``workers`` processes.
+
+    An exception raised reading or converting a batch is raised here as it was, with a note naming the examples."""
+    batches = [list(indices[k:k + READ_BATCH]) for k in range(0, len(indices), READ_BATCH)]
+    loader = DataLoader(_Converted(dataset, convert), batch_sampler=batches, num_workers=min(workers, len(batches)),
+                        collate_fn=_unchanged)
+    for value in loader:
+        if isinstance(value, _Failed):
+            value.exc.add_note(f"(raised by a DataLoader worker reading examples {value.first}..{value.last})")
+            raise value.exc
+        yield value
 
 
 def _scalar(y: Any) -> Any:
