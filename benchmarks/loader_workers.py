@@ -8,8 +8,14 @@ cost, so ``speed.workers`` should scale it with the cores; trainlab adds its boo
 trainlab keeps its workers up for the whole run; the plain loop starts them every epoch, as a tutorial's does
 (``--start-method spawn`` shows what that costs where spawn is the default: macOS, Windows).
 
+``--deterministic``: the same images read without the random crop and flip but through a 5×5 blur (a decoder's
+kind of cost, the same example on every read): tl.fit reads such a dataset once into memory, by its workers
+where reading it here would take long; the plain loop reads it every epoch. ``--wait-ms``: each read also waits
+that long, as for a file on a network disk (the workers then wait side by side, even on few cores).
+
     python benchmarks/loader_workers.py [--n 12000] [--epochs 2] [--workers 2] [--repeats 3]
-                                        [--start-method fork|spawn|forkserver]
+                                        [--start-method fork|spawn|forkserver] [--deterministic]
+                                        [--wait-ms 0]
 """
 from __future__ import annotations
 
@@ -33,7 +39,8 @@ from programs import classic_net  # noqa: E402
 class Augmented(Dataset):
     """uint8 images read with a random 2-px-padded crop, a random flip and a normalisation, one example a read."""
 
-    def __init__(self, n: int, seed: int = 0) -> None:
+    def __init__(self, n: int, seed: int = 0, wait_ms: float = 0.0) -> None:
+        self.wait = wait_ms / 1000
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
         self.y = torch.randint(0, 10, (n,), generator=g)
@@ -43,12 +50,26 @@ class Augmented(Dataset):
         return len(self.x)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if self.wait:
+            time.sleep(self.wait)
         img = nn.functional.pad(self.x[i].float().div_(255.0), (2, 2, 2, 2))
         top, left = torch.randint(0, 5, (2,)).tolist()
         img = img[top:top + 28, left:left + 28]
         if torch.rand(()) < 0.5:
             img = img.flip(-1)
         return (img - 0.2860) / 0.3530, int(self.y[i])
+
+
+class Decoded(Augmented):
+    """The same images, the same example on every read: padded, blurred 5×5 and normalised."""
+
+    kernel = torch.full((1, 1, 5, 5), 1 / 25)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        if self.wait:
+            time.sleep(self.wait)
+        img = nn.functional.pad(self.x[i].float().div_(255.0), (2, 2, 2, 2))[None, None]
+        return (nn.functional.conv2d(img, self.kernel)[0, 0] - 0.2860) / 0.3530, int(self.y[i])
 
 
 def plain(ds: Dataset, epochs: int, workers: int) -> float:
@@ -71,7 +92,7 @@ def ours(ds: Dataset, epochs: int, workers: int, out: str) -> float:
     t0 = time.perf_counter()
     run = tl.fit(classic_net(0), ds, val=0.1, epochs=epochs, batch_size=256, lr=0.1, workers=workers, out_dir=out,
                  verbose=False, report=False, tensorboard=False)
-    assert run.summary["streamed"]["workers"] == workers
+    assert isinstance(ds, Decoded) or run.summary["streamed"]["workers"] == workers
     return time.perf_counter() - t0
 
 
@@ -83,12 +104,14 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None,
                     help="how DataLoader workers start (default: this platform's)")
+    ap.add_argument("--deterministic", action="store_true", help="a dataset read once (see above)")
+    ap.add_argument("--wait-ms", type=float, default=0.0, help="milliseconds each read waits (see above)")
     a = ap.parse_args()
     if a.start_method:
         import multiprocessing
 
         multiprocessing.set_start_method(a.start_method, force=True)
-    ds = Augmented(a.n)
+    ds = (Decoded if a.deterministic else Augmented)(a.n, wait_ms=a.wait_ms)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.repeats):
@@ -99,7 +122,7 @@ def main() -> int:
     base = med["tl.fit, workers=0"]
     import multiprocessing
 
-    print(f"{a.n} augmented examples, {a.epochs} epochs, workers started by {multiprocessing.get_start_method()}, "
+    print(f"{a.n} {'deterministic' if a.deterministic else 'augmented'} examples{f' ({a.wait_ms:g} ms wait each)' if a.wait_ms else ''}, {a.epochs} epochs, workers started by {multiprocessing.get_start_method()}, "
           f"median of {a.repeats}:")
     for k, v in med.items():
         print(f"  {k:26s} {v:6.2f} s   {base / v:5.2f}× tl.fit with workers=0")
