@@ -466,6 +466,9 @@ def test_a_dataloader_stands_for_its_dataset_with_its_batch_size_workers_and_shu
     ordered = tl.fit(seeded_net(), DataLoader(TensorDataset(x, y), batch_size=30, num_workers=2), batch_size=20,
                      **options)  # a keyword wins over the loader
     assert (ordered.config.batch_size, ordered.config.shuffle, ordered.config.speed.workers) == (20, False, 2)
+    assert run.config.drop_last is False and ordered.config.drop_last is False
+    dropping = tl.fit(seeded_net(), DataLoader(TensorDataset(x, y), batch_size=64, drop_last=True), **options)
+    assert dropping.config.drop_last is True and dropping.summary["first_epoch"]["steps"] == 4  # 300 = 4 x 64 + 44
 
 
 class PidTraced(Dataset):

@@ -380,6 +380,9 @@ class TrainConfig(_Section):
     epochs: int = Field(10, ge=1, le=100_000)
     batch_size: int = Field(256, ge=1)
     shuffle: bool = True  # reshuffle the training split every epoch; false: always the same order (TF Playground)
+    # leave out an epoch's last batch when it is smaller than batch_size (DataLoader's drop_last): every update
+    # then averages batch_size examples; shuffled, the examples left out differ from epoch to epoch
+    drop_last: bool = False
     eval_batch_size: int = Field(2048, ge=1)
     monitor: Literal["val_loss", "val_acc"] = "val_loss"  # decides the best checkpoint and early stopping
     grad_clip: float | None = Field(None, gt=0)  # clip the global gradient norm to this

@@ -116,3 +116,30 @@ def test_a_run_reading_random_draws_afresh_resumes_exactly(tmp_path, kind, worke
                  verbose=False)
     rest = resume(half.run_dir, overrides={"epochs": 4}, verbose=False, bundle=bundle_from_data(kind(x, y), val=0.25))
     assert [h["train_loss"] for h in rest.history] == [h["train_loss"] for h in full.history]
+
+
+class NumberedStream(torch.utils.data.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return iter([(torch.tensor([float(i)]), i % 2) for i in range(self.n)])
+
+
+@pytest.mark.parametrize("how", ["here", "workers", "kept workers", "iterable"])
+def test_drop_last_leaves_out_a_pass_s_smaller_last_batch(tmp_path, how):
+    from trainlab.data.streaming import IterableSplit
+
+    if how == "iterable":
+        split = IterableSplit(NumberedStream(30), torch.arange(30), lambda ys: torch.tensor(ys), (1,))
+    else:
+        split = _split(30, tmp_path)
+        split.workers = 0 if how == "here" else 2
+    with split.workers_kept() if how == "kept workers" else __import__("contextlib").nullcontext():
+        for seed in (1, 2):
+            sizes, rows = [], []
+            for x, _ in split.batches(8, torch.Generator().manual_seed(seed), drop_last=True):
+                sizes.append(len(x))
+                rows += x[:, 0].long().tolist()
+            assert sizes == [8, 8, 8] and len(set(rows)) == 24  # 30 = 3 x 8 + 6: the 6 left out
+        assert [len(x) for x, _ in split.batches(8)] == [8, 8, 8, 6]  # and kept without it

@@ -286,8 +286,9 @@ def _bn_net():
 
 @pytest.mark.parametrize("n, bs, world, fine, said", [
     (300, 299, 1, False, r"300 training examples in batches of 299 leave 1 for the last one.*Got 299\. Use "
-                         r"batch_size=298 or 300, or a model without BatchNorm"),
-    (300, 1, 1, False, r"batches of 1 give 1.*Got 1\. Use batch_size=2,"),
+                         r"batch_size=298 or 300, set drop_last=true \(the last batch left out\), or a model "
+                         r"without BatchNorm\.$"),
+    (300, 1, 1, False, r"batches of 1 give 1.*Got 1\. Use batch_size=2, or a model without BatchNorm\.$"),
     (101, 50, 1, False, r"leave 1 for the last one.*Use batch_size=49 or 51"),
     (98, 8, 2, False, r"per process: 98 training examples in batches of 8, "
                       r"split over 2 processes, leave 1 for the last one"),
@@ -297,6 +298,9 @@ def _bn_net():
 def test_a_batch_of_one_for_batchnorm_is_refused_before_training(n, bs, world, fine, said):
     from trainlab.errors import ConfigError
     from trainlab.train.run import check_batchnorm_batches
+
+    if not fine and "last one" in said:  # the last smaller batch is the only problem: leaving it out is fine
+        check_batchnorm_batches(_bn_net(), n, bs, world, drop_last=True)
 
     if fine:
         check_batchnorm_batches(_bn_net(), n, bs, world)
@@ -322,3 +326,58 @@ def test_train_with_batchnorm_and_a_last_batch_of_one_is_one_line_and_writes_not
     with pytest.raises(ConfigError, match=r"leave 1 for the last one.*Use batch_size=214 or 216") as err:
         train(cfg, verbose=False)
     assert "\n" not in str(err.value) and not (tmp_path / "runs").exists()
+
+
+class _SeenBatches(__import__("torch").nn.Module):
+    """A small net that records the rows of every training batch it sees (column 0 of the inputs: a row id)."""
+
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(),
+                                       torch.nn.Linear(8, 2))
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x[:, 0].long().tolist())
+        return self.net(x)
+
+
+@pytest.mark.parametrize("form", ["tensors", "streamed"])
+def test_drop_last_leaves_out_the_smaller_last_batch_and_other_examples_each_epoch(tmp_path, form, monkeypatch):
+    import torch
+    from torch.utils.data import Dataset
+
+    import trainlab as tl
+    import trainlab.data.memory as memory
+
+    real_fits = memory._fits
+    monkeypatch.setattr(memory, "_fits", lambda ds, max_bytes: real_fits(ds, 1000))  # a Dataset: read batch by batch
+
+    x = torch.randn(100, 3)
+    x[:, 0] = torch.arange(100.)
+    y = (x[:, 1] > 0).long()
+
+    class Rows(Dataset):
+        def __len__(self):
+            return 100
+
+        def __getitem__(self, i):
+            return x[i], y[i]
+
+    data = (x, y) if form == "tensors" else Rows()
+    kw = dict(val=(x[:10], y[:10]), epochs=3, batch_size=32, lr=0.1, out_dir=str(tmp_path), verbose=False,
+              report=False, tensorboard=False)
+    net = _SeenBatches()
+    run = tl.fit(net, data, drop_last=True, **kw)  # 100 = 3 x 32 + 4: a last batch of 4 left out
+    assert run._bundle.meta["kind"] == ("stream" if form == "streamed" else "tensors")
+    assert [len(b) for b in net.seen] == [32] * 9 and run.summary["first_epoch"]["steps"] == 3
+    epochs = [sorted(sum(net.seen[k:k + 3], [])) for k in (0, 3, 6)]
+    assert all(len(set(e)) == 96 for e in epochs) and len({tuple(e) for e in epochs}) > 1  # shuffled: others left out
+    losses = [h["train_loss"] for h in run.history]
+    # without drop_last the same seed trains on every example, the last batch of 4 too
+    whole = _SeenBatches()
+    tl.fit(whole, data, **kw)
+    assert [len(b) for b in whole.seen] == [32, 32, 32, 4] * 3 and all(__import__("math").isfinite(v) for v in losses)

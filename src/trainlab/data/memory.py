@@ -758,7 +758,8 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
 
 
 def unwrap_loader(obj: Any, field: str) -> tuple[Any, dict[str, Any]]:
-    """A ``DataLoader`` → (its dataset, what it said about training: ``batch_size``, ``workers``, ``shuffle``);
+    """A ``DataLoader`` → (its dataset, what it said about training: ``batch_size``, ``workers``, ``shuffle``,
+    ``drop_last``);
     anything else comes back as it is, with no options. trainlab batches and shuffles the dataset itself, so a
     loader whose sampler, batch sampler or collate function it could not honour is one line naming it."""
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
@@ -782,7 +783,7 @@ def unwrap_loader(obj: Any, field: str) -> tuple[Any, dict[str, Any]]:
     if isinstance(obj.dataset, IterableDataset) or obj.batch_size is None:
         return obj.dataset, {}
     return obj.dataset, {"batch_size": obj.batch_size, "workers": obj.num_workers,
-                         "shuffle": isinstance(sampler, RandomSampler)}
+                         "shuffle": isinstance(sampler, RandomSampler), "drop_last": obj.drop_last}
 
 
 def as_inputs(x: Any, field: str = "X") -> torch.Tensor:

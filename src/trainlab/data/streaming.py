@@ -33,6 +33,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from trainlab.data.base import Split
 
 
+def trained_examples(n: int, batch_size: int, drop_last: bool) -> int:
+    """Examples an epoch trains on: all ``n``, or with ``drop_last`` those of its full batches."""
+    return n - n % batch_size if drop_last else n
+
+
+def steps_per_epoch(n: int, batch_size: int, drop_last: bool) -> int:
+    """Updates an epoch makes: one per batch, the last smaller one too unless ``drop_last``."""
+    return -(-trained_examples(n, batch_size, drop_last) // batch_size)
+
+
 class DatasetSplit:
     """A split kept as (dataset, indices); ``encode`` maps a batch of raw targets to class ids / floats."""
 
@@ -44,22 +54,23 @@ class DatasetSplit:
         self.workers = 0  # speed.workers: DataLoader worker processes (0: read in this process)
         self.pin_memory = False  # page-locked batches, for a copy to a GPU that overlaps the step
         self._keep = False  # inside workers_kept(): worker processes serve every pass
-        self._kept: tuple[tuple[int, int, bool], DataLoader, _PassOrder] | None = None  # (batch, workers, pin), ...
+        self._kept: tuple[tuple[int, int, bool, bool], DataLoader, _PassOrder] | None = None  # ((batch, workers,
+        #                                                                           pin, drop_last), loader, order)
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None,
-                workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, workers: int | None = None,
+                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(x float32 (B, ...), y) batches; shuffled with ``generator`` when one is given, else in order; read by
-        ``workers`` processes (None: ``self.workers``).
+        ``workers`` processes (None: ``self.workers``); ``drop_last``: without the last batch if it is smaller.
 
         The permutation is drawn here, once per pass, exactly as the tensor path draws it (RandomSampler
         would draw a second one per epoch and desynchronise the two paths)."""
         order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
         workers = self.workers if workers is None else workers
         if self._keep and workers > 0:
-            loader, passes = self._kept_loader(batch_size, workers)
+            loader, passes = self._kept_loader(batch_size, workers, drop_last)
             # The pass's seed, drawn from torch's global generator as a DataLoader draws each new iterator's: its
             # workers reseed from it when the pass reaches them, so a random transform in them draws what a fresh
             # DataLoader's workers would every epoch, and a resumed run (whose workers start at its first epoch)
@@ -68,7 +79,8 @@ class DatasetSplit:
             yield from loader
             return
         loader = DataLoader(Subset(self.dataset, self.indices.tolist()), batch_size=batch_size, sampler=order,
-                            collate_fn=self._collate, num_workers=workers, pin_memory=self.pin_memory)
+                            collate_fn=self._collate, num_workers=workers, pin_memory=self.pin_memory,
+                            drop_last=drop_last)
         yield from loader
 
     @contextlib.contextmanager
@@ -82,14 +94,14 @@ class DatasetSplit:
             self._keep = False
             self._stop_workers()
 
-    def _kept_loader(self, batch_size: int, workers: int) -> tuple[DataLoader, _PassOrder]:
-        key = (batch_size, workers, self.pin_memory)
+    def _kept_loader(self, batch_size: int, workers: int, drop_last: bool) -> tuple[DataLoader, _PassOrder]:
+        key = (batch_size, workers, self.pin_memory, drop_last)
         if self._kept is None or self._kept[0] != key:  # another batch size (an evaluation's): other workers
             self._stop_workers()
             passes = _PassOrder(len(self))
             loader = DataLoader(_Reseeded(self.dataset, self.indices.tolist()), batch_size=batch_size,
                                 sampler=passes, collate_fn=self._collate, num_workers=workers,
-                                pin_memory=self.pin_memory, persistent_workers=True,
+                                pin_memory=self.pin_memory, persistent_workers=True, drop_last=drop_last,
                                 generator=torch.Generator())  # its own start seed: the global generator untouched
             self._kept = (key, loader, passes)
         return self._kept[1], self._kept[2]
@@ -183,13 +195,13 @@ class IterableSplit(DatasetSplit):
     first pass — and hands them out shuffled as the tensor path shuffles, since an IterableDataset in a steady order
     may well be sorted (one class after another) and cannot be indexed."""
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None,
-                workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, workers: int | None = None,
+                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(x float32 (B, ...), y) batches of this pass's draws: in ``randperm(n, generator)`` order, else in the
-        dataset's."""
+        dataset's; ``drop_last``: without the last batch if it is smaller."""
         x, y = self._read_pass()
         order = torch.randperm(len(x), generator=generator) if generator is not None else None
-        for i in range(0, len(x), batch_size):
+        for i in range(0, trained_examples(len(x), batch_size, drop_last), batch_size):
             if order is None:
                 yield x[i:i + batch_size], y[i:i + batch_size]
             else:  # gathers as the tensor path's (train.loop.batches): index_select, no per-example Python

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainlab.data.base import Split
-from trainlab.data.streaming import DatasetSplit
+from trainlab.data.streaming import DatasetSplit, trained_examples
 from trainlab.errors import TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
@@ -43,19 +43,20 @@ class LoopData:
 
 
 def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
-            order: torch.Tensor | None = None, generator: torch.Generator | None = None
+            order: torch.Tensor | None = None, generator: torch.Generator | None = None, drop_last: bool = False
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(x, y) batches on ``device``: index slices of tensors (in ``order`` when given), or DataLoader batches
-    of a DatasetSplit (shuffled by ``generator`` — the same permutation ``order`` would be)."""
+    of a DatasetSplit (shuffled by ``generator`` — the same permutation ``order`` would be); ``drop_last``: without
+    the last batch if it is smaller (the examples of the permutation's end are then left out of this pass)."""
     if isinstance(split, Split):
-        for start in range(0, len(split), batch_size):
+        for start in range(0, trained_examples(len(split), batch_size, drop_last), batch_size):
             if order is None:
                 yield split.x[start:start + batch_size], split.y[start:start + batch_size]  # views
             else:  # (B, ...) gathers, no per-sample Python; index_select takes half the time of x[idx] on a CPU
                 idx = order[start:start + batch_size]
                 yield split.x.index_select(0, idx), split.y.index_select(0, idx)
     else:
-        for xb, yb in split.batches(batch_size, generator):
+        for xb, yb in split.batches(batch_size, generator, drop_last=drop_last):
             yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
 
 
@@ -110,7 +111,9 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     On a CUDA GPU the full batches replay one recorded step (``graphs.CapturedStep``) where that is safe;
     otherwise, and for an epoch's last smaller batch, each step is launched op by op."""
     cfg, model = state.cfg, state.model
-    n, bs, steps = len(data.train), cfg.batch_size, state.steps_per_epoch
+    bs, steps, drop = cfg.batch_size, state.steps_per_epoch, cfg.drop_last
+    everyone = len(data.train)
+    n = trained_examples(everyone, bs, drop)  # examples this epoch trains on
     device = data.device
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
@@ -144,9 +147,9 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     order: torch.Tensor | None = None
     scales: list[float] | None = None
     if isinstance(data.train, Split):
-        order = torch.randperm(n, generator=data.shuffle).to(device) if data.reshuffle else None
+        order = torch.randperm(everyone, generator=data.shuffle).to(device) if data.reshuffle else None
         if ranks is None or not ranks.active:
-            stream = batches(data.train, bs, device, order=order)
+            stream = batches(data.train, bs, device, order=order, drop_last=drop)
         else:  # every rank draws the same permutation (one seed) and takes its part of each global batch
             whole = order if order is not None else torch.arange(n, device=device)
             parts = [distributed.shard(whole[s:s + bs], ranks) for s in range(0, n, bs)]
@@ -154,7 +157,7 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             sizes = torch.tensor([float(len(p)) for p, _ in parts], device=device)  # this rank's examples per update
             stream = ((data.train.x[p], data.train.y[p]) for p, _ in parts)
     else:
-        stream = batches(data.train, bs, device, generator=data.shuffle if data.reshuffle else None)
+        stream = batches(data.train, bs, device, generator=data.shuffle if data.reshuffle else None, drop_last=drop)
     first_eager = 0
     if captured is not None:
         try:
@@ -164,7 +167,7 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             state.graph_off = f"capture failed: {str(exc).strip().splitlines()[0][:200]}"
         else:
             first_eager = captured.full_steps
-            tail = (order[first_eager * bs:] if order is not None  # at most one smaller batch is left
+            tail = (order[first_eager * bs:n] if order is not None  # at most one smaller batch is left
                     else torch.arange(first_eager * bs, n, device=device))
             stream = iter([(data.train.x[tail], data.train.y[tail])] if len(tail) else [])
     checked = 0

@@ -196,7 +196,7 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
     def stream():
         while True:  # epochs over the training split, reshuffled, until the sweep ends
             order = torch.randperm(len(train), generator=shuffle).to(device) if isinstance(train, Split) else None
-            yield from batches(train, cfg.batch_size, device, order=order, generator=shuffle)
+            yield from batches(train, cfg.batch_size, device, order=order, generator=shuffle, drop_last=cfg.drop_last)
 
     lrs: list[float] = []
     losses: list[float] = []

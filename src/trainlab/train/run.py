@@ -22,7 +22,7 @@ from trainlab import files
 from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, cut_short, replace,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
-from trainlab.data.streaming import DatasetSplit, IterableSplit
+from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError,
                              problem)
 from trainlab.models import build_model, check_fits, check_trainable, count_parameters
@@ -126,30 +126,37 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: int = 1) -> None:
+def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: int = 1,
+                            drop_last: bool = False) -> None:
     """One line where a BatchNorm layer would get a batch of one example: it normalises a batch by the batch's
     own mean and variance, and torch raises deep inside the first such step (at the end of epoch 1, for the
-    last smaller batch). ``world``: processes sharing each batch (each takes its part)."""
+    last smaller batch). ``world``: processes sharing each batch (each takes its part); ``drop_last``: the last
+    smaller batch is left out."""
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
 
+    def last_of(b: int) -> int:
+        return b if drop_last else n % b or b
+
     def fine(b: int) -> bool:  # every process gets >= 2 examples of every batch, the last smaller one too
-        last = n % b or b
-        return b // world >= 2 and last // world >= 2
+        return b // world >= 2 and last_of(b) // world >= 2
 
     if batch_size > n or fine(batch_size):
         return
     below = next((b for b in range(batch_size - 1, 1, -1) if fine(b)), None)
     above = next((b for b in range(batch_size + 1, n + 1) if fine(b)), None)
     use = " or ".join(str(b) for b in (below, above) if b is not None)
-    last = n % batch_size or batch_size
     split = f", split over {world} processes," if world > 1 else ""
-    why = (f"batches of {batch_size}{split} give {batch_size // world}" if batch_size // world < 2 else
-           f"{n} training examples in batches of {batch_size}{split} leave {last // world} for the last one")
+    small = batch_size // world < 2
+    why = (f"batches of {batch_size}{split} give {batch_size // world}" if small else
+           f"{n} training examples in batches of {batch_size}{split} leave {last_of(batch_size) // world} for the "
+           "last one")
     raise ConfigError(problem("batch_size", f"a size that gives BatchNorm layers at least 2 examples in every batch"
                                             f"{' per process' if world > 1 else ''}: {why}, and one example has no "
                                             "variance to normalise by", batch_size,
-                              (f"Use batch_size={use}" if use else "Use more data") + ", or a model without BatchNorm"))
+                              (f"Use batch_size={use}" if use else "Use more data")
+                              + ("" if small else ", set drop_last=true (the last batch left out)")
+                              + ", or a model without BatchNorm"))
 
 
 def _read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
@@ -194,7 +201,8 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
     check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
-    check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1)
+    check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1,
+                            cfg.drop_last)
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
                           f"batch by index. Got a streamed dataset ({bundle.meta.get('streamed') or cfg.data.name}). Train it "
@@ -299,7 +307,7 @@ def on_device(split: Split | DatasetSplit, device: torch.device) -> Split | Data
 
 def _build_state(p: Prepared) -> TrainState:
     cfg = p.cfg
-    steps = -(-len(p.bundle.train) // cfg.batch_size)
+    steps = steps_per_epoch(len(p.bundle.train), cfg.batch_size, cfg.drop_last)
     opt = make_optimizer(p.model.parameters(), cfg.optimizer)
     sched = make_scheduler(opt, cfg.schedule, steps, cfg.epochs)
     return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps,
