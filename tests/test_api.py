@@ -510,3 +510,34 @@ def test_a_dataloader_trainlab_cannot_honour_is_one_line(opts, tmp_path):
             tl.fit(seeded_net(), loader, **opts)
         assert "\n" not in str(err.value)
     assert not (tmp_path / "runs").exists()  # refused before any run directory
+
+
+def test_a_torch_compiled_module_trains_through_its_compiled_code_and_keeps_the_module_s_own_weights(opts, tmp_path,
+                                                                                                      monkeypatch):
+    compiled_graphs = []
+
+    def backend(gm, example_inputs):  # a torch.compile backend that runs the traced graph as it is, and counts it
+        compiled_graphs.append(gm)
+        return gm.forward
+
+    x, y = _xy(300)
+    net = seeded_net()
+    compiled = torch.compile(net, backend=backend)
+    run = tl.fit(compiled, (x, y), test=_xy(60, seed=1), **{**opts, "report": True})
+    assert compiled_graphs, "the training steps never went through the compiled module"
+    plain = tl.fit(seeded_net(), (x, y), test=_xy(60, seed=1), **opts)
+    assert [h["train_loss"] for h in run.history] == pytest.approx([h["train_loss"] for h in plain.history], rel=1e-6)
+    assert run.summary["custom_model"] == "Net" and run.run_dir.name.startswith("memory-Net")
+    keys = set(torch.load(run.run_dir / "checkpoints" / "best.pt", weights_only=True)["model"])
+    assert keys == set(net.state_dict()) and not any("_orig_mod" in k for k in keys)  # loads into Net itself
+    assert (run.run_dir / "report.html").exists() and (run.run_dir / "activations.png").exists()
+    loaded = tl.load(run.run_dir, model=compiled)  # the compiled wrapper stands for its module here too
+    assert type(loaded) is Net and torch.equal(loaded(x[:5]).argmax(1), run.predict(x[:5]))
+
+    from trainlab.train import distributed
+    from trainlab.train.distributed import Ranks
+
+    monkeypatch.setattr(distributed, "current", lambda: Ranks(0, 2))  # as under torchrun: DDP would be stepped around
+    with pytest.raises(ConfigError, match=r"^model must be a module that is not torch.compile'd in a distributed run"
+                                          r".*Got 'torch.compile\(Net\)'\. Pass the module itself"):
+        tl.fit(compiled, (x, y), **opts)

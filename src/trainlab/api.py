@@ -321,7 +321,9 @@ def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
     ``Run.fix`` starts its new run from exactly these weights."""
     if model is None:
         return None
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    from trainlab.models import uncompiled
+
+    return {k: v.detach().to("cpu", copy=True) for k, v in uncompiled(model)[0].state_dict().items()}
 
 
 def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, target: str | None = None,

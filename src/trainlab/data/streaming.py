@@ -54,8 +54,8 @@ class DatasetSplit:
         self.workers = 0  # speed.workers: DataLoader worker processes (0: read in this process)
         self.pin_memory = False  # page-locked batches, for a copy to a GPU that overlaps the step
         self._keep = False  # inside workers_kept(): worker processes serve every pass
-        self._kept: tuple[tuple[int, int, bool, bool], DataLoader, _PassOrder] | None = None  # ((batch, workers,
-        #                                                                           pin, drop_last), loader, order)
+        # (its key: batch size, workers, pinning, drop_last; the DataLoader; its pass order)
+        self._kept: tuple[tuple[int, int, bool, bool], DataLoader, _PassOrder] | None = None
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -17,7 +17,7 @@ from trainlab.models.init import init_weights
 from trainlab.registry import ACTIVATIONS, INITS, MODELS
 
 __all__ = [
-    "build_model", "count_parameters", "check_fits", "check_trainable", "init_weights", "make_activation",
+    "build_model", "count_parameters", "check_fits", "check_trainable", "init_weights", "make_activation", "uncompiled",
     "LEAKY_RELU_SLOPE", "MODELS", "ACTIVATIONS", "INITS",
 ]
 
@@ -44,6 +44,18 @@ def _check_shapes(input_shape: tuple[int, ...], n_outputs: int) -> None:
     if not isinstance(n_outputs, int) or n_outputs < 1:
         raise ConfigError(problem("n_outputs", "a whole number >= 1", n_outputs,
                                   "Pass the number of classes, 1 for a binary score, or the number of targets"))
+
+
+def uncompiled(model: nn.Module) -> tuple[nn.Module, nn.Module | None]:
+    """(the module, the ``torch.compile`` wrapper it came in, or None).
+
+    A compiled module trains through its compiled code; checkpoints, hooks, evaluation, the report and export use
+    the module it wraps, whose parameters are the very same tensors, so a checkpoint's keys are the module's own
+    (no ``_orig_mod.`` prefix) and load into it compiled or not. Recognised without importing torch._dynamo."""
+    inner = getattr(model, "_orig_mod", None)
+    if isinstance(inner, nn.Module) and type(model).__module__.startswith("torch._dynamo"):
+        return inner, model
+    return model, None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -459,6 +459,8 @@ def plot_activation_histograms(run_dir: str | Path, *, path: str | Path | None =
     first, last = hists["first"], hists["last"]
     stats = {int(r["epoch"]): r.get("activations", {}) for r in read_layers(run_dir)}
     names = _pick([n for n in first["layers"] if n in last["layers"]], MAX_LAYER_PANELS)
+    if not names:  # no layer probed at both epochs: nothing to compare
+        return None
     layers: dict[str, Any] = {}
     cols = min(len(names), 3)
     rows = math.ceil(len(names) / cols)

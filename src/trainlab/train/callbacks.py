@@ -43,6 +43,7 @@ class TrainState:
     # checkpoints, evaluation and callbacks see ``model`` itself), and this process's rank among the others
     ddp: Any = None
     ranks: Any = None
+    compiled: Any = None  # the torch.compile wrapper of ``model`` the updates run through (as ddp's: only they)
 
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
     scaler: Any = None  # an fp16 run's torch.amp.GradScaler (train.precision); None otherwise

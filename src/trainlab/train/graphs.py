@@ -43,6 +43,8 @@ def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
         return "speed.precision=fp16: its loss scaler reads each update's overflow check on the host"
     if per_step_callbacks:
         return "a callback runs Python after every update (on_batch_begin/on_batch_end)"
+    if getattr(state, "compiled", None) is not None:
+        return "the model is torch.compile'd (its own compiled code; mode='reduce-overhead' records CUDA graphs)"
     if len(data.train) // cfg.batch_size < WARMUP_STEPS + 1:
         return f"fewer than {WARMUP_STEPS + 1} full batches per epoch"
     if isinstance(opt, (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)):

@@ -15,7 +15,7 @@ from trainlab.config import TrainConfig
 from trainlab.data import Split, load_data
 from trainlab.data.features import model_inputs, raw_columns
 from trainlab.errors import CheckpointError, DataError
-from trainlab.models import build_model
+from trainlab.models import build_model, uncompiled
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.loop import evaluate
 from trainlab.train.losses import Loss, loss_for, predict_classes, weighted
@@ -61,7 +61,7 @@ def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None =
     custom = info.get("custom_model")
     given = model is not None
     if model is not None:
-        model = copy.deepcopy(model)
+        model = copy.deepcopy(uncompiled(model)[0])  # a torch.compile'd module: the module it wraps
     elif custom is not None:
         raise CheckpointError(f"model must be given for {run_dir.name}: it trained your own nn.Module. Got none. "
                               f"Pass an instance: trainlab.load({str(run_dir)!r}, model={custom}()).")

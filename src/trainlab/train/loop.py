@@ -231,7 +231,7 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     if data.augment is not None:
         xb = data.augment(xb)
     with precision.autocast(cfg.speed.precision, data.device):  # nothing for fp32 (train/precision.py)
-        out = (state.ddp or model)(xb)
+        out = _stepping(state)(xb)
         # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
         loss = data.loss.fn(out, yb) if len(xb) else out.sum() * 0
     total = loss * scale if scale != 1.0 else loss
@@ -249,6 +249,12 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
         if data.classification:
             correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
     return loss
+
+
+def _stepping(state: TrainState) -> nn.Module:
+    """The module an update's forward pass runs through: DDP's wrapper, the user's torch.compile one, or the model
+    (``is None``, not ``or``: a compiled module's truth value asks the module it wraps for a len())."""
+    return next((m for m in (state.ddp, state.compiled) if m is not None), state.model)
 
 
 def backward_and_update(total: torch.Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],

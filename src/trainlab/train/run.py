@@ -25,7 +25,7 @@ from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError,
                              problem)
-from trainlab.models import build_model, check_fits, check_trainable, count_parameters
+from trainlab.models import build_model, check_fits, check_trainable, count_parameters, uncompiled
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic,
@@ -51,6 +51,7 @@ class Prepared:
     device: torch.device
     threads: int
     custom_model: str | None = None  # class name of a user nn.Module (None: built from cfg.model)
+    compiled: nn.Module | None = None  # the torch.compile wrapper of ``model`` the user passed: the steps call it
 
     def data_info(self) -> dict[str, Any]:
         """What predict/evaluate need to rebuild the model and read new inputs, saved in checkpoints."""
@@ -196,6 +197,12 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     loss = weighted(loss, cfg.loss.class_weights, bundle.train.y if isinstance(bundle.train, Split) else None,
                     bundle.n_classes, device)
     outs = n_outputs(loss, bundle)
+    model, compiled = uncompiled(model) if model is not None else (None, None)
+    if compiled is not None and ranks.active:
+        raise ConfigError(problem("model", "a module that is not torch.compile'd in a distributed run (DDP wraps the "
+                                           "module itself, and the compiled wrapper's steps would go around DDP's "
+                                           "gradient exchange)", f"torch.compile({type(model).__name__})",
+                                  "Pass the module itself, or compile parts inside it"))
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
@@ -220,7 +227,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
-    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom)
+    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom, compiled)
 
 
 def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
@@ -311,7 +318,7 @@ def _build_state(p: Prepared) -> TrainState:
     opt = make_optimizer(p.model.parameters(), cfg.optimizer)
     sched = make_scheduler(opt, cfg.schedule, steps, cfg.epochs)
     return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps,
-                      scaler=precision.make_scaler(cfg.speed.precision, p.device))
+                      scaler=precision.make_scaler(cfg.speed.precision, p.device), compiled=p.compiled)
 
 
 # Builds callbacks that need the prepared data or the run directory (e.g. per-layer statistics on a
