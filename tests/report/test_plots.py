@@ -312,6 +312,17 @@ def test_activation_histograms_are_the_first_and_last_epoch(circle_run):
     assert_png(d["path"])
 
 
+def test_activation_histograms_are_none_when_no_layer_was_probed_at_both_epochs(circle_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "renamed"
+    shutil.copytree(circle_run.run_dir, run_dir)
+    saved = json.loads((run_dir / "activations.json").read_text())
+    saved["last"]["layers"] = {f"other.{k}": v for k, v in saved["last"]["layers"].items()}  # e.g. a module renamed
+    (run_dir / "activations.json").write_text(json.dumps(saved))
+    assert plot_activation_histograms(run_dir) is None  # was a ZeroDivisionError that ended the report
+
+
 def test_saturated_sigmoids_and_vanishing_gradients_show_in_the_layer_pictures(tmp_path):
     cfg = toy_cfg(tmp_path, **{"model.hidden": [16, 16, 16, 16], "model.activation": "sigmoid",
                                "model.init": "normal", "model.init_std": 3.0, "epochs": 2})
