@@ -541,3 +541,22 @@ def test_a_torch_compiled_module_trains_through_its_compiled_code_and_keeps_the_
     with pytest.raises(ConfigError, match=r"^model must be a module that is not torch.compile'd in a distributed run"
                                           r".*Got 'torch.compile\(Net\)'\. Pass the module itself"):
         tl.fit(compiled, (x, y), **opts)
+
+
+def _lazy_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(2))  # as d2l builds its networks
+
+
+def test_a_lazy_module_gets_its_weights_from_the_data_and_loads_back(opts):
+    x, y = _xy(300)
+    run = tl.fit(_lazy_net(), (x, y), **opts)  # was torch's "Attempted to use an uninitialized parameter"
+    by_hand = _lazy_net()
+    by_hand(torch.zeros(2, 4))  # d2l's way: one forward pass on a batch of the data's shape
+    start = {k: v.clone() for k, v in by_hand.state_dict().items()}
+    same = tl.fit(by_hand, (x, y), **opts)
+    assert [h["train_loss"] for h in run.history] == [h["train_loss"] for h in same.history]
+    assert run.model[0].weight.shape == (8, 4)
+    assert all(torch.equal(run._init_state[k], v) for k, v in start.items())  # Run.fix starts from these weights
+    loaded = tl.load(run.run_dir, model=nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(2)))
+    assert torch.equal(loaded(x[:20]).argmax(1), run.predict(x[:20]))

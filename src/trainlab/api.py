@@ -290,7 +290,9 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         cbs.append(NotebookLive())
     from trainlab.workflow import run
 
-    init_state = _initial_state(model)
+    initial = _InitialWeights()
+    if model is not None:
+        cbs.append(initial)
     data_args = (dict(data=data, val=val, test=test, target=target, task=task)
                  if data is not None and not isinstance(data, str) else None)
     outcome = run(cfg, callbacks=cbs, report=report, verbose=show and not notebook, bundle=bundle, model=model)
@@ -299,7 +301,7 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         from trainlab.diagnose.verdict import format_diagnosis
 
         print(format_diagnosis(outcome.diagnosis, fix=fit_call))
-    return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=init_state,
+    return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=initial.weights,
                data_args=data_args)
 
 
@@ -316,14 +318,19 @@ def _check_model(model: Any) -> None:
     raise ConfigError(f"model must be a torch.nn.Module instance or None. Got {got}. {fix}.")
 
 
-def _initial_state(model: nn.Module | None) -> dict[str, Any] | None:
-    """A CPU copy of a user module's weights before training (one extra copy of the parameters), so that
-    ``Run.fix`` starts its new run from exactly these weights."""
-    if model is None:
-        return None
-    from trainlab.models import uncompiled
+class _InitialWeights(Callback):
+    """A CPU copy of a user module's weights as training begins (one extra copy of the parameters), so that
+    ``Run.fix`` starts its new run from exactly these weights. Taken then, not before: a lazy module
+    (``nn.LazyLinear``) gets its weights from the run's first look at the data."""
 
-    return {k: v.detach().to("cpu", copy=True) for k, v in uncompiled(model)[0].state_dict().items()}
+    name = "initial_weights"
+
+    def __init__(self) -> None:
+        self.weights: dict[str, Any] | None = None
+
+    def on_train_begin(self, state: Any) -> None:
+        if self.weights is None:
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()}
 
 
 def lr_find(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, target: str | None = None,

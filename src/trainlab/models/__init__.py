@@ -18,6 +18,7 @@ from trainlab.registry import ACTIVATIONS, INITS, MODELS
 
 __all__ = [
     "build_model", "count_parameters", "check_fits", "check_trainable", "init_weights", "make_activation", "uncompiled",
+    "has_lazy_parameters",
     "LEAKY_RELU_SLOPE", "MODELS", "ACTIVATIONS", "INITS",
 ]
 
@@ -56,6 +57,11 @@ def uncompiled(model: nn.Module) -> tuple[nn.Module, nn.Module | None]:
     if isinstance(inner, nn.Module) and type(model).__module__.startswith("torch._dynamo"):
         return inner, model
     return model, None
+
+
+def has_lazy_parameters(model: nn.Module) -> bool:
+    """Whether ``model`` holds parameters whose shape its first forward pass decides (``nn.LazyLinear``, …)."""
+    return any(nn.parameter.is_lazy(p) for p in model.parameters())
 
 
 def count_parameters(model: nn.Module) -> int:

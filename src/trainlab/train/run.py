@@ -25,7 +25,8 @@ from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError,
                              problem)
-from trainlab.models import build_model, check_fits, check_trainable, count_parameters, uncompiled
+from trainlab.models import (build_model, check_fits, check_trainable, count_parameters, has_lazy_parameters,
+                             uncompiled)
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic,
@@ -206,8 +207,11 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     custom = type(model).__name__ if model is not None else None
     if model is None:
         model = build_model(cfg.model, tuple(bundle.input_shape), outs, seed=cfg.seed)
+    fits = dict(custom=custom is not None, class_names=bundle.class_names)
+    if has_lazy_parameters(model):  # nn.LazyLinear, as d2l builds its networks: the dry run gives them their weights
+        check_fits(model, tuple(bundle.input_shape), outs, **fits)
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
-    check_fits(model, tuple(bundle.input_shape), outs, custom=custom is not None, class_names=bundle.class_names)
+    check_fits(model, tuple(bundle.input_shape), outs, **fits)
     check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1,
                             cfg.drop_last)
     if ranks.active and not isinstance(bundle.train, Split):
