@@ -225,6 +225,9 @@ def _label_5():
     (Net(), _label_5(), {}, DataError,
      r"^labels must be the 2 classes 0\.\.1 that Net outputs\. Got the labels \['0', '1', '5'\]: 5 is outside them\. "
      r"Fix or drop the rows labelled 5, or make Net's last layer output 3 values per example\.$"),
+    (nn.Linear(4, 1), _xy(), {}, ConfigError,  # a Keras-style binary classifier: its one score needs a sign loss
+     r"^model output must be \(batch, 2\) for 2 classes\. Got \(2, 1\)\. Make your module's last layer output 2 "
+     r"value\(s\) per example, or set loss='bce' for its one score \(a logit; from_logits=False after a Sigmoid\)\.$"),
 ])
 def test_bad_model_or_data_is_refused_before_the_run_directory_exists(model, data, extra, error, match, opts):
     with pytest.raises(error, match=match) as info:

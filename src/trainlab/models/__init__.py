@@ -110,6 +110,8 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
         what = f"{n_outputs} classes" if n_outputs > 1 else "1 output (a binary score or one regression target)"
         fix = (f"Make your module's last layer output {n_outputs} value(s) per example" if custom
                else f"Rebuild the model with n_outputs={n_outputs} for this data")
+        if custom and n_outputs == 2 and got == (2, 1):  # a Keras-style binary classifier: one score per example
+            fix += ", or set loss='bce' for its one score (a logit; from_logits=False after a Sigmoid)"
         raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. {fix}.")
 
 
