@@ -563,3 +563,12 @@ def test_a_lazy_module_gets_its_weights_from_the_data_and_loads_back(opts):
     assert all(torch.equal(run._init_state[k], v) for k, v in start.items())  # Run.fix starts from these weights
     loaded = tl.load(run.run_dir, model=nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(2)))
     assert torch.equal(loaded(x[:20]).argmax(1), run.predict(x[:20]))
+
+
+def test_one_hot_labels_train_as_their_class_ids(opts):
+    x, y = _xy(300)
+    run = tl.fit(seeded_net(), (x, nn.functional.one_hot(y).float()), **opts)  # was a silent 2-target regression
+    same = tl.fit(seeded_net(), (x, y), **opts)
+    assert [h["val_acc"] for h in run.history] == [h["val_acc"] for h in same.history]
+    assert run.summary["labels"].startswith("one-hot rows") and same.summary["labels"] is None
+    assert torch.equal(run.predict(x[:20]), same.predict(x[:20]))

@@ -640,3 +640,32 @@ def test_worth_workers_weighs_the_rest_against_starting_them(monkeypatch):
     monkeypatch.setattr(streaming.multiprocessing, "get_context", lambda: type("C", (), {"get_start_method": lambda self: "spawn"})())
     assert not streaming.worth_workers(1000, 3000, 1.0, 2)  # 2 s left: under spawn a worker takes ~2 s to start
     assert streaming.worth_workers(1000, 10_000, 1.0, 2)
+
+
+def test_one_hot_labels_are_read_as_the_classes_of_their_ones():
+    x, y = _xy()
+    one_hot = np.eye(3)[y]  # Keras' to_categorical
+    ids = bundle_from_data((x, y), val=(x[:9], y[:9]), test=(x[:6], y[:6]), seed=1)
+    for form in (one_hot, torch.as_tensor(one_hot, dtype=torch.float32), one_hot.astype(np.int64)):
+        b = bundle_from_data((x, form), val=(x[:9], one_hot[:9]), test=(x[:6], one_hot[:6]), seed=1)
+        assert (b.task, b.n_classes, b.class_names) == ("classification", 3, ["0", "1", "2"])
+        assert b.meta["labels"] == memory.ONE_HOT
+        for split in ("train", "val"):
+            assert torch.equal(getattr(b, split).y, getattr(ids, split).y) and torch.equal(getattr(b, split).x, getattr(ids, split).x)
+        assert torch.equal(b.test.open().y, ids.test.open().y)
+    assert "labels" not in ids.meta
+    # kept as targets where they are not one label a row, or regression is asked for
+    assert bundle_from_data((x, one_hot), task="regression").target_names is None
+    assert bundle_from_data((x, one_hot), task="regression").task == "regression"
+    multi_hot = one_hot.copy()
+    multi_hot[:, 0] = 1  # several 1s a row: several targets, as before
+    assert bundle_from_data((x, multi_hot)).task == "regression"
+
+
+def test_one_hot_columns_of_a_dataframe_name_their_classes():
+    pd = pytest.importorskip("pandas")
+    x, y = _xy()
+    dummies = pd.get_dummies(pd.Series(np.array(["cat", "dog", "eel"])[y]))  # columns cat, dog, eel of bools
+    b = bundle_from_data((x, dummies))
+    assert (b.task, b.class_names) == ("classification", ["cat", "dog", "eel"])
+    assert torch.equal(torch.cat([b.train.y, b.val.y]).sort().values, torch.as_tensor(y).sort().values)

@@ -14,7 +14,7 @@ import numbers
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
@@ -434,6 +434,31 @@ def _resolve_task(y: np.ndarray, task: str) -> Task:
     return task  # type: ignore[return-value]
 
 
+def _one_hot_ids(y: np.ndarray) -> np.ndarray | None:
+    """The class ids of one-hot label rows (Keras' ``to_categorical``, ``pd.get_dummies``): (N, K) of 0s and 1s with
+    one 1 a row, K >= 2; None for anything else (several targets, multi-hot rows, probabilities)."""
+    if y.ndim != 2 or y.shape[1] < 2 or y.dtype.kind not in "biuf":
+        return None
+    ones = y == 1
+    if not ((y == 0) | ones).all() or not (ones.sum(1) == 1).all():
+        return None
+    return ones.argmax(1)
+
+
+def _labels_from_one_hot(arrays: _Arrays, task: str) -> tuple[_Arrays, bool]:
+    """``arrays`` with one-hot label rows as class ids (task auto or classification), and whether they were."""
+    ids = _one_hot_ids(arrays.y) if task != "regression" else None
+    return (arrays, False) if ids is None else (replace(arrays, y=ids), True)
+
+
+def _one_hot_names(spec: _Spec, arrays: _Arrays) -> _Spec:
+    """One-hot columns with names (a DataFrame's, from pd.get_dummies) name the classes they stand for."""
+    names = arrays.target_names
+    if spec.classes is None or not names:
+        return spec
+    return replace(spec, class_names=[str(names[int(c)]) for c in spec.classes])
+
+
 def _class_names(classes: np.ndarray) -> list[str]:
     if classes.dtype.kind == "f":  # whole numbers, checked by _resolve_task: 3.0 is class "3"
         return [str(int(c)) for c in classes]
@@ -455,6 +480,8 @@ def _encode(y: np.ndarray, spec: _Spec, field: str) -> torch.Tensor:
     """Class ids (N,) int64 by the training classes; DataError naming the first label training lacks."""
     classes = spec.classes
     assert classes is not None and spec.class_names is not None
+    ids = _one_hot_ids(y)  # one-hot rows, as the training labels may have been: their class ids
+    y = ids if ids is not None else y
     if y.ndim == 2 and y.shape[1] != 1:
         raise _fail(field, "one label per example", f"shape {y.shape}", "Pass labels shaped (N,)")
     y = y.reshape(len(y))
@@ -537,12 +564,15 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
     arrays = _read(data, kind, "", columns=None, **opts)
     if len(arrays.x) == 0:
         raise _fail("data", "at least one example", "0 rows", "Pass a non-empty X and y")
+    raw_y = arrays.y
+    arrays, one_hot = _labels_from_one_hot(arrays, task)
     spec = _spec(arrays, _resolve_task(arrays.y, task))
+    spec = _one_hot_names(spec, arrays) if one_hot else spec
     full = _to_split(arrays, spec, "")
     # An IterableDataset that changes between passes: its first pass, read above, gives the labels and a carved
     # validation set; training reads it afresh every epoch at the other positions, which needs a steady order.
     carve = isinstance(val, numbers.Real) and not isinstance(val, bool)
-    redrawn = redrawn and (not carve or _same_order(data, arrays.y))
+    redrawn = redrawn and (not carve or _same_order(data, raw_y))
     if redrawn and normalize:
         raise ConfigError(problem("normalize", f"False for a dataset read afresh every epoch, as this one is: "
                                                f"{STREAMED_RANDOM}", True, "Normalise inside the Dataset instead"))
@@ -579,7 +609,8 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None, input_shape=spec.input_shape,
         class_names=spec.class_names, target_names=arrays.target_names if spec.task == "regression" else None,
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
-        stats=stats, meta={"source": "memory", "kind": kind, **({"streamed": STREAMED_RANDOM} if redrawn else {})},
+        stats=stats, meta={"source": "memory", "kind": kind, **({"streamed": STREAMED_RANDOM} if redrawn else {}),
+                           **({"labels": ONE_HOT} if one_hot else {})},
     )
 
 
@@ -641,6 +672,9 @@ def _list_shape(x: Any) -> tuple[int, ...] | None:
 STREAMED_TOO_BIG = "its float32 copy would not fit in max_bytes"
 STREAMED_RANDOM = ("its examples change between reads (a random transform): each epoch reads them afresh, "
                    "as a DataLoader loop does")
+# How the labels were read (DataBundle.meta["labels"]), where not as given.
+ONE_HOT = ("one-hot rows (as Keras' to_categorical makes), read as the class of their 1; task='regression' keeps "
+           "them as targets")
 _PROBES = 32  # examples read twice: a transform drawn for 1 read in 10 (RandomErasing(p=0.1)) goes unnoticed with
 #              probability (1 - 2·0.1·0.9)³² ≈ 0.002; a fair coin's (a flip), 2⁻³²
 
@@ -724,7 +758,9 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
     n = len(ds)
     x0, _ = _sample(ds[0], "data", 0)
     raw_y = read_targets(ds, n, opts["workers"])  # labels only: the inputs stay in the dataset
-    spec = _spec(_Arrays(x0[None].float(), raw_y), _resolve_task(raw_y, task))
+    labels, one_hot = _labels_from_one_hot(_Arrays(x0[None].float(), raw_y), task)
+    raw_y = labels.y
+    spec = _spec(labels, _resolve_task(raw_y, task))
     encode = _Encoder(spec)
 
     def split(indices: torch.Tensor) -> DatasetSplit:
@@ -753,7 +789,7 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
                                                     available=test is not None),
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None,
         input_shape=spec.input_shape, class_names=spec.class_names,
-        meta={"source": "memory", "kind": "stream", "streamed": because},
+        meta={"source": "memory", "kind": "stream", "streamed": because, **({"labels": ONE_HOT} if one_hot else {})},
     )
 
 

@@ -525,6 +525,8 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         # a Dataset read batch by batch every epoch (data.streaming) and why; None: held as tensors
         "streamed": ({"because": p.bundle.meta.get("streamed"), "workers": p.cfg.speed.workers}
                      if isinstance(p.bundle.train, DatasetSplit) else None),
+        # labels read otherwise than as given (data.memory: one-hot rows as class ids); None: as given
+        "labels": p.bundle.meta.get("labels"),
         **(extra or {}),
     }
 
