@@ -795,9 +795,8 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
 
 def unwrap_loader(obj: Any, field: str) -> tuple[Any, dict[str, Any]]:
     """A ``DataLoader`` → (its dataset, what it said about training: ``batch_size``, ``workers``, ``shuffle``,
-    ``drop_last``);
-    anything else comes back as it is, with no options. trainlab batches and shuffles the dataset itself, so a
-    loader whose sampler, batch sampler or collate function it could not honour is one line naming it."""
+    ``drop_last``); anything else comes back as it is, with no options. trainlab batches and shuffles the dataset
+    itself, so a loader whose sampler, batch sampler or collate function it could not honour is one line naming it."""
     from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
     from torch.utils.data.dataloader import default_collate
     from torch.utils.data.sampler import BatchSampler
