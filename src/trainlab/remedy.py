@@ -98,8 +98,14 @@ def val_metrics(summary: dict[str, Any]) -> dict[str, Any] | None:
             "n_val": (summary.get("data") or {}).get("val")}
 
 
-def judge(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, bool, str]:
-    """(judged metric, improved, one line) from two runs' best validation metrics."""
+def judge(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tuple[str, bool | None, str]:
+    """(judged metric, improved, one line) from two runs' best validation metrics; improved is None where the two
+    runs' metrics measure different things (a regression on class labels fixed into a classifier)."""
+    if before is not None and after is not None and (before.get("val_acc") is None) != (after.get("val_acc") is None):
+        reg, clf = (before, after) if after.get("val_acc") is not None else (after, before)
+        return "val_acc", None, (f"not judged: one run is a regression (val loss {reg['val_loss']:.4g}, a squared "
+                                 f"error), the other a classifier (val accuracy {clf['val_acc']:.2f}, val loss "
+                                 f"{clf['val_loss']:.3g}, a cross-entropy): compare their predictions")
     classification = (after or before or {}).get("val_acc") is not None
     metric = "val_acc" if classification else "val_loss"
     name = "val accuracy" if classification else "val loss"
@@ -165,6 +171,8 @@ def _bundle(cfg: TrainConfig, data: Any, data_args: dict[str, Any], parent: Path
     from trainlab.data.memory import bundle_from_data, unwrap_loader
 
     args = {"val": cfg.data.val_fraction, **data_args}
+    if cfg.data.task != "auto":  # a remedy's data.task (a regression on class labels) over the task fit was given
+        args["task"] = cfg.data.task
     for key in ("val", "test"):  # DataLoaders stand for their datasets, as in tl.fit (the run's config has the rest)
         args[key] = unwrap_loader(args.get(key), key)[0]
     data = unwrap_loader(data, "data")[0]
@@ -362,7 +370,7 @@ def fix(run_dir: str | Path, *, model: nn.Module | None = None, data: Any = None
         # ``model``: the user's module as the architecture (load_run copies it and loads each run's weights);
         # None rebuilds a built-in model from each run's own config
         write_report(outcome.run_dir, model=model, bundle=outcome.result.prepared.bundle if outcome.result else bundle)
-        same_data = all(getattr(cfg.data, k) == getattr(new_cfg.data, k) for k in ("normalize", "stratify"))
+        same_data = all(getattr(cfg.data, k) == getattr(new_cfg.data, k) for k in ("normalize", "stratify", "task"))
         write_report(parent, model=model, bundle=bundle if same_data else _bundle(cfg, data, data_args, parent))
     return result
 

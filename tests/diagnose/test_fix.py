@@ -298,6 +298,12 @@ def test_judgement_needs_more_than_chance():
     assert judge(reg, {**reg, "val_loss": 0.97})[:2] == ("val_loss", False)
     assert judge(reg, {**reg, "val_loss": 0.90})[:2] == ("val_loss", True)
     assert judge(None, reg)[1] is True and judge(reg, None)[1] is False  # from / to a run with no finite epoch
+    # a regression on class labels fixed into a classifier: a squared error and a cross-entropy are not compared
+    # (was a TypeError formatting the regression's missing accuracy)
+    metric, improved, line = judge(reg, b)
+    assert (metric, improved) == ("val_acc", None) and line == (
+        "not judged: one run is a regression (val loss 1, a squared error), the other a classifier (val accuracy "
+        "0.80, val loss 0.5, a cross-entropy): compare their predictions")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -207,10 +207,15 @@ def test_row_hashes_match_equal_rows_only():
 
 def test_one_hot_or_class_index_targets_under_mse_look_like_classification(tmp_path):
     x, y = moons()
-    onehot = nn.functional.one_hot(y, 2).float()  # (N, 2) floats: auto reads it as a 2-target regression
-    run = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)), (x, onehot), tmp_path)
+    onehot = nn.functional.one_hot(y, 2).float()  # (N, 2) floats
+    auto = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)), (x, onehot), tmp_path)
+    assert auto.summary["labels"] and "targets_look_like_classes" not in auto.diagnosis.rules()  # read as classes
+    run = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 2)), (x, onehot), tmp_path, task="regression")
     f = next(f for f in run.diagnosis.findings if f.rule == "targets_look_like_classes")
-    assert "one-hot" in f.message and "y.argmax(1)" in f.remedy
+    assert "one-hot" in f.message and f.sets == {"data.task": "classification"}
+    fixed = run.fix(report=False)  # the remedy's task wins over the task fit was given: a classifier now
+    assert fixed.run.summary["best_val"]["val_acc"] is not None and fixed.improved is None
+    assert fixed.judgement.startswith("not judged: one run is a regression (val loss")
     labels = (y * 3).float()  # classes 0 and 3 as numbers, forced to a regression
     run = fit(nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1)), (x, labels), tmp_path, task="regression")
     f = next(f for f in run.diagnosis.findings if f.rule == "targets_look_like_classes")

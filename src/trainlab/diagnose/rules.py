@@ -603,8 +603,8 @@ def targets_look_like_classes(ctx: RunContext) -> Finding | None:
         message = (f"every target row is one-hot ({tg['columns']} columns of 0/1 with a single 1): these are class "
                    "labels, and a regression fits them with squared error instead of class probabilities")
         return Finding("targets_look_like_classes", "warning", "Classification trained as regression", message, tg,
-                       "pass the class index of each row instead (y.argmax(1)): trainlab then trains a classifier "
-                       "with cross_entropy")
+                       "train a classifier: set data.task=classification (each one-hot row is read as the class of "
+                       "its 1, trained with cross_entropy)", {"data.task": "classification"})
     if not tg["integer"] or tg["distinct"] > ctx.t.target_classes:
         return None
     message = (f"the regression targets are whole numbers with only {tg['distinct']} distinct values: they look like "

@@ -326,7 +326,7 @@ def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
                    for label, k in keys if before.get(k) is not None or after.get(k) is not None)
     html_ = (f'<p>{lead} <strong>{e(str(rec.get("title")))}</strong> <code>{e(str(rec.get("rule")))}</code> '
              f'({e(str(rec.get("remedy")))}), applied as <code>{e(sets)}</code> with the same seed, data and split.</p>'
-             f'<p class="verdict fix-{"improved" if rec.get("improved") else "no-help"}">'
+             f'<p class="verdict fix-{ {True: "improved", None: "not-judged"}.get(rec.get("improved"), "no-help")}">'
              f'<strong>{e(str(rec.get("judgement")))}</strong></p>'
              f'<table class="kv">{head}{body}</table>'
              + _note("Validation metrics of each run's best checkpoint (the weights it keeps)."))
