@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -381,3 +382,15 @@ def test_drop_last_leaves_out_the_smaller_last_batch_and_other_examples_each_epo
     whole = _SeenBatches()
     tl.fit(whole, data, **kw)
     assert [len(b) for b in whole.seen] == [32, 32, 32, 4] * 3 and all(__import__("math").isfinite(v) for v in losses)
+
+
+def test_several_config_and_data_problems_are_one_line_naming_each(make_cfg):
+    from trainlab.errors import ConfigError
+    from trainlab.train.run import prepare
+
+    with pytest.raises(ConfigError) as err:
+        prepare(make_cfg(batch_size=500, **{"data.augment.flip": True}))  # 300 circle points, 2 features each
+    text = str(err.value)
+    assert "\n" not in text
+    assert re.match(r"^\(1\) batch_size must be <= the number of training examples \(\d+\)\. Got 500\.", text)
+    assert " (2) data.augment must be off for non-image data." in text

@@ -103,7 +103,8 @@ def choose_threads(n_params: int, batch_size: int, cores: int) -> int:
 
 
 def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
-    """Config-vs-data problems, found before anything is written: all of them, in one error."""
+    """Config-vs-data problems, found before anything is written: all of them, in one error of one line (each
+    problem its own sentences, numbered where there are several)."""
     problems = []
     n = len(bundle.train)
     if cfg.batch_size > n:
@@ -124,8 +125,10 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
     if any(v for v in cfg.data.augment.model_dump().values()) and len(bundle.input_shape) != 3:
         problems.append(f"data.augment must be off for non-image data. Got {cfg.data.augment.model_dump()} for "
                         f"input shape {tuple(bundle.input_shape)}. Remove data.augment.")
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise ConfigError(" ".join(f"({k}) {text}" for k, text in enumerate(problems, 1)))
 
 
 def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: int = 1,
