@@ -246,6 +246,23 @@ def test_unknown_keyword_gets_did_you_mean_and_bad_value_the_config_error(opts):
     assert run.config.optimizer.momentum == 0.5
 
 
+def test_keras_and_lightning_names_point_to_ours_in_one_line(opts):
+    x, y = _xy()
+    with pytest.raises(ConfigError) as err:
+        tl.fit(Net(), (x, y), validation_data=(x[:30], y[:30]))  # its repr was 30 lines of a tensor's numbers
+    assert str(err.value) == ("validation_data is not a trainlab option. Got validation_data=(a tensor of shape "
+                              "(30, 4), a tensor of shape (30,)). Did you mean 'val'? (Keras' validation_data: "
+                              "val=(X_val, y_val))")
+    for theirs, ours in (("validation_split", "val"), ("max_epochs", "epochs"), ("learning_rate", "lr"),
+                         ("num_workers", "workers")):
+        with pytest.raises(ConfigError, match=rf"^{theirs} is not a trainlab option\. .* Did you mean '{ours}'\? \("):
+            tl.fit(Net(), (x, y), **{theirs: 1})
+    from trainlab.config import resolve_config
+
+    for lightning, here in (("bf16-mixed", "bf16"), ("16-mixed", "fp16"), ("32-true", "fp32"), (32, "fp32")):
+        assert resolve_config(overrides={"speed.precision": lightning}).speed.precision == here  # Lightning's names
+
+
 class Recorder(tl.Callback):
     def __init__(self, stop_at=None):
         self.calls, self.stop_at = [], stop_at

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from trainlab.config import ALL_KEYS, TrainConfig, config_source, config_to_dict, read_yaml, resolve_config
-from trainlab.errors import ConfigError, DataError, problem
+from trainlab.errors import ConfigError, DataError, problem, shown
 from trainlab.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -36,6 +36,15 @@ ALIASES = {
     "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
     "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
     "precision": "speed.precision", "workers": "speed.workers",
+}
+# Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is)
+OTHER_NAMES = {
+    "validation_split": ("val", "Keras' validation_split: val=0.2 carves the same fraction"),
+    "validation_data": ("val", "Keras' validation_data: val=(X_val, y_val)"),
+    "learning_rate": ("lr", "the optimizer's learning_rate"),
+    "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
+    "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
+    "num_workers": ("workers", "DataLoader's num_workers"),
 }
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
@@ -85,7 +94,10 @@ def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
         else:
             close = difflib.get_close_matches(key, known + ALL_KEYS, n=1, cutoff=0.6)
             hint = f"Did you mean {close[0]!r}?" if close else "See trainlab.api.ALIASES or 'trainlab train --print-config'."
-            raise ConfigError(f"{key} is not a trainlab option. Got {key}={value!r}. {hint}")
+            if key in OTHER_NAMES:  # another library's name for one of ours
+                ours, theirs = OTHER_NAMES[key]
+                hint = f"Did you mean {ours!r}? ({theirs})"
+            raise ConfigError(f"{key} is not a trainlab option. Got {key}={shown(value)}. {hint}")
     return out
 
 

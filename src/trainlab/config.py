@@ -18,7 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationI
 from pydantic_core import PydanticCustomError
 
 from trainlab import files
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, shown
 from trainlab import registry as _reg
 
 
@@ -335,6 +335,10 @@ class StopConfig(_Section):
     target: TargetConfig = TargetConfig()
 
 
+LIGHTNING_PRECISION = {"bf16-mixed": "bf16", "16-mixed": "fp16", "16": "fp16", 16: "fp16", "32": "fp32", 32: "fp32",
+                       "32-true": "fp32"}
+
+
 class SpeedConfig(_Section):
     # CUDA only: record each full training step (batch gather, forward, backward, update, metrics) once as
     # a CUDA graph and replay it; the step then costs one launch instead of dozens. The run falls back to
@@ -345,6 +349,13 @@ class SpeedConfig(_Section):
     # scaling (any CUDA GPU; its steps stay eager); the weights and the update in float32. Validation, test and
     # predictions stay float32. Most CPUs compute bfloat16 and float16 slower than float32.
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _lightning_names(cls, v: Any) -> Any:
+        # Lightning's names for the same settings: precision="bf16-mixed" there is bf16 here
+        return LIGHTNING_PRECISION.get(v, v) if isinstance(v, (str, int)) and not isinstance(v, bool) else v
+
     # Worker processes that read a streamed Dataset's batches (DataLoader's num_workers; pinned memory on a GPU):
     # a Dataset too big for memory, or one whose examples change between reads (a random transform), is read
     # batch by batch every epoch. 0: in the training process. Data held as tensors has no per-example reads.
@@ -530,7 +541,7 @@ def _format_error(err: dict) -> str:
         fix = f"Use a valid value such as the default {default!r}"
     else:
         fix = "Fix it in the config file or with --set"
-    return f"{field} must be {constraint}. Got {got!r}. {fix}."
+    return f"{field} must be {constraint}. Got {shown(got)}. {fix}."
 
 
 def _constraint(err: dict) -> str:
@@ -605,7 +616,7 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     if key not in ALL_KEYS:
         close = difflib.get_close_matches(key, ALL_KEYS, n=1, cutoff=0.6)
         hint = f"Did you mean {close[0]!r}?" if close else "See every key with 'trainlab train --print-config'."
-        raise ConfigError(f"{key} is not a config key. Got {key}={value!r}. {hint}")
+        raise ConfigError(f"{key} is not a config key. Got {key}={shown(value)}. {hint}")
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:

@@ -31,7 +31,37 @@ class TrainingError(TrainlabError):
 def problem(field: str, constraint: str, got: object, fix: str) -> str:
     """Format the house error line: ``<field> must be <constraint>. Got <value>. <fix>.``"""
     fix = fix.rstrip(".")
-    return f"{field} must be {constraint}. Got {got!r}. {fix}."
+    return f"{field} must be {constraint}. Got {shown(got)}. {fix}."
+
+
+SHOWN_CHARS = 120  # a value's repr in an error line, at most
+
+
+def shown(value: object) -> str:
+    """A value as an error line shows it: its repr on one line, an array or tensor as its kind and shape (a
+    tensor's repr spans many lines of numbers), a tuple or list of them item by item, anything longer cut short."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "dtype") and not isinstance(value, (int, float, complex)):
+        if getattr(value, "size", None) is not None and _elements(value) <= 4:  # a scalar tensor: its value
+            return " ".join(repr(value).split())
+        kind = {"torch": "tensor", "numpy": "NumPy array"}.get(type(value).__module__.split(".")[0], type(value).__name__)
+        return f"a {kind} of shape {tuple(shape)}"
+    if isinstance(value, (tuple, list)) and any(hasattr(v, "shape") and hasattr(v, "dtype") for v in value):
+        inner = ", ".join(shown(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    text = " ".join(repr(value).split()) if "\n" in repr(value) else repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
+def _elements(value: object) -> int:
+    size = getattr(value, "size")
+    n = size() if callable(size) else size  # torch: .size() is a shape; numpy: .size a count
+    if isinstance(n, int):
+        return n
+    count = 1
+    for d in n:
+        count *= int(d)
+    return count
 
 
 class FixError(TrainlabError):
