@@ -41,9 +41,11 @@ def _interrupted_then_resumed(cfg, at):
     return resume(run_dir, verbose=False)
 
 
-def test_resume_equals_uninterrupted_run_with_every_random_stream(make_cfg):
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_resume_equals_uninterrupted_run_with_every_random_stream(make_cfg, drop_last):
     overrides = {"epochs": 6, "model.dropout": 0.3, "optimizer.name": "adam", "optimizer.lr": 0.01,
-                 "schedule.name": "cosine", "schedule.warmup_epochs": 1, "stop.early_stopping.patience": 50}
+                 "schedule.name": "cosine", "schedule.warmup_epochs": 1, "stop.early_stopping.patience": 50,
+                 "drop_last": drop_last}  # drop_last: each epoch leaves out other examples, drawn as before
     full = train(make_cfg(name="full", **overrides), verbose=False)
     resumed = _interrupted_then_resumed(make_cfg(name="cut", **overrides), at=3)
     assert _values(resumed.history) == _values(full.history)
