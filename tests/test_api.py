@@ -141,6 +141,11 @@ def test_builtin_model_runs_load_without_a_module(opts):
     run = tl.fit(data="circle", **opts)
     model = tl.load(run.run_dir)
     assert isinstance(model, nn.Module) and not model.training
+    assert isinstance(tl.load(run.run_dir, which="last"), nn.Module)
+    with pytest.raises(CheckpointError) as err:  # was "checkpoint must be an existing file ... finished an epoch"
+        tl.load(run.run_dir, which="worst")
+    assert str(err.value) == (f"which must be a checkpoint {run.run_dir.name} holds (best, last). Got 'worst'. "
+                              "Use which='best' (the monitored best) or 'last'.")
 
 
 def test_diagnostics_work_on_user_modules(opts):

@@ -14,7 +14,7 @@ from trainlab import files
 from trainlab.config import TrainConfig
 from trainlab.data import Split, load_data
 from trainlab.data.features import model_inputs, raw_columns
-from trainlab.errors import CheckpointError, DataError
+from trainlab.errors import CheckpointError, DataError, problem
 from trainlab.models import build_model, uncompiled
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.loop import evaluate
@@ -56,7 +56,12 @@ def load_run(run_dir: str | Path, which: str = "best", model: nn.Module | None =
     """
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    ckpt = load_checkpoint(run_dir / "checkpoints" / f"{which}.pt")
+    folder = run_dir / "checkpoints"
+    have = sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    if have and which not in have:  # a run that has checkpoints, but not this one: name the ones it has
+        raise CheckpointError(problem("which", f"a checkpoint {run_dir.name} holds ({', '.join(have)})", which,
+                                      "Use which='best' (the monitored best) or 'last'"))
+    ckpt = load_checkpoint(folder / f"{which}.pt")
     info = ckpt["data"]
     custom = info.get("custom_model")
     given = model is not None
