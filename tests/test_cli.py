@@ -342,3 +342,18 @@ def test_sigterm_stops_a_run_in_one_line_with_its_summary_and_it_resumes(tmp_pat
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((tmp_path / "runs/term/summary.json").read_text())["epochs_run"] == summary["epochs_run"] + 1
+
+
+def test_evaluating_a_run_of_data_passed_from_python_says_what_works_instead(tmp_path):
+    import torch
+
+    import trainlab as tl
+
+    x = torch.randn(100, 3)
+    run = tl.fit(None, (x, (x[:, 0] > 0).long()), epochs=1, batch_size=20, verbose=False, report=False,
+                 out_dir=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "trainlab.cli", "evaluate", str(run.run_dir)], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "the run directory does not hold" in r.stderr and "run.evaluate()" in r.stderr
+    assert "load(run, data" not in r.stderr  # named an argument trainlab.load never had

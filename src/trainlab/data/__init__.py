@@ -73,8 +73,9 @@ def load_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
 
 
 def _memory_only(cfg: DataConfig, seed: int) -> RawData:
-    raise DataError("data.name must name a dataset trainlab can load. Got 'memory' (data that was passed from "
-                    "Python). Pass the same data again: trainlab.fit(model, data) or trainlab.load(run, data=...).")
+    raise DataError("data.name must name a dataset trainlab can load. Got 'memory' (data passed from Python, which "
+                    "the run directory does not hold). In Python, use the Run that trainlab.fit returned "
+                    "(run.evaluate(), run.predict(X)), or trainlab.load(run_dir) for the trained model.")
 
 
 DATASETS.add("memory", DatasetSource(
