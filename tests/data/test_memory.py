@@ -669,3 +669,16 @@ def test_one_hot_columns_of_a_dataframe_name_their_classes():
     b = bundle_from_data((x, dummies))
     assert (b.task, b.class_names) == ("classification", ["cat", "dog", "eel"])
     assert torch.equal(torch.cat([b.train.y, b.val.y]).sort().values, torch.as_tensor(y).sort().values)
+
+
+def test_a_sparse_matrix_is_read_dense_when_it_fits():
+    sparse = pytest.importorskip("scipy.sparse")
+    x, y = _xy()
+    dense = bundle_from_data((x, y), seed=3)
+    b = bundle_from_data((sparse.csr_matrix(x), y), val=0.1, test=(sparse.csr_matrix(x[:5]), y[:5]), seed=3)
+    assert torch.equal(b.train.x, dense.train.x) and torch.equal(b.val.x, dense.val.x)
+    assert torch.equal(b.test.open().x, torch.as_tensor(x[:5], dtype=torch.float32))
+    with pytest.raises(DataError) as err:  # a TF-IDF matrix far too big as dense: one line, not an out-of-memory
+        bundle_from_data((sparse.csr_matrix((100_000, 50_000), dtype=np.float32), np.zeros(100_000)))
+    assert str(err.value).startswith("X must be at most max_bytes=4,294,967,296 bytes as a dense float32 array. "
+                                     "Got a csr_matrix of shape (100000, 50000) (20,000,000,000 bytes dense).")

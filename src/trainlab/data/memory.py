@@ -72,7 +72,7 @@ def _kind(obj: Any, field: str, accepted: str = _ACCEPTED) -> Kind:
         x = obj[0]
         if isinstance(x, torch.Tensor):
             return "tensors"
-        if isinstance(x, np.ndarray):
+        if isinstance(x, np.ndarray) or _is_sparse(x):
             return "numpy"
         if _is_frame(x):
             return "dataframe"
@@ -144,8 +144,27 @@ def _check_finite(a: torch.Tensor | np.ndarray, field: str) -> None:
                     "Fill or drop those rows first")
 
 
-def _inputs(v: Any, field: str) -> torch.Tensor:
-    """Inputs as float32 (N, ...): image shapes kept as given, (N,) made (N, 1)."""
+def _is_sparse(v: Any) -> bool:
+    """A SciPy sparse matrix (sklearn's TfidfVectorizer, OneHotEncoder): recognised without importing SciPy."""
+    return type(v).__module__.startswith("scipy.sparse") and hasattr(v, "toarray")
+
+
+def _dense(v: Any, field: str, max_bytes: int) -> np.ndarray:
+    """A sparse matrix as the dense float32 array training holds (batches are index slices of it), if it fits."""
+    rows, cols = v.shape
+    need = 4 * rows * cols
+    if need > max_bytes:
+        raise _fail(field, f"at most max_bytes={max_bytes:,} bytes as a dense float32 array",
+                    f"a {type(v).__name__} of shape {tuple(v.shape)} ({need:,} bytes dense)",
+                    "Reduce its columns first (e.g. sklearn's TruncatedSVD or a smaller vocabulary), pass fewer rows, "
+                    "or raise max_bytes if the memory is there")
+    return v.astype(np.float32).toarray()
+
+
+def _inputs(v: Any, field: str, max_bytes: int = 4 << 30) -> torch.Tensor:
+    """Inputs as float32 (N, ...): image shapes kept as given, (N,) made (N, 1); a sparse matrix made dense."""
+    if _is_sparse(v):
+        v = _dense(v, field, max_bytes)
     a = _as_array(v, field)
     if a.ndim == 0 and getattr(a.dtype, "kind", "") == "O":  # None, a dict, an object: not one number either
         raise _fail(field, "an array with one row per example", "None" if v is None else f"a {type(v).__name__}",
@@ -398,7 +417,7 @@ def _read(obj: Any, kind: Kind, prefix: str, *, target: str | None, columns: lis
             y_names = [str(c) for c in y.columns]
         elif hasattr(y, "to_numpy") and getattr(y, "name", None) is not None:  # a named pandas Series
             y_names = [str(y.name)]
-        arrays = _Arrays(_inputs(X, f"{prefix}X"), _targets(y, f"{prefix}y"), names, y_names)
+        arrays = _Arrays(_inputs(X, f"{prefix}X", max_bytes), _targets(y, f"{prefix}y"), names, y_names)
     if len(arrays.x) != len(arrays.y):
         raise _fail(f"{prefix}y", f"one target per row of {prefix}X",
                     f"{len(arrays.y)} targets for {len(arrays.x)} rows", "Pass X and y of the same length")
