@@ -259,7 +259,8 @@ def test_keras_and_lightning_names_point_to_ours_in_one_line(opts):
                               "(30, 4), a tensor of shape (30,)). Did you mean 'val'? (Keras' validation_data: "
                               "val=(X_val, y_val))")
     for theirs, ours in (("validation_split", "val"), ("max_epochs", "epochs"), ("learning_rate", "lr"),
-                         ("num_workers", "workers")):
+                         ("num_workers", "workers"), ("accumulate_grad_batches", "micro_batch"),
+                         ("gradient_accumulation_steps", "micro_batch")):
         with pytest.raises(ConfigError, match=rf"^{theirs} is not a trainlab option\. .* Did you mean '{ours}'\? \("):
             tl.fit(Net(), (x, y), **{theirs: 1})
     from trainlab.config import resolve_config

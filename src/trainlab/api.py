@@ -35,7 +35,7 @@ ALIASES = {
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
     "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
     "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
-    "precision": "speed.precision", "workers": "speed.workers",
+    "precision": "speed.precision", "workers": "speed.workers", "micro_batch": "speed.micro_batch",
 }
 # Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is)
 OTHER_NAMES = {
@@ -45,6 +45,10 @@ OTHER_NAMES = {
     "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
     "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
     "num_workers": ("workers", "DataLoader's num_workers"),
+    "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
+                                "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
+    "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
+                                    "batch_size=b is batch_size=k*b, micro_batch=b"),
 }
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults

@@ -360,6 +360,11 @@ class SpeedConfig(_Section):
     # a Dataset too big for memory, or one whose examples change between reads (a random transform), is read
     # batch by batch every epoch. 0: in the training process. Data held as tensors has no per-example reads.
     workers: int = Field(0, ge=0, le=64)
+    # Gradient accumulation: examples per forward/backward pass. Each update's batch (batch_size) then runs as
+    # passes of at most this many examples whose gradients add up to the whole batch's, so a batch too big for the
+    # GPU's memory makes the same updates (BatchNorm sees each pass's examples; the steps stay eager). None: the whole
+    # batch in one pass. Lightning's accumulate_grad_batches=4 at batch_size 64 is batch_size=256, micro_batch=64.
+    micro_batch: int | None = Field(None, ge=1)
 
 
 class CheckpointConfig(_Section):

@@ -50,6 +50,11 @@ def test_two_processes_follow_one_write_one_run_and_resume_a_one_process_run(tmp
     assert s2["test"]["test_acc"] == s1["test"]["test_acc"] and s2["epochs_run"] == 4
     assert s2["steps"]["eager_because"].startswith("a distributed (DDP) run")
     assert two.stdout.count("verdict:") == 1 and not two.stderr.strip()  # rank 0 prints; rank 1 says nothing
+    # each rank's 16 examples of a batch in passes of 5, 5, 5 and 1, exchanged once (DDP's no_sync): the same run
+    parts = trainlab(tmp_path, "--set", "epochs=4", "--name", "parts", "--nproc-per-node", "2",
+                     "--set", "speed.micro_batch=5")
+    assert parts.returncode == 0, parts.stderr[-2000:]
+    assert_same_curves(metrics(tmp_path / "runs/ref"), metrics(tmp_path / "runs/parts"))
     # 1 process for 2 epochs, resumed in 2 to 4, follows the reference (2 → 1: the kill test below)
     assert trainlab(tmp_path, "--set", "epochs=2", "--name", "b").returncode == 0
     back = trainlab(tmp_path, "--resume", "runs/b", "--set", "epochs=4", "--nproc-per-node", "2")

@@ -37,6 +37,7 @@ def test_cpu_runs_stay_eager_and_say_why(make_cfg):
     ({"optimizer.name": "adagrad"}, "optimizer adagrad"),
     ({"optimizer.name": "rmsprop", "schedule.name": "cosine"}, "optimizer rmsprop with schedule cosine"),
     ({"batch_size": 100}, "fewer than"),
+    ({"speed.micro_batch": 8}, "speed.micro_batch=8 runs each update as several passes"),
 ])
 def test_why_not_names_the_reason(make_cfg, overrides, reason):
     state, data = _state_and_data(make_cfg, device="cpu", **overrides)

@@ -140,3 +140,23 @@ def test_a_run_that_cannot_take_the_result_is_refused_before_the_sweep(tmp_path,
     with pytest.raises(ConfigError, match=r"^run_dir must be a run directory \(a path\) or a Run\. Got 5\."):
         tl.lr_find(data="circle", run_dir=5)
     assert swept == [] and not (run / "lr_find.json").exists()
+
+
+def test_the_sweep_takes_the_runs_micro_batches_and_finds_the_same_losses():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 2, generator=g)
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    seen = []
+
+    def sweep(**kw):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+        net.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])) if m.training else None)
+        return tl.lr_find(net, (x, y), batch_size=64, seeds=1, steps=30, tensorboard=False, **kw)
+
+    whole = sweep()
+    assert max(seen) == 64
+    seen.clear()
+    parts = sweep(micro_batch=16)
+    assert max(seen) == 16 and len(parts.lrs) == len(whole.lrs)
+    assert parts.sweeps[0].losses == pytest.approx(whole.sweeps[0].losses, rel=1e-4)

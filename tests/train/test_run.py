@@ -311,6 +311,29 @@ def test_a_batch_of_one_for_batchnorm_is_refused_before_training(n, bs, world, f
         check_batchnorm_batches(_bn_net(), n, bs, world)
 
 
+@pytest.mark.parametrize("n, bs, world, micro, said", [
+    (1000, 256, 1, 85, r"batches of 256 examples in passes of 85 leave 1 for the last pass.*Got 85\. "
+                       r"Use speed\.micro_batch=84 or 86\.$"),
+    (1000, 256, 1, 231, r"batches of 232 examples in passes of 231 leave 1"),  # the last batch: 1000 = 3 x 256 + 232
+    (1000, 256, 1, 1, r"passes of 1 give every example a pass of its own.*Got 1\. Use speed\.micro_batch=2\.$"),
+    (1000, 256, 2, 127, r"batches of 128 examples per process in passes of 127 leave 1"),
+    (1000, 256, 1, 64, None), (1000, 256, 1, 300, None), (1024, 256, 1, 254, None),
+])
+def test_a_pass_of_one_for_batchnorm_under_micro_batch_is_refused_before_training(n, bs, world, micro, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.run import check_batchnorm_batches
+
+    if said is None:
+        check_batchnorm_batches(_bn_net(), n, bs, world, micro_batch=micro)
+        return
+    with pytest.raises(ConfigError, match=r"^speed\.micro_batch must be a size that gives BatchNorm layers at least 2 "
+                                          r"examples in every pass: " + said):
+        check_batchnorm_batches(_bn_net(), n, bs, world, micro_batch=micro)
+    from torch import nn
+
+    check_batchnorm_batches(nn.Linear(2, 2), n, bs, world, micro_batch=micro)  # without BatchNorm: any size
+
+
 def test_without_batchnorm_any_batch_size_trains():
     from torch import nn
 
@@ -394,3 +417,33 @@ def test_several_config_and_data_problems_are_one_line_naming_each(make_cfg):
     assert "\n" not in text
     assert re.match(r"^\(1\) batch_size must be <= the number of training examples \(\d+\)\. Got 500\.", text)
     assert " (2) data.augment must be off for non-image data." in text
+
+
+def test_micro_batch_trains_the_same_updates_in_smaller_passes(tmp_path):
+    """speed.micro_batch (gradient accumulation): the same updates as whole batches, within float tolerance, with
+    no forward pass over more than micro_batch examples; the steps say why they are eager."""
+    import torch
+
+    import trainlab as tl
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=g)
+    y = (x[:, 0] + x[:, 1] ** 2 > 1).long()
+
+    def fit(**kw):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(6, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+        seen = []
+        net.register_forward_pre_hook(lambda m, args: seen.append(len(args[0])) if m.training else None)
+        run = tl.fit(net, (x, y), val=0.2, epochs=3, batch_size=64, lr=0.2, optimizer="momentum", momentum=0.9, l2=1e-3, seed=3,
+                     class_weights="balanced", out_dir=str(tmp_path), verbose=False, report=False, **kw)
+        return run, net, seen
+
+    whole, net1, seen1 = fit()
+    parts, net2, seen2 = fit(micro_batch=20)
+    assert max(seen1) == 64 and max(seen2) == 20 and sum(seen1) == sum(seen2) == 3 * 160
+    for a, b in zip(whole.history, parts.history):
+        for key in ("train_loss", "train_acc", "val_loss", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(net1.parameters(), net2.parameters()))
+    assert parts.summary["steps"]["eager_because"].startswith("device cpu")  # on a CPU the first reason is the device

@@ -35,6 +35,8 @@ def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
         return "speed.graphs=false"
     if data.device.type != "cuda":
         return f"device {data.device.type} (CUDA graphs need a CUDA GPU)"
+    if cfg.speed.micro_batch is not None and cfg.speed.micro_batch < cfg.batch_size:
+        return f"speed.micro_batch={cfg.speed.micro_batch} runs each update as several passes"
     if not isinstance(data.train, Split):
         return "the training split is streamed batch by batch"
     if data.augment is not None:

@@ -6,6 +6,7 @@ predictions are written into per-epoch tensors, and Python reads them back (one 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -226,29 +227,72 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
                 scale: float = 1.0) -> torch.Tensor:
     """One update launched op by op; writes its loss, gradient norm and hits into the epoch's buffers.
     ``scale``: a distributed run's factor for this rank's share of the global batch (train.distributed.shard)."""
-    cfg, model, opt, scaler = state.cfg, state.model, state.optimizer, state.scaler
+    cfg, opt, scaler = state.cfg, state.optimizer, state.scaler
     losses, gnorms, correct, grad_sq, skipped = buffers
     if data.augment is not None:
         xb = data.augment(xb)
-    with precision.autocast(cfg.speed.precision, data.device):  # nothing for fp32 (train/precision.py)
-        out = _stepping(state)(xb)
-        # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
-        loss = data.loss.fn(out, yb) if len(xb) else out.sum() * 0
-    total = loss * scale if scale != 1.0 else loss
-    total = total + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else total
-
-    param_norms, gnorm, applied = backward_and_update(total, opt, params, cfg.grad_clip, scaler)
+    l1, l2 = cfg.loss.l1, cfg.loss.l2
+    loss, hits = gradients(_stepping(state), data.loss, xb, yb, opt, precision_name=cfg.speed.precision,
+                           device=data.device, scaler=scaler, micro_batch=cfg.speed.micro_batch, scale=scale,
+                           penalty=(lambda: weight_penalty(penalized, l1, l2)) if penalized else None,
+                           no_sync=state.ddp.no_sync if state.ddp is not None else None, hits=data.classification)
+    param_norms, gnorm, applied = finish_update(opt, params, cfg.grad_clip, scaler)
     if not applied:  # fp16: skipped, the scale was too large
         skipped[step] = True
         gnorm, param_norms = gnorm.new_zeros(()), param_norms.new_zeros(param_norms.shape)
     state.scheduler.step()
     with torch.no_grad():
-        losses[step] = loss.detach()
+        losses[step] = loss
         gnorms[step] = gnorm
         grad_sq += param_norms.square()
-        if data.classification:
-            correct[step] = (predict_classes(data.loss, out.detach()) == yb).sum()
+        if hits is not None:
+            correct[step] = hits
     return loss
+
+
+def gradients(forward: Callable[[torch.Tensor], torch.Tensor], loss: Loss, xb: torch.Tensor, yb: torch.Tensor,
+              opt: torch.optim.Optimizer, *, precision_name: str, device: torch.device,
+              scaler: torch.amp.GradScaler | None, micro_batch: int | None = None, scale: float = 1.0,
+              penalty: Callable[[], torch.Tensor] | None = None, no_sync: Callable[[], Any] | None = None,
+              hits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Zero the gradients, then fill them with those of the batch's mean loss (times ``scale``, plus ``penalty()``):
+    in one forward and backward pass, or, with ``micro_batch`` below the batch's size, in passes of at most that
+    many examples whose losses are weighted by their share of the batch, so their gradients add up to the whole
+    batch's (gradient accumulation: a batch too big for memory makes the same update). ``no_sync``: DDP's, so the
+    gradients are exchanged once, after the last pass. Returns (the batch's mean loss, detached; with ``hits``, its
+    correct predictions, else None), as tensors: nothing is read back to the host."""
+    opt.zero_grad(set_to_none=True)
+    n = len(xb)
+    size = micro_batch if micro_batch is not None and micro_batch < n else max(n, 1)
+    weigh = loss.example_weight if size < n else None
+    whole = weigh(yb).sum() if weigh is not None else None  # the batch's total weight (class weights)
+    mean: torch.Tensor | None = None
+    correct: torch.Tensor | None = None
+    for i in range(0, max(n, 1), size):
+        x, y = xb[i:i + size], yb[i:i + size]
+        last = i + size >= n
+        with precision.autocast(precision_name, device):  # nothing for fp32 (train/precision.py)
+            out = forward(x)
+            # A rank whose part of a short last batch is empty still joins the gradient all-reduce, with zeros.
+            part = loss.fn(out, y) if len(x) else out.sum() * 0
+        share = 1.0 if size >= n else (weigh(y).sum() / whole if whole is not None else len(x) / n)
+        factor = share * scale
+        total = part * factor if isinstance(factor, torch.Tensor) or factor != 1.0 else part
+        if last and penalty is not None:
+            total = total + penalty()
+        with no_sync() if no_sync is not None and not last else contextlib.nullcontext():
+            if scaler is None:
+                total.backward()
+            else:  # fp16: the loss scaled up for the backward pass (train/precision.py)
+                scaler.scale(total).backward()
+        with torch.no_grad():
+            piece = part.detach() if size >= n else part.detach() * share
+            mean = piece if mean is None else mean + piece
+            if hits:
+                right = (predict_classes(loss, out.detach()) == y).sum()
+                correct = right if correct is None else correct + right
+    assert mean is not None
+    return mean, correct
 
 
 def _stepping(state: TrainState) -> nn.Module:
@@ -257,16 +301,12 @@ def _stepping(state: TrainState) -> nn.Module:
     return next((m for m in (state.ddp, state.compiled) if m is not None), state.model)
 
 
-def backward_and_update(total: torch.Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter],
-                        grad_clip: float | None, scaler: torch.amp.GradScaler | None
-                        ) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """The gradients of ``total``, their norms, clipping and the update: returns (per-parameter gradient norms (P,),
-    the global norm, whether the update was applied — always, but for an fp16 step whose gradients overflowed)."""
-    opt.zero_grad(set_to_none=True)
-    if scaler is None:
-        total.backward()
-    else:  # fp16: the loss scaled up for the backward pass, the gradients back to their size (train/precision.py)
-        scaler.scale(total).backward()
+def finish_update(opt: torch.optim.Optimizer, params: list[nn.Parameter], grad_clip: float | None,
+                  scaler: torch.amp.GradScaler | None) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """The update from the gradients in ``.grad``: their norms, clipping and the step. Returns (per-parameter gradient
+    norms (P,), the global norm, whether the update was applied — always, but for an fp16 step whose gradients
+    overflowed)."""
+    if scaler is not None:  # fp16: the gradients back to their size
         scaler.unscale_(opt)
     # Per-parameter norms give both the global norm (for clipping, NaN checks, the metric) and the
     # per-layer norms that show vanishing/exploding gradients, for the cost of one stack.

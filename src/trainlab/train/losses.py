@@ -29,6 +29,9 @@ class Loss:
     fn: Callable[[Tensor, Tensor], Tensor]
     predict: Callable[[Tensor], Tensor]
     from_logits: bool = True  # False: the model's outputs are already probabilities (see on_probabilities)
+    # Each example's weight in the mean ``fn`` takes (class weights: weight[y]); None: all equal. A batch's mean
+    # loss is then the mean of its parts' means weighted by their examples' total weight (train.loop.gradients).
+    example_weight: Callable[[Tensor], Tensor] | None = None
 
     def n_outputs(self, task: str, n_classes: int | None, n_targets: int) -> int:
         if task == "regression":
@@ -153,7 +156,7 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
             return _nll_of_probabilities(out, target, weight)
         return F.cross_entropy(out, target, weight=weight)
 
-    return replace(loss, fn=fn)
+    return replace(loss, fn=fn, example_weight=lambda target: weight[target])
 
 
 

@@ -21,7 +21,7 @@ from trainlab import files
 from trainlab.config import TrainConfig, replace
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.errors import ConfigError
-from trainlab.train.loop import backward_and_update, batches
+from trainlab.train.loop import batches, finish_update, gradients
 from trainlab.train.losses import weight_penalty
 from trainlab.train import precision
 from trainlab.train.optim import make_optimizer
@@ -210,11 +210,12 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
         for group in opt.param_groups:
             group["lr"] = lr
         xb, yb = next(data)
-        with precision.autocast(cfg.speed.precision, device):  # the steps the run will take (train/precision.py)
-            loss = p.loss.fn(model(xb), yb)
-        total = loss + weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2) if penalized else loss
-        # the run's own update (fp16: an overflowing one is skipped; its loss still counts at its lr)
-        backward_and_update(total, opt, params, cfg.grad_clip, scaler)
+        # the run's own update, in its precision and passes (fp16: an overflowing one is skipped; its loss still
+        # counts at its lr)
+        loss, _ = gradients(model, p.loss, xb, yb, opt, precision_name=cfg.speed.precision, device=device,
+                            scaler=scaler, micro_batch=cfg.speed.micro_batch,
+                            penalty=(lambda: weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2)) if penalized else None)
+        finish_update(opt, params, cfg.grad_clip, scaler)
         value = float(loss.detach())  # one host read a step: 100 of them are nothing next to the steps themselves
         if not math.isfinite(value):
             stop = f"loss became {value} at lr {lr:.3g}"

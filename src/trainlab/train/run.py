@@ -132,11 +132,11 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
 
 
 def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: int = 1,
-                            drop_last: bool = False) -> None:
+                            drop_last: bool = False, micro_batch: int | None = None) -> None:
     """One line where a BatchNorm layer would get a batch of one example: it normalises a batch by the batch's
     own mean and variance, and torch raises deep inside the first such step (at the end of epoch 1, for the
     last smaller batch). ``world``: processes sharing each batch (each takes its part); ``drop_last``: the last
-    smaller batch is left out."""
+    smaller batch is left out; ``micro_batch``: each batch runs in passes of at most that many (speed.micro_batch)."""
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
 
@@ -147,6 +147,8 @@ def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: in
         return b // world >= 2 and last_of(b) // world >= 2
 
     if batch_size > n or fine(batch_size):
+        if micro_batch is not None:
+            _check_batchnorm_passes(n, batch_size, world, drop_last, micro_batch)
         return
     below = next((b for b in range(batch_size - 1, 1, -1) if fine(b)), None)
     above = next((b for b in range(batch_size + 1, n + 1) if fine(b)), None)
@@ -162,6 +164,30 @@ def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: in
                               (f"Use batch_size={use}" if use else "Use more data")
                               + ("" if small else ", set drop_last=true (the last batch left out)")
                               + ", or a model without BatchNorm"))
+
+
+def _check_batchnorm_passes(n: int, batch_size: int, world: int, drop_last: bool, micro_batch: int) -> None:
+    """check_batchnorm_batches for speed.micro_batch: each process's part of a batch runs in passes of at most
+    ``micro_batch`` examples, and a pass of one example has no variance either."""
+    last = batch_size if drop_last or n % batch_size == 0 else n % batch_size
+    parts = {size for b in (min(batch_size, n), last) for size in (b // world, -(-b // world)) if size > 0}
+
+    def fine(m: int) -> bool:
+        return all(part <= m or part % m != 1 for part in parts) and (m >= 2 or all(part <= 1 for part in parts))
+
+    if fine(micro_batch):
+        return
+    most = max(parts)
+    below = next((m for m in range(micro_batch - 1, 1, -1) if fine(m)), None)
+    above = next((m for m in range(micro_batch + 1, most + 1) if fine(m)), None)
+    use = " or ".join(str(m) for m in (below, above) if m is not None)
+    bad = next(part for part in sorted(parts) if part > micro_batch and (micro_batch < 2 or part % micro_batch == 1))
+    per = " per process" if world > 1 else ""
+    why = ("passes of 1 give every example a pass of its own" if micro_batch < 2 else
+           f"batches of {bad} examples{per} in passes of {micro_batch} leave 1 for the last pass")
+    raise ConfigError(problem("speed.micro_batch", "a size that gives BatchNorm layers at least 2 examples in every "
+                              f"pass: {why}, and one example has no variance to normalise by", micro_batch, f"Use speed.micro_batch={use}" if use else
+                              "Use speed.micro_batch=null"))
 
 
 def _read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
@@ -216,7 +242,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
     check_fits(model, tuple(bundle.input_shape), outs, **fits)
     check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1,
-                            cfg.drop_last)
+                            cfg.drop_last, cfg.speed.micro_batch)
     if ranks.active and not isinstance(bundle.train, Split):
         raise ConfigError(f"data must be held in memory for a distributed run: each process takes its part of every "
                           f"batch by index. Got a streamed dataset ({bundle.meta.get('streamed') or cfg.data.name}). Train it "
