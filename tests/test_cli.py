@@ -357,3 +357,31 @@ def test_evaluating_a_run_of_data_passed_from_python_says_what_works_instead(tmp
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "the run directory does not hold" in r.stderr and "run.evaluate()" in r.stderr
     assert "load(run, data" not in r.stderr  # named an argument trainlab.load never had
+
+
+def test_a_gpu_out_of_memory_is_one_line_with_the_setting_that_fits_and_the_run_is_kept(cwd, capsys, monkeypatch):
+    import torch
+
+    import trainlab.train.loop as loop
+
+    real = loop.gradients
+
+    def gpu_of_80_examples(*args, micro_batch=None, **kw):  # passes over more than 80 examples do not fit
+        if micro_batch is None or micro_batch > 80:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.50 GiB. GPU 0 has a total "
+                                              "capacity of 79.19 GiB of which 1.06 GiB is free.")
+        return real(*args, micro_batch=micro_batch, **kw)
+
+    monkeypatch.setattr(loop, "gradients", gpu_of_80_examples)
+    assert main(["train", *TOY, "--name", "big", "--set", "batch_size=128", "--no-report"]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err == ("error: the machine ran out of memory in epoch 1, update 1 of 2, on passes of 128 examples (CUDA out "
+                   "of memory. Tried to allocate 3.50 GiB). Set speed.micro_batch=64: the same updates, each in passes "
+                   "of at most 64 examples, or use a smaller model. No epoch had finished, so no checkpoint was "
+                   "written."), err
+    assert "--set speed.micro_batch=64" in captured.out  # the verdict's remedy as a flag
+    summary = json.loads(Path("runs/big/summary.json").read_text())
+    assert summary["stopped_by"] == "out_of_memory"
+    assert main(["fix", "runs/big", "--no-report"]) == 0  # the remedy trains: passes of 64 fit
+    assert json.loads(Path("runs/big-fix/summary.json").read_text())["epochs_run"] >= 1

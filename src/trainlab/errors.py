@@ -28,6 +28,11 @@ class TrainingError(TrainlabError):
         self.facts = facts
 
 
+class OutOfMemory(TrainingError):
+    """Training ran out of its device's memory (a GPU's, or the machine's); ``facts``: where, on which sizes, and
+    the setting that needs less (train.loop.out_of_memory)."""
+
+
 def problem(field: str, constraint: str, got: object, fix: str) -> str:
     """Format the house error line: ``<field> must be <constraint>. Got <value>. <fix>.``"""
     fix = fix.rstrip(".")

@@ -333,7 +333,11 @@ def _contexts():
     over = _rows([1.0 * 0.7 ** i for i in range(10)], [0.5, 0.4, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     low_acc = _rows(falling, train_acc=[0.5, 0.55] * 5)
     tanh = {"l": {"kind": "tanh", "saturated": 0.9}}
+    memory = {"phase": "training", "device": "cuda:0", "epoch": 1, "step": 3, "steps_per_epoch": 9, "batch_size": 64,
+              "micro_batch": None, "eval_batch_size": 2048, "error": "CUDA out of memory"}
     return [
+        *(_ctx([], summary={"out_of_memory": {**memory, **m}}) for m in (
+            {"sets": {"speed.micro_batch": 32}}, {"phase": "validation", "sets": {"eval_batch_size": 1024}})),
         *(_ctx(_rows([1.0]), summary=s, **c) for c in ({}, {"data.normalize": True}) for s in
           (_nan(first_loss=None), _nan(first_grad_norm=1e4), _nan(peak_loss=3.0), _nan())),
         *(_ctx(_rows([1.0, 1.0], grad_norm=[1.0, 5e3]), **c) for c in
@@ -369,7 +373,7 @@ def test_every_rules_remedy_sets_are_a_valid_config_override():
                 new = replace(base, **f.sets)  # raises ConfigError on an invalid key or value
                 changed = {k for k, v in flat(config_to_dict(new)).items() if flat(config_to_dict(base))[k] != v}
                 assert changed <= set(f.sets) and changed, (f.rule, f.sets)  # it changes what it says, and something
-    assert {"non_finite", "exploding_gradients", "lr_too_high", "dead_units", "saturated_units", "lr_too_low",
+    assert {"out_of_memory", "non_finite", "exploding_gradients", "lr_too_high", "dead_units", "saturated_units", "lr_too_low",
             "overfitting", "underfitting", "too_early", "inputs_not_scaled", "symmetric_init",
             "vanishing_gradients"} <= set(fired)
 

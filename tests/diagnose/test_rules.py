@@ -49,7 +49,7 @@ def finding(d: Diagnosis, rule: str):
 
 def test_every_rule_is_registered_once_with_its_id():
     assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class", "no_signal",
-                        "targets_look_like_classes", "leakage", "class_imbalance",
+                        "targets_look_like_classes", "leakage", "class_imbalance", "out_of_memory",
                         "lr_too_high", "non_finite", "exploding_gradients", "vanishing_gradients", "dead_units",
                         "saturated_units", "lr_unusual", "lr_too_low", "overfitting", "underfitting", "too_early",
                         "good_fit", "still_improving"]

@@ -168,7 +168,8 @@ def test_every_rules_remedy_is_in_the_pages_words():
             fired.setdefault(f.rule, []).append(f"{f.message}. Try: {f.remedy}")
     # a new rule must get a scenario here (and its keys a rewrite); the pre-flight rules read facts the
     # playground never has (its inputs are TF's features, its net the engine's own MLP)
-    assert set(fired) == set(RULE_IDS) - {r.__name__ for r in PREFLIGHT_RULES}
+    # ... nor memory a GPU runs out of (its nets are a few hundred weights on the CPU)
+    assert set(fired) == set(RULE_IDS) - {r.__name__ for r in PREFLIGHT_RULES} - {"out_of_memory"}
     for rule, texts in fired.items():
         for raw in texts:
             assert CLI_KEY.search(raw), raw  # the engine's text names CLI keys ...

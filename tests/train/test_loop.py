@@ -65,3 +65,75 @@ def test_a_micro_batch_as_big_as_the_batch_is_one_pass_and_the_gradients_start_f
     gradients(net, loss, x, y, opt, precision_name="fp32", device=torch.device("cpu"), scaler=None, micro_batch=6)
     assert passes == [20, 6, 6, 6, 2]
     assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(g, net.parameters()))  # zeroed, not added
+
+
+class Hungry(nn.Module):
+    """A net whose training passes over more than ``most`` examples (evaluation: ``most_eval``) raise torch's
+    out-of-memory error, as a GPU does for a batch that does not fit."""
+
+    def __init__(self, most: int = 32, most_eval: int = 10**9):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+        self.most, self.most_eval = most, most_eval
+
+    def forward(self, x):
+        if len(x) > (self.most if self.training else self.most_eval):
+            raise torch.cuda.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB of which "
+                "1.06 GiB is free. If reserved but unallocated memory is large try setting "
+                "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.")
+        return self.net(x)
+
+
+def test_running_out_of_memory_stops_with_one_line_a_verdict_and_a_fix_that_trains(tmp_path):
+    import json
+
+    import trainlab as tl
+    from trainlab.errors import OutOfMemory
+
+    x, y = _batch(400)
+    kw = dict(epochs=2, batch_size=64, lr=0.1, out_dir=str(tmp_path), verbose=False, report=False)
+    with pytest.raises(OutOfMemory) as err:
+        tl.fit(Hungry(32), (x, y), **kw)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(
+        "the machine ran out of memory in epoch 1, update 1 of 6, on passes of 64 examples (CUDA out of memory. "
+        "Tried to allocate 2.00 GiB). Set speed.micro_batch=32: the same updates, each in passes of at most 32 "
+        "examples, or use a smaller model."), msg
+    assert msg.endswith("No epoch had finished, so no checkpoint was written.")
+    run_dir = err.value.run_dir
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stopped_by"] == "out_of_memory" and summary["non_finite"] is None
+    assert summary["out_of_memory"]["sets"] == {"speed.micro_batch": 32} and summary["out_of_memory"]["step"] == 1
+    head = err.value.outcome.diagnosis.findings[0]
+    assert head.rule == "out_of_memory" and head.sets == {"speed.micro_batch": 32}
+    assert "passes of 64 examples" in head.message and "gradient accumulation" in head.remedy
+    fixed = tl.fix(run_dir, model=Hungry(32), data=(x, y), verbose=False, report=False)
+    assert fixed.sets == {"speed.micro_batch": 32} and fixed.error is None
+    assert len(fixed.outcome.result.history) == 2  # trained both epochs in passes of 32
+
+
+def test_running_out_of_memory_while_validating_names_eval_batch_size(tmp_path):
+    import trainlab as tl
+    from trainlab.errors import OutOfMemory
+
+    x, y = _batch(400)
+    with pytest.raises(OutOfMemory, match=r"^the machine ran out of memory validating epoch 1 in batches of 2048 "
+                                          r"\(CUDA out of memory\. Tried to allocate 2\.00 GiB\)\. Set "
+                                          r"eval_batch_size=1024\. No epoch"):
+        tl.fit(Hungry(64, most_eval=20), (x, y), epochs=1, batch_size=64, out_dir=str(tmp_path), verbose=False,
+               report=False)
+
+
+@pytest.mark.parametrize("exc, oom", [
+    (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"), True),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to "
+                  "allocate 1099511627776 bytes."), True),
+    (MemoryError(), True), (RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"), False),
+    (ValueError("out of memory"), False),
+])
+def test_memory_errors_are_told_from_others(exc, oom):
+    from trainlab.train.loop import is_out_of_memory
+
+    assert is_out_of_memory(exc) is oom

@@ -713,6 +713,36 @@ def non_finite(ctx: RunContext) -> Finding | None:
     return Finding("non_finite", "error", "NaN/Inf", message, ev, remedy, sets)
 
 
+def out_of_memory(ctx: RunContext) -> Finding | None:
+    """The device's memory ran out (summary["out_of_memory"], train.loop.out_of_memory): where, on which sizes, and
+    the setting that needs less memory for the same training — passes of half the examples (gradient accumulation:
+    the same updates) or half the evaluation batch."""
+    facts = ctx.summary.get("out_of_memory") or {}
+    if not facts:
+        return None
+    device = str(facts.get("device", ""))
+    where = "the GPU" if device.startswith("cuda") else "the machine" if device == "cpu" else f"device {device}"
+    ev = {k: facts.get(k) for k in ("phase", "device", "epoch", "step", "steps_per_epoch", "batch_size", "micro_batch",
+                                    "eval_batch_size", "error")}
+    sets = dict(facts.get("sets") or {})
+    if facts.get("phase") == "validation":
+        when = f"validating epoch {ev['epoch']} in batches of {ev['eval_batch_size']}"
+    else:
+        per_pass = min(ev["micro_batch"] or ev["batch_size"], ev["batch_size"])
+        when = (f"at epoch {ev['epoch']}, update {ev['step']} of {ev['steps_per_epoch']}, on forward and backward "
+                f"passes of {per_pass} examples")
+    message = f"{where} ran out of memory {when} ({ev['error']})"
+    if "speed.micro_batch" in sets:
+        m = sets["speed.micro_batch"]
+        remedy = (f"set speed.micro_batch={m}: the same updates of batch_size {ev['batch_size']}, each in passes of at "
+                  f"most {m} examples whose gradients add up (gradient accumulation)")
+    elif "eval_batch_size" in sets:
+        remedy = f"set eval_batch_size={sets['eval_batch_size']} (now {ev['eval_batch_size']})"
+    else:
+        remedy = "use a smaller model: one example's pass alone does not fit"
+    return Finding("out_of_memory", "error", "Out of memory", message, ev, remedy, sets)
+
+
 def _exploding_remedy(ctx: RunContext) -> tuple[str, dict[str, Any]]:
     lr = ctx.lr
     init = _init_fix(ctx)
@@ -1316,9 +1346,9 @@ def still_improving(ctx: RunContext) -> Finding | None:
 # do not reach the first layers, dead or saturated units), then an lr outside its optimizer's range, then the
 # fit it leads to (a lr too low, over- and underfitting), then the good news.
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
-                     targets_look_like_classes, leakage, class_imbalance, lr_too_high, non_finite, exploding_gradients,
-                     vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low, overfitting,
-                     underfitting, too_early, good_fit, still_improving]
+                     targets_look_like_classes, leakage, class_imbalance, out_of_memory, lr_too_high, non_finite,
+                     exploding_gradients, vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low,
+                     overfitting, underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
@@ -1327,7 +1357,7 @@ PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_
                                 targets_look_like_classes, leakage, class_imbalance]
 # (The data and config warnings — leakage, imbalance, an unusual lr — do not make a 2-epoch run judgeable.)
 BROKEN_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
-                            lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
+                            out_of_memory, lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
                             saturated_units]
 FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
 # ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.

@@ -31,6 +31,7 @@ class TrainState:
     # "convergence", "target", "pruned", "non_finite" or "interrupted"; None while it runs.
     stopped_by: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
+    step: int = 0  # the update of the epoch being taken (0-based)
     layer_grad_norms: dict[str, float] = field(default_factory=dict)  # last epoch, RMS over its updates
     # The last epoch's validation outputs (N, K) as its evaluation computed them (train.loop.evaluate), None where
     # they were not kept (a streamed or very large validation split)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -17,7 +18,7 @@ from torch import nn
 
 from trainlab.data.base import Split
 from trainlab.data.streaming import DatasetSplit, trained_examples
-from trainlab.errors import TrainingError
+from trainlab.errors import ConfigError, OutOfMemory, TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, predict_classes, weight_penalty
@@ -173,11 +174,13 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             stream = iter([(data.train.x[tail], data.train.y[tail])] if len(tail) else [])
     checked = 0
     for step in range(first_eager):  # captured steps: one graph launch each
+        state.step = step
         captured.sync_lr()  # before every replay: the eager tail step of the last epoch moved the schedule too
         captured.replay()
         state.scheduler.step()
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
     for step, (xb, yb) in enumerate(stream, start=first_eager):
+        state.step = step
         for cb in begin_cbs:
             cb.on_batch_begin(state, step)
         loss = _eager_step(state, data, params, penalized, xb, yb, step, buffers,
@@ -401,9 +404,19 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
             cb.on_epoch_begin(state)
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {"epoch": epoch}
-        metrics.update(train_epoch(state, data, callbacks))
-        val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
-                       keep_outputs=True)
+        try:
+            metrics.update(train_epoch(state, data, callbacks))
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise out_of_memory(state, data, exc, "training") from None
+        try:
+            val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
+                           keep_outputs=True)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise out_of_memory(state, data, exc, "validation") from None
         state.val_outputs = val.pop("outputs")
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
@@ -418,3 +431,66 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
             break
     limit = EpochLimit(cfg.epochs)
     state.request_stop(limit.reason, limit.name)  # a rule's earlier reason wins
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device's memory ran out: torch's OutOfMemoryError (a GPU), a CPU allocation torch's
+    allocator could not get, or Python's MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    kinds = tuple(k for k in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None))
+                  if isinstance(k, type))
+    if kinds and isinstance(exc, kinds):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "DefaultCPUAllocator" in text
+                                              or "can't allocate memory" in text)
+
+
+def _torch_words(exc: BaseException) -> str:
+    """The first words of torch's memory error: what it tried to allocate (not its advice on allocator settings)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    m = re.match(r".*?(?:allocate|allocating) [\d.,]+ ?[KMGT]?i?B", text)
+    return (m.group(0) if m else text)[:200]
+
+
+def out_of_memory(state: TrainState, data: LoopData, exc: BaseException, phase: str) -> OutOfMemory:
+    """The one-line error for a step (``phase`` "training") or a validation pass ("validation") that ran out of
+    memory, with its facts (summary.json's "out_of_memory", which the verdict's out_of_memory rule reads) and the
+    setting that needs less: half the examples per pass (speed.micro_batch), or half the evaluation batch."""
+    cfg, device = state.cfg, data.device
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # the failed step's blocks, for the checkpoint and report written next
+    where = {"cuda": "the GPU", "mps": "the Apple GPU", "cpu": "the machine"}.get(device.type, f"device {device}")
+    facts: dict[str, Any] = {"phase": phase, "device": str(device), "epoch": state.epoch, "batch_size": cfg.batch_size,
+                             "micro_batch": cfg.speed.micro_batch, "eval_batch_size": cfg.eval_batch_size,
+                             "error": _torch_words(exc)}
+    if phase == "training":
+        facts.update(step=state.step + 1, steps_per_epoch=state.steps_per_epoch)
+        per_pass = min(cfg.speed.micro_batch or cfg.batch_size, cfg.batch_size)
+        world = state.ranks.world if state.ranks is not None and state.ranks.active else 1
+        smaller = _fewer_per_pass(state.model, len(data.train), cfg, world, per_pass // 2)
+        facts["sets"] = {"speed.micro_batch": smaller} if smaller else {}
+        when = (f"in epoch {state.epoch}, update {state.step + 1} of {state.steps_per_epoch}, on passes of {per_pass} "
+                "examples")
+        fix = (f"Set speed.micro_batch={smaller}: the same updates, each in passes of at most {smaller} examples, "
+               "or use a smaller model" if smaller else "Use a smaller model")
+    else:
+        smaller = cfg.eval_batch_size // 2
+        facts["sets"] = {"eval_batch_size": smaller} if smaller else {}
+        when = f"validating epoch {state.epoch} in batches of {cfg.eval_batch_size}"
+        fix = f"Set eval_batch_size={smaller}" if smaller else "Use a smaller model"
+    return OutOfMemory(f"{where} ran out of memory {when} ({facts['error']}). {fix}.", facts=facts)
+
+
+def _fewer_per_pass(model: nn.Module, n: int, cfg: Any, world: int, start: int) -> int | None:
+    """The largest speed.micro_batch at most ``start`` that BatchNorm layers can take (no pass of one example)."""
+    from trainlab.train.run import check_batchnorm_batches
+
+    for size in range(start, 0, -1):
+        try:
+            check_batchnorm_batches(model, n, cfg.batch_size, world, cfg.drop_last, micro_batch=size)
+        except ConfigError:
+            continue
+        return size
+    return None

@@ -60,11 +60,20 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     model.eval()
     try:
         out = model(train.x[:PROBE].to(device)).float()  # (B, K) scores of the untrained model
+        from trainlab.diagnose.stats import activation_stats
+
+        stats, _ = activation_stats(model, train.x[:PROBE].to(device))
+    except Exception as exc:
+        from trainlab.train.loop import is_out_of_memory
+
+        if not is_out_of_memory(exc):
+            raise
+        # a probe too big for the device's memory: the rules that read the untrained outputs stay silent, and
+        # training itself says what to change if its batches do not fit either (train.loop.out_of_memory)
+        facts["probe"] = "out of memory"
+        return facts
     finally:
         model.train(was)
-    from trainlab.diagnose.stats import activation_stats
-
-    stats, _ = activation_stats(model, train.x[:PROBE].to(device))
     # ReLU units that never fire on the probe batch before any update: what training found, not what it did
     facts["dead_at_init"] = {n: s["dead"] for n, s in stats.items() if s["kind"] in ("relu", "leaky_relu")}
     # ... and sigmoid/tanh outputs in their flat tails before any update: saturation the init or the input scale

@@ -23,8 +23,8 @@ from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
-from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutputClosed, Terminated, TrainingError,
-                             problem)
+from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutOfMemory, OutputClosed, Terminated,
+                             TrainingError, problem)
 from trainlab.models import (build_model, check_fits, check_trainable, count_parameters, has_lazy_parameters,
                              uncompiled)
 from trainlab.train import distributed, env, precision
@@ -412,6 +412,8 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             preflight = None
         error: str | None = None
         facts: dict[str, Any] | None = None
+        memory: dict[str, Any] | None = None
+        failure: type[TrainingError] = TrainingError
         try:
             with contextlib.ExitStack() as kept:  # a streamed split's reading processes serve every epoch's pass
                 for split in (p.bundle.train, p.bundle.val):
@@ -434,8 +436,13 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             kept = _kept_epoch(state, run_dir)
             error = str(exc) + (f" The last good checkpoint (epoch {kept}) is checkpoints/last.pt." if kept else
                                 " No epoch had finished, so no checkpoint was written.")
-            facts = exc.facts
-            state.stop_reason, state.stopped_by = f"non-finite: {exc}", "non_finite"
+            failure = type(exc)
+            if isinstance(exc, OutOfMemory):  # its facts are summary.json's "out_of_memory", not a NaN's
+                memory = exc.facts
+                state.stop_reason, state.stopped_by = f"out of memory: {exc}", "out_of_memory"
+            else:
+                facts = exc.facts
+                state.stop_reason, state.stopped_by = f"non-finite: {exc}", "non_finite"
         except KeyboardInterrupt as exc:
             if isinstance(exc, (OutputClosed, Terminated)):
                 exc.run_dir = run_dir
@@ -454,10 +461,11 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             test = test_best(p, run_dir) if p.bundle.test.available else None
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
-    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight) if ranks.main else {}
+    summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight,
+                      extra={"out_of_memory": memory}) if ranks.main else {}
 
     if error is not None:
-        raise TrainingError(error, run_dir=run_dir, facts=facts)
+        raise failure(error, run_dir=run_dir, facts=facts or memory)
     return RunResult(run_dir, summary, state.history, p.model, p, checkpointer.best_outputs)
 
 
