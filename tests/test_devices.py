@@ -164,3 +164,35 @@ def test_a_run_leaves_the_callers_gpu_random_stream_where_it_was(tmp_path, devic
     tl.fit(MyNN(), (x, y), epochs=1, batch_size=32, device="cuda", out_dir=str(tmp_path), verbose=False,
            report=False, tensorboard=False)
     assert torch.equal(torch.cuda.get_rng_state(device), before)
+
+
+class _Greedy(MyNN):
+    """MyNN whose training passes over more than 32 examples ask the GPU for 4 TiB: a real CUDA out-of-memory."""
+
+    def forward(self, x):
+        if self.training and len(x) > 32:
+            torch.empty(2**40, device=x.device)  # float32: 4 TiB, more than any GPU holds
+        return super().forward(x)
+
+
+def test_a_real_cuda_out_of_memory_is_one_line_and_micro_batches_train_the_same_updates(tmp_path, device):
+    from trainlab.errors import OutOfMemory
+
+    x, y = _cifar_like(320, 0)
+    kw = dict(epochs=2, batch_size=64, lr=0.01, device="cuda", out_dir=str(tmp_path), verbose=False, report=False,
+              tensorboard=False, seed=5)
+    torch.manual_seed(0)
+    with pytest.raises(OutOfMemory, match=r"^the GPU ran out of memory in epoch 1, update 1 of \d+, on passes of 64 "
+                                          r"examples \(CUDA out of memory\. Tried to allocate [\d.]+ [GT]iB\)\. Set "
+                                          r"speed\.micro_batch=32") as err:
+        tl.fit(_Greedy(), (x, y), **kw)
+    assert "\n" not in str(err.value)
+    assert json.loads((err.value.run_dir / "summary.json").read_text())["stopped_by"] == "out_of_memory"
+    torch.manual_seed(0)
+    parts = tl.fit(_Greedy(), (x, y), micro_batch=32, **kw)  # passes of 32 fit
+    torch.manual_seed(0)
+    whole = tl.fit(MyNN(), (x, y), **kw)
+    assert parts.summary["steps"]["eager_because"].startswith("speed.micro_batch=32")
+    for a, b in zip(whole.history, parts.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4) and a["val_loss"] == pytest.approx(
+            b["val_loss"], rel=1e-4)

@@ -288,12 +288,11 @@ def gradients(forward: Callable[[torch.Tensor], torch.Tensor], loss: Loss, xb: t
                 total.backward()
             else:  # fp16: the loss scaled up for the backward pass (train/precision.py)
                 scaler.scale(total).backward()
-        with torch.no_grad():
-            piece = part.detach() if size >= n else part.detach() * share
-            mean = piece if mean is None else mean + piece
-            if hits:
-                right = (predict_classes(loss, out.detach()) == y).sum()
-                correct = right if correct is None else correct + right
+        piece = part.detach() if size >= n else part.detach() * share  # detached: no graph, no no_grad() needed
+        mean = piece if mean is None else mean + piece
+        if hits:
+            right = (predict_classes(loss, out.detach()) == y).sum()
+            correct = right if correct is None else correct + right
     assert mean is not None
     return mean, correct
 
