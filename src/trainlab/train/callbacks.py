@@ -28,7 +28,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
     # Which rule stopped the run, as data (the reason above is prose for people): "epochs", "early_stopping",
-    # "convergence", "target", "pruned", "non_finite" or "interrupted"; None while it runs.
+    # "convergence", "target", "pruned", "non_finite", "out_of_memory" or "interrupted"; None while it runs.
     stopped_by: str | None = None
     step_losses: torch.Tensor | None = None  # (steps_per_epoch,) losses of the current epoch's updates
     step: int = 0  # the update of the epoch being taken (0-based)

@@ -146,6 +146,7 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
     buffers = (losses, gnorms, correct, grad_sq, skipped)
 
     model.train()
+    state.step = 0
     order: torch.Tensor | None = None
     scales: list[float] | None = None
     if isinstance(data.train, Split):

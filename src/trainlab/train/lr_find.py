@@ -212,9 +212,9 @@ def sweep_one(p: Prepared, seed: int, *, min_lr: float, max_lr: float, steps: in
         xb, yb = next(data)
         # the run's own update, in its precision and passes (fp16: an overflowing one is skipped; its loss still
         # counts at its lr)
+        penalty = (lambda: weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2)) if penalized else None
         loss, _ = gradients(model, p.loss, xb, yb, opt, precision_name=cfg.speed.precision, device=device,
-                            scaler=scaler, micro_batch=cfg.speed.micro_batch,
-                            penalty=(lambda: weight_penalty(penalized, cfg.loss.l1, cfg.loss.l2)) if penalized else None)
+                            scaler=scaler, micro_batch=cfg.speed.micro_batch, penalty=penalty)
         finish_update(opt, params, cfg.grad_clip, scaler)
         value = float(loss.detach())  # one host read a step: 100 of them are nothing next to the steps themselves
         if not math.isfinite(value):

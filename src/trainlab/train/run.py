@@ -186,8 +186,8 @@ def _check_batchnorm_passes(n: int, batch_size: int, world: int, drop_last: bool
     why = ("passes of 1 give every example a pass of its own" if micro_batch < 2 else
            f"batches of {bad} examples{per} in passes of {micro_batch} leave 1 for the last pass")
     raise ConfigError(problem("speed.micro_batch", "a size that gives BatchNorm layers at least 2 examples in every "
-                              f"pass: {why}, and one example has no variance to normalise by", micro_batch, f"Use speed.micro_batch={use}" if use else
-                              "Use speed.micro_batch=null"))
+                              f"pass: {why}, and one example has no variance to normalise by", micro_batch,
+                              f"Use speed.micro_batch={use}" if use else "Use speed.micro_batch=null"))
 
 
 def _read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
