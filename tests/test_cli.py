@@ -385,3 +385,32 @@ def test_a_gpu_out_of_memory_is_one_line_with_the_setting_that_fits_and_the_run_
     assert summary["stopped_by"] == "out_of_memory"
     assert main(["fix", "runs/big", "--no-report"]) == 0  # the remedy trains: passes of 64 fit
     assert json.loads(Path("runs/big-fix/summary.json").read_text())["epochs_run"] >= 1
+
+
+def test_a_run_out_of_memory_after_an_epoch_resumes_with_micro_batches_and_follows_the_run(cwd, capsys, monkeypatch):
+    import torch
+
+    import trainlab.train.loop as loop
+
+    assert main(["train", *TOY, "--name", "ref", "--set", "epochs=3", "--no-report"]) == 0
+    real, calls = loop.gradients, []
+
+    def full_after_epoch_1(*args, micro_batch=None, **kw):  # 9 updates an epoch; the 10th does not fit
+        calls.append(micro_batch)
+        if micro_batch is None and len(calls) > 9:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 512.00 MiB")
+        return real(*args, micro_batch=micro_batch, **kw)
+
+    monkeypatch.setattr(loop, "gradients", full_after_epoch_1)
+    capsys.readouterr()
+    assert main(["train", *TOY, "--name", "big", "--set", "epochs=3", "--no-report"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("Resume from the last good checkpoint (epoch 1) with it: trainlab train --resume runs/big "
+                        "--set speed.micro_batch=8"), err
+    assert main(["train", "--resume", "runs/big", "--set", "speed.micro_batch=8", "--no-report", "--quiet"]) == 0
+    rows = {name: [json.loads(line) for line in Path(f"runs/{name}/metrics.jsonl").read_text().splitlines()]
+            for name in ("ref", "big")}
+    assert len(rows["big"]) == 3 and calls[-1] == 8
+    for a, b in zip(rows["ref"], rows["big"]):  # the same updates, in passes of 8
+        assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
+        assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-5)

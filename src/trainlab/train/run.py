@@ -439,6 +439,11 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             failure = type(exc)
             if isinstance(exc, OutOfMemory):  # its facts are summary.json's "out_of_memory", not a NaN's
                 memory = exc.facts
+                sets = (memory or {}).get("sets") or {}
+                if kept and sets:  # the epochs done are kept: go on from them with the setting that needs less
+                    flags = " ".join(f"--set {k}={v}" for k, v in sets.items())
+                    error = (f"{exc} Resume from the last good checkpoint (epoch {kept}) with it: trainlab train "
+                             f"--resume {run_dir} {flags}")
                 state.stop_reason, state.stopped_by = f"out of memory: {exc}", "out_of_memory"
             else:
                 facts = exc.facts
@@ -638,7 +643,8 @@ def resume(run_dir: str | Path, *, overrides: dict[str, Any] | None = None, call
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if overrides:
-        allowed = {"epochs", "device", "threads", "tensorboard"}
+        # ... and the sizes that only change how much memory the same training needs (after running out of it)
+        allowed = {"epochs", "device", "threads", "tensorboard", "speed.micro_batch", "eval_batch_size"}
         extra = sorted(set(overrides) - allowed)
         if extra:
             raise ConfigError(f"--set with --resume must only change {', '.join(sorted(allowed))}. Got {extra[0]}. "
