@@ -595,3 +595,28 @@ def test_one_hot_labels_train_as_their_class_ids(opts):
     assert [h["val_acc"] for h in run.history] == [h["val_acc"] for h in same.history]
     assert run.summary["labels"].startswith("one-hot rows") and same.summary["labels"] is None
     assert torch.equal(run.predict(x[:20]), same.predict(x[:20]))
+
+
+def test_torch_optimizer_and_loss_objects_train_as_their_trainlab_equivalents(tmp_path):
+    """optimizer=torch.optim.Adam(net.parameters(), lr=...) and loss=nn.CrossEntropyLoss(...), as a Lightning or
+    skorch user writes them: the run trains with trainlab's own optimizer and loss set from them, and says so in
+    its config; a keyword that contradicts them is one line."""
+    x, y = _xy()
+    net, twin = Net(), Net()
+    twin.load_state_dict(net.state_dict())
+    kw = dict(epochs=2, batch_size=32, out_dir=str(tmp_path), verbose=False, report=False)
+    run = tl.fit(net, (x, y), optimizer=torch.optim.Adam(net.parameters(), lr=5e-3, weight_decay=1e-4),
+                 loss=nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0])), **kw)
+    from trainlab.api import config_of
+
+    cfg = config_of(run.run_dir)
+    assert cfg["optimizer"]["name"] == "adam" and cfg["optimizer"]["lr"] == 5e-3
+    assert cfg["optimizer"]["weight_decay"] == 1e-4 and cfg["loss"]["class_weights"] == [1.0, 2.0]
+    same = tl.fit(twin, (x, y), optimizer="adam", lr=5e-3, weight_decay=1e-4, class_weights=[1.0, 2.0],
+                  loss="cross_entropy", **kw)
+    assert [h["train_loss"] for h in run.history] == pytest.approx([h["train_loss"] for h in same.history])
+    with pytest.raises(ConfigError, match=r"^optimizer\.lr must be given once\. Got 0\.01 as a keyword and 0\.005 in "
+                                          r"optimizer=a torch\.optim\.Adam\. Drop one of them\.$"):
+        tl.fit(Net(), (x, y), optimizer=torch.optim.Adam(net.parameters(), lr=5e-3), lr=0.01, **kw)
+    with pytest.raises(ConfigError, match=r"^criterion is not a trainlab option\. .* Did you mean 'loss'\? \(skorch"):
+        tl.fit(Net(), (x, y), criterion=nn.CrossEntropyLoss, **kw)

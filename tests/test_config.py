@@ -234,3 +234,18 @@ def test_a_trained_runs_config_with_a_value_refused_since_is_still_read(make_cfg
     assert read_run_config(result.run_dir).stop.target.value == 0.0
     with pytest.raises(ConfigError, match=r"^stop\.target\.value must be an accuracy in \(0, 1\]"):
         resolve_config(path)  # as the settings of a new run: refused
+
+
+@pytest.mark.parametrize("key, given, ours", [
+    ("optimizer.name", "Adam", "adam"), ("optimizer.name", "RMSprop", "rmsprop"), ("optimizer.name", "SGD", "sgd"),
+    ("loss.name", "sparse_categorical_crossentropy", "cross_entropy"), ("loss.name", "CrossEntropyLoss", "cross_entropy"),
+    ("loss.name", "mean_squared_error", "mse"), ("loss.name", "binary_crossentropy", "bce"), ("loss.name", "MSE", "mse"),
+])
+def test_keras_and_torch_names_and_any_case_are_read_as_ours(key, given, ours):
+    section, field = key.split(".")
+    assert getattr(getattr(resolve_config(overrides={key: given}), section), field) == ours
+
+
+def test_a_misspelt_name_in_another_case_still_gets_did_you_mean():
+    with pytest.raises(ConfigError, match=r"^optimizer\.name must be one of .* Got 'Adamm'\. Did you mean 'adam'\?"):
+        resolve_config(overrides={"optimizer.name": "Adamm"})

@@ -45,6 +45,7 @@ OTHER_NAMES = {
     "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
     "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
     "num_workers": ("workers", "DataLoader's num_workers"),
+    "criterion": ("loss", "skorch's criterion: loss=nn.CrossEntropyLoss() or loss='cross_entropy'"),
     "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
                                 "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
     "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
@@ -85,8 +86,13 @@ def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
     """Keyword options → dotted config overrides; ConfigError (did you mean) for unknown keywords."""
     out: dict[str, Any] = {}
     known = sorted(set(ALIASES) | set(SECTIONS) | {k for k in ALL_KEYS if "." not in k})
+    objects: list[tuple[str, Any, dict[str, Any]]] = []
     for key, value in options.items():
         dotted = key.replace("__", ".")
+        settings = _torch_object(ALIASES.get(key, dotted), value)
+        if settings is not None:  # torch.optim.Adam(...), nn.CrossEntropyLoss(): their names and settings
+            objects.append((key, value, settings))
+            continue
         if key in SECTIONS and isinstance(value, dict):
             out.update({f"{SECTIONS[key]}.{k}": v for k, v in value.items()})
         elif key in SECTIONS and value is None:  # early_stopping=None: the section's defaults (the rule off)
@@ -102,7 +108,30 @@ def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
                 ours, theirs = OTHER_NAMES[key]
                 hint = f"Did you mean {ours!r}? ({theirs})"
             raise ConfigError(f"{key} is not a trainlab option. Got {key}={shown(value)}. {hint}")
+    for key, value, settings in objects:
+        for dotted, v in settings.items():
+            if dotted in out and out[dotted] != v:  # lr=0.01 beside torch.optim.Adam(..., lr=0.001)
+                what = f"a torch.optim.{type(value).__name__}" if dotted.startswith("optimizer.") else shown(value)
+                raise ConfigError(f"{dotted} must be given once. Got {out[dotted]!r} as a keyword and {v!r} in "
+                                  f"{key}={what}. Drop one of them.")
+            out[dotted] = v
     return out
+
+
+def _torch_object(dotted: str, value: Any) -> dict[str, Any] | None:
+    """Config overrides for a torch optimizer or loss (class, instance or function) given as ``optimizer=`` or
+    ``loss=``; None for anything else (a name goes through the config as it is)."""
+    if isinstance(value, str) or value is None:
+        return None
+    if dotted == "optimizer.name":
+        from trainlab.train.optim import from_torch
+
+        return from_torch(value)
+    if dotted == "loss.name":
+        from trainlab.train.losses import from_torch as loss_from_torch
+
+        return loss_from_torch(value)
+    return None
 
 
 def _in_notebook() -> bool:

@@ -67,6 +67,25 @@ def _check_name(reg: _reg.Registry, value: str) -> str:
     return value
 
 
+# Other libraries' names for our losses (Keras' strings, torch's class names), read case-insensitively as are all
+# registered names ("Adam", Keras' "RMSprop"): a Keras loss string means probabilities (its from_logits=False), which
+# the pre-flight check finds and names if the model's outputs are not (loss_output_mismatch)
+OTHER_LOSS_NAMES = {"sparse_categorical_crossentropy": "cross_entropy", "categorical_crossentropy": "cross_entropy",
+                    "crossentropyloss": "cross_entropy", "crossentropy": "cross_entropy", "mean_squared_error": "mse",
+                    "mseloss": "mse", "binary_crossentropy": "bce", "bcewithlogitsloss": "bce"}
+
+
+def _their_name(reg: _reg.Registry, v: Any, others: dict[str, str] | None = None) -> Any:
+    """``v`` as the registered name it stands for: itself, its lower case, or another library's name for it."""
+    if not isinstance(v, str):
+        return v
+    _reg.load_plugins()
+    if v in reg:
+        return v
+    low = v.strip().lower()
+    return (others or {}).get(low, low if low in reg else v)
+
+
 def _check_names(reg: _reg.Registry, field: str, values: list[str]) -> list[str]:
     """Every name of a list checked against ``reg``; each misspelt one is its own line, naming its position."""
     _reg.load_plugins()
@@ -257,6 +276,11 @@ class LossConfig(_Section):
     from_logits: bool = True
 
 
+    @field_validator("name", mode="before")
+    @classmethod
+    def _other_names(cls, v: Any) -> Any:
+        return _their_name(_reg.LOSSES, v, OTHER_LOSS_NAMES)
+
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
@@ -276,6 +300,11 @@ class OptimizerConfig(_Section):
     alpha: float = Field(0.99, gt=0, lt=1)  # rmsprop smoothing
     eps: float = Field(1e-8, gt=0)
     weight_decay: float = Field(0.0, ge=0)  # decoupled for adamw, coupled (L2 in the gradient) otherwise
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _other_names(cls, v: Any) -> Any:
+        return _their_name(_reg.OPTIMIZERS, v)
 
     @field_validator("name")
     @classmethod

@@ -42,6 +42,13 @@ def problem(field: str, constraint: str, got: object, fix: str) -> str:
 SHOWN_CHARS = 120  # a value's repr in an error line, at most
 
 
+class Verbatim(str):
+    """Text an error line shows as it is, not quoted as a string value is (``amsgrad=True``, a class's name)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def shown(value: object) -> str:
     """A value as an error line shows it: its repr on one line, an array or tensor as its kind and shape (a
     tensor's repr spans many lines of numbers), a tuple or list of them item by item, anything longer cut short."""

@@ -290,3 +290,57 @@ def test_class_weights_apply_to_probabilities_too() -> None:
 def test_from_logits_false_is_refused_for_losses_without_probabilities(name: str) -> None:
     with pytest.raises(ConfigError, match=rf"^loss\.from_logits must be true for loss '{name}'\. Got False\. Only "):
         on_probabilities(LOSSES.get(name))
+
+
+@pytest.mark.parametrize("given, sets", [
+    (torch.nn.CrossEntropyLoss(), {"loss.name": "cross_entropy", "loss.from_logits": True}),
+    (torch.nn.CrossEntropyLoss, {"loss.name": "cross_entropy", "loss.from_logits": True}),
+    (torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 4.0])),
+     {"loss.name": "cross_entropy", "loss.from_logits": True, "loss.class_weights": [1.0, 4.0]}),
+    (torch.nn.NLLLoss(), {"loss.name": "cross_entropy", "loss.from_logits": True}),
+    (torch.nn.MSELoss(), {"loss.name": "mse", "loss.from_logits": True}),
+    (torch.nn.BCEWithLogitsLoss(), {"loss.name": "bce", "loss.from_logits": True}),
+    (torch.nn.BCELoss(), {"loss.name": "bce", "loss.from_logits": False}),
+    (torch.nn.functional.cross_entropy, {"loss.name": "cross_entropy", "loss.from_logits": True}),
+    (torch.nn.functional.mse_loss, {"loss.name": "mse", "loss.from_logits": True}),
+    ("cross_entropy", None), (None, None),
+])
+def test_a_torch_loss_becomes_ours(given, sets):
+    from trainlab.train.losses import from_torch
+
+    assert from_torch(given) == sets
+
+
+def test_nll_on_a_log_softmax_model_is_our_cross_entropy_on_it():
+    """PyTorch's tutorials end a model in LogSoftmax and train it with NLLLoss: trainlab's cross_entropy on those
+    outputs is the same loss, value and gradient (log_softmax of log-probabilities changes nothing)."""
+    from trainlab.train.losses import LOSSES
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(32, 5, generator=g, requires_grad=True)
+    y = torch.randint(0, 5, (32,), generator=g)
+    out = torch.log_softmax(logits, dim=1)
+    theirs = torch.nn.NLLLoss()(out, y)
+    ours = LOSSES.get("cross_entropy").fn(out, y)
+    assert torch.allclose(theirs, ours, atol=1e-6)
+    g1, = torch.autograd.grad(theirs, logits, retain_graph=True)
+    g2, = torch.autograd.grad(ours, logits)
+    assert torch.allclose(g1, g2, atol=1e-6)
+
+
+@pytest.mark.parametrize("given, said", [
+    (torch.nn.CrossEntropyLoss(label_smoothing=0.1), r"^loss must be a CrossEntropyLoss without label_smoothing\. "
+                                                     r"Got label_smoothing=0\.1\. Build it without label_smoothing"),
+    (torch.nn.MSELoss(reduction="sum"), r"without reduction\. Got reduction='sum'\."),
+    (torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0])), r"without pos_weight\. Got pos_weight=\[3\.0\]\."),
+    (torch.nn.HuberLoss(), r"^loss must be one of trainlab's losses \(auto, .*\) or the torch loss of one "
+                           r"\(nn\.CrossEntropyLoss, .*\)\. Got HuberLoss\. Use one of those"),
+    (lambda out, y: out.sum(), r"Got <lambda>\."),
+])
+def test_a_torch_loss_trainlab_has_no_equivalent_for_is_one_line(given, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.losses import from_torch
+
+    with pytest.raises(ConfigError, match=said) as err:
+        from_torch(given)
+    assert "\n" not in str(err.value)

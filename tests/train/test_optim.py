@@ -338,3 +338,63 @@ def test_a_step_hook_makes_step_take_torchs_path():
     net(torch.randn(4, 3)).sum().backward()
     optim.step(opt)
     assert calls == ["pre"]
+
+
+def _net_pair():
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    b = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+@pytest.mark.parametrize("build, name", [
+    (lambda p: torch.optim.SGD(p, lr=0.05), "sgd"),
+    (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=1e-3), "momentum"),
+    (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True), "nesterov"),
+    (lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-4), "adam"),
+    (lambda p: torch.optim.AdamW(p, lr=2e-3), "adamw"),
+    (lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7), "rmsprop"),
+    (lambda p: torch.optim.Adagrad(p, lr=0.02, eps=1e-9), "adagrad"),
+])
+def test_a_torch_optimizer_instance_becomes_ours_with_its_settings_and_updates_alike(build, name):
+    """optimizer=torch.optim.X(...) as Lightning users write it: trainlab's optimizer built from its settings makes
+    the same updates as the instance itself."""
+    from trainlab.train.optim import from_torch
+
+    a, b = _net_pair()
+    theirs = build(a.parameters())
+    sets = from_torch(theirs)
+    assert sets["optimizer.name"] == name
+    cfg = OptimizerConfig(**{k.split(".", 1)[1]: v for k, v in sets.items()})
+    ours = make_optimizer(b.parameters(), cfg)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    for _ in range(3):
+        for net, opt in ((a, theirs), (b, ours)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-7), name
+    assert from_torch(type(theirs)) == {"optimizer.name": "sgd" if name in ("momentum", "nesterov") else name}
+
+
+@pytest.mark.parametrize("build, said", [
+    (lambda p: torch.optim.NAdam(p), r"^optimizer must be one of trainlab's optimizers \(sgd, .*\) or the torch class "
+                                     r"of one \(torch\.optim\.SGD, .*\)\. Got torch\.optim\.NAdam\. Use one of those"),
+    (lambda p: torch.optim.Adam(p, amsgrad=True), r"^optimizer must be a torch\.optim\.Adam without amsgrad\. Got "
+                                                  r"amsgrad=True\. Build it without amsgrad, which trainlab's adam"),
+    (lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.5), r"without dampening\. Got dampening=0\.5\."),
+    (lambda p: torch.optim.RMSprop(p, momentum=0.9), r"a torch\.optim\.RMSprop without momentum\. Got momentum=0\.9"),
+    (lambda p: torch.optim.SGD([{"params": p[:2]}, {"params": p[2:], "weight_decay": 0.1}], lr=0.1),
+     r"^optimizer must be one setting for every parameter\. Got a torch\.optim\.SGD with 2 parameter groups that "
+     r"differ in weight_decay\. Build it with one group"),
+])
+def test_a_torch_optimizer_trainlab_has_no_equivalent_for_is_one_line(build, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.optim import from_torch
+
+    with pytest.raises(ConfigError, match=said) as err:
+        from_torch(build(list(_net_pair()[0].parameters())))
+    assert "\n" not in str(err.value)
+    assert from_torch("adam") is None and from_torch(0.1) is None

@@ -7,13 +7,13 @@ batch size 1 on it *is* Rosenblatt's perceptron rule; hinge max(0, 1 - y·s) add
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlab.errors import ConfigError, problem
+from trainlab.errors import ConfigError, Verbatim, problem
 from trainlab.registry import LOSSES
 
 Tensor = torch.Tensor
@@ -158,6 +158,53 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
 
     return replace(loss, fn=fn, example_weight=lambda target: weight[target])
 
+
+
+# torch's losses that are one of ours: (name, from_logits). NLLLoss takes log-probabilities (a model ending in
+# LogSoftmax, as PyTorch's tutorials build them): cross-entropy on those is the same loss, since log_softmax of
+# log-probabilities changes nothing; BCELoss takes probabilities (a model ending in a sigmoid).
+TORCH_LOSSES: dict[Any, tuple[str, bool]] = {
+    nn.CrossEntropyLoss: ("cross_entropy", True), nn.NLLLoss: ("cross_entropy", True), nn.MSELoss: ("mse", True),
+    nn.BCEWithLogitsLoss: ("bce", True), nn.BCELoss: ("bce", False),
+    F.cross_entropy: ("cross_entropy", True), F.nll_loss: ("cross_entropy", True), F.mse_loss: ("mse", True),
+    F.binary_cross_entropy_with_logits: ("bce", True), F.binary_cross_entropy: ("bce", False)}
+# each loss module's settings that trainlab does not have, at the value that means "off"
+_OFF = {"reduction": "mean", "label_smoothing": 0.0, "ignore_index": -100, "pos_weight": None}
+
+
+def from_torch(loss: Any) -> dict[str, Any] | None:
+    """Config overrides for a torch loss passed as ``loss=`` (skorch's criterion, a Lightning module's
+    ``nn.CrossEntropyLoss()``): its name and from_logits, and a CrossEntropyLoss's / NLLLoss's ``weight`` as
+    loss.class_weights. None: not a torch loss (a name, say); ConfigError: one trainlab has no equivalent for."""
+    key = loss if isinstance(loss, type) or not isinstance(loss, nn.Module) else type(loss)
+    known = next((v for k, v in TORCH_LOSSES.items() if k is key), None)
+    is_module = isinstance(key, type) and issubclass(key, nn.Module)
+    if known is None:
+        if is_module or callable(loss) and not isinstance(loss, str):
+            what = key.__name__ if isinstance(key, type) else getattr(loss, "__name__", type(loss).__name__)
+            raise ConfigError(problem("loss", f"one of trainlab's losses ({', '.join(LOSSES.names())}) or the torch "
+                                      "loss of one (nn.CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss, BCELoss, "
+                                      "or their torch.nn.functional forms)", Verbatim(what),
+                                      "Use one of those: the verdict reads a run's loss by its name"))
+        return None
+    name, from_logits = known
+    out: dict[str, Any] = {"loss.name": name, "loss.from_logits": from_logits}
+    if isinstance(loss, nn.Module):
+        on = [k for k, off in _OFF.items() if hasattr(loss, k) and _value(getattr(loss, k)) != off]
+        if getattr(loss, "weight", None) is not None and name != "cross_entropy":
+            on.append("weight")
+        if on:
+            got = Verbatim(", ".join(f"{k}={_value(getattr(loss, k))!r}" for k in on))
+            hint = " (class weights: loss.class_weights)" if "weight" in on else ""
+            raise ConfigError(problem("loss", f"a {key.__name__} without {', '.join(on)}", got,
+                                      f"Build it without {' and '.join(on)}, which trainlab's {name} does not have{hint}"))
+        if getattr(loss, "weight", None) is not None:
+            out["loss.class_weights"] = [float(w) for w in loss.weight.flatten()]
+    return out
+
+
+def _value(v: Any) -> Any:
+    return None if v is None else v.tolist() if isinstance(v, Tensor) else v
 
 
 def predict_classes(loss: Loss, out: Tensor) -> Tensor:

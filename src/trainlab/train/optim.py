@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable
 import torch
 
 from trainlab.config import DEFAULT_MOMENTUM, OptimizerConfig, ScheduleConfig
+from trainlab.errors import ConfigError, Verbatim, problem
 from trainlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[torch.nn.Parameter]
@@ -70,6 +71,62 @@ def _adam(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
 @OPTIMIZERS.register("adamw", "Adam with decoupled weight decay (optimizer.weight_decay)")
 def _adamw(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+
+
+# torch's optimizer classes that are one of ours (an SGD with momentum is "momentum", with nesterov "nesterov")
+TORCH_OPTIMIZERS = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw",
+                    torch.optim.RMSprop: "rmsprop", torch.optim.Adagrad: "adagrad"}
+# each one's settings that trainlab does not have, at the value that means "off"
+_OFF = {"dampening": 0, "amsgrad": False, "maximize": False, "centered": False, "lr_decay": 0,
+        "initial_accumulator_value": 0}
+
+
+def from_torch(optimizer: Any) -> dict[str, Any] | None:
+    """Config overrides for a torch optimizer passed as ``optimizer=`` (skorch takes the class, Lightning users
+    build an instance): the class gives the name; an instance its settings too (lr, momentum, betas, eps, alpha,
+    weight_decay), read from its one parameter group. trainlab builds its own optimizer from them (the instance's
+    state is not taken). None: not a torch optimizer; ConfigError: one that trainlab has no equivalent for."""
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        return None
+    names = ", ".join(f"torch.optim.{k.__name__}" for k in TORCH_OPTIMIZERS)
+    if cls not in TORCH_OPTIMIZERS:
+        raise ConfigError(problem("optimizer", f"one of trainlab's optimizers ({', '.join(OPTIMIZERS.names())}) or "
+                                  f"the torch class of one ({names})", Verbatim(f"torch.optim.{cls.__name__}"),
+                                  "Use one of those, e.g. optimizer='adam'"))
+    name = TORCH_OPTIMIZERS[cls]
+    if isinstance(optimizer, type):
+        return {"optimizer.name": name}
+    groups = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    g = groups[0]
+    differ = sorted({k for other in groups[1:] for k in g if repr(other.get(k)) != repr(g[k])})
+    if differ:
+        raise ConfigError(problem("optimizer", "one setting for every parameter", Verbatim(
+                                  f"a torch.optim.{cls.__name__} with {len(groups)} parameter groups that differ in "
+                                  f"{', '.join(differ)}"),
+                                  "Build it with one group (optimizer(model.parameters(), ...)); trainlab gives every "
+                                  "weight the same lr and weight decay"))
+    on = [k for k, off in _OFF.items() if k in g and g[k] != off]
+    if on:
+        raise ConfigError(problem("optimizer", f"a torch.optim.{cls.__name__} without {', '.join(on)}",
+                                  Verbatim(", ".join(f"{k}={g[k]!r}" for k in on)),
+                                  f"Build it without {' and '.join(on)}, which trainlab's {name} does not have"))
+    if cls is torch.optim.RMSprop and float(g.get("momentum", 0)):
+        raise ConfigError(problem("optimizer", "a torch.optim.RMSprop without momentum",
+                                  Verbatim(f"momentum={g['momentum']}"),
+                                  "Build it with momentum=0, which trainlab's rmsprop has"))
+    out: dict[str, Any] = {"optimizer.name": name, "optimizer.lr": float(g["lr"]),
+                           "optimizer.weight_decay": float(g.get("weight_decay", 0.0))}
+    if cls is torch.optim.SGD and (g.get("nesterov") or float(g.get("momentum", 0))):
+        out.update({"optimizer.name": "nesterov" if g.get("nesterov") else "momentum",
+                    "optimizer.momentum": float(g["momentum"])})
+    if "betas" in g:
+        out["optimizer.betas"] = [float(b) for b in g["betas"]]
+    if "eps" in g and cls is not torch.optim.SGD:
+        out["optimizer.eps"] = float(g["eps"])
+    if cls is torch.optim.RMSprop:
+        out["optimizer.alpha"] = float(g["alpha"])
+    return out
 
 
 def make_optimizer(params: Params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
