@@ -260,9 +260,14 @@ def test_keras_and_lightning_names_point_to_ours_in_one_line(opts):
                               "val=(X_val, y_val))")
     for theirs, ours in (("validation_split", "val"), ("max_epochs", "epochs"), ("learning_rate", "lr"),
                          ("num_workers", "workers"), ("accumulate_grad_batches", "micro_batch"),
-                         ("gradient_accumulation_steps", "micro_batch")):
+                         ("gradient_accumulation_steps", "micro_batch"), ("class_weight", "class_weights"),
+                         ("gradient_clip_val", "grad_clip"), ("clip_grad_norm", "grad_clip"),
+                         ("patience", "early_stopping")):
         with pytest.raises(ConfigError, match=rf"^{theirs} is not a trainlab option\. .* Did you mean '{ours}'\? \("):
             tl.fit(Net(), (x, y), **{theirs: 1})
+    with pytest.raises(ConfigError, match=r"^metrics is not a trainlab option\. Got metrics=\['accuracy'\]\. Keras' "
+                                          r"metrics: trainlab records the loss and, for classes, the accuracy"):
+        tl.fit(Net(), (x, y), metrics=["accuracy"])
     from trainlab.config import resolve_config
 
     for lightning, here in (("bf16-mixed", "bf16"), ("16-mixed", "fp16"), ("32-true", "fp32"), (32, "fp32")):

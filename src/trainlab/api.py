@@ -37,7 +37,8 @@ ALIASES = {
     "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
     "precision": "speed.precision", "workers": "speed.workers", "micro_batch": "speed.micro_batch",
 }
-# Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is)
+# Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is);
+# ours None: trainlab does it without an option
 OTHER_NAMES = {
     "validation_split": ("val", "Keras' validation_split: val=0.2 carves the same fraction"),
     "validation_data": ("val", "Keras' validation_data: val=(X_val, y_val)"),
@@ -46,6 +47,13 @@ OTHER_NAMES = {
     "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
     "num_workers": ("workers", "DataLoader's num_workers"),
     "criterion": ("loss", "skorch's criterion: loss=nn.CrossEntropyLoss() or loss='cross_entropy'"),
+    "class_weight": ("class_weights", "Keras' class_weight={0: 1, 1: 5} is class_weights=[1, 5], one per class in "
+                     "order, or 'balanced'"),
+    "gradient_clip_val": ("grad_clip", "Lightning's gradient_clip_val: the gradients' global norm is clipped to it"),
+    "clip_grad_norm": ("grad_clip", "torch's clip_grad_norm_: the gradients' global norm is clipped to it"),
+    "patience": ("early_stopping", "early_stopping=dict(patience=3)"),
+    "metrics": (None, "Keras' metrics: trainlab records the loss and, for classes, the accuracy of every split each "
+                "epoch (run.history); leave it out"),
     "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
                                 "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
     "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
@@ -106,7 +114,7 @@ def options_to_overrides(options: dict[str, Any]) -> dict[str, Any]:
             hint = f"Did you mean {close[0]!r}?" if close else "See trainlab.api.ALIASES or 'trainlab train --print-config'."
             if key in OTHER_NAMES:  # another library's name for one of ours
                 ours, theirs = OTHER_NAMES[key]
-                hint = f"Did you mean {ours!r}? ({theirs})"
+                hint = f"Did you mean {ours!r}? ({theirs})" if ours else f"{theirs[0].upper()}{theirs[1:]}."
             raise ConfigError(f"{key} is not a trainlab option. Got {key}={shown(value)}. {hint}")
     for key, value, settings in objects:
         for dotted, v in settings.items():
