@@ -140,3 +140,27 @@ print("rich" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["epoch  3/10  train loss 0.5000 acc 0.8000 | val loss 0.6000 | lr 0.1 | 0.25s",
                                 "False"]
+
+
+def test_a_resume_in_the_same_second_still_purges_when_the_writer_count_passes_a_power_of_ten(tmp_path, monkeypatch):
+    """Event files of one second and process sort by their writer count as text (…99 after …101): a resume right
+    after the crash waits for the next second, so TensorBoard reads its purge after the crashed file's steps."""
+    from tensorboard.summary.writer import event_file_writer
+
+    monkeypatch.setattr(event_file_writer._global_uid, "_value", 98)  # crashed: 98 (tb), 99 (tb/steps); resumed: 10x
+    crashed = TensorBoardLogger(tmp_path, every_n_steps=1)
+    state = SimpleNamespace(history=[], steps_per_epoch=2)
+    crashed.on_train_begin(state)
+    for epoch in (1, 2):
+        _step_epoch(crashed, state, epoch, [float(epoch), float(epoch)])
+    crashed.on_train_end(state)
+    resumed = TensorBoardLogger(tmp_path, every_n_steps=1)
+    state = SimpleNamespace(history=[{"epoch": 1}], steps_per_epoch=2)
+    resumed.on_train_begin(state)
+    _step_epoch(resumed, state, 2, [-1.0, -1.0])
+    resumed.on_train_end(state)
+    assert [(e.step, e.value) for e in _events(tmp_path / "tb").Scalars("loss/val")] == [(1, 1.0), (2, 1.0)]
+    assert [(e.step, e.value) for e in _events(tmp_path / "tb" / "steps").Scalars("loss/train_step")] == [
+        (1, 1.0), (2, 1.0), (3, -1.0), (4, -1.0)]
+    names = sorted(p.name for p in (tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert names[-1].endswith(".100")  # the resumed file, read last

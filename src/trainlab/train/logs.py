@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -115,7 +116,19 @@ REMOTE_FILESYSTEMS = ("boto3", "botocore", "fsspec")
 def _summary_writer(folder: Path, purge_step: int) -> Any:
     # Opened at the first write rather than at train begin: importing torch.utils.tensorboard costs
     # ~0.15 s, which then no longer delays the first training step. The event file holds the same events.
+    _after_older_event_files(folder)
     return _summary_writer_class()(str(folder), purge_step=purge_step)
+
+
+def _after_older_event_files(folder: Path) -> None:
+    """Wait for the next second where an event file of this second is in ``folder`` already (a resume right after
+    a crash, in the same process): TensorBoard reads a folder's event files in the order of their names,
+    ``events.out.tfevents.<second>.<host>.<pid>.<n>``, and within one second and process the writer counter ``<n>``
+    sorts as text (10 before 9), so the resumed file could be read first and its purge of the crashed run's
+    later steps be lost."""
+    now = time.time()
+    if any(folder.glob(f"events.out.tfevents.{int(now):010d}.*")):
+        time.sleep(1.01 - now % 1)
 
 
 def _summary_writer_class() -> Any:
