@@ -354,13 +354,14 @@ def _net_pair():
     (lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True), "nesterov"),
     (lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-4), "adam"),
     (lambda p: torch.optim.AdamW(p, lr=2e-3), "adamw"),
+    (lambda p: torch.optim.Adam(p, lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True), "adamw"),
     (lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7), "rmsprop"),
     (lambda p: torch.optim.Adagrad(p, lr=0.02, eps=1e-9), "adagrad"),
 ])
 def test_a_torch_optimizer_instance_becomes_ours_with_its_settings_and_updates_alike(build, name):
     """optimizer=torch.optim.X(...) as Lightning users write it: trainlab's optimizer built from its settings makes
     the same updates as the instance itself."""
-    from trainlab.train.optim import from_torch
+    from trainlab.train.optim import TORCH_OPTIMIZERS, from_torch
 
     a, b = _net_pair()
     theirs = build(a.parameters())
@@ -376,7 +377,8 @@ def test_a_torch_optimizer_instance_becomes_ours_with_its_settings_and_updates_a
             opt.step()
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.allclose(p, q, atol=1e-7), name
-    assert from_torch(type(theirs)) == {"optimizer.name": "sgd" if name in ("momentum", "nesterov") else name}
+    assert from_torch(type(theirs)) == {"optimizer.name": {"momentum": "sgd", "nesterov": "sgd"}.get(
+        name, TORCH_OPTIMIZERS[type(theirs)])}
 
 
 @pytest.mark.parametrize("build, said", [

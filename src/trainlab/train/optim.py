@@ -117,6 +117,8 @@ def from_torch(optimizer: Any) -> dict[str, Any] | None:
                                   "Build it with momentum=0, which trainlab's rmsprop has"))
     out: dict[str, Any] = {"optimizer.name": name, "optimizer.lr": float(g["lr"]),
                            "optimizer.weight_decay": float(g.get("weight_decay", 0.0))}
+    if cls is torch.optim.Adam and g.get("decoupled_weight_decay"):  # torch's Adam(decoupled_weight_decay=True)
+        out["optimizer.name"] = "adamw"
     if cls is torch.optim.SGD and (g.get("nesterov") or float(g.get("momentum", 0))):
         out.update({"optimizer.name": "nesterov" if g.get("nesterov") else "momentum",
                     "optimizer.momentum": float(g["momentum"])})
