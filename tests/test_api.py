@@ -625,3 +625,13 @@ def test_torch_optimizer_and_loss_objects_train_as_their_trainlab_equivalents(tm
         tl.fit(Net(), (x, y), optimizer=torch.optim.Adam(net.parameters(), lr=5e-3), lr=0.01, **kw)
     with pytest.raises(ConfigError, match=r"^criterion is not a trainlab option\. .* Did you mean 'loss'\? \(skorch"):
         tl.fit(Net(), (x, y), criterion=nn.CrossEntropyLoss, **kw)
+
+
+def test_class_weights_as_a_keras_dict_train_as_the_list_and_the_run_keeps_the_list(tmp_path):
+    x, y = _xy()
+    kw = dict(epochs=2, batch_size=32, seed=1, out_dir=str(tmp_path), verbose=False, report=False)
+    by_dict = tl.fit(None, (x, y), class_weights={1: 4.0}, **kw)
+    by_list = tl.fit(None, (x, y), class_weights=[1.0, 4.0], **kw)
+    assert by_dict.config.loss.class_weights == [1.0, 4.0]
+    assert "class_weights:\n  - 1.0\n  - 4.0" in (by_dict.run_dir / "config.yaml").read_text()
+    assert [h["train_loss"] for h in by_dict.history] == [h["train_loss"] for h in by_list.history]

@@ -249,3 +249,24 @@ def test_keras_and_torch_names_and_any_case_are_read_as_ours(key, given, ours):
 def test_a_misspelt_name_in_another_case_still_gets_did_you_mean():
     with pytest.raises(ConfigError, match=r"^optimizer\.name must be one of .* Got 'Adamm'\. Did you mean 'adam'\?"):
         resolve_config(overrides={"optimizer.name": "Adamm"})
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("balanced", "balanced"), ([1, 2.5], [1.0, 2.5]), ({0: 1.0, "pos": 3}, {0: 1.0, "pos": 3.0}), (None, None),
+])
+def test_class_weights_take_balanced_a_list_an_array_or_a_mapping(given, stored):
+    import numpy as np
+
+    assert resolve_config(overrides={"loss.class_weights": given}).loss.class_weights == stored
+    if isinstance(given, list):  # scikit-learn's compute_class_weight gives an array; a tensor works too
+        assert resolve_config(overrides={"loss.class_weights": np.array(given)}).loss.class_weights == stored
+        assert resolve_config(overrides={"loss.class_weights": torch.tensor(given)}).loss.class_weights == stored
+
+
+@pytest.mark.parametrize("bad", ["foo", [1, True], {0: "x"}, 3.0])
+def test_bad_class_weights_are_one_line_naming_the_three_forms(bad):
+    with pytest.raises(ConfigError, match=r"^loss\.class_weights must be 'balanced', a list of one weight per class "
+                                          r"\(e\.g\. \[1\.0, 5\.0\]\) or a mapping \{class: weight\} \(e\.g\. "
+                                          r"\{0: 1\.0, 1: 5\.0\}\)\. Got .*\.$") as err:
+        resolve_config(overrides={"loss.class_weights": bad})
+    assert "\n" not in str(err.value)

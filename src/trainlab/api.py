@@ -47,8 +47,8 @@ OTHER_NAMES = {
     "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
     "num_workers": ("workers", "DataLoader's num_workers"),
     "criterion": ("loss", "skorch's criterion: loss=nn.CrossEntropyLoss() or loss='cross_entropy'"),
-    "class_weight": ("class_weights", "Keras' class_weight={0: 1, 1: 5} is class_weights=[1, 5], one per class in "
-                     "order, or 'balanced'"),
+    "class_weight": ("class_weights", "Keras' class_weight: class_weights={0: 1, 1: 5} takes the same dict, or a "
+                     "list of one weight per class, or 'balanced'"),
     "gradient_clip_val": ("grad_clip", "Lightning's gradient_clip_val: the gradients' global norm is clipped to it"),
     "clip_grad_norm": ("grad_clip", "torch's clip_grad_norm_: the gradients' global norm is clipped to it"),
     "patience": ("early_stopping", "early_stopping=dict(patience=3)"),

@@ -7,6 +7,7 @@ goes into ``runs/<run>/config.yaml`` and into every checkpoint.
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
 import typing
 from pathlib import Path
@@ -270,7 +271,9 @@ class LossConfig(_Section):
     l2: float = Field(0.0, ge=0)  # λ/2·Σw² over weights (not biases)
     # cross-entropy only: each class's loss weighted; "balanced" = n / (C · count of the class) as in
     # scikit-learn, so every class weighs as much in total (for heavily imbalanced labels); None: unweighted
-    class_weights: Literal["balanced"] | list[float] | None = None
+    # ... or a dict {class: weight} as Keras' and scikit-learn's class_weight: keys are class ids (0, 1, ...) or the
+    # data's class names, a class left out weighs 1; a run's config.yaml holds it as the list it becomes
+    class_weights: Literal["balanced"] | list[float] | dict[int | str, float] | None = None
     # cross_entropy and bce only: false when the model's outputs are already probabilities (it ends in a softmax
     # or sigmoid), as Keras's from_logits=False: the loss then takes their log instead of applying softmax again
     from_logits: bool = True
@@ -280,6 +283,21 @@ class LossConfig(_Section):
     @classmethod
     def _other_names(cls, v: Any) -> Any:
         return _their_name(_reg.LOSSES, v, OTHER_LOSS_NAMES)
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _weights_shape(cls, v: Any) -> Any:
+        def number(w: Any) -> bool:
+            return isinstance(w, numbers.Real) and not isinstance(w, bool)
+
+        if hasattr(v, "tolist") and not isinstance(v, (list, tuple, dict)):  # a NumPy array or tensor of weights
+            v = v.tolist()  # (scikit-learn's compute_class_weight gives an array)
+        if (v is None or v == "balanced" or isinstance(v, (list, tuple)) and all(number(w) for w in v)
+                or isinstance(v, dict) and all(number(w) and isinstance(k, (int, str)) and not isinstance(k, bool)
+                                               for k, w in v.items())):
+            return v
+        raise PydanticCustomError("class_weights", "'balanced', a list of one weight per class (e.g. [1.0, 5.0]) or "
+                                  "a mapping {class: weight} (e.g. {0: 1.0, 1: 5.0})")
 
     @field_validator("name")
     @classmethod

@@ -344,3 +344,29 @@ def test_a_torch_loss_trainlab_has_no_equivalent_for_is_one_line(given, said):
     with pytest.raises(ConfigError, match=said) as err:
         from_torch(given)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("spec, names, n, weights", [
+    ({1: 3.0}, None, 3, [1.0, 3.0, 1.0]),  # Keras' class_weight: ids; a class left out weighs 1
+    ({"1": 3.0, 0: 0.5}, None, 2, [0.5, 3.0]),  # a key read back from YAML as text
+    ({"pos": 3.0, "neg": 0.5}, ["neg", "pos"], 2, [0.5, 3.0]),  # scikit-learn's: the labels as the data gives them
+    ({5: 2.0}, ["0", "1", "5"], 3, [1.0, 1.0, 2.0]),  # label 5 is the third class, not id 5
+    ({2: 2.0}, ["T-shirt", "Trouser", "Pullover"], 3, [1.0, 1.0, 2.0]),  # named classes still take ids
+])
+def test_a_class_weight_dict_becomes_one_weight_per_class(spec, names, n, weights):
+    from trainlab.train.losses import weights_by_class
+
+    assert weights_by_class(spec, names, n) == weights
+
+
+@pytest.mark.parametrize("spec, said", [
+    ({"cat": 1.0}, r"^loss\.class_weights must be keyed by the data's classes: ids 0 to 1 or the names 'neg', 'pos'\. "
+                   r"Got 'cat': 1\.0\. Key each weight by one of those\.$"),
+    ({7: 1.0}, r"Got 7: 1\.0\."), ({"pos": -1.0}, r"^loss\.class_weights must be weights >= 0\. Got 'pos': -1\.0\."),
+])
+def test_a_class_weight_dict_with_an_unknown_class_or_a_negative_weight_is_one_line(spec, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.losses import weights_by_class
+
+    with pytest.raises(ConfigError, match=said):
+        weights_by_class(spec, ["neg", "pos"], 2)

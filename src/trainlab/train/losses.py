@@ -160,6 +160,30 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
 
 
 
+def weights_by_class(spec: dict, class_names: list[str] | None, n_classes: int | None) -> list[float]:
+    """A ``{class: weight}`` dict (Keras' and scikit-learn's class_weight) as loss.class_weights' list, one weight
+    per class in order: a key is a class's name (its label as the data gives it) or, where no class has that name,
+    its id 0..C-1; a class left out weighs 1."""
+    n = int(n_classes or 0)
+    names = [str(c) for c in (class_names or range(n))]
+    out = [1.0] * n
+    for key, w in spec.items():
+        if str(key) in names:
+            i = names.index(str(key))
+        elif isinstance(key, int) and 0 <= key < n or isinstance(key, str) and key.isdigit() and int(key) < n:
+            i = int(key)
+        else:
+            shown_names = ", ".join(repr(x) for x in names[:10]) + (", ..." if n > 10 else "")
+            raise ConfigError(problem("loss.class_weights", f"keyed by the data's classes: ids 0 to {n - 1} or the "
+                                      f"names {shown_names}", Verbatim(f"{key!r}: {w!r}"),
+                                      "Key each weight by one of those"))
+        if w < 0:
+            raise ConfigError(problem("loss.class_weights", "weights >= 0", Verbatim(f"{key!r}: {w!r}"),
+                                      "Give each class a weight of 0 or more"))
+        out[i] = float(w)
+    return out
+
+
 # torch's losses that are one of ours: (name, from_logits). NLLLoss takes log-probabilities (a model ending in
 # LogSoftmax, as PyTorch's tutorials build them): cross-entropy on those is the same loss, since log_softmax of
 # log-probabilities changes nothing; BCELoss takes probabilities (a model ending in a sigmoid).

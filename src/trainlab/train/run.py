@@ -34,7 +34,7 @@ from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, res
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, run_epochs
-from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted
+from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted, weights_by_class
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.monitor import better
@@ -223,7 +223,9 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if not cfg.loss.from_logits:
         loss = on_probabilities(loss)
     check_data(cfg, bundle, loss)
-
+    if isinstance(cfg.loss.class_weights, dict):  # {class: weight}: one weight per class, as the run keeps it
+        cfg = replace(cfg, **{"loss.class_weights": weights_by_class(cfg.loss.class_weights, bundle.class_names,
+                                                                      bundle.n_classes)})
     loss = weighted(loss, cfg.loss.class_weights, bundle.train.y if isinstance(bundle.train, Split) else None,
                     bundle.n_classes, device)
     outs = n_outputs(loss, bundle)
@@ -594,7 +596,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Callback] = (), setup: Setup 
     ranks = distributed.current()
     name = distributed.broadcast(new_run_dir(cfg, p.custom_model).name if ranks.main else None, ranks)
     run_dir = Path(cfg.out_dir) / name
-    p.cfg = cfg = replace(cfg, name=run_dir.name)
+    p.cfg = cfg = replace(p.cfg, name=run_dir.name)  # p.cfg: as prepare resolved it (class weights as a list)
     try:
         return execute(p, run_dir, callbacks=callbacks, setup=setup, console=console, bar=bar, verbose=verbose)
     except files.StorageError:
