@@ -404,19 +404,11 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
             cb.on_epoch_begin(state)
         t0 = time.perf_counter()
         metrics: dict[str, Any] = {"epoch": epoch}
-        try:
+        with _memory_named(state, data, "training"):
             metrics.update(train_epoch(state, data, callbacks))
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise out_of_memory(state, data, exc, "training") from None
-        try:
+        with _memory_named(state, data, "validation"):
             val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
                            keep_outputs=True)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            raise out_of_memory(state, data, exc, "validation") from None
         state.val_outputs = val.pop("outputs")
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
@@ -431,6 +423,17 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
             break
     limit = EpochLimit(cfg.epochs)
     state.request_stop(limit.reason, limit.name)  # a rule's earlier reason wins
+
+
+@contextlib.contextmanager
+def _memory_named(state: TrainState, data: LoopData, phase: str) -> Iterator[None]:
+    """Memory that runs out inside becomes :func:`out_of_memory`'s one-line error for ``phase``; others pass."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise out_of_memory(state, data, exc, phase) from None
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -150,9 +150,7 @@ def check_batchnorm_batches(model: nn.Module, n: int, batch_size: int, world: in
         if micro_batch is not None:
             _check_batchnorm_passes(n, batch_size, world, drop_last, micro_batch)
         return
-    below = next((b for b in range(batch_size - 1, 1, -1) if fine(b)), None)
-    above = next((b for b in range(batch_size + 1, n + 1) if fine(b)), None)
-    use = " or ".join(str(b) for b in (below, above) if b is not None)
+    use = _nearest_that_work(batch_size, n, fine)
     split = f", split over {world} processes," if world > 1 else ""
     small = batch_size // world < 2
     why = (f"batches of {batch_size}{split} give {batch_size // world}" if small else
@@ -177,10 +175,7 @@ def _check_batchnorm_passes(n: int, batch_size: int, world: int, drop_last: bool
 
     if fine(micro_batch):
         return
-    most = max(parts)
-    below = next((m for m in range(micro_batch - 1, 1, -1) if fine(m)), None)
-    above = next((m for m in range(micro_batch + 1, most + 1) if fine(m)), None)
-    use = " or ".join(str(m) for m in (below, above) if m is not None)
+    use = _nearest_that_work(micro_batch, max(parts), fine)
     bad = next(part for part in sorted(parts) if part > micro_batch and (micro_batch < 2 or part % micro_batch == 1))
     per = " per process" if world > 1 else ""
     why = ("passes of 1 give every example a pass of its own" if micro_batch < 2 else
@@ -188,6 +183,13 @@ def _check_batchnorm_passes(n: int, batch_size: int, world: int, drop_last: bool
     raise ConfigError(problem("speed.micro_batch", "a size that gives BatchNorm layers at least 2 examples in every "
                               f"pass: {why}, and one example has no variance to normalise by", micro_batch,
                               f"Use speed.micro_batch={use}" if use else "Use speed.micro_batch=null"))
+
+
+def _nearest_that_work(size: int, most: int, fine: Callable[[int], bool]) -> str:
+    """The nearest sizes below and above ``size`` (2 to ``most``) that ``fine`` takes, as "a or b"; "" if none."""
+    below = next((b for b in range(size - 1, 1, -1) if fine(b)), None)
+    above = next((b for b in range(size + 1, most + 1) if fine(b)), None)
+    return " or ".join(str(b) for b in (below, above) if b is not None)
 
 
 def _read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
