@@ -55,6 +55,17 @@ def test_workers_never_import_torch(workers, tmp_path):
     assert "matplotlib" in loaded and "torch" not in loaded
 
 
+def test_the_fork_server_ends_without_the_interpreters_teardown():
+    """paint_worker, the fork server's preload, makes the server's exit immediate (os._exit at the first exit
+    handler): no later handler and no teardown runs while the server holds the training process's output open."""
+    code = ("import atexit; atexit.register(lambda: print('teardown ran', flush=True))\n"
+            "import trainlab.report.paint_worker\n"
+            "raise SystemExit(3)  # the server's way out when the training process is gone\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "teardown ran" not in r.stdout
+
+
 @needs_forkserver
 def test_a_drawing_that_fails_in_a_worker_raises_its_own_error_at_result(workers, tmp_path):
     with pytest.raises(CheckpointError) as here:
