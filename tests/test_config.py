@@ -41,6 +41,56 @@ def test_unknown_yaml_key_gets_did_you_mean(tmp_path):
         resolve_config(path)
 
 
+@pytest.mark.parametrize("key, meant", [
+    ("lr", "'optimizer.lr'"),  # the last part of one key: its section named
+    ("model.lr", "'optimizer.lr'"),  # a key put in the wrong section
+    ("moment", "'optimizer.momentum'"),  # a close spelling of a last part, not of the whole (model.init, monitor)
+    ("optimzer.lr", "'optimizer.lr'"),  # a misspelled section
+    ("epoch", "'epochs'"),
+    ("stop.early_stoping.patience", "'stop.early_stopping.patience' or 'stop.convergence.patience'"),
+])
+def test_an_unknown_key_names_the_key_that_was_meant(key, meant):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=[f"{key}=1"])
+    assert str(info.value) == f"{key} is not a config key. Got {key}=1. Did you mean {meant}?"
+
+
+def test_an_unknown_key_of_a_section_lists_that_sections_keys(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=["optimizer.foo=1"])
+    assert str(info.value).endswith("Valid keys here: optimizer.name, optimizer.lr, optimizer.momentum, "
+                                    "optimizer.betas, optimizer.alpha, optimizer.eps, optimizer.weight_decay.")
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 0.5\n")  # in a file too
+    with pytest.raises(ConfigError, match=r"^lr is not a config key\. Did you mean 'optimizer\.lr'\?$"):
+        resolve_config(path)
+
+
+def test_a_name_given_for_a_section_is_that_sections_name(tmp_path):
+    # as tl.fit(optimizer="adamw") and Hydra's optimizer=adamw: the section's other keys stay as set, either order
+    cfg = resolve_config(overrides=["optimizer=adamw", "optimizer.lr=0.01", "loss=mse", "data=circle"])
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.loss.name, cfg.data.name) == ("adamw", 0.01, "mse", "circle")
+    cfg = resolve_config(overrides=["optimizer.lr=0.01", "optimizer=adamw"])
+    assert (cfg.optimizer.name, cfg.optimizer.lr) == ("adamw", 0.01)
+    assert resolve_config(overrides=["optimizer.lr=0.01", "optimizer=null"]).optimizer.lr == 0.1  # null: defaults
+    path = tmp_path / "c.yaml"
+    path.write_text("optimizer: adam\nschedule: cosine\n")
+    cfg = resolve_config(path, ["optimizer.lr=0.002"])
+    assert (cfg.optimizer.name, cfg.optimizer.lr, cfg.schedule.name) == ("adam", 0.002, "cosine")
+    with pytest.raises(ConfigError, match=r"^optimizer\.name must be one of .* Got 'adamm'\. Did you mean 'adam'\?"):
+        resolve_config(overrides=["optimizer=adamm"])  # the name is checked as optimizer.name is
+    with pytest.raises(ConfigError, match=r"^stop\.early_stopping must be a mapping of keys to values\. Got 'patience'"):
+        resolve_config(overrides=["stop.early_stopping=patience"])  # a section without a name takes no string
+    with pytest.raises(ConfigError, match=r"^stop\.early_stopping must be a mapping of keys to values\. Got True"):
+        resolve_config(overrides=["stop.early_stopping=on"])  # YAML's on: not "a number, not true or false"
+
+
+def test_a_gpu_is_cuda():
+    with pytest.raises(ConfigError, match=r"^device must be one of auto, cpu, cuda, cuda:N, mps \(torch calls an "
+                                          r"NVIDIA GPU 'cuda:1'\)\. Got 'gpu:1'\."):
+        resolve_config(overrides=["device=gpu:1"])
+
+
 def test_bad_yaml_is_one_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epochs: [1\n")
@@ -126,12 +176,12 @@ def test_null_section_is_its_defaults_everywhere(tmp_path):
 
 def test_a_section_given_a_value_is_one_line_naming_a_key_and_null():
     with pytest.raises(ConfigError) as err:
-        resolve_config(overrides=["stop.early_stopping=5", "model=mlp"])
+        resolve_config(overrides=["stop.early_stopping=5", "model=[mlp]"])
     lines = str(err.value).splitlines()
     assert sorted(lines, reverse=True) == [
         "stop.early_stopping must be a mapping of keys to values. Got 5. Set its keys one by one "
-        "(e.g. --set stop.early_stopping.patience=...), or null for its defaults.",
-        "model must be a mapping of keys to values. Got 'mlp'. Set its keys one by one (e.g. --set model.name=...), "
+        "(e.g. --set stop.early_stopping.patience=...), or null for its defaults (off).",
+        "model must be a mapping of keys to values. Got ['mlp']. Set its keys one by one (e.g. --set model.name=...), "
         "or null for its defaults."]
 
 

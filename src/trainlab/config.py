@@ -35,7 +35,8 @@ class _Section(BaseModel):
     @classmethod
     def _no_true_false_for_numbers(cls, v: Any, info: Any) -> Any:
         # pydantic takes true as 1 and false as 0 for a number: ``batch_size: true`` would train on batches of one
-        if isinstance(v, bool) and not _takes_bool(cls.model_fields[info.field_name].annotation):
+        kind = cls.model_fields[info.field_name].annotation
+        if isinstance(v, bool) and not _takes_bool(kind) and not _is_section(kind):  # a section says it takes keys
             raise PydanticCustomError("true_false", "a number, not true or false")
         return v
 
@@ -44,10 +45,24 @@ class _Section(BaseModel):
     def _null_section_is_its_defaults(cls, data: Any) -> Any:
         # ``--set stop.early_stopping=null`` or a YAML section left empty (``augment:`` with every key
         # commented out) means "this section's defaults"; for the stop rules and augmentation that is "off".
-        if isinstance(data, dict) and any(v is None for v in data.values()):
-            return {k: {} if v is None and k in cls.model_fields and _is_section(cls.model_fields[k].annotation)
-                    else v for k, v in data.items()}
+        # A name for a section that has one (``--set optimizer=adamw``, ``loss: mse``) is that section's name, as
+        # tl.fit(optimizer="adamw") is.
+        if isinstance(data, dict) and any(v is None or isinstance(v, str) for v in data.values()):
+            return {k: section_value(cls.model_fields[k].annotation, v) if k in cls.model_fields else v
+                    for k, v in data.items()}
         return data
+
+
+def section_value(annotation: Any, value: Any) -> Any:
+    """What a value given for a field of type ``annotation`` means when the field is a section: None → its
+    defaults ({}), a string → its ``name`` where it has one ({"name": value}); anything else as given."""
+    if not _is_section(annotation):
+        return value
+    if value is None:
+        return {}
+    if isinstance(value, str) and "name" in annotation.model_fields:
+        return {"name": value}
+    return value
 
 
 def _stored(info: ValidationInfo) -> bool:
@@ -473,7 +488,9 @@ class TrainConfig(_Section):
     @classmethod
     def _device(cls, v: str) -> str:
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
-            raise PydanticCustomError("device", "one of auto, cpu, cuda, cuda:N, mps")
+            gpu = re.fullmatch(r"gpu(:\d+)?", v.strip().lower())  # Keras' and Lightning's word for it
+            raise PydanticCustomError("device", "one of auto, cpu, cuda, cuda:N, mps" + (
+                f" (torch calls an NVIDIA GPU {'cuda' + (gpu.group(1) or '')!r})" if gpu else ""))
         return v
 
     @model_validator(mode="after")
@@ -533,6 +550,36 @@ def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
 ALL_KEYS = _field_names(TrainConfig)
 
 
+def nearest_keys(key: str) -> list[str]:
+    """The config keys someone who typed ``key`` most likely meant: a close spelling of a key of the section it
+    names (``optimizer.nam``, ``epoch``), else the keys whose last part it is (``lr`` → ``optimizer.lr``), else the
+    closest spelling of the whole key or of its last part anywhere (``optimzer.lr``, ``moment`` →
+    ``optimizer.momentum``). Empty when nothing is near (``optimizer.foo``)."""
+    parent, _, leaf = key.rpartition(".")
+    if not parent or parent in ALL_KEYS:
+        here = {k.rpartition(".")[2]: k for k in ALL_KEYS if k.rpartition(".")[0] == parent}
+        close = difflib.get_close_matches(leaf, list(here), n=1, cutoff=0.75)
+        if close:
+            return [here[close[0]]]
+    same = [k for k in ALL_KEYS if k.rpartition(".")[2] == leaf]
+    if same:
+        return same[:3]
+    if parent in ALL_KEYS:  # a section it does not have: its keys are listed instead
+        return []
+
+    def score(k: str) -> float:
+        whole = difflib.SequenceMatcher(None, key, k).ratio()
+        last = difflib.SequenceMatcher(None, leaf, k.rpartition(".")[2]).ratio()
+        return max(whole if whole >= 0.6 else 0.0, last if last >= 0.75 else 0.0)
+
+    best = max(ALL_KEYS, key=score)
+    return [best] if score(best) > 0 else []
+
+
+def _did_you_mean(keys: list[str]) -> str:
+    return f"Did you mean {' or '.join(repr(k) for k in keys)}?"
+
+
 def _default_of(loc: tuple) -> Any:
     node: Any = TrainConfig
     for part in loc:
@@ -581,14 +628,16 @@ def _format_error(err: dict) -> str:
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
         candidates = [k for k in ALL_KEYS if k.rsplit(".", 1)[0] == parent or "." not in k and not parent]
-        close = difflib.get_close_matches(field, ALL_KEYS, n=1, cutoff=0.6)
-        hint = f"Did you mean {close[0]!r}?" if close else f"Valid keys here: {', '.join(sorted(candidates))}."
+        near = nearest_keys(field)
+        hint = _did_you_mean(near) if near else f"Valid keys here: {', '.join(sorted(candidates))}."
         return f"{field} is not a config key. {hint}"
     constraint = " or ".join(dict.fromkeys(_constraint(e) for e in err.get("branches", [err])))
     default = _default_of(loc)
     if kind in ("model_type", "model_attributes_type"):
         first = next((k for k in ALL_KEYS if k.startswith(field + ".")), field + ".<key>")
-        fix = f"Set its keys one by one (e.g. --set {first}=...), or null for its defaults"
+        off = field.startswith("stop.") or field == "data.augment"  # their defaults are "off"
+        fix = f"Set its keys one by one (e.g. --set {first}=...), or null for its defaults" + (
+            " (off)" if off else "")
     elif default is not None:
         fix = f"Use a valid value such as the default {default!r}"
     else:
@@ -666,18 +715,24 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     if key not in ALL_KEYS:
-        close = difflib.get_close_matches(key, ALL_KEYS, n=1, cutoff=0.6)
-        hint = f"Did you mean {close[0]!r}?" if close else "See every key with 'trainlab train --print-config'."
+        near, parent = nearest_keys(key), key.rpartition(".")[0]
+        here = [k for k in ALL_KEYS if k.rpartition(".")[0] == parent] if parent in ALL_KEYS else []
+        hint = (_did_you_mean(near) if near else f"Valid keys here: {', '.join(here)}." if here else
+                "See every key with 'trainlab train --print-config'.")
         raise ConfigError(f"{key} is not a config key. Got {key}={shown(value)}. {hint}")
-    node = raw
+    node, kind = raw, TrainConfig
     parts = key.split(".")
     for part in parts[:-1]:
-        child = node.get(part)
+        kind = kind.model_fields[part].annotation
+        child = section_value(kind, node.get(part))  # optimizer=adamw, then optimizer.lr=0.01: both kept
         if not isinstance(child, dict):
             child = {}
-            node[part] = child
+        node[part] = child
         node = child
-    node[parts[-1]] = value
+    last = parts[-1]
+    if isinstance(node.get(last), dict) and isinstance(value, str):  # optimizer.lr=0.01, then optimizer=adamw
+        value = {**node[last], **section_value(kind.model_fields[last].annotation, value)}
+    node[last] = value
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
