@@ -85,6 +85,11 @@ def test_a_name_given_for_a_section_is_that_sections_name(tmp_path):
         resolve_config(overrides=["stop.early_stopping=on"])  # YAML's on: not "a number, not true or false"
 
 
+def test_a_path_is_its_string(tmp_path):
+    cfg = resolve_config(overrides={"out_dir": tmp_path / "runs", "data.dir": tmp_path})
+    assert (cfg.out_dir, cfg.data.dir) == (str(tmp_path / "runs"), str(tmp_path))
+
+
 def test_a_gpu_is_cuda():
     with pytest.raises(ConfigError, match=r"^device must be one of auto, cpu, cuda, cuda:N, mps \(torch calls an "
                                           r"NVIDIA GPU 'cuda:1'\)\. Got 'gpu:1'\."):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import os
 import re
 import typing
 from pathlib import Path
@@ -38,6 +39,8 @@ class _Section(BaseModel):
         kind = cls.model_fields[info.field_name].annotation
         if isinstance(v, bool) and not _takes_bool(kind) and not _is_section(kind):  # a section says it takes keys
             raise PydanticCustomError("true_false", "a number, not true or false")
+        if isinstance(v, os.PathLike):  # out_dir=Path("runs"), data.dir=tmp_path: a path is its string
+            return os.fspath(v)
         return v
 
     @model_validator(mode="before")
@@ -845,5 +848,11 @@ def cut_short(text: str) -> bool:
 
 
 def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """A copy of ``cfg`` with dotted-key changes, validated: ``replace(cfg, **{"optimizer.lr": 0.05})``."""
-    return resolve_config(base=config_to_dict(cfg), overrides=changes)
+    """A copy of ``cfg`` with dotted-key changes, validated: ``replace(cfg, **{"optimizer.lr": 0.05})``.
+
+    The copy's top-level keys count as set where ``cfg``'s were or a change sets them (``model_fields_set``: a
+    default left alone stays a default, e.g. the batch_size that train.run fits to a small training split)."""
+    new = resolve_config(base=config_to_dict(cfg), overrides=changes)
+    given = set(cfg.model_fields_set) | {key.split(".", 1)[0] for key in changes}
+    object.__setattr__(new, "__pydantic_fields_set__", given & set(new.model_fields_set))  # frozen: set it as pydantic does
+    return new

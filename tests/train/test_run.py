@@ -419,6 +419,26 @@ def test_several_config_and_data_problems_are_one_line_naming_each(make_cfg):
     assert " (2) data.augment must be off for non-image data." in text
 
 
+def test_the_default_batch_size_on_a_smaller_training_split_is_the_whole_split(tmp_path, capsys):
+    # Keras, skorch and a DataLoader train 150 rows with their default batch size; trainlab's default (256) then
+    # becomes the whole split, said once, and the run's config keeps the size used (a resume trains the same).
+    import numpy as np
+
+    import trainlab as tl
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    run = tl.fit(None, (x, y), val=0.2, epochs=2, out_dir=tmp_path, verbose=True, report=False)
+    out = capsys.readouterr().out
+    assert "note: batch_size=120, the whole training split: the default 256 is more than its 120 examples" in out
+    assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["batch_size"] == 120
+    assert [len(r) for r in run.history] == [len(run.history[0])] * 2 and run.summary["steps"] is not None
+    with pytest.raises(Exception, match=r"^batch_size must be <= the number of training examples \(120\)\. "
+                                        r"Got 256\."):
+        tl.fit(None, (x, y), val=0.2, epochs=1, batch_size=256, out_dir=tmp_path, verbose=False, report=False)
+
+
 def test_micro_batch_trains_the_same_updates_in_smaller_passes(tmp_path):
     """speed.micro_batch (gradient accumulation): the same updates as whole batches, within float tolerance, with
     no forward pass over more than micro_batch examples; the steps say why they are eager."""

@@ -53,6 +53,7 @@ class Prepared:
     threads: int
     custom_model: str | None = None  # class name of a user nn.Module (None: built from cfg.model)
     compiled: nn.Module | None = None  # the torch.compile wrapper of ``model`` the user passed: the steps call it
+    notes: list[str] = field(default_factory=list)  # lines said once before the first epoch (settings made here)
 
     def data_info(self) -> dict[str, Any]:
         """What predict/evaluate need to rebuild the model and read new inputs, saved in checkpoints."""
@@ -224,6 +225,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     loss = resolve_loss(loss_name, bundle.task, bundle.n_classes)
     if not cfg.loss.from_logits:
         loss = on_probabilities(loss)
+    cfg, notes = _whole_split_batches(cfg, len(bundle.train))
     check_data(cfg, bundle, loss)
     if isinstance(cfg.loss.class_weights, dict):  # {class: weight}: one weight per class, as the run keeps it
         cfg = replace(cfg, **{"loss.class_weights": weights_by_class(cfg.loss.class_weights, bundle.class_names,
@@ -264,7 +266,19 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
-    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom, compiled)
+    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom, compiled, notes)
+
+
+def _whole_split_batches(cfg: TrainConfig, n: int) -> tuple[TrainConfig, list[str]]:
+    """The default batch_size (the classic recipe's 256) on a training split of fewer examples: batches of the
+    whole split, said in a note, as Keras, skorch and a DataLoader train a small dataset with their defaults. The
+    run's config.yaml keeps the size used. A batch_size that was set stays the user's, and check_data refuses one
+    larger than the split (the run would not do what it says)."""
+    if cfg.batch_size <= n or "batch_size" in cfg.model_fields_set or n < 1:
+        return cfg, []
+    note = (f"note: batch_size={n}, the whole training split: the default {cfg.batch_size} is more than its {n} "
+            f"examples (set batch_size to choose)")
+    return replace(cfg, batch_size=n), [note]
 
 
 def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
@@ -400,7 +414,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
             note = precision.emulated_note(cfg.speed.precision, p.device)
-            loggers.append(ConsoleLogger(console, bar, notes=[note] if note else []))
+            loggers.append(ConsoleLogger(console, bar, notes=[*p.notes, *([note] if note else [])]))
         writers: list[Callback] = [checkpointer, *loggers] if ranks.main else []  # the other ranks write nothing
         all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
