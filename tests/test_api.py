@@ -108,6 +108,32 @@ def test_fit_returns_history_diagnosis_evaluate_predict(opts):
     assert summary["test"]["test_acc"] == pytest.approx(ev["test_acc"])
 
 
+def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
+    # as Keras' model.evaluate(X, y): read as the test set is (text labels to the training classes, normalisation)
+    x, y = _xy()
+    xt, yt = _xy(100, seed=1)
+    words = np.array(["no", "yes"])
+    run = tl.fit(Net(), (x.numpy(), words[y]), test=(xt.numpy(), words[yt]), normalize=True, **opts)
+    test = run.evaluate()
+    ev = run.evaluate(xt.numpy(), words[yt])
+    assert ev == {"loss": pytest.approx(test["test_loss"], abs=1e-6), "acc": pytest.approx(test["test_acc"]),
+                  "n": 100, "epoch": test["epoch"]}
+    assert run.evaluate((xt[:40].numpy(), words[yt[:40]]))["n"] == 40  # one (X, y) pair, as fit takes data
+    with pytest.raises(DataError, match=r"^y must be one of the training classes \['no', 'yes'\]\. Got 'maybe'\."):
+        run.evaluate(xt[:3].numpy(), np.array(["no", "maybe", "yes"]))
+    with pytest.raises(DataError, match=r"^X must be shaped \(N, 4\) like the training inputs\. Got shape \(3, 2\)"):
+        run.evaluate(xt[:3, :2].numpy(), words[yt[:3]])
+    named = tl.fit(data="circle", **opts)  # a dataset trainlab loads: X as its inputs, y as class ids
+    from trainlab.data.toy import make_toy
+
+    xc, yc = make_toy("circle", 200, noise=0.0, seed=5)
+    m = named.evaluate(xc, yc)
+    best = tl.load(named.run_dir)
+    assert m["acc"] == pytest.approx(float((best(xc).argmax(1) == yc).float().mean()), abs=1e-6) and m["n"] == 200
+    with pytest.raises(DataError, match=r"^y must be class ids 0\.\.1, one per example\."):
+        named.evaluate(xc, yc + 5)
+
+
 def test_load_needs_and_uses_the_users_module(opts):
     x, y = _xy()
     run = tl.fit(Net(), (x, y), **opts)

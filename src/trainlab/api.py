@@ -189,15 +189,57 @@ class Run:
 
         return curves_figure(list(self.history), self.summary)
 
-    def evaluate(self) -> dict[str, Any]:
-        """Test metrics of the best checkpoint. The test set is opened here (or was, once, at the end of fit)."""
-        if self.summary.get("test"):
-            return dict(self.summary["test"])
-        if not self._bundle.test.available:
-            raise ConfigError("test must be given to evaluate. Got no test set. Pass test=(X_test, y_test) to fit.")
-        from trainlab.train.run import test_best
+    def evaluate(self, x: Any = None, y: Any = None) -> dict[str, Any]:
+        """Metrics of the best checkpoint: on the sealed test set (no arguments; opened here, or once at the end of
+        fit), or on examples you pass, as Keras' ``model.evaluate(X, y)``: ``run.evaluate(X, y)``,
+        ``run.evaluate((X, y))``, or what ``fit`` takes as data (a DataFrame read with fit's ``target``, a
+        Dataset). Those are read as the test set is: the training classes, columns and normalisation. Returns
+        {"loss", "acc" (classification), "n", "epoch"} for passed examples, {"test_loss", "test_acc", "epoch",
+        "n"} for the test set."""
+        if x is None and y is None:
+            if self.summary.get("test"):
+                return dict(self.summary["test"])
+            if not self._bundle.test.available:
+                raise ConfigError("test must be given to evaluate. Got no test set. Pass test=(X_test, y_test) to fit, "
+                                  "or the examples to run.evaluate(X, y).")
+            from trainlab.train.run import test_best
 
-        return test_best(self._prepared, self.run_dir)
+            return test_best(self._prepared, self.run_dir)
+        from trainlab.train.loop import evaluate
+        from trainlab.train.run import best_model, on_device
+
+        p = self._prepared
+        split = on_device(self._examples(x if y is None else (x, y)), p.device)
+        model, epoch = best_model(p, self.run_dir)
+        classification = p.bundle.task == "classification"
+        m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, classification, p.device)
+        return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(split), "epoch": epoch}
+
+    def _examples(self, data: Any) -> Any:
+        """(X, y) passed to ``evaluate`` as a Split the model scores like its validation split."""
+        if self._bundle.read is not None:  # fit's in-memory data: read as its test set would be
+            return self._bundle.read(data)
+        import numpy as np
+
+        from trainlab.data.base import Split
+
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise DataError(problem("data", "(X, y) for a run trained on a named dataset", data,
+                                    "Pass run.evaluate(X, y)"))
+        x, y = data
+        xt = self._inputs(x)
+        yt = torch.as_tensor(np.asarray(y))
+        if len(yt) != len(xt):
+            raise DataError(f"y must be one target per row of X. Got {len(yt)} targets for {len(xt)} rows. "
+                            "Pass X and y of the same length.")
+        if self._bundle.task == "regression":
+            yt = yt.float()
+            return Split(xt, yt if yt.ndim > 1 or self._bundle.n_targets == 1 else yt.reshape(len(yt), -1))
+        n = int(self._bundle.n_classes or 0)
+        if yt.ndim != 1 or yt.is_floating_point() and not bool((yt == yt.round()).all()) or len(yt) and (
+                int(yt.min()) < 0 or int(yt.max()) >= n):
+            raise DataError(problem("y", f"class ids 0..{n - 1}, one per example", y, "Pass labels shaped (N,)"))
+        return Split(xt, yt.long())
 
     def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> FixResult:
         """Try the verdict's top remedy as a new run (same seed, data, split and starting weights) and judge it
@@ -226,19 +268,15 @@ class Run:
         return export_run(self.run_dir, fmt, out, model=self.model)
 
     @torch.inference_mode()
-    def predict(self, x: Any, proba: bool = False) -> Any:
-        """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
-        from trainlab.train.losses import predict_classes
-
+    def _inputs(self, x: Any) -> torch.Tensor:
+        """``x`` (one example or a batch, an array, tensor or list) as the model's inputs, checked and normalised
+        as in training."""
+        from trainlab.data.features import model_inputs
         from trainlab.data.memory import as_inputs
 
-        from trainlab.data.features import model_inputs
-        from trainlab.models import device_of
-
-        p = self._prepared
-        stats = p.bundle.stats
+        stats = self._prepared.bundle.stats
         feats = stats.get("features")  # trained on data.features: X holds the raw points, as for trainlab predict
-        shape = (len(feats["columns"]),) if feats else tuple(p.bundle.input_shape)
+        shape = (len(feats["columns"]),) if feats else tuple(self._prepared.bundle.input_shape)
         xt = as_inputs(x)
         if tuple(xt.shape) == shape or (xt.shape[1:] == (1,) and (len(xt),) == shape):
             xt = xt.reshape(1, *shape)  # one example without a batch dimension
@@ -249,7 +287,15 @@ class Run:
                                 f"Pass an array shaped (N, {shape[0]}).")
             raise DataError(f"X must have examples of shape {shape}, as in training. Got {tuple(xt.shape)}. "
                             "Pass an array shaped (N, *example shape).")
-        xt = model_inputs(xt, stats)
+        return model_inputs(xt, stats)
+
+    def predict(self, x: Any, proba: bool = False) -> Any:
+        """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
+        from trainlab.models import device_of
+        from trainlab.train.losses import predict_classes
+
+        p = self._prepared
+        xt = self._inputs(x)
         was = self.model.training
         self.model.eval()
         out = self.model(xt.to(device_of(self.model))).cpu()  # where the model is now (a user may move it)

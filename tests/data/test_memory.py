@@ -682,3 +682,14 @@ def test_a_sparse_matrix_is_read_dense_when_it_fits():
         bundle_from_data((sparse.csr_matrix((100_000, 50_000), dtype=np.float32), np.zeros(100_000)))
     assert str(err.value).startswith("X must be at most max_bytes=4,294,967,296 bytes as a dense float32 array. "
                                      "Got a csr_matrix of shape (100000, 50000) (20,000,000,000 bytes dense).")
+
+
+def test_a_read_only_array_is_copied_and_a_writable_one_shared():
+    # a pandas column under copy-on-write or a memory map is read-only: torch would share it and warn (once per
+    # process) that writing to it is undefined behaviour; it is copied instead
+    ro = np.arange(12, dtype=np.float32).reshape(4, 3)
+    ro.setflags(write=False)
+    t = memory._float32(ro)
+    assert not np.shares_memory(t.numpy(), ro) and t.tolist() == ro.tolist()
+    rw = np.arange(12, dtype=np.float32).reshape(4, 3)
+    assert np.shares_memory(memory._float32(rw).numpy(), rw)  # no copy of a user's big writable array

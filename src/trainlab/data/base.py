@@ -117,6 +117,9 @@ class DataBundle:
     # Statistics from the training split (normalisation mean/std...), saved with the run for predict.
     stats: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    # Another set of examples (X, y) read as the test set would be: the training classes, columns and
+    # normalisation (Run.evaluate on data passed later). None: the run's dataset has no such reader.
+    read: Callable[[Any], Split] | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_targets(self) -> int:

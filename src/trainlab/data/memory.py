@@ -161,6 +161,13 @@ def _dense(v: Any, field: str, max_bytes: int) -> np.ndarray:
     return v.astype(np.float32).toarray()
 
 
+def _float32(a: np.ndarray) -> torch.Tensor:
+    """``a`` as a float32 tensor, sharing its memory where it can; a read-only array (a pandas column under
+    copy-on-write, a memory map) is copied, instead of torch's warning that writing to it is undefined."""
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+
 def _inputs(v: Any, field: str, max_bytes: int = 4 << 30) -> torch.Tensor:
     """Inputs as float32 (N, ...): image shapes kept as given, (N,) made (N, 1); a sparse matrix made dense."""
     if _is_sparse(v):
@@ -179,7 +186,7 @@ def _inputs(v: Any, field: str, max_bytes: int = 4 << 30) -> torch.Tensor:
         if a.dtype.kind not in "biuf":
             raise DataError(problem(field, "numeric", a.reshape(-1)[0].item() if a.size else a.dtype.str,
                                     "Encode text and categories as numbers (e.g. one-hot) first"))
-        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        x = _float32(a)
     if x.ndim == 0:
         raise _fail(field, "one row per example", "a single number", "Pass an array shaped (N, ...)")
     x = x[:, None] if x.ndim == 1 else x
@@ -527,7 +534,7 @@ def _to_split(arrays: _Arrays, spec: _Spec, prefix: str) -> Split:
     if arrays.y.dtype.kind not in "biuf":
         raise DataError(problem(f"{prefix}y", "numbers for task='regression'", arrays.y.reshape(-1)[0].item(),
                                 "Use task='classification' or 'auto' for text labels"))
-    y = torch.from_numpy(np.ascontiguousarray(arrays.y, dtype=np.float32))
+    y = _float32(arrays.y)
     _check_finite(y, f"{prefix}y")  # float64 targets beyond float32's range become Inf here
     if tuple(y.shape[1:]) != spec.y_tail:
         raise _fail(f"{prefix}y", f"shaped (N, {', '.join(map(str, spec.y_tail))}) like the training targets"
@@ -623,6 +630,11 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         train, val_split = Split(std(train.x), train.y), Split(std(val_split.x), val_split.y)
         transform, stats["normalize"] = std, std.state_dict()
 
+    def read(obj: Any) -> Split:
+        """Examples passed later (Run.evaluate) as the test set is read: same classes, columns, normalisation."""
+        split = _to_split(_read(obj, _kind(obj, "data"), "", columns=arrays.columns, **opts), spec, "")
+        return Split(transform(split.x), split.y) if transform is not None else split
+
     return DataBundle(
         train=train, val=val_split, test=SealedTest(test_load, transform, available=test is not None),
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None, input_shape=spec.input_shape,
@@ -630,6 +642,7 @@ def bundle_from_data(data: Any, *, target: str | None = None, val: float | tuple
         feature_names=[str(c) for c in arrays.columns] if arrays.columns is not None else None,
         stats=stats, meta={"source": "memory", "kind": kind, **({"streamed": STREAMED_RANDOM} if redrawn else {}),
                            **({"labels": ONE_HOT} if one_hot else {})},
+        read=read,
     )
 
 
@@ -766,7 +779,7 @@ class _Encoder:
         y = np.asarray(ys)
         if self.spec.task == "classification":
             return _encode(y, self.spec, "y")
-        return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        return _float32(y)
 
 
 def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, stratify: bool,

@@ -516,15 +516,21 @@ def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], s
     return state.epoch + 1
 
 
-def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
-    """Open the sealed test split (the only place training does) and score the best checkpoint on it."""
+def best_model(p: Prepared, run_dir: Path) -> tuple[nn.Module, int]:
+    """A copy of the run's model with the weights of its best checkpoint, on the run's device, and that epoch."""
     ckpt = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=p.device)
     model = copy.deepcopy(p.model)  # same architecture, built-in or the user's own module
     model.load_state_dict(ckpt["model"])
+    return model, int(ckpt["epoch"])
+
+
+def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
+    """Open the sealed test split (the only place training does) and score the best checkpoint on it."""
+    model, epoch = best_model(p, run_dir)
     split = on_device(p.bundle.test.open(), p.device)
     _read_by_workers(split, p.cfg, p.device)  # a streamed test set is read as the training set was
     m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
-    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": int(ckpt["epoch"]), "n": len(split)}
+    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": epoch, "n": len(split)}
     if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
         out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
     return out
