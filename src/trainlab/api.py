@@ -267,7 +267,6 @@ class Run:
 
         return export_run(self.run_dir, fmt, out, model=self.model)
 
-    @torch.inference_mode()
     def _inputs(self, x: Any) -> torch.Tensor:
         """``x`` (one example or a batch, an array, tensor or list) as the model's inputs, checked and normalised
         as in training."""
@@ -289,6 +288,7 @@ class Run:
                             "Pass an array shaped (N, *example shape).")
         return model_inputs(xt, stats)
 
+    @torch.inference_mode()
     def predict(self, x: Any, proba: bool = False) -> Any:
         """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
         from trainlab.models import device_of
