@@ -55,6 +55,22 @@ def test_an_unknown_key_names_the_key_that_was_meant(key, meant):
     assert str(info.value) == f"{key} is not a config key. Got {key}=1. Did you mean {meant}?"
 
 
+@pytest.mark.parametrize("key, hint", [  # Keras' and Lightning's names: ours, and what theirs is
+    ("learning_rate", "Did you mean 'optimizer.lr'? (the optimizer's learning_rate)"),
+    ("accelerator", "Did you mean 'device'? (Lightning's accelerator: device='cuda' or 'cpu')"),
+])
+def test_another_librarys_name_names_ours(key, hint):
+    with pytest.raises(ConfigError) as info:
+        resolve_config(overrides=[f"{key}=1"])
+    assert str(info.value) == f"{key} is not a config key. Got {key}=1. {hint}"
+
+
+def test_a_key_trainlab_needs_none_of_says_why():
+    with pytest.raises(ConfigError, match=r"^metrics is not a config key\. Got metrics=\['accuracy'\]\. Keras' "
+                                          r"metrics: trainlab records the loss and, for classes, the accuracy"):
+        resolve_config(overrides=["metrics=[accuracy]"])
+
+
 def test_an_unknown_key_of_a_section_lists_that_sections_keys(tmp_path):
     with pytest.raises(ConfigError) as info:
         resolve_config(overrides=["optimizer.foo=1"])

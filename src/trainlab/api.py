@@ -17,51 +17,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import nn
 
-from trainlab.config import ALL_KEYS, TrainConfig, config_source, config_to_dict, read_yaml, resolve_config
+from trainlab.config import (ALIASES, ALL_KEYS, OTHER_NAMES, SECTIONS, TrainConfig, config_source, config_to_dict,
+                              read_yaml, resolve_config)
 from trainlab.errors import ConfigError, DataError, problem, shown
 from trainlab.train.callbacks import Callback
 
 if TYPE_CHECKING:
     from trainlab.remedy import FixResult
-
-# Short keyword → config key. Every config key also works dotted or with "__".
-ALIASES = {
-    "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
-    "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
-    "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
-    "from_logits": "loss.from_logits",
-
-    "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
-    "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
-    "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
-    "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
-    "precision": "speed.precision", "workers": "speed.workers", "micro_batch": "speed.micro_batch",
-}
-# Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is);
-# ours None: trainlab does it without an option
-OTHER_NAMES = {
-    "validation_split": ("val", "Keras' validation_split: val=0.2 carves the same fraction"),
-    "validation_data": ("val", "Keras' validation_data: val=(X_val, y_val)"),
-    "learning_rate": ("lr", "the optimizer's learning_rate"),
-    "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
-    "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
-    "num_workers": ("workers", "DataLoader's num_workers"),
-    "criterion": ("loss", "skorch's criterion: loss=nn.CrossEntropyLoss() or loss='cross_entropy'"),
-    "class_weight": ("class_weights", "Keras' class_weight: class_weights={0: 1, 1: 5} takes the same dict, or a "
-                     "list of one weight per class, or 'balanced'"),
-    "gradient_clip_val": ("grad_clip", "Lightning's gradient_clip_val: the gradients' global norm is clipped to it"),
-    "clip_grad_norm": ("grad_clip", "torch's clip_grad_norm_: the gradients' global norm is clipped to it"),
-    "patience": ("early_stopping", "early_stopping=dict(patience=3)"),
-    "metrics": (None, "Keras' metrics: trainlab records the loss and, for classes, the accuracy of every split each "
-                "epoch (run.history); leave it out"),
-    "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
-                                "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
-    "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
-                                    "batch_size=b is batch_size=k*b, micro_batch=b"),
-}
-SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
-            "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
-
 
 # Config keys that ``fit`` takes as its own parameters rather than as options.
 FIT_PARAMETERS = {"data.task": "task"}

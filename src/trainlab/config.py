@@ -552,6 +552,46 @@ def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 ALL_KEYS = _field_names(TrainConfig)
 
+# tl.fit's short keywords → config keys (every config key also works dotted or with "__"). Here, beside the keys,
+# so that an unknown key on the command line or in a file is pointed to the same place.
+ALIASES = {
+    "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
+    "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
+    "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
+    "from_logits": "loss.from_logits",
+
+    "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
+    "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
+    "dropout": "model.dropout", "batchnorm": "model.batchnorm", "init": "model.init", "init_std": "model.init_std",
+    "dataset": "data.name", "data_dir": "data.dir", "normalize": "data.normalize", "limit": "data.limit",
+    "precision": "speed.precision", "workers": "speed.workers", "micro_batch": "speed.micro_batch",
+}
+# Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is);
+# ours None: trainlab does it without an option
+OTHER_NAMES = {
+    "validation_split": ("val", "Keras' validation_split: val=0.2 carves the same fraction"),
+    "validation_data": ("val", "Keras' validation_data: val=(X_val, y_val)"),
+    "learning_rate": ("lr", "the optimizer's learning_rate"),
+    "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
+    "accelerator": ("device", "Lightning's accelerator: device='cuda' or 'cpu'"),
+    "num_workers": ("workers", "DataLoader's num_workers"),
+    "criterion": ("loss", "skorch's criterion: loss=nn.CrossEntropyLoss() or loss='cross_entropy'"),
+    "class_weight": ("class_weights", "Keras' class_weight: class_weights={0: 1, 1: 5} takes the same dict, or a "
+                     "list of one weight per class, or 'balanced'"),
+    "gradient_clip_val": ("grad_clip", "Lightning's gradient_clip_val: the gradients' global norm is clipped to it"),
+    "clip_grad_norm": ("grad_clip", "torch's clip_grad_norm_: the gradients' global norm is clipped to it"),
+    "patience": ("early_stopping", "early_stopping=dict(patience=3)"),
+    "metrics": (None, "Keras' metrics: trainlab records the loss and, for classes, the accuracy of every split each "
+                "epoch (run.history); leave it out"),
+    "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
+                                "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
+    "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
+                                    "batch_size=b is batch_size=k*b, micro_batch=b"),
+}
+SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
+            "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
+
+
 
 def nearest_keys(key: str) -> list[str]:
     """The config keys someone who typed ``key`` most likely meant: a close spelling of a key of the section it
@@ -581,6 +621,22 @@ def nearest_keys(key: str) -> list[str]:
 
 def _did_you_mean(keys: list[str]) -> str:
     return f"Did you mean {' or '.join(repr(k) for k in keys)}?"
+
+
+def key_hint(key: str) -> str | None:
+    """"Did you mean ...?" for an unknown config key: the keys with its last part, else the key another library's
+    name stands for (``learning_rate`` → ``optimizer.lr``: OTHER_NAMES, with what theirs is; ``metrics``: why none
+    is needed), else a near spelling (nearest_keys). None: nothing near."""
+    leaf = key.rpartition(".")[2]
+    if key in OTHER_NAMES and not any(k.rpartition(".")[2] == leaf for k in ALL_KEYS):
+        ours, theirs = OTHER_NAMES[key]
+        dotted = ALIASES.get(ours, SECTIONS.get(ours, ours)) if ours else None
+        if dotted in ALL_KEYS:
+            return f"Did you mean {dotted!r}? ({theirs})"
+        if ours is None:
+            return f"{theirs[:1].upper()}{theirs[1:]}."
+    near = nearest_keys(key)
+    return _did_you_mean(near) if near else None
 
 
 def _default_of(loc: tuple) -> Any:
@@ -631,8 +687,7 @@ def _format_error(err: dict) -> str:
     if kind == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
         candidates = [k for k in ALL_KEYS if k.rsplit(".", 1)[0] == parent or "." not in k and not parent]
-        near = nearest_keys(field)
-        hint = _did_you_mean(near) if near else f"Valid keys here: {', '.join(sorted(candidates))}."
+        hint = key_hint(field) or f"Valid keys here: {', '.join(sorted(candidates))}."
         return f"{field} is not a config key. {hint}"
     constraint = " or ".join(dict.fromkeys(_constraint(e) for e in err.get("branches", [err])))
     default = _default_of(loc)
@@ -718,10 +773,10 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     if key not in ALL_KEYS:
-        near, parent = nearest_keys(key), key.rpartition(".")[0]
+        parent = key.rpartition(".")[0]
         here = [k for k in ALL_KEYS if k.rpartition(".")[0] == parent] if parent in ALL_KEYS else []
-        hint = (_did_you_mean(near) if near else f"Valid keys here: {', '.join(here)}." if here else
-                "See every key with 'trainlab train --print-config'.")
+        hint = (key_hint(key) or (f"Valid keys here: {', '.join(here)}." if here else
+                                  "See every key with 'trainlab train --print-config'."))
         raise ConfigError(f"{key} is not a config key. Got {key}={shown(value)}. {hint}")
     node, kind = raw, TrainConfig
     parts = key.split(".")
