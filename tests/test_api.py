@@ -132,6 +132,11 @@ def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
     assert m["acc"] == pytest.approx(float((best(xc).argmax(1) == yc).float().mean()), abs=1e-6) and m["n"] == 200
     with pytest.raises(DataError, match=r"^y must be class ids 0\.\.1, one per example\."):
         named.evaluate(xc, yc + 5)
+    from torch.utils.data import DataLoader, TensorDataset
+
+    own = tl.fit(Net(), (x, y), **opts)  # a Dataset or DataLoader, as fit takes them
+    loader = DataLoader(TensorDataset(xt, yt), batch_size=7)
+    assert own.evaluate(loader) == own.evaluate(TensorDataset(xt, yt)) == own.evaluate(xt, yt)
 
 
 def test_load_needs_and_uses_the_users_module(opts):

@@ -155,7 +155,7 @@ class Run:
         """Metrics of the best checkpoint: on the sealed test set (no arguments; opened here, or once at the end of
         fit), or on examples you pass, as Keras' ``model.evaluate(X, y)``: ``run.evaluate(X, y)``,
         ``run.evaluate((X, y))``, or what ``fit`` takes as data (a DataFrame read with fit's ``target``, a
-        Dataset). Those are read as the test set is: the training classes, columns and normalisation. Returns
+        Dataset or DataLoader). Those are read as the test set is: the training classes, columns and normalisation. Returns
         {"loss", "acc" (classification), "n", "epoch"} for passed examples, {"test_loss", "test_acc", "epoch",
         "n"} for the test set."""
         if x is None and y is None:
@@ -170,8 +170,11 @@ class Run:
         from trainlab.train.loop import evaluate
         from trainlab.train.run import best_model, on_device
 
+        from trainlab.data.memory import unwrap_loader
+
         p = self._prepared
-        split = on_device(self._examples(x if y is None else (x, y)), p.device)
+        data, _ = unwrap_loader(x if y is None else (x, y), "data")  # a DataLoader stands for its dataset, as in fit
+        split = on_device(self._examples(data), p.device)
         model, epoch = best_model(p, self.run_dir)
         classification = p.bundle.task == "classification"
         m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, classification, p.device)
