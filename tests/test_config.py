@@ -41,25 +41,18 @@ def test_unknown_yaml_key_gets_did_you_mean(tmp_path):
         resolve_config(path)
 
 
-@pytest.mark.parametrize("key, meant", [
-    ("lr", "'optimizer.lr'"),  # the last part of one key: its section named
-    ("model.lr", "'optimizer.lr'"),  # a key put in the wrong section
-    ("moment", "'optimizer.momentum'"),  # a close spelling of a last part, not of the whole (model.init, monitor)
-    ("optimzer.lr", "'optimizer.lr'"),  # a misspelled section
-    ("epoch", "'epochs'"),
-    ("stop.early_stoping.patience", "'stop.early_stopping.patience' or 'stop.convergence.patience'"),
-])
-def test_an_unknown_key_names_the_key_that_was_meant(key, meant):
-    with pytest.raises(ConfigError) as info:
-        resolve_config(overrides=[f"{key}=1"])
-    assert str(info.value) == f"{key} is not a config key. Got {key}=1. Did you mean {meant}?"
-
-
-@pytest.mark.parametrize("key, hint", [  # Keras' and Lightning's names: ours, and what theirs is
+@pytest.mark.parametrize("key, hint", [
+    ("lr", "Did you mean 'optimizer.lr'?"),  # the last part of one key: its section named
+    ("model.lr", "Did you mean 'optimizer.lr'?"),  # a key put in the wrong section
+    ("moment", "Did you mean 'optimizer.momentum'?"),  # a close last part, not a close whole (model.init, monitor)
+    ("optimzer.lr", "Did you mean 'optimizer.lr'?"),  # a misspelled section
+    ("epoch", "Did you mean 'epochs'?"),
+    ("stop.early_stoping.patience", "Did you mean 'stop.early_stopping.patience' or 'stop.convergence.patience'?"),
+    # Keras' and Lightning's names: ours, and what theirs is
     ("learning_rate", "Did you mean 'optimizer.lr'? (the optimizer's learning_rate)"),
     ("accelerator", "Did you mean 'device'? (Lightning's accelerator: device='cuda' or 'cpu')"),
 ])
-def test_another_librarys_name_names_ours(key, hint):
+def test_an_unknown_key_names_the_key_that_was_meant(key, hint):
     with pytest.raises(ConfigError) as info:
         resolve_config(overrides=[f"{key}=1"])
     assert str(info.value) == f"{key} is not a config key. Got {key}=1. {hint}"
