@@ -155,9 +155,9 @@ class Run:
         """Metrics of the best checkpoint: on the sealed test set (no arguments; opened here, or once at the end of
         fit), or on examples you pass, as Keras' ``model.evaluate(X, y)``: ``run.evaluate(X, y)``,
         ``run.evaluate((X, y))``, or what ``fit`` takes as data (a DataFrame read with fit's ``target``, a
-        Dataset or DataLoader). Those are read as the test set is: the training classes, columns and normalisation. Returns
-        {"loss", "acc" (classification), "n", "epoch"} for passed examples, {"test_loss", "test_acc", "epoch",
-        "n"} for the test set."""
+        Dataset or DataLoader). Those are read as the test set is: the training classes, columns and
+        normalisation. Returns {"loss", "acc" (classification), "n", "epoch"} for passed examples,
+        {"test_loss", "test_acc", "epoch", "n"} for the test set."""
         if x is None and y is None:
             if self.summary.get("test"):
                 return dict(self.summary["test"])
@@ -167,10 +167,9 @@ class Run:
             from trainlab.train.run import test_best
 
             return test_best(self._prepared, self.run_dir)
+        from trainlab.data.memory import unwrap_loader
         from trainlab.train.loop import evaluate
         from trainlab.train.run import best_model, on_device
-
-        from trainlab.data.memory import unwrap_loader
 
         p = self._prepared
         data, _ = unwrap_loader(x if y is None else (x, y), "data")  # a DataLoader stands for its dataset, as in fit
@@ -189,8 +188,8 @@ class Run:
         from trainlab.data.base import Split
 
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
-            raise DataError(problem("data", "(X, y) for a run trained on a named dataset", data,
-                                    "Pass run.evaluate(X, y)"))
+            raise DataError(problem("data", "(X, y) tensors or arrays for a run trained on a dataset trainlab loads "
+                                            "or streams", data, "Pass run.evaluate(X, y)"))
         x, y = data
         xt = self._inputs(x)
         yt = torch.as_tensor(np.asarray(y))

@@ -592,7 +592,6 @@ SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.conver
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
 
 
-
 def nearest_keys(key: str) -> list[str]:
     """The config keys someone who typed ``key`` most likely meant: a close spelling of a key of the section it
     names (``optimizer.nam``, ``epoch``), else the keys whose last part it is (``lr`` → ``optimizer.lr``), else the
@@ -909,5 +908,5 @@ def replace(cfg: TrainConfig, **changes: Any) -> TrainConfig:
     default left alone stays a default, e.g. the batch_size that train.run fits to a small training split)."""
     new = resolve_config(base=config_to_dict(cfg), overrides=changes)
     given = set(cfg.model_fields_set) | {key.split(".", 1)[0] for key in changes}
-    object.__setattr__(new, "__pydantic_fields_set__", given & set(new.model_fields_set))  # frozen: set it as pydantic does
+    object.__setattr__(new, "__pydantic_fields_set__", given & set(new.model_fields_set))  # frozen: as pydantic does
     return new
