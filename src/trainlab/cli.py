@@ -88,7 +88,8 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
                        "  trainlab train --resume runs/<run>")
     t.add_argument("--config", help="YAML config file (keys as in --print-config)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set optimizer.lr=0.05 (repeatable)")
+                   help="override one config key, e.g. --set optimizer.lr=0.05, or name a section's choice: "
+                        "--set optimizer=adamw (repeatable)")
     t.add_argument("--data-dir", help="directory holding the dataset files (same as --set data.dir=...)")
     t.add_argument("--name", help="run name (same as --set name=...); a taken name gets a -2 suffix")
     t.add_argument("--resume", metavar="RUN", help="continue runs/<run> exactly from its last checkpoint")
