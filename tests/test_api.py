@@ -130,8 +130,9 @@ def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
     m = named.evaluate(xc, yc)
     best = tl.load(named.run_dir)
     assert m["acc"] == pytest.approx(float((best(xc).argmax(1) == yc).float().mean()), abs=1e-6) and m["n"] == 200
-    with pytest.raises(DataError, match=r"^y must be class ids 0\.\.1, one per example\."):
-        named.evaluate(xc, yc + 5)
+    for bad in (yc + 5, np.array(["a"] * 200)):  # text labels were a TypeError from torch.as_tensor
+        with pytest.raises(DataError, match=r"^y must be class ids 0\.\.1, one per example\."):
+            named.evaluate(xc, bad)
     from torch.utils.data import DataLoader, TensorDataset
 
     own = tl.fit(Net(), (x, y), **opts)  # a Dataset or DataLoader, as fit takes them

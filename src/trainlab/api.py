@@ -183,27 +183,23 @@ class Run:
         """(X, y) passed to ``evaluate`` as a Split the model scores like its validation split."""
         if self._bundle.read is not None:  # fit's in-memory data: read as its test set would be
             return self._bundle.read(data)
-        import numpy as np
-
         from trainlab.data.base import Split
+        from trainlab.data.memory import targets_beside
 
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise DataError(problem("data", "(X, y) tensors or arrays for a run trained on a dataset trainlab loads "
                                             "or streams", data, "Pass run.evaluate(X, y)"))
         x, y = data
         xt = self._inputs(x)
-        yt = torch.as_tensor(np.asarray(y))
-        if len(yt) != len(xt):
-            raise DataError(f"y must be one target per row of X. Got {len(yt)} targets for {len(xt)} rows. "
-                            "Pass X and y of the same length.")
+        ya = targets_beside(y, len(xt))  # numbers or text, no missing values, one per row
         if self._bundle.task == "regression":
-            yt = yt.float()
+            yt = torch.from_numpy(ya.astype("float32"))
             return Split(xt, yt if yt.ndim > 1 or self._bundle.n_targets == 1 else yt.reshape(len(yt), -1))
         n = int(self._bundle.n_classes or 0)
-        if yt.ndim != 1 or yt.is_floating_point() and not bool((yt == yt.round()).all()) or len(yt) and (
-                int(yt.min()) < 0 or int(yt.max()) >= n):
+        if ya.dtype.kind not in "biuf" or ya.ndim != 1 or not (ya == ya.round()).all() or len(ya) and (
+                ya.min() < 0 or ya.max() >= n):
             raise DataError(problem("y", f"class ids 0..{n - 1}, one per example", y, "Pass labels shaped (N,)"))
-        return Split(xt, yt.long())
+        return Split(xt, torch.from_numpy(ya.astype("int64")))
 
     def fix(self, *, model: nn.Module | None = None, verbose: bool | None = None, report: bool = True) -> FixResult:
         """Try the verdict's top remedy as a new run (same seed, data, split and starting weights) and judge it

@@ -425,10 +425,23 @@ def _read(obj: Any, kind: Kind, prefix: str, *, target: str | None, columns: lis
         elif hasattr(y, "to_numpy") and getattr(y, "name", None) is not None:  # a named pandas Series
             y_names = [str(y.name)]
         arrays = _Arrays(_inputs(X, f"{prefix}X", max_bytes), _targets(y, f"{prefix}y"), names, y_names)
-    if len(arrays.x) != len(arrays.y):
-        raise _fail(f"{prefix}y", f"one target per row of {prefix}X",
-                    f"{len(arrays.y)} targets for {len(arrays.x)} rows", "Pass X and y of the same length")
+    _check_lengths(len(arrays.x), len(arrays.y), prefix)
     return arrays
+
+
+def _check_lengths(rows: int, targets: int, prefix: str = "") -> None:
+    """DataError unless there is one target per row of X (``prefix``: 'val ', 'test ' name the set)."""
+    if rows != targets:
+        raise _fail(f"{prefix}y", f"one target per row of {prefix}X", f"{targets} targets for {rows} rows",
+                    "Pass X and y of the same length")
+
+
+def targets_beside(y: Any, rows: int) -> np.ndarray:
+    """Targets passed beside ``rows`` inputs (Run.evaluate on a run whose data has no reader): read and checked
+    as training targets are, one per row."""
+    a = _targets(y, "y")
+    _check_lengths(rows, len(a))
+    return a
 
 
 @dataclass(frozen=True)
@@ -675,9 +688,8 @@ def _check_test(test: Any, kind: Kind, spec: _Spec, columns: list[Any] | None, t
     if y is None:
         return
     targets = _targets(y, "test y")
-    if shape and len(targets) != shape[0]:
-        raise _fail("test y", "one target per row of test X", f"{len(targets)} targets for {shape[0]} rows",
-                    "Pass X and y of the same length")
+    if shape:
+        _check_lengths(shape[0], len(targets), "test ")
     if spec.task == "classification":
         _encode(targets, spec, "test y")
 
