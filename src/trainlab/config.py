@@ -45,7 +45,7 @@ class _Section(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _null_section_is_its_defaults(cls, data: Any) -> Any:
+    def _null_or_a_name_for_a_section(cls, data: Any) -> Any:
         # ``--set stop.early_stopping=null`` or a YAML section left empty (``augment:`` with every key
         # commented out) means "this section's defaults"; for the stop rules and augmentation that is "off".
         # A name for a section that has one (``--set optimizer=adamw``, ``loss: mse``) is that section's name, as
@@ -295,7 +295,6 @@ class LossConfig(_Section):
     # cross_entropy and bce only: false when the model's outputs are already probabilities (it ends in a softmax
     # or sigmoid), as Keras's from_logits=False: the loss then takes their log instead of applying softmax again
     from_logits: bool = True
-
 
     @field_validator("name", mode="before")
     @classmethod

@@ -19,8 +19,8 @@ class CheckpointError(TrainlabError):
 
 
 class TrainingError(TrainlabError):
-    """Training had to stop abnormally (NaN/Inf loss or gradients; OutOfMemory below); ``run_dir`` is the run it stopped and
-    ``facts`` what the loop saw before it (what broke, when, the loss and gradient-norm levels), as data."""
+    """Training had to stop abnormally (NaN/Inf loss or gradients; OutOfMemory below); ``run_dir`` is the run it
+    stopped and ``facts`` what the loop saw before it (what broke, when, the loss and gradient-norm levels), as data."""
 
     def __init__(self, message: str, run_dir: object = None, facts: dict | None = None) -> None:
         super().__init__(message)

@@ -159,7 +159,6 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
     return replace(loss, fn=fn, example_weight=lambda target: weight[target])
 
 
-
 def weights_by_class(spec: dict, class_names: list[str] | None, n_classes: int | None) -> list[float]:
     """A ``{class: weight}`` dict (Keras' and scikit-learn's class_weight) as loss.class_weights' list, one weight
     per class in order: a key is a class's name (its label as the data gives it) or, where no class has that name,
