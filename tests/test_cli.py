@@ -48,10 +48,28 @@ def test_train_evaluate_predict_csv_roundtrip(cwd, capsys):
     assert main(["evaluate", "runs/toy", "--json"]) == 0
     ev = json.loads(capsys.readouterr().out)
     assert ev["test_acc"] == pytest.approx(summary["test"]["test_acc"])  # same split, same checkpoint
+    assert main(["evaluate", "runs/toy", "--json", "--batch-size", "7"]) == 0  # the same, 7 test points per pass
+    assert json.loads(capsys.readouterr().out)["test_acc"] == pytest.approx(ev["test_acc"])
     points = _csv(cwd / "points.csv", "x1,x2", ["0,0", "4.5,0.5"])
     assert main(["predict", "runs/toy", str(points)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("input,x1,x2,class") and len(lines) == 3
+    assert main(["predict", "runs/toy", str(points), "--batch-size", "1"]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == lines
+    for verb in (["evaluate", "runs/toy"], ["predict", "runs/toy", str(points)]):
+        check_bad_input(capsys, [*verb, "--batch-size", "0"], r"^error: batch_size must be a whole number of "
+                        r"examples per pass, at least 1\. Got 0\. Pass 256, or leave it out for the run's "
+                        r"eval_batch_size \(2048\)\.$")
+
+
+def test_a_test_set_not_scored_for_memory_is_told_after_training(capsys):
+    from trainlab.cli import _print_result
+
+    _print_result({"test": None, "test_error": "the machine ran out of memory scoring the 300 test examples ...",
+                   "stop_reason": "epochs: reached 2", "wall_time": 1.0}, "runs/x")
+    assert capsys.readouterr().out.splitlines() == [
+        "test: not scored: the machine ran out of memory scoring the 300 test examples ...",
+        "stopped: epochs: reached 2 · 1.0s · run: runs/x"]
 
 
 def test_predict_images_with_probabilities(cwd, capsys):

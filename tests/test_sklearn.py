@@ -312,6 +312,17 @@ def test_options_reach_trainlab_and_may_not_shadow_parameters(blobs, tmp_path):
             TrainlabClassifier(options=clash).fit(X, y)
 
 
+def test_predict_passes_at_most_eval_batch_size_rows_with_the_same_predictions(blobs, tmp_path):
+    X, y = blobs
+    clf = TrainlabClassifier(epochs=2, out_dir=str(tmp_path)).fit(X, y)
+    whole = clf.predict_proba(X)
+    passes = []
+    clf.model_.register_forward_pre_hook(lambda m, args: passes.append(len(args[0])))
+    clf.set_params(options={"eval_batch_size": 64})  # read at predict time: no refit
+    np.testing.assert_allclose(clf.predict_proba(X), whole, rtol=0, atol=1e-12)  # float64: no batch drift
+    assert passes == [64, 64, 22]
+
+
 def test_normalize_option_standardises_predictions_too(blobs, tmp_path):
     X, y = blobs
     X = X * 500 + 1000

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import numbers
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -151,13 +153,17 @@ class Run:
 
         return curves_figure(list(self.history), self.summary)
 
-    def evaluate(self, x: Any = None, y: Any = None) -> dict[str, Any]:
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None) -> dict[str, Any]:
         """Metrics of the best checkpoint: on the sealed test set (no arguments; opened here, or once at the end of
         fit), or on examples you pass, as Keras' ``model.evaluate(X, y)``: ``run.evaluate(X, y)``,
         ``run.evaluate((X, y))``, or what ``fit`` takes as data (a DataFrame read with fit's ``target``, a
         Dataset or DataLoader). Those are read as the test set is: the training classes, columns and
-        normalisation. Returns {"loss", "acc" (classification), "n", "epoch"} for passed examples,
-        {"test_loss", "test_acc", "epoch", "n"} for the test set."""
+        normalisation. ``batch_size``: examples per pass (default the run's eval_batch_size). Returns {"loss",
+        "acc" (classification), "n", "epoch"} for passed examples, {"test_loss", "test_acc", "epoch", "n"} for the
+        test set."""
+        from trainlab.train.inference import per_pass
+
+        size = per_pass(batch_size, self._prepared.cfg.eval_batch_size)
         if x is None and y is None:
             if self.summary.get("test"):
                 return dict(self.summary["test"])
@@ -166,9 +172,9 @@ class Run:
                                   "or the examples to run.evaluate(X, y).")
             from trainlab.train.run import test_best
 
-            return test_best(self._prepared, self.run_dir)
+            return test_best(self._prepared, self.run_dir, size)
         from trainlab.data.memory import unwrap_loader
-        from trainlab.train.loop import evaluate
+        from trainlab.train.loop import evaluate, memory_for
         from trainlab.train.run import best_model, on_device
 
         p = self._prepared
@@ -176,7 +182,9 @@ class Run:
         split = on_device(self._examples(data), p.device)
         model, epoch = best_model(p, self.run_dir)
         classification = p.bundle.task == "classification"
-        m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, classification, p.device)
+        with memory_for(p.device, f"evaluating {len(split)} examples", len(split), size,
+                        "Pass evaluate(..., batch_size={smaller})"):
+            m = evaluate(model, split, p.loss, size, classification, p.device)
         return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(split), "epoch": epoch}
 
     def _examples(self, data: Any) -> Any:
@@ -248,18 +256,21 @@ class Run:
                             "Pass an array shaped (N, *example shape).")
         return model_inputs(xt, stats)
 
-    @torch.inference_mode()
-    def predict(self, x: Any, proba: bool = False) -> Any:
-        """Class ids (or probabilities with ``proba=True``) for classification, values for regression."""
+    def predict(self, x: Any, proba: bool = False, batch_size: int | None = None) -> Any:
+        """Class ids (or probabilities with ``proba=True``) for classification, values for regression.
+        ``batch_size``: examples per pass (default the run's eval_batch_size), as Keras' ``predict``."""
         from trainlab.models import device_of
+        from trainlab.train.inference import per_pass
+        from trainlab.train.loop import memory_for, outputs
         from trainlab.train.losses import predict_classes
 
         p = self._prepared
         xt = self._inputs(x)
-        was = self.model.training
-        self.model.eval()
-        out = self.model(xt.to(device_of(self.model))).cpu()  # where the model is now (a user may move it)
-        self.model.train(was)
+        size = per_pass(batch_size, p.cfg.eval_batch_size)
+        device = device_of(self.model)  # where the model is now (a user may move it)
+        with memory_for(device, f"predicting {len(xt)} examples", len(xt), size,
+                        "Pass predict(..., batch_size={smaller})"):
+            out = outputs(self.model, xt, size, device)
         if p.bundle.task == "regression":
             return out if out.shape[1] > 1 else out[:, 0]
         if proba:
@@ -360,6 +371,8 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         from trainlab.diagnose.verdict import format_diagnosis
 
         print(format_diagnosis(outcome.diagnosis, fix=fit_call))
+    if outcome.result.summary.get("test_error"):  # trained and kept; the test set is scored later, in less memory
+        warnings.warn(f"test set not scored: {outcome.result.summary['test_error']}", RuntimeWarning, stacklevel=2)
     return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=initial.weights,
                data_args=data_args)
 

@@ -121,11 +121,15 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test-set metrics of a run's best checkpoint")
     e.add_argument("run", help="run directory, e.g. runs/fashion-mnist-mlp-20261123-101500")
     e.add_argument("--json", action="store_true", help="print JSON")
+    e.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="test examples per pass (default: the run's eval_batch_size; less memory with fewer)")
 
     pr = sub.add_parser("predict", help="class + probabilities for images, or predictions for CSV rows")
     pr.add_argument("run", help="run directory")
     pr.add_argument("inputs", nargs="+", help="image files (image runs) or CSV files (tabular / 2-D runs)")
     pr.add_argument("--json", action="store_true", help="print JSON lines instead of a table / CSV")
+    pr.add_argument("--batch-size", type=int, default=None, metavar="N",
+                    help="inputs per pass (default: the run's eval_batch_size; less memory with fewer)")
 
     ex = sub.add_parser("export", help="write a run's best model as ONNX, TorchScript or safetensors (+ model.json)")
     ex.add_argument("run", help="run directory")
@@ -562,13 +566,15 @@ def _print_result(s: dict[str, Any], run_dir: Any) -> None:
     if t:
         acc = f"  acc {t['test_acc']:.4f}" if t["test_acc"] is not None else ""
         print(f"test (best epoch {t['epoch']}, {t['n']} examples): loss {t['test_loss']:.4f}{acc}")
+    elif s.get("test_error"):
+        print(f"test: not scored: {s['test_error']}")
     print(f"stopped: {s['stop_reason']} · {s['wall_time']:.1f}s · run: {run_dir}")
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from trainlab.train.inference import evaluate_run
 
-    r = evaluate_run(a.run)
+    r = evaluate_run(a.run, batch_size=a.batch_size)
     if a.json:
         print(json.dumps(r))
     else:
@@ -580,7 +586,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from trainlab.train.inference import IMAGE_SUFFIXES, predict_run
 
-    rows = predict_run(a.run, a.inputs)
+    rows = predict_run(a.run, a.inputs, batch_size=a.batch_size)
     if a.json:
         for r in rows:
             print(json.dumps(r))

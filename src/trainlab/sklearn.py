@@ -196,16 +196,13 @@ class _TrainlabEstimator(BaseEstimator):
         model = self.model_
         from trainlab.models import device_of
 
+        from trainlab.train.loop import memory_for, outputs
+
         device = device_of(model)
-        was = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                outs = [_forward64(model, x[s:s + _PREDICT_BATCH].to(device)).cpu()
-                        for s in range(0, len(x), _PREDICT_BATCH)]
-        finally:
-            model.train(was)
-        return torch.cat(outs)  # (N, n_outputs) float64
+        size = int((self.options or {}).get("eval_batch_size") or _PREDICT_BATCH)
+        fix = "Pass options={'eval_batch_size': {smaller}}"
+        with memory_for(device, f"predicting {len(x)} rows", len(x), size, fix):
+            return outputs(model, x, size, device, forward=_forward64)  # (N, n_outputs) float64
 
     def __getstate__(self) -> dict[str, Any]:
         # The Run holds the training data and trainlab's loss functions: it is not pickled. The fitted

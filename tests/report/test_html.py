@@ -131,6 +131,21 @@ def test_report_never_opens_the_test_split(circle_run_for_report, monkeypatch):
     assert f"acc {test_acc:.4f}" in page  # the test number comes from summary.json
 
 
+def test_report_of_a_run_whose_test_pass_ran_out_of_memory_says_so_above_the_cards(circle_run_for_report, tmp_path):
+    import json
+    import shutil
+
+    run_dir = Path(shutil.copytree(circle_run_for_report.run_dir, tmp_path / "run"))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    told = ("the machine ran out of memory scoring the 60 test examples in batches of 60 (...). Score them in "
+            "smaller batches: trainlab evaluate runs/x --batch-size 30")
+    summary.update(test=None, test_error=told)
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    page = write_report(run_dir).read_text()
+    assert f'<p class="banner">Test set not scored: {told}</p>' in page
+    assert '<div class="k">test</div><div class="v">not scored</div>' in page
+
+
 @pytest.fixture(scope="module")
 def circle_run_for_report(tmp_path_factory):
     return train(toy_cfg(tmp_path_factory.mktemp("circle")), setup=both_setups, verbose=False)

@@ -118,12 +118,71 @@ def test_running_out_of_memory_while_validating_names_eval_batch_size(tmp_path):
     import trainlab as tl
     from trainlab.errors import OutOfMemory
 
-    x, y = _batch(400)
-    with pytest.raises(OutOfMemory, match=r"^the machine ran out of memory validating epoch 1 in batches of 2048 "
+    x, y = _batch(400)  # 40 validation examples: an eval_batch_size of 2048 ran as one batch of 40
+    with pytest.raises(OutOfMemory, match=r"^the machine ran out of memory validating epoch 1 in batches of 40 "
                                           r"\(CUDA out of memory\. Tried to allocate 2\.00 GiB\)\. Set "
-                                          r"eval_batch_size=1024\. No epoch"):
+                                          r"eval_batch_size=20\. No epoch"):
         tl.fit(Hungry(64, most_eval=20), (x, y), epochs=1, batch_size=64, out_dir=str(tmp_path), verbose=False,
                report=False)
+
+
+def test_running_out_of_memory_on_the_test_set_keeps_the_trained_run_and_names_a_batch_that_scores_it(tmp_path):
+    import json
+
+    import trainlab as tl
+    from trainlab.errors import OutOfMemory
+
+    x, y = _batch(400)
+    xt, yt = _batch(300)  # validation passes of 40 fit; a test pass of 300 does not
+    with pytest.warns(RuntimeWarning) as caught:
+        run = tl.fit(Hungry(64, most_eval=100), (x, y), test=(xt, yt), epochs=2, batch_size=64,
+                     out_dir=str(tmp_path), verbose=False, report=False)
+    msg = str(caught[0].message)
+    assert "\n" not in msg and msg.startswith(
+        "test set not scored: the machine ran out of memory scoring the 300 test examples in batches of 300 (CUDA "
+        f"out of memory. Tried to allocate 2.00 GiB). Score them in smaller batches: trainlab evaluate {run.run_dir} "
+        "--batch-size 150 (Python: run.evaluate(batch_size=150))."), msg
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["test"] is None and summary["test_error"] == msg.removeprefix("test set not scored: ")
+    assert len(run.history) == 2 and (run.run_dir / "checkpoints" / "best.pt").exists()  # the training is kept
+    with pytest.raises(OutOfMemory, match=r"in batches of 150 .*--batch-size 75 \(Python: "
+                                          r"run\.evaluate\(batch_size=75\)\)\.$"):
+        run.evaluate(batch_size=150)
+    scored = run.evaluate(batch_size=75)
+    assert scored["n"] == 300 and 0 <= scored["test_acc"] <= 1
+
+
+def test_predict_and_evaluate_go_in_batches_and_name_a_smaller_one_when_memory_runs_out(tmp_path):
+    import trainlab as tl
+    from trainlab.errors import ConfigError, OutOfMemory
+
+    x, y = _batch(400)
+    run = tl.fit(Hungry(64, most_eval=100), (x, y), epochs=1, batch_size=64, out_dir=str(tmp_path),
+                 verbose=False, report=False)
+    xn, yn = _batch(250)
+    with pytest.raises(OutOfMemory, match=r"^the machine ran out of memory predicting 250 examples in batches of "
+                                          r"250 \(CUDA out of memory\. Tried to allocate 2\.00 GiB\)\. Pass "
+                                          r"predict\(\.\.\., batch_size=125\)\.$"):
+        run.predict(xn)
+    passes = []
+    hook = run.model.register_forward_pre_hook(lambda m, args: passes.append(len(args[0])))
+    probs = run.predict(xn, proba=True, batch_size=100)
+    hook.remove()
+    assert passes == [100, 100, 50] and probs.shape == (250, 3)
+    with torch.inference_mode():  # the same numbers as one pass of a model that can take it
+        run.model.eval()
+        whole = torch.softmax(run.model.net(xn), dim=1)
+    assert torch.allclose(probs, whole, atol=1e-6)
+    assert torch.equal(run.predict(xn, batch_size=7), probs.argmax(1))
+    with pytest.raises(OutOfMemory, match=r"evaluating 250 examples in batches of 250 .*Pass evaluate\(\.\.\., "
+                                          r"batch_size=125\)\.$"):
+        run.evaluate(xn, yn)
+    assert run.evaluate(xn, yn, batch_size=50)["n"] == 250
+    for bad in (0, -3, 2.5, True, "64"):
+        with pytest.raises(ConfigError, match=r"^batch_size must be a whole number of examples per pass, at least "
+                                              r"1\. Got .*\. Pass 256, or leave it out for the run's "
+                                              r"eval_batch_size \(2048\)\.$"):
+            run.predict(xn, batch_size=bad)
 
 
 @pytest.mark.parametrize("exc, oom", [

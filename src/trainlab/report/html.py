@@ -265,6 +265,8 @@ def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     if test:
         metric = f"acc {test['test_acc']:.4f}" if test.get("test_acc") is not None else f"loss {test['test_loss']:.4g}"
         cards.append(("test", metric, f"{test['n']} examples, epoch {test['epoch']} weights"))
+    elif s.get("test_error"):  # trained, but the test pass ran out of memory (train.run.test_best)
+        cards.append(("test", "not scored", "out of memory: see the line above"))
     if best:
         metric = f"acc {best['val_acc']:.4f}" if best.get("val_acc") is not None else f"loss {best['val_loss']:.4g}"
         cards.append(("best validation", metric, f"epoch {best['epoch']} by {s.get('monitor')}"))
@@ -278,7 +280,8 @@ def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     m = cfg.model
     what = (f"{cfg.data.name} · {m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation} · "
             f"{cfg.optimizer.name} lr {cfg.optimizer.lr:g} · batch {cfg.batch_size}")
-    error = f'<p class="banner">{e(s["error"])}</p>' if s.get("error") else ""
+    told = s.get("error") or (f"Test set not scored: {s['test_error']}" if s.get("test_error") else None)
+    error = f'<p class="banner">{e(told)}</p>' if told else ""
     return f'<h1>{e(run_dir.name)}</h1><p class="what">{e(what)}</p>{error}<div class="cards">{items}</div>'
 
 

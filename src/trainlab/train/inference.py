@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from trainlab import files
 from trainlab.config import TrainConfig
 from trainlab.data import Split, load_data
 from trainlab.data.features import model_inputs, raw_columns
-from trainlab.errors import CheckpointError, DataError, problem
+from trainlab.errors import CheckpointError, ConfigError, DataError, problem
 from trainlab.models import build_model, uncompiled
 from trainlab.train.checkpoint import load_checkpoint
-from trainlab.train.loop import evaluate
+from trainlab.train.loop import evaluate, memory_for, outputs
 from trainlab.train.losses import Loss, loss_for, predict_classes, weighted
 from trainlab.train.run import read_run_config
 
@@ -102,13 +103,27 @@ def inference_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def evaluate_run(run_dir: str | Path) -> dict[str, Any]:
-    """Test-set loss/accuracy of the run's best checkpoint; also written to ``evaluation.json``."""
+def per_pass(given: Any, default: int) -> int:
+    """A ``batch_size`` given to evaluate or predict (None: the run's eval_batch_size), checked: a whole number ≥ 1."""
+    if given is None:
+        return default
+    if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 1:
+        raise ConfigError(problem("batch_size", "a whole number of examples per pass, at least 1", given,
+                                  f"Pass 256, or leave it out for the run's eval_batch_size ({default})"))
+    return int(given)
+
+
+def evaluate_run(run_dir: str | Path, batch_size: int | None = None) -> dict[str, Any]:
+    """Test-set loss/accuracy of the run's best checkpoint, ``batch_size`` examples per pass (default the run's
+    eval_batch_size); also written to ``evaluation.json``."""
     run = load_run(run_dir)
+    size = per_pass(batch_size, run.cfg.eval_batch_size)
     bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same splits
     test = bundle.test.open()
     classification = run.info["task"] == "classification"
-    m = evaluate(run.model, test, run.training_loss(bundle), run.cfg.eval_batch_size, classification)
+    with memory_for(torch.device("cpu"), f"scoring the {len(test)} test examples", len(test), size,
+                    f"Pass fewer: trainlab evaluate {run.run_dir} --batch-size {{smaller}}"):
+        m = evaluate(run.model, test, run.training_loss(bundle), size, classification)
     result = {"run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch, "n": len(test),
               "test_loss": m["loss"], "test_acc": m["acc"]}
     files.write_json(run.run_dir / "evaluation.json", result, indent=2)
@@ -166,10 +181,11 @@ def _is_float(text: Any) -> bool:
         return False
 
 
-@torch.inference_mode()
-def predict_run(run_dir: str | Path, inputs: list[str | Path]) -> list[dict[str, Any]]:
-    """One dict per input example: the predicted class (and probabilities) or the predicted values."""
+def predict_run(run_dir: str | Path, inputs: list[str | Path], batch_size: int | None = None) -> list[dict[str, Any]]:
+    """One dict per input example: the predicted class (and probabilities) or the predicted values; ``batch_size``
+    examples per pass (default the run's eval_batch_size)."""
     run = load_run(run_dir)
+    size = per_pass(batch_size, run.cfg.eval_batch_size)
     shape = tuple(run.info["input_shape"])
     stats = run.info.get("stats") or {}
     xs, sources = [], []
@@ -189,7 +205,10 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path]) -> list[dict[str,
             x, rows = _read_rows(item, raw_columns(stats, run.info["feature_names"]))  # data.features: raw x1, x2
             xs.append(x)
             sources.extend({"input": f"{item}:{i}", **r} for i, r in enumerate(rows, start=2))
-    out = run.model(model_inputs(torch.cat(xs), stats))
+    x = model_inputs(torch.cat(xs), stats)
+    cpu = torch.device("cpu")
+    with memory_for(cpu, f"predicting {len(x)} examples", len(x), size, "Pass fewer: --batch-size {smaller}"):
+        out = outputs(run.model, x, size, cpu)
     return _describe(run, out, sources)
 
 

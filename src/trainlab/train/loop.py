@@ -103,6 +103,47 @@ def batched_mean_loss(loss: Loss, out: torch.Tensor, y: torch.Tensor, batch_size
     return total / max(len(y), 1)
 
 
+@torch.inference_mode()
+def outputs(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device,
+            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """``model``'s outputs for the rows of ``x`` in eval mode, ``batch_size`` rows per pass on ``device``, gathered on
+    the CPU: memory bounded by one batch whatever the number of rows (Keras' ``predict(x, batch_size)``).
+    ``forward``: how to call the model (default ``model(xb)``)."""
+    call = forward or nn.Module.__call__
+    was = model.training
+    model.eval()
+    try:  # no rows: one pass of the empty batch, for the outputs' shape
+        outs = [call(model, x[s:s + batch_size].to(device)).cpu() for s in range(0, max(len(x), 1), batch_size)]
+    finally:
+        model.train(was)
+    return torch.cat(outs)
+
+
+@contextlib.contextmanager
+def memory_for(device: torch.device, doing: str, n: int, batch_size: int, fix: str) -> Iterator[None]:
+    """Memory that runs out inside a pass over ``n`` examples outside training (scoring the test set, evaluate,
+    predict) becomes one OutOfMemory line: where, ``doing`` ("predicting 50000 examples"), in batches of how many,
+    and ``fix`` with ``{smaller}`` (half the batch that ran) filled in; other errors pass."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        ran = max(min(batch_size, n), 1)  # a batch size above n ran as one batch of n
+        smaller = ran // 2
+        facts = {"phase": doing, "device": str(device), "batch_size": ran, "error": _torch_words(exc),
+                 "sets": {"batch_size": smaller} if smaller else {}}
+        then = fix.replace("{smaller}", str(smaller)) if smaller else "Use a smaller model"
+        raise OutOfMemory(f"{_where(device)} ran out of memory {doing} in batches of {ran} ({facts['error']}). "
+                          f"{then}.", facts=facts) from None
+
+
+def _where(device: torch.device) -> str:
+    return {"cuda": "the GPU", "mps": "the Apple GPU", "cpu": "the machine"}.get(device.type, f"device {device}")
+
+
 def _penalty_params(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.ndim > 1 and p.requires_grad]  # weights, not biases
 
@@ -464,7 +505,7 @@ def out_of_memory(state: TrainState, data: LoopData, exc: BaseException, phase: 
     cfg, device = state.cfg, data.device
     if device.type == "cuda":
         torch.cuda.empty_cache()  # the failed step's blocks, for the checkpoint and report written next
-    where = {"cuda": "the GPU", "mps": "the Apple GPU", "cpu": "the machine"}.get(device.type, f"device {device}")
+    where = _where(device)
     facts: dict[str, Any] = {"phase": phase, "device": str(device), "epoch": state.epoch, "batch_size": cfg.batch_size,
                              "micro_batch": cfg.speed.micro_batch, "eval_batch_size": cfg.eval_batch_size,
                              "error": _torch_words(exc)}
@@ -479,9 +520,10 @@ def out_of_memory(state: TrainState, data: LoopData, exc: BaseException, phase: 
         fix = (f"Set speed.micro_batch={smaller}: the same updates, each in passes of at most {smaller} examples, "
                "or use a smaller model" if smaller else "Use a smaller model")
     else:
-        smaller = cfg.eval_batch_size // 2
+        ran = max(min(cfg.eval_batch_size, len(data.val)), 1)
+        smaller = ran // 2  # an eval_batch_size above the split's size ran as one batch of the split
         facts["sets"] = {"eval_batch_size": smaller} if smaller else {}
-        when = f"validating epoch {state.epoch} in batches of {cfg.eval_batch_size}"
+        when = f"validating epoch {state.epoch} in batches of {ran}"
         fix = f"Set eval_batch_size={smaller}" if smaller else "Use a smaller model"
     return OutOfMemory(f"{where} ran out of memory {when} ({facts['error']}). {fix}.", facts=facts)
 

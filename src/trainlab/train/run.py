@@ -33,7 +33,7 @@ from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, res
                                       seed_rng)
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
-from trainlab.train.loop import LoopData, evaluate, run_epochs
+from trainlab.train.loop import LoopData, evaluate, memory_for, run_epochs
 from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted, weights_by_class
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
@@ -479,13 +479,16 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         finally:
             for cb in all_cbs:
                 cb.on_train_end(state)
-        test = None
+        test = test_error = None
         if error is None and ranks.main and (run_dir / "checkpoints" / "best.pt").exists():
-            test = test_best(p, run_dir) if p.bundle.test.available else None
+            try:
+                test = test_best(p, run_dir) if p.bundle.test.available else None
+            except OutOfMemory as exc:  # the run trained: it is kept, reported and its test scored later
+                test_error = str(exc)
             if cfg.stop.early_stopping.patience is not None and cfg.stop.early_stopping.restore_best:
                 p.model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
     summary = _finish(p, run_dir, state, checkpointer, t_start, test, error, facts, preflight,
-                      extra={"out_of_memory": memory}) if ranks.main else {}
+                      extra={"out_of_memory": memory, "test_error": test_error}) if ranks.main else {}
 
     if error is not None:
         raise failure(error, run_dir=run_dir, facts=facts or memory)
@@ -524,12 +527,17 @@ def best_model(p: Prepared, run_dir: Path) -> tuple[nn.Module, int]:
     return model, int(ckpt["epoch"])
 
 
-def test_best(p: Prepared, run_dir: Path) -> dict[str, Any]:
-    """Open the sealed test split (the only place training does) and score the best checkpoint on it."""
+def test_best(p: Prepared, run_dir: Path, batch_size: int | None = None) -> dict[str, Any]:
+    """Open the sealed test split (the only place training does) and score the best checkpoint on it, in batches of
+    ``batch_size`` (default eval_batch_size); memory that runs out is one OutOfMemory line naming a smaller one."""
     model, epoch = best_model(p, run_dir)
     split = on_device(p.bundle.test.open(), p.device)
     _read_by_workers(split, p.cfg, p.device)  # a streamed test set is read as the training set was
-    m = evaluate(model, split, p.loss, p.cfg.eval_batch_size, p.bundle.task == "classification", p.device)
+    size = batch_size or p.cfg.eval_batch_size
+    with memory_for(p.device, f"scoring the {len(split)} test examples", len(split), size,
+                    f"Score them in smaller batches: trainlab evaluate {run_dir} --batch-size {{smaller}} (Python: "
+                    "run.evaluate(batch_size={smaller}))"):
+        m = evaluate(model, split, p.loss, size, p.bundle.task == "classification", p.device)
     out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": epoch, "n": len(split)}
     if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
         out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
