@@ -197,7 +197,7 @@ def test_two_workers_share_one_study_and_run_exactly_the_budget(tmp_path):
 
 def test_a_killed_worker_leaves_a_failed_trial_and_the_search_finishes(tmp_path):
     cmd = [sys.executable, "-m", "trainlab.cli", "search", *LONG, "--set", f"out_dir={tmp_path}/runs",
-           "--space", str(_space_file(tmp_path)), "--trials", "5", "--epochs", "25", "--workers", "2",
+           "--space", str(_space_file(tmp_path)), "--trials", "5", "--epochs", "5", "--workers", "2",
            "--name", "kill"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -5,6 +5,7 @@ torch's dedicated scheduler (StepLR, CosineAnnealingLR, OneCycleLR) produces whe
 """
 from __future__ import annotations
 
+import copy
 import io
 import math
 from typing import Callable
@@ -54,6 +55,25 @@ def test_optimizer_builds_from_a_default_config_with_its_values(name: str) -> No
         assert group["alpha"] == cfg.alpha and group["eps"] == cfg.eps
     if name == "adagrad":
         assert group["eps"] == cfg.eps
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_updates_all_tensors_at_once_with_the_one_at_a_time_updates_bit_for_bit(name: str) -> None:
+    cfg = OptimizerConfig(name=name, lr=LR[name], weight_decay=0.01)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    twin = copy.deepcopy(net)
+    ours = make_optimizer(net.parameters(), cfg)
+    assert ours.defaults["foreach"] is True
+    settings = {k: v for k, v in ours.defaults.items() if k != "decoupled_weight_decay"}  # AdamW's, not a keyword
+    theirs = TORCH_CLASS[name](twin.parameters(), **{**settings, "foreach": False})  # torch's CPU default path
+    x, y = torch.randn(16, 3), torch.randn(16, 2)
+    for _ in range(20):
+        for model, opt in ((net, ours), (twin, theirs)):
+            opt.zero_grad()
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), twin.parameters()))
 
 
 def test_optimizer_hyperparameters_come_from_the_config() -> None:

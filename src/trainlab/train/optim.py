@@ -33,6 +33,13 @@ from trainlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[torch.nn.Parameter]
 
+# Adam and AdamW update all parameter tensors at once (torch's "foreach" kernels: CUDA's default already). On a CPU
+# their step is then 15-20 % faster for a small model (2-64-64-2 MLP, one thread, medians of 7: Adam 515 → 442 µs,
+# AdamW 613 → 485 µs) and as fast for the 784-256-10 MLP, with bit-identical updates (tests/train/test_optim.py).
+# Not for SGD, Adagrad, RMSprop: there it is as fast or slower (SGD 89 → 108 µs). Not "fused": that reorders the
+# arithmetic.
+FOREACH = {"foreach": True}
+
 
 @OPTIMIZERS.register("sgd", "plain (minibatch) stochastic gradient descent")
 def _sgd(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
@@ -65,12 +72,12 @@ def _rmsprop(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
 
 @OPTIMIZERS.register("adam", "momentum + RMSprop scaling with bias correction")
 def _adam(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+    return torch.optim.Adam(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **FOREACH)
 
 
 @OPTIMIZERS.register("adamw", "Adam with decoupled weight decay (optimizer.weight_decay)")
 def _adamw(params: Params, c: OptimizerConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay)
+    return torch.optim.AdamW(params, lr=c.lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **FOREACH)
 
 
 # torch's optimizer classes that are one of ours (an SGD with momentum is "momentum", with nesterov "nesterov")
