@@ -241,6 +241,11 @@ def _label_5():
     ("not a model", _xy(), {}, ConfigError,
      r"^model must be a torch\.nn\.Module instance or None\. Got str 'not a model'\. Pass your nn\.Module instance"),
     (Net, _xy(), {}, ConfigError, r"^model must be a torch\.nn\.Module instance or None\. Got the class Net\. Pass an instance: Net\(\.\.\.\)\.$"),
+    (_xy(), None, {}, ConfigError,  # data first, as sklearn's fit(X, y); was the tensors' values printed
+     r"^model must be a torch\.nn\.Module instance or None\. Got tuple of 2 \(Tensor \(300, 4\), Tensor \(300,\)\)\. "
+     r"That is data: pass it as data=\.\.\., e\.g\. tl\.fit\(data=\(X, y\)\) to train the config's model or "
+     r"tl\.fit\(MyNet\(\), \(X, y\)\) to train yours\.$"),
+    (_xy()[0].numpy(), None, {}, ConfigError, r"^model must be .* Got ndarray \(300, 4\)\. That is data"),
     (NoParameters(), _xy(), {}, ConfigError,
      r"^model must be a module with trainable parameters\. Got NoParameters with no parameters\. Give it a layer"),
     (_frozen(), _xy(), {}, ConfigError, r"^model must be a module with trainable parameters\. Got Net with every parameter frozen"),

@@ -383,11 +383,33 @@ def _check_model(model: Any) -> None:
         return
     if isinstance(model, type) and issubclass(model, nn.Module):
         got, fix = f"the class {model.__name__}", f"Pass an instance: {model.__name__}(...)"
+    elif _data_like(model):  # tl.fit((X, y)) as sklearn's fit(X, y) or Keras' fit(x, y) put data first
+        got = _data_kind(model)
+        fix = ("That is data: pass it as data=..., e.g. tl.fit(data=(X, y)) to train the config's model or "
+               "tl.fit(MyNet(), (X, y)) to train yours")
     else:
         got = f"{type(model).__name__} {model!r}"[:80]
         fix = ("Pass your nn.Module instance, or model=None to build the config's model (e.g. model_name='mlp')"
                + (f"; a dataset name goes in data={model!r}" if isinstance(model, str) else ""))
     raise ConfigError(f"model must be a torch.nn.Module instance or None. Got {got}. {fix}.")
+
+
+def _data_like(x: Any) -> bool:
+    from torch.utils.data import DataLoader, Dataset
+
+    return isinstance(x, (tuple, list, torch.Tensor, Dataset, DataLoader)) or (
+        hasattr(x, "shape") and hasattr(x, "__len__"))  # a NumPy array, a DataFrame
+
+
+def _data_kind(x: Any) -> str:
+    """``x`` described by kind and shape, not its values: "tuple of 2 (Tensor (400, 5), Tensor (400,))"."""
+    def one(v: Any) -> str:
+        shape = getattr(v, "shape", None)
+        return f"{type(v).__name__} {tuple(shape)}" if shape is not None else type(v).__name__
+
+    if isinstance(x, (tuple, list)):
+        return f"{type(x).__name__} of {len(x)} ({', '.join(one(v) for v in x[:3])}{', ...' if len(x) > 3 else ''})"
+    return one(x)
 
 
 class _InitialWeights(Callback):
