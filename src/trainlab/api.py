@@ -261,7 +261,7 @@ class Run:
         ``batch_size``: examples per pass (default the run's eval_batch_size), as Keras' ``predict``."""
         from trainlab.models import device_of
         from trainlab.train.inference import per_pass
-        from trainlab.train.loop import memory_for, outputs
+        from trainlab.train.loop import batched_outputs, memory_for
         from trainlab.train.losses import predict_classes
 
         p = self._prepared
@@ -270,7 +270,7 @@ class Run:
         device = device_of(self.model)  # where the model is now (a user may move it)
         with memory_for(device, f"predicting {len(xt)} examples", len(xt), size,
                         "Pass predict(..., batch_size={smaller})"):
-            out = outputs(self.model, xt, size, device)
+            out = batched_outputs(self.model, xt, size, device)
         if p.bundle.task == "regression":
             return out if out.shape[1] > 1 else out[:, 0]
         if proba:

@@ -196,13 +196,13 @@ class _TrainlabEstimator(BaseEstimator):
         model = self.model_
         from trainlab.models import device_of
 
-        from trainlab.train.loop import memory_for, outputs
+        from trainlab.train.loop import batched_outputs, memory_for
 
         device = device_of(model)
         size = int((self.options or {}).get("eval_batch_size") or _PREDICT_BATCH)
         fix = "Pass options={'eval_batch_size': {smaller}}"
         with memory_for(device, f"predicting {len(x)} rows", len(x), size, fix):
-            return outputs(model, x, size, device, forward=_forward64)  # (N, n_outputs) float64
+            return batched_outputs(model, x, size, device, forward=_forward64)  # (N, n_outputs) float64
 
     def __getstate__(self) -> dict[str, Any]:
         # The Run holds the training data and trainlab's loss functions: it is not pickled. The fitted

@@ -18,7 +18,7 @@ from trainlab.data.features import model_inputs, raw_columns
 from trainlab.errors import CheckpointError, ConfigError, DataError, problem
 from trainlab.models import build_model, uncompiled
 from trainlab.train.checkpoint import load_checkpoint
-from trainlab.train.loop import evaluate, memory_for, outputs
+from trainlab.train.loop import batched_outputs, evaluate, memory_for
 from trainlab.train.losses import Loss, loss_for, predict_classes, weighted
 from trainlab.train.run import read_run_config
 
@@ -208,7 +208,7 @@ def predict_run(run_dir: str | Path, inputs: list[str | Path], batch_size: int |
     x = model_inputs(torch.cat(xs), stats)
     cpu = torch.device("cpu")
     with memory_for(cpu, f"predicting {len(x)} examples", len(x), size, "Pass fewer: --batch-size {smaller}"):
-        out = outputs(run.model, x, size, cpu)
+        out = batched_outputs(run.model, x, size, cpu)
     return _describe(run, out, sources)
 
 

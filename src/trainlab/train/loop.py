@@ -104,8 +104,8 @@ def batched_mean_loss(loss: Loss, out: torch.Tensor, y: torch.Tensor, batch_size
 
 
 @torch.inference_mode()
-def outputs(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device,
-            forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def batched_outputs(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device,
+                    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """``model``'s outputs for the rows of ``x`` in eval mode, ``batch_size`` rows per pass on ``device``, gathered on
     the CPU: memory bounded by one batch whatever the number of rows (Keras' ``predict(x, batch_size)``).
     ``forward``: how to call the model (default ``model(xb)``)."""
