@@ -51,6 +51,9 @@ def test_unknown_yaml_key_gets_did_you_mean(tmp_path):
     # Keras' and Lightning's names: ours, and what theirs is
     ("learning_rate", "Did you mean 'optimizer.lr'? (the optimizer's learning_rate)"),
     ("accelerator", "Did you mean 'device'? (Lightning's accelerator: device='cuda' or 'cpu')"),
+    # tl.fit's val=0.2 in a file or --set (was "See every key with 'trainlab train --print-config'")
+    ("validation_split", "Did you mean 'data.val_fraction'? (Keras' validation_split: the fraction of the training "
+                         "data held out, as 0.2)"),
 ])
 def test_an_unknown_key_names_the_key_that_was_meant(key, hint):
     with pytest.raises(ConfigError) as info:

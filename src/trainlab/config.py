@@ -568,7 +568,7 @@ ALIASES = {
 # Keyword names of Keras / Lightning / skorch that are trainlab options under another name: (ours, what theirs is);
 # ours None: trainlab does it without an option
 OTHER_NAMES = {
-    "validation_split": ("val", "Keras' validation_split: val=0.2 carves the same fraction"),
+    "validation_split": ("val", "Keras' validation_split: the fraction of the training data held out, as 0.2"),
     "validation_data": ("val", "Keras' validation_data: val=(X_val, y_val)"),
     "learning_rate": ("lr", "the optimizer's learning_rate"),
     "max_epochs": ("epochs", "Lightning's and skorch's max_epochs"),
@@ -587,6 +587,8 @@ OTHER_NAMES = {
     "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
                                     "batch_size=b is batch_size=k*b, micro_batch=b"),
 }
+# tl.fit parameters that are no config key, → the config key a file or --set uses for the same thing
+FIT_ONLY = {"val": "data.val_fraction"}
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
             "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
 
@@ -628,7 +630,7 @@ def key_hint(key: str) -> str | None:
     leaf = key.rpartition(".")[2]
     if key in OTHER_NAMES and not any(k.rpartition(".")[2] == leaf for k in ALL_KEYS):
         ours, theirs = OTHER_NAMES[key]
-        dotted = ALIASES.get(ours, SECTIONS.get(ours, ours)) if ours else None
+        dotted = FIT_ONLY.get(ours) or ALIASES.get(ours, SECTIONS.get(ours, ours)) if ours else None
         if dotted in ALL_KEYS:
             return f"Did you mean {dotted!r}? ({theirs})"
         if ours is None:
