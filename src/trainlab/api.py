@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import numbers
 import sys
 import warnings
 from pathlib import Path
@@ -397,7 +396,9 @@ def _check_model(model: Any) -> None:
 def _data_like(x: Any) -> bool:
     from torch.utils.data import DataLoader, Dataset
 
-    return isinstance(x, (tuple, list, torch.Tensor, Dataset, DataLoader)) or (
+    if isinstance(x, (tuple, list)):
+        return not any(isinstance(v, nn.Module) for v in x)  # modules in a list are no data
+    return isinstance(x, (torch.Tensor, Dataset, DataLoader)) or (
         hasattr(x, "shape") and hasattr(x, "__len__"))  # a NumPy array, a DataFrame
 
 
