@@ -492,6 +492,14 @@ def test_streamed_data_with_a_val_fraction_a_streamed_test_set_and_a_report(opts
     ev = run.evaluate()
     best = tl.load(run.run_dir, model=Net())
     assert ev["n"] == 80 and ev["test_acc"] == pytest.approx(float((best(xt).argmax(1) == yt).float().mean()))
+    # examples passed later, read as the test set: a big Dataset streamed, its DataLoader, tensors (was one line
+    # asking for (X, y) tensors: no reader was kept for a streamed run)
+    later = Pairs(xt, yt)
+    assert run.evaluate(later)["acc"] == pytest.approx(ev["test_acc"])
+    assert run.evaluate(torch.utils.data.DataLoader(later, batch_size=16))["acc"] == pytest.approx(ev["test_acc"])
+    assert run.evaluate(xt, yt)["loss"] == pytest.approx(ev["test_loss"], rel=1e-5)
+    with pytest.raises(DataError, match=r"^y must be "):
+        run.evaluate(xt, yt + 7)
     page = run.report_path.read_text()
     assert "read batch by batch" in page  # validation pictures need in-memory data: the report says so
 

@@ -174,11 +174,12 @@ class Run:
             return test_best(self._prepared, self.run_dir, size)
         from trainlab.data.memory import unwrap_loader
         from trainlab.train.loop import evaluate, memory_for
-        from trainlab.train.run import best_model, on_device
+        from trainlab.train.run import best_model, on_device, read_by_workers
 
         p = self._prepared
         data, _ = unwrap_loader(x if y is None else (x, y), "data")  # a DataLoader stands for its dataset, as in fit
         split = on_device(self._examples(data), p.device)
+        read_by_workers(split, p.cfg, p.device)  # a Dataset streamed as the run's training set was
         model, epoch = best_model(p, self.run_dir)
         classification = p.bundle.task == "classification"
         with memory_for(p.device, f"evaluating {len(split)} examples", len(split), size,
@@ -194,8 +195,8 @@ class Run:
         from trainlab.data.memory import targets_beside
 
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
-            raise DataError(problem("data", "(X, y) tensors or arrays for a run trained on a dataset trainlab loads "
-                                            "or streams", data, "Pass run.evaluate(X, y)"))
+            raise DataError(problem("data", f"(X, y) tensors or arrays for a run trained on the named dataset "
+                                            f"{self._prepared.cfg.data.name!r}", data, "Pass run.evaluate(X, y)"))
         x, y = data
         xt = self._inputs(x)
         ya = targets_beside(y, len(xt))  # numbers or text, no missing values, one per row

@@ -118,7 +118,8 @@ class DataBundle:
     stats: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     # Another set of examples (X, y) read as the test set would be: the training classes, columns and
-    # normalisation (Run.evaluate on data passed later). None: the run's dataset has no such reader.
+    # normalisation (Run.evaluate on data passed later; a streamed run's big Dataset stays a streaming.DatasetSplit).
+    # None: the run's dataset has no such reader.
     read: Callable[[Any], Split] | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -820,11 +820,17 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
         arrays = _read(val, _kind(val, "val", f"a fraction in (0, 1) or {_ACCEPTED}"), "val ", columns=None, **opts)
         train, val_split = split(torch.arange(n)), _to_split(arrays, spec, "val ")
 
+    def read(obj: Any, field: str = "data") -> Split | DatasetSplit:
+        """Examples as the test set is read (Run.evaluate on data passed later): a Dataset too big for memory
+        streamed batch by batch, anything else read once, with the training classes."""
+        kind = _kind(obj, field)
+        if kind == "dataset" and not _fits(obj, opts["max_bytes"]):
+            return DatasetSplit(obj, torch.arange(len(obj)), encode, spec.input_shape, spec.y_tail)
+        label = "" if field == "data" else f"{field} "
+        return _to_split(_read(obj, kind, label, columns=None, **opts), spec, label)
+
     def test_load() -> Split | DatasetSplit:
-        kind = _kind(test, "test")
-        if kind == "dataset" and not _fits(test, opts["max_bytes"]):
-            return DatasetSplit(test, torch.arange(len(test)), encode, spec.input_shape, spec.y_tail)
-        return _to_split(_read(test, kind, "test ", columns=None, **opts), spec, "test ")
+        return read(test, "test")
 
     if test is not None:
         _kind(test, "test")
@@ -834,6 +840,7 @@ def _streaming_bundle(ds: Any, val: Any, test: Any, task: str, seed: int, strati
         task=spec.task, n_classes=len(spec.classes) if spec.classes is not None else None,
         input_shape=spec.input_shape, class_names=spec.class_names,
         meta={"source": "memory", "kind": "stream", "streamed": because, **({"labels": ONE_HOT} if one_hot else {})},
+        read=read,
     )
 
 

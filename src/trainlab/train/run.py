@@ -193,7 +193,7 @@ def _nearest_that_work(size: int, most: int, fine: Callable[[int], bool]) -> str
     return " or ".join(str(b) for b in (below, above) if b is not None)
 
 
-def _read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
+def read_by_workers(split: Split | DatasetSplit, cfg: TrainConfig, device: torch.device) -> None:
     """A streamed Dataset's batches: read by speed.workers processes, pinned for a copy to a GPU."""
     if isinstance(split, DatasetSplit):
         split.workers, split.pin_memory = cfg.speed.workers, device.type == "cuda"
@@ -261,7 +261,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
                                                    "out every example again)", cfg.speed.workers,
                                   "Set workers=0, or make it a map-style Dataset (__len__ and __getitem__)"))
     for split in (bundle.train, bundle.val):
-        _read_by_workers(split, cfg, device)
+        read_by_workers(split, cfg, device)
 
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
@@ -532,7 +532,7 @@ def test_best(p: Prepared, run_dir: Path, batch_size: int | None = None) -> dict
     ``batch_size`` (default eval_batch_size); memory that runs out is one OutOfMemory line naming a smaller one."""
     model, epoch = best_model(p, run_dir)
     split = on_device(p.bundle.test.open(), p.device)
-    _read_by_workers(split, p.cfg, p.device)  # a streamed test set is read as the training set was
+    read_by_workers(split, p.cfg, p.device)  # a streamed test set is read as the training set was
     size = batch_size or p.cfg.eval_batch_size
     with memory_for(p.device, f"scoring the {len(split)} test examples", len(split), size,
                     f"Score them in smaller batches: trainlab evaluate {run_dir} --batch-size {{smaller}} (Python: "
