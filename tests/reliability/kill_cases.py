@@ -62,9 +62,9 @@ def _whole_files(run_dir: Path) -> None:
 
 
 def _result(run_dir: Path) -> dict:
-    import torch
+    from trainlab.train.checkpoint import load_checkpoint
 
-    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # its history rows read back from their JSON text
     history = [{k: v for k, v in h.items() if k not in TIME_KEYS} for h in ckpt["history"]]
     summary = json.loads((run_dir / "summary.json").read_text())
     return {"model": ckpt["model"], "history": history, "test": summary.get("test"),

@@ -334,3 +334,40 @@ def test_keep_all_leaves_one_checkpoint_per_epoch_that_resume_leaves_alone(make_
     assert torch.equal(load_checkpoint(ckpts / "epoch-001.pt")["model"]["head.weight"], head[0])
     plain = train(make_cfg(epochs=2), verbose=False)  # the default keeps last + best only
     assert sorted(p.name for p in (plain.run_dir / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_history_is_stored_as_json_text_encoding_each_row_once_and_reads_back_as_rows(tmp_path, monkeypatch):
+    import json
+
+    import trainlab.train.checkpoint as ck
+
+    encoded = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(ck.json, "dumps", lambda row, **kw: encoded.append(row["epoch"]) or real_dumps(row, **kw))
+    text = ck.HistoryText()
+    history: list[dict[str, Any]] = []
+    for epoch in range(1, 201):
+        history.append({"epoch": epoch, "val_loss": 1 / epoch, "val_acc": None, "lr": 0.1, "nan": float("nan")})
+        stored = text(history)
+        if epoch == 150:
+            history[-1]["late"] = True  # a callback after the checkpointer added to its epoch's row
+    assert isinstance(stored, str) and len(encoded) < 2 * 200 + 1  # two rows a save, not every row every save
+    save_atomic({"format": FORMAT, "history": stored}, tmp_path / "last.pt")
+    back = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [r["epoch"] for r in back] == list(range(1, 201)) and back[149]["late"] is True
+    assert back[10]["val_loss"] == history[10]["val_loss"] and back[10]["nan"] != back[10]["nan"]  # exact, NaN kept
+    # a value JSON would not give back as it was: the list itself, pickled as before
+    history.append({"epoch": 201, "layers": (1, 2)})
+    assert text(history) == history
+
+
+def test_a_runs_checkpoints_hold_its_history_as_text_that_reads_back_as_its_rows(tmp_path):
+    import trainlab as tl
+
+    x = torch.randn(120, 3, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    run = tl.fit(data=(x, y), epochs=3, out_dir=str(tmp_path), verbose=False, report=False, tensorboard=False)
+    raw = torch.load(run.run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert isinstance(raw["history"], str)
+    assert load_checkpoint(run.run_dir / "checkpoints" / "last.pt")["history"] == list(run.history)
+    # (tests/train/test_resume.py: a resumed run continues from these rows with the metrics of an uninterrupted one)

@@ -8,6 +8,7 @@ full disk mid-write leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from pathlib import Path
@@ -35,6 +36,45 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
             raise
 
     return files.write_atomic(path, write, binary=True)
+
+
+class HistoryText:
+    """A run's history (its per-epoch metrics rows) as the JSON text its checkpoints store, each row encoded once:
+    pickled anew as a list every epoch, the rows cost a checkpoint more at every epoch (torch.save calls back into
+    Python for each object: 0.4 ms a save at 10 epochs, 1.8 ms at 150, 11 ms at 1000), so the checkpoints of a
+    long run of a small model cost time that grew with the square of its epochs; the joined text costs 0.2-0.5 ms.
+
+    The last two rows are encoded again at every save: a callback after the checkpointer may still add to its
+    epoch's row, which the next epoch's checkpoint then holds, as it did when the list was pickled. A row that JSON
+    would not give back as it is (a tensor, a tuple, a NumPy number a callback put there) keeps the list itself."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict[str, Any], str]] = []  # the rows seen so far (held: compared by identity), JSON
+
+    def __call__(self, history: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+        kept = 0
+        while kept < min(len(self.rows), len(history) - 2) and self.rows[kept][0] is history[kept]:
+            kept += 1
+        del self.rows[kept:]
+        for row in history[kept:]:
+            try:
+                text = json.dumps(row)
+            except (TypeError, ValueError):
+                text = None
+            if text is None or not _same_with_nan(json.loads(text), row):
+                del self.rows[:]  # a row JSON would change: the list, as torch pickles it
+                return list(history)
+            self.rows.append((row, text))
+        return "[" + ",".join(text for _, text in self.rows) + "]"
+
+
+def _same_with_nan(a: Any, b: Any) -> bool:
+    """Equal values of the same types (a tuple is not the list JSON gives back), NaN matching NaN."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_with_nan(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return type(a) is type(b) and a == b
 
 
 def link_atomic(src: str | Path, dst: str | Path) -> Path:
@@ -68,6 +108,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} must be a trainlab checkpoint ({FORMAT}). "
                               f"Got {type(ckpt).__name__} without that format tag. Use a file from runs/<run>/checkpoints/.")
+    if isinstance(ckpt.get("history"), str):  # HistoryText's JSON (a list in checkpoints written before it)
+        ckpt["history"] = json.loads(ckpt["history"])
     return ckpt
 
 

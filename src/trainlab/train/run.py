@@ -29,8 +29,8 @@ from trainlab.models import (build_model, check_fits, check_trainable, count_par
                              uncompiled)
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
-from trainlab.train.checkpoint import (FORMAT, link_atomic, load_checkpoint, restore_rng, rng_state, save_atomic,
-                                      seed_rng)
+from trainlab.train.checkpoint import (FORMAT, HistoryText, link_atomic, load_checkpoint, restore_rng, rng_state,
+                                      save_atomic, seed_rng)
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, memory_for, run_epochs
@@ -400,12 +400,14 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         data, shuffle, aug_gen = _loop_data(p)
         rules = stop_rules(cfg)
         ckpt_info = {"data": p.data_info(), "environment": env.environment(p.device, p.threads)}
+        config = config_to_dict(cfg)  # the same at every epoch
+        history_text = HistoryText()
 
         def make(st: TrainState) -> dict[str, Any]:
-            return {"format": FORMAT, "epoch": st.epoch, "config": config_to_dict(cfg),
+            return {"format": FORMAT, "epoch": st.epoch, "config": config,
                     "model": st.model.state_dict(), "optimizer": portable_optimizer_state(st.optimizer),
                     "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen, p.device),
-                    "history": list(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs},
+                    "history": history_text(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs},
                     **({"scaler": st.scaler.state_dict()} if st.scaler is not None else {}), **ckpt_info}
 
         checkpointer = Checkpointer(run_dir, make, cfg.monitor, cfg.checkpoint.keep)
