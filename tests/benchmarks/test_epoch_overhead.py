@@ -1,0 +1,19 @@
+"""benchmarks/epoch_overhead.py runs (a tiny A/B) and prints both variants and their ratio; its times are not asserted."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_epoch_overhead_benchmark_runs_both_variants_and_prints_their_ratio(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_overhead.py"), "--epochs", "3",
+                           "--pairs", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "A: history as JSON text" in proc.stdout and "B: history pickled as a list" in proc.stdout
+    assert re.search(r"A / B \d+\.\d{3} \(median", proc.stdout), proc.stdout
