@@ -321,6 +321,11 @@ def test_predict_passes_at_most_eval_batch_size_rows_with_the_same_predictions(b
     clf.set_params(options={"eval_batch_size": 64})  # read at predict time: no refit
     np.testing.assert_allclose(clf.predict_proba(X), whole, rtol=0, atol=1e-12)  # float64: no batch drift
     assert passes == [64, 64, 22]
+    clf.set_params(options={"eval_batch_size": -5})
+    with pytest.raises(ValueError, match=r"^options\['eval_batch_size'\] must be a whole number of examples per "
+                                         r"pass, at least 1\. Got -5\. Pass 256, or leave it out for predict's "
+                                         r"rows per pass \(8192\)\.$"):
+        clf.predict(X)
 
 
 def test_normalize_option_standardises_predictions_too(blobs, tmp_path):

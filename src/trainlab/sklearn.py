@@ -195,11 +195,12 @@ class _TrainlabEstimator(BaseEstimator):
             x = Standardizer.from_state(self._input_stats)(x)
         model = self.model_
         from trainlab.models import device_of
-
+        from trainlab.train.inference import per_pass
         from trainlab.train.loop import batched_outputs, memory_for
 
         device = device_of(model)
-        size = int((self.options or {}).get("eval_batch_size") or _PREDICT_BATCH)
+        size = per_pass((self.options or {}).get("eval_batch_size"), _PREDICT_BATCH, "options['eval_batch_size']",
+                        "predict's rows per pass")
         fix = "Pass options={'eval_batch_size': {smaller}}"
         with memory_for(device, f"predicting {len(x)} rows", len(x), size, fix):
             return batched_outputs(model, x, size, device, forward=_forward64)  # (N, n_outputs) float64

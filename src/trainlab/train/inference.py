@@ -103,13 +103,13 @@ def inference_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def per_pass(given: Any, default: int) -> int:
-    """A ``batch_size`` given to evaluate or predict (None: the run's eval_batch_size), checked: a whole number ≥ 1."""
+def per_pass(given: Any, default: int, field: str = "batch_size", default_is: str = "the run's eval_batch_size") -> int:
+    """A ``batch_size`` given to evaluate or predict (None: ``default``), checked: a whole number ≥ 1."""
     if given is None:
         return default
     if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 1:
-        raise ConfigError(problem("batch_size", "a whole number of examples per pass, at least 1", given,
-                                  f"Pass 256, or leave it out for the run's eval_batch_size ({default})"))
+        raise ConfigError(problem(field, "a whole number of examples per pass, at least 1", given,
+                                  f"Pass 256, or leave it out for {default_is} ({default})"))
     return int(given)
 
 
