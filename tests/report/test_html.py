@@ -146,6 +146,23 @@ def test_report_of_a_run_whose_test_pass_ran_out_of_memory_says_so_above_the_car
     assert '<div class="k">test</div><div class="v">not scored</div>' in page
 
 
+def test_a_report_whose_validation_pass_runs_out_of_memory_says_so_and_keeps_the_rest(tmp_path):
+    import torch
+
+    import trainlab as tl
+    from tests.train.test_loop import Hungry
+
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(400, 5, generator=g), torch.randint(0, 3, (400,), generator=g)
+    run = tl.fit(Hungry(64), (x, y), epochs=1, batch_size=64, out_dir=str(tmp_path), verbose=False, report=False)
+    tight = Hungry(64, most_eval=20)  # the same weights; a pass over more than 20 examples runs out of memory
+    page = write_report(run.run_dir, model=tight, bundle=run._bundle).read_text()
+    assert ("No validation predictions: the machine ran out of memory predicting the 40 validation examples in "
+            "batches of 40 (CUDA out of memory. Tried to allocate 2.00 GiB). The report leaves out the validation "
+            "pictures.") in page
+    assert "curves" in section_ids(page)  # the rest of the report is there
+
+
 @pytest.fixture(scope="module")
 def circle_run_for_report(tmp_path_factory):
     return train(toy_cfg(tmp_path_factory.mktemp("circle")), setup=both_setups, verbose=False)

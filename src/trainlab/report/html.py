@@ -30,7 +30,7 @@ from trainlab.errors import DataError, TrainlabError
 from trainlab.report.history import confusion_data, most_confident_wrong, read_metrics
 from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
-from trainlab.train.loop import batched_mean_loss, batched_outputs
+from trainlab.train.loop import batched_mean_loss, batched_outputs, memory_for
 from trainlab.train.losses import predict_classes
 from trainlab.train.run import read_run_config
 
@@ -87,7 +87,9 @@ def validation_predictions(run_dir: str | Path, *, model: nn.Module | None = Non
     if outputs is not None and len(outputs) == len(x):
         out = outputs.float().cpu()
     else:
-        out = batched_outputs(run.model, x, bs, device).float() if len(x) else torch.empty(0)
+        with memory_for(device, f"predicting the {len(x)} validation examples", len(x), bs,
+                        "The report leaves out the validation pictures"):
+            out = batched_outputs(run.model, x, bs, device).float() if len(x) else torch.empty(0)
     # the logged val_loss is the training loss (class weights included), batch by batch
     loss = run.training_loss(bundle)
     _check_same_data(run, batched_mean_loss(loss, out, bundle.val.y.cpu(), bs) if len(x) else math.nan)
