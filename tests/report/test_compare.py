@@ -84,3 +84,26 @@ def test_unknown_run_directory_is_one_checkpoint_error(runs, tmp_path):
         compare_runs([tmp_path / "half"], tmp_path / "out")
     with pytest.raises(ConfigError, match=r"^runs must be at least one run directory\. Got none\."):
         compare_runs([], tmp_path / "out")
+
+
+def test_a_run_of_the_users_own_module_shows_its_class_as_the_model(tmp_path):
+    import torch
+    from torch import nn
+
+    import trainlab as tl
+
+    class TwoLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+
+        def forward(self, x):
+            return self.body(x)
+
+    x = torch.randn(120, 2, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    kw = dict(epochs=2, out_dir=str(tmp_path), verbose=False, report=False, tensorboard=False)
+    mine, theirs = tl.fit(TwoLayer(), (x, y), name="mine", **kw), tl.fit(data=(x, y), name="built-in", **kw)
+    columns, rows = comparison_table(load_runs([mine.run_dir, theirs.run_dir]))
+    models = {row[0]: dict(zip(columns, row))["model.name"] for row in rows}
+    assert models == {"mine": "TwoLayer (your module)", "built-in": "mlp"}  # was "mlp" for both

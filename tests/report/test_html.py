@@ -161,6 +161,7 @@ def test_a_report_whose_validation_pass_runs_out_of_memory_says_so_and_keeps_the
             "batches of 40 (CUDA out of memory. Tried to allocate 2.00 GiB). The report leaves out the validation "
             "pictures.") in page
     assert "curves" in section_ids(page)  # the rest of the report is there
+    assert '<p class="what">memory · Hungry (your module) · sgd lr 0.1 · batch 64</p>' in page  # not mlp [256] relu
 
 
 @pytest.fixture(scope="module")

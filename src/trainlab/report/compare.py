@@ -95,8 +95,14 @@ def comparison_table(records: Sequence[RunRecord]) -> tuple[list[str], list[list
     keys = hyperparameter_keys(records)
     finals = [_final(r) for r in records]
     metric_cols = [c for c in finals[0] if any(f[c] is not None for f in finals)]
-    rows = [[r.label, *(r.config.get(k) for k in keys), *(f[c] for c in metric_cols)] for r, f in zip(records, finals)]
+    rows = [[r.label, *(_setting(r, k) for k in keys), *(f[c] for c in metric_cols)] for r, f in zip(records, finals)]
     return ["run", *keys, *metric_cols], rows
+
+
+def _setting(r: RunRecord, key: str) -> Any:
+    """``key``'s value in the run's config; a run of the user's own nn.Module shows its class as the model."""
+    custom = r.summary.get("custom_model")
+    return f"{custom} (your module)" if key == "model.name" and custom else r.config.get(key)
 
 
 def plot_comparison(records: Sequence[RunRecord], path: str | Path) -> dict[str, Any]:

@@ -279,8 +279,10 @@ def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     items = "".join(f'<div class="card"><div class="k">{e(k)}</div><div class="v">{e(v)}</div>'
                     f'<div class="d">{e(d)}</div></div>' for k, v, d in cards)
     m = cfg.model
-    what = (f"{cfg.data.name} · {m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation} · "
-            f"{cfg.optimizer.name} lr {cfg.optimizer.lr:g} · batch {cfg.batch_size}")
+    # a run of the user's own nn.Module: its class, not the config's model section, which it did not use
+    model = (f"{s['custom_model']} (your module)" if s.get("custom_model") else
+             f"{m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation}")
+    what = f"{cfg.data.name} · {model} · {cfg.optimizer.name} lr {cfg.optimizer.lr:g} · batch {cfg.batch_size}"
     told = s.get("error") or (f"Test set not scored: {s['test_error']}" if s.get("test_error") else None)
     error = f'<p class="banner">{e(told)}</p>' if told else ""
     return f'<h1>{e(run_dir.name)}</h1><p class="what">{e(what)}</p>{error}<div class="cards">{items}</div>'
