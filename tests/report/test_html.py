@@ -162,6 +162,8 @@ def test_a_report_whose_validation_pass_runs_out_of_memory_says_so_and_keeps_the
             "pictures.") in page
     assert "curves" in section_ids(page)  # the rest of the report is there
     assert '<p class="what">memory · Hungry (your module) · sgd lr 0.1 · batch 64</p>' in page  # not mlp [256] relu
+    config = page[page.index('id="config"'):page.index('id="timing"')]
+    assert "<th>model</th><td>Hungry (your module)</td>" in config and "<th>model.name</th>" not in config
 
 
 @pytest.fixture(scope="module")

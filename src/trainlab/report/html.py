@@ -199,7 +199,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
         *_lr_find_section(pics),
         *_prediction_sections(pics, notes),
         _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
-        _section("config", "Config", _config(cfg)),
+        _section("config", "Config", _config(cfg, summary.get("custom_model"))),
         _section("timing", "Timing", _timing(summary, history)),
         _section("environment", "Environment", _kv_table(summary.get("environment") or {})),
     ]
@@ -447,10 +447,15 @@ def flat_config(cfg: TrainConfig) -> dict[str, Any]:
     return _flatten(config_to_dict(cfg))
 
 
-def _config(cfg: TrainConfig) -> str:
+def _config(cfg: TrainConfig, custom_model: str | None = None) -> str:
+    """The essential settings and every changed one; a run of the user's own module has its class for a model
+    (the config's model section built nothing)."""
     values, defaults = flat_config(cfg), flat_config(TrainConfig())
-    rows = []
+    rows = [f'<tr class="changed"><th>model</th><td>{e(custom_model)} (your module)</td><td class="d">config.yaml\'s '
+            f'model section is not used</td></tr>'] if custom_model else []
     for k, v in values.items():
+        if custom_model and k.startswith("model."):
+            continue
         changed = v != defaults.get(k) and k not in IGNORED_KEYS
         if changed or k in ESSENTIAL_KEYS:
             cls = ' class="changed"' if changed else ""
