@@ -551,6 +551,11 @@ def _field_names(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 ALL_KEYS = _field_names(TrainConfig)
 
+
+def keys_in(parent: str) -> list[str]:
+    """The keys directly in section ``parent`` (``""``: the top-level keys), in config order."""
+    return [k for k in ALL_KEYS if k.rpartition(".")[0] == parent]
+
 # tl.fit's short keywords → config keys (every config key also works dotted or with "__"). Here, beside the keys,
 # so that an unknown key on the command line or in a file is pointed to the same place.
 ALIASES = {
@@ -600,7 +605,7 @@ def nearest_keys(key: str) -> list[str]:
     ``optimizer.momentum``). Empty when nothing is near (``optimizer.foo``)."""
     parent, _, leaf = key.rpartition(".")
     if not parent or parent in ALL_KEYS:
-        here = {k.rpartition(".")[2]: k for k in ALL_KEYS if k.rpartition(".")[0] == parent}
+        here = {k.rpartition(".")[2]: k for k in keys_in(parent)}
         close = difflib.get_close_matches(leaf, list(here), n=1, cutoff=0.75)
         if close:
             return [here[close[0]]]
@@ -774,7 +779,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     if key not in ALL_KEYS:
         parent = key.rpartition(".")[0]
-        here = [k for k in ALL_KEYS if k.rpartition(".")[0] == parent] if parent in ALL_KEYS else []
+        here = keys_in(parent) if parent in ALL_KEYS else []
         hint = (key_hint(key) or (f"Valid keys here: {', '.join(here)}." if here else
                                   "See every key with 'trainlab train --print-config'."))
         raise ConfigError(f"{key} is not a config key. Got {key}={shown(value)}. {hint}")
