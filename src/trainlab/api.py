@@ -173,19 +173,14 @@ class Run:
 
             return test_best(self._prepared, self.run_dir, size)
         from trainlab.data.memory import unwrap_loader
-        from trainlab.train.loop import evaluate, memory_for
-        from trainlab.train.run import best_model, on_device, read_by_workers
+        from trainlab.train.run import score_best
 
-        p = self._prepared
         data, _ = unwrap_loader(x if y is None else (x, y), "data")  # a DataLoader stands for its dataset, as in fit
-        split = on_device(self._examples(data), p.device)
-        read_by_workers(split, p.cfg, p.device)  # a Dataset streamed as the run's training set was
-        model, epoch = best_model(p, self.run_dir)
-        classification = p.bundle.task == "classification"
-        with memory_for(p.device, f"evaluating {len(split)} examples", len(split), size,
-                        "Pass evaluate(..., batch_size={smaller})"):
-            m = evaluate(model, split, p.loss, size, classification, p.device)
-        return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(split), "epoch": epoch}
+        examples = self._examples(data)
+        m, epoch, _ = score_best(self._prepared, self.run_dir, examples, size, f"evaluating {len(examples)} examples",
+                                 "Pass evaluate(..., batch_size={smaller})")
+        classification = self._prepared.bundle.task == "classification"
+        return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(examples), "epoch": epoch}
 
     def _examples(self, data: Any) -> Any:
         """(X, y) passed to ``evaluate`` as a Split the model scores like its validation split."""

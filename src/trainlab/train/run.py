@@ -529,17 +529,27 @@ def best_model(p: Prepared, run_dir: Path) -> tuple[nn.Module, int]:
     return model, int(ckpt["epoch"])
 
 
+def score_best(p: Prepared, run_dir: Path, split: Split | DatasetSplit, batch_size: int, doing: str,
+               fix: str) -> tuple[dict[str, Any], int, Split | DatasetSplit]:
+    """The best checkpoint's loss and accuracy (``evaluate``) on ``split``, moved to the run's device (a streamed
+    Dataset read as the training set was), ``batch_size`` examples per pass; memory that runs out is
+    ``memory_for``'s one line (``doing``, ``fix``). Returns (the metrics, the checkpoint's epoch, the split scored)."""
+    model, epoch = best_model(p, run_dir)
+    split = on_device(split, p.device)
+    read_by_workers(split, p.cfg, p.device)
+    with memory_for(p.device, doing, len(split), batch_size, fix):
+        m = evaluate(model, split, p.loss, batch_size, p.bundle.task == "classification", p.device)
+    return m, epoch, split
+
+
 def test_best(p: Prepared, run_dir: Path, batch_size: int | None = None) -> dict[str, Any]:
     """Open the sealed test split (the only place training does) and score the best checkpoint on it, in batches of
     ``batch_size`` (default eval_batch_size); memory that runs out is one OutOfMemory line naming a smaller one."""
-    model, epoch = best_model(p, run_dir)
-    split = on_device(p.bundle.test.open(), p.device)
-    read_by_workers(split, p.cfg, p.device)  # a streamed test set is read as the training set was
-    size = batch_size or p.cfg.eval_batch_size
-    with memory_for(p.device, f"scoring the {len(split)} test examples", len(split), size,
-                    f"Score them in smaller batches: trainlab evaluate {run_dir} --batch-size {{smaller}} (Python: "
-                    "run.evaluate(batch_size={smaller}))"):
-        m = evaluate(model, split, p.loss, size, p.bundle.task == "classification", p.device)
+    test = p.bundle.test.open()
+    m, epoch, split = score_best(p, run_dir, test, batch_size or p.cfg.eval_batch_size,
+                                 f"scoring the {len(test)} test examples",
+                                 f"Score them in smaller batches: trainlab evaluate {run_dir} --batch-size {{smaller}} "
+                                 "(Python: run.evaluate(batch_size={smaller}))")
     out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": epoch, "n": len(split)}
     if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
         out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
