@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from trainlab import files
 from trainlab.errors import ConfigError
-from trainlab.report.html import CSS, format_value, data_uri, flat_config
+from trainlab.report.html import CSS, data_uri, flat_config, format_value, your_module
 from trainlab.report.plots import read_metrics, save_png
 from trainlab.train.run import read_run_config
 
@@ -101,8 +101,8 @@ def comparison_table(records: Sequence[RunRecord]) -> tuple[list[str], list[list
 
 def _setting(r: RunRecord, key: str) -> Any:
     """``key``'s value in the run's config; a run of the user's own nn.Module shows its class as the model."""
-    custom = r.summary.get("custom_model")
-    return f"{custom} (your module)" if key == "model.name" and custom else r.config.get(key)
+    module = your_module(r.summary) if key == "model.name" else None
+    return module or r.config.get(key)
 
 
 def plot_comparison(records: Sequence[RunRecord], path: str | Path) -> dict[str, Any]:

@@ -199,7 +199,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
         *_lr_find_section(pics),
         *_prediction_sections(pics, notes),
         _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
-        _section("config", "Config", _config(cfg, summary.get("custom_model"))),
+        _section("config", "Config", _config(cfg, your_module(summary))),
         _section("timing", "Timing", _timing(summary, history)),
         _section("environment", "Environment", _kv_table(summary.get("environment") or {})),
     ]
@@ -260,6 +260,12 @@ def _kv_table(rows: dict[str, Any]) -> str:
     return f'<table class="kv">{body}</table>'
 
 
+def your_module(summary: dict[str, Any]) -> str | None:
+    """The model of a run of the user's own nn.Module, by its class ("Net (your module)"): the config's model section
+    built nothing for it. None for a model the config built."""
+    return f"{summary['custom_model']} (your module)" if summary.get("custom_model") else None
+
+
 def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     test, best = s.get("test") or {}, s.get("best_val") or {}
     cards = []
@@ -279,9 +285,7 @@ def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     items = "".join(f'<div class="card"><div class="k">{e(k)}</div><div class="v">{e(v)}</div>'
                     f'<div class="d">{e(d)}</div></div>' for k, v, d in cards)
     m = cfg.model
-    # a run of the user's own nn.Module: its class, not the config's model section, which it did not use
-    model = (f"{s['custom_model']} (your module)" if s.get("custom_model") else
-             f"{m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation}")
+    model = your_module(s) or f"{m.name} {m.hidden if m.name in ('mlp', 'cnn') else ''} {m.activation}"
     what = f"{cfg.data.name} · {model} · {cfg.optimizer.name} lr {cfg.optimizer.lr:g} · batch {cfg.batch_size}"
     told = s.get("error") or (f"Test set not scored: {s['test_error']}" if s.get("test_error") else None)
     error = f'<p class="banner">{e(told)}</p>' if told else ""
@@ -447,14 +451,14 @@ def flat_config(cfg: TrainConfig) -> dict[str, Any]:
     return _flatten(config_to_dict(cfg))
 
 
-def _config(cfg: TrainConfig, custom_model: str | None = None) -> str:
-    """The essential settings and every changed one; a run of the user's own module has its class for a model
-    (the config's model section built nothing)."""
+def _config(cfg: TrainConfig, module: str | None = None) -> str:
+    """The essential settings and every changed one; ``module``: the user's own module (``your_module``), shown
+    as the model in place of the config's model section."""
     values, defaults = flat_config(cfg), flat_config(TrainConfig())
-    rows = [f'<tr class="changed"><th>model</th><td>{e(custom_model)} (your module)</td><td class="d">config.yaml\'s '
-            f'model section is not used</td></tr>'] if custom_model else []
+    rows = [f'<tr class="changed"><th>model</th><td>{e(module)}</td><td class="d">config.yaml\'s model section is '
+            f'not used</td></tr>'] if module else []
     for k, v in values.items():
-        if custom_model and k.startswith("model."):
+        if module and k.startswith("model."):
             continue
         changed = v != defaults.get(k) and k not in IGNORED_KEYS
         if changed or k in ESSENTIAL_KEYS:
