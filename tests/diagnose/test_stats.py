@@ -78,3 +78,32 @@ def test_layer_files_are_written_each_epoch_and_survive_resume(make_cfg):
     assert set(rows[0]["activations"]) == {"layers.0.act"}
     hist = json.loads((result.run_dir / "activations.json").read_text())
     assert (hist["first"]["epoch"], hist["last"]["epoch"]) == (1, 3)
+
+
+def test_histograms_are_written_after_the_first_epoch_and_when_training_ends(make_cfg, monkeypatch):
+    from tests.train.test_resume import InterruptAfter
+    from trainlab.diagnose import stats
+
+    written = []
+    real = stats.files.write_json
+
+    def spy(path, obj, **kw):
+        if path.name == "activations.json":
+            written.append((obj["first"]["epoch"], obj["last"]["epoch"]))
+        return real(path, obj, **kw)
+
+    monkeypatch.setattr(stats.files, "write_json", spy)
+    result = train(make_cfg(epochs=4, name="whole"), setup=diagnostic_callbacks, verbose=False)
+    assert written == [(1, 1), (1, 4)]  # not once an epoch: only the report reads the file
+    hist = json.loads((result.run_dir / "activations.json").read_text())
+    summary, hists = activation_stats(result.model, stats_probe(result))
+    assert hist["last"]["layers"] == json.loads(json.dumps(hists))  # the last epoch's, as activation_stats gives
+    written.clear()
+    with pytest.raises(KeyboardInterrupt):  # stopped after epoch 2's statistics: the file says epoch 2
+        train(make_cfg(epochs=4, name="cut"), setup=diagnostic_callbacks, callbacks=[InterruptAfter(2)], verbose=False)
+    assert written == [(1, 1), (1, 2)]
+
+
+def stats_probe(result):
+    """The probe batch LayerStats measures: the first validation examples."""
+    return result.prepared.bundle.val.x[:512]
