@@ -5,13 +5,13 @@ from pathlib import Path
 from typing import Sequence
 
 from trainlab.diagnose.rules import RULES, Finding, RunContext, Thresholds
-from trainlab.diagnose.stats import LayerStats, activation_stats, read_layers
+from trainlab.diagnose.stats import LayerStats, activation_stats, measure_activations, read_layers
 from trainlab.diagnose.verdict import Diagnosis, diagnose, diagnose_run, format_diagnosis
 from trainlab.data import Split
 from trainlab.train.callbacks import Callback
 from trainlab.train.run import Prepared
 
-__all__ = ["LayerStats", "activation_stats", "read_layers", "diagnostic_callbacks", "Diagnosis", "Finding",
+__all__ = ["LayerStats", "activation_stats", "measure_activations", "read_layers", "diagnostic_callbacks", "Diagnosis", "Finding",
            "RunContext", "Thresholds", "RULES", "diagnose", "diagnose_run", "format_diagnosis"]
 
 

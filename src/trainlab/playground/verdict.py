@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 
 from trainlab.config import config_to_dict
-from trainlab.diagnose import activation_stats, diagnose
+from trainlab.diagnose import diagnose, measure_activations
 from trainlab.playground.backprop import manual_gradients
 from trainlab.playground.export import to_config
 from trainlab.playground.net import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, Trainer
@@ -84,7 +84,7 @@ def layer_row(t: Trainer) -> dict[str, Any]:
 
     ``grad_norm``: per linear layer (weight and bias together), the root-mean-square over the epoch's batches
     of its gradient norm, as the engine's loop measures it; ``activations``: the engine's
-    :func:`~trainlab.diagnose.activation_stats` of each hidden layer on the training points.
+    :func:`~trainlab.diagnose.measure_activations` of each hidden layer on the training points.
     """
     names = layer_names(t)
     groups = [[i for i, p in enumerate(t.net.params) if p is lin.weight or p is lin.bias] for lin in t.net.linears]
@@ -98,7 +98,7 @@ def layer_row(t: Trainer) -> dict[str, Any]:
         sq += torch.stack([norms[g].sum() for g in groups])
         batches += 1
     rms = (sq / max(batches, 1)).sqrt().tolist()
-    summary, _ = activation_stats(t.net.module, x) if t.net.spec.hidden else ({}, {})
+    summary, _ = measure_activations(t.net.module, x) if t.net.spec.hidden else ({}, {})
     activations = {}
     for key, s in summary.items():
         m = re.fullmatch(r"layers\.(\d+)\.act", key)

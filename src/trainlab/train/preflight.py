@@ -60,9 +60,9 @@ def preflight_facts(model: nn.Module, train: Any, loss_name: str, task: str, n_c
     model.eval()
     try:
         out = model(train.x[:PROBE].to(device)).float()  # (B, K) scores of the untrained model
-        from trainlab.diagnose.stats import activation_stats
+        from trainlab.diagnose.stats import measure_activations
 
-        stats, _ = activation_stats(model, train.x[:PROBE].to(device))
+        stats, _ = measure_activations(model, train.x[:PROBE].to(device))  # histograms left as tensors
     except Exception as exc:
         from trainlab.train.loop import is_out_of_memory
 
