@@ -436,6 +436,21 @@ def test_format_diagnosis_prints_the_verdict_then_one_line_per_finding():
     assert ". Try: stop at epoch 3" in lines[1]
 
 
+def test_a_remedy_that_spells_its_change_out_is_not_followed_by_it_again():
+    from trainlab.diagnose.rules import Finding
+
+    spelled = Finding("still_improving", "info", "Still improving", "validation loss fell", {},
+                      "continue this run: trainlab train --resume runs/r --set epochs=20", sets={"epochs": 20})
+    terse = dataclasses.replace(spelled, remedy="train longer")
+    lines = format_diagnosis(Diagnosis("still_improving", [spelled, terse])).splitlines()
+    assert lines[1].endswith("--resume runs/r --set epochs=20") and "→" not in lines[1]
+    assert lines[2].endswith("Try: train longer → --set epochs=20")
+    from trainlab.api import fit_call  # tl.fit's verdict: the Python spelling still follows a command-line remedy
+
+    assert format_diagnosis(Diagnosis("x", [spelled]), fix=fit_call).splitlines()[1].endswith(
+        "--set epochs=20 → tl.fit(..., epochs=20)")
+
+
 def test_no_good_fit_beside_a_warning(tmp_path):
     """A 10-layer sigmoid net with N(0,1) init: whatever else is found, it is not called a good fit."""
     from trainlab.config import resolve_config

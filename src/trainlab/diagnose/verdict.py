@@ -139,8 +139,12 @@ def _yaml(v: Any) -> str:
 
 def format_diagnosis(d: Diagnosis, fix: Callable[[dict[str, Any]], str] = set_args) -> str:
     """``verdict: <id>`` then one line per finding: ``⚠ Overfitting — <message>. Try: <remedy>``, followed by the
-    remedy's config changes as ``fix(sets)`` renders them (``--set …`` for the CLI, keywords for ``tl.fit``)."""
+    remedy's config changes as ``fix(sets)`` renders them (``--set …`` for the CLI, keywords for ``tl.fit``)
+    where the remedy does not already spell them out."""
     lines = [f"verdict: {d.verdict}"]
-    lines += [f"{ICONS.get(f.severity, '-')} {f.title} — {f.message}. Try: {f.remedy}"
-              + (f" → {fix(f.sets)}" if f.sets else "") for f in d.findings]
+    for f in d.findings:
+        changes = fix(f.sets) if f.sets else ""
+        # a remedy that already spells the change out ("… --resume RUN --set epochs=20") is not followed by it again
+        lines.append(f"{ICONS.get(f.severity, '-')} {f.title} — {f.message}. Try: {f.remedy}"
+                     + (f" → {changes}" if changes and changes not in f.remedy else ""))
     return "\n".join(lines)
