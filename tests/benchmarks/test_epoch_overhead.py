@@ -1,4 +1,4 @@
-"""benchmarks/epoch_overhead.py runs (a tiny A/B) and prints every variant and its ratio to A; its times are not asserted."""
+"""benchmarks/epoch_overhead.py runs (a tiny A/B/C) and prints every variant and its ratio to A; times not asserted."""
 from __future__ import annotations
 
 import os

@@ -11,8 +11,8 @@ from trainlab.data import Split
 from trainlab.train.callbacks import Callback
 from trainlab.train.run import Prepared
 
-__all__ = ["LayerStats", "activation_stats", "measure_activations", "read_layers", "diagnostic_callbacks", "Diagnosis", "Finding",
-           "RunContext", "Thresholds", "RULES", "diagnose", "diagnose_run", "format_diagnosis"]
+__all__ = ["LayerStats", "activation_stats", "measure_activations", "read_layers", "diagnostic_callbacks", "Diagnosis",
+           "Finding", "RunContext", "Thresholds", "RULES", "diagnose", "diagnose_run", "format_diagnosis"]
 
 
 def diagnostic_callbacks(p: Prepared, run_dir: Path) -> Sequence[Callback]:
