@@ -467,10 +467,14 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
     if not 0 <= a.node_rank < a.nnodes:
         raise ConfigError(problem("--node-rank", f"0 … {a.nnodes - 1} (--nnodes {a.nnodes})", a.node_rank,
                                   "Number the machines from 0; the one with rank 0 serves --master-addr"))
-    port = a.master_port if a.master_port is not None else (29500 if a.nnodes > 1 else _free_port())
+    # One machine, no port given: torchrun's --standalone rendezvous binds a free port itself, the moment it listens.
+    # A port picked here and bound later by rank 0 (seconds on, after its torch import) could be taken meanwhile
+    # (seen: EADDRINUSE with two test workers starting servers beside it).
+    standalone = a.nnodes == 1 and a.master_port is None
+    port = a.master_port if a.master_port is not None else 29500
     if not 1 <= port <= 65535:
         raise ConfigError(problem("--master-port", "a port number 1 … 65535", port, "Use e.g. --master-port 29500"))
-    if a.node_rank == 0:  # the rendezvous binds this port on rank 0's machine: say so now if it is taken
+    if a.node_rank == 0 and not standalone:  # the rendezvous binds this port on rank 0's machine: say so now if taken
         with socket.socket() as s:
             try:
                 s.bind(("", port))
@@ -487,9 +491,11 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
             skip = "=" not in arg
             continue
         rest.append(arg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={a.nproc_per_node}",
-           f"--nnodes={a.nnodes}", f"--node-rank={a.node_rank}", f"--master-addr={a.master_addr}",
-           f"--master-port={port}", "-m", "trainlab", *rest]
+    where = (["--standalone"] if standalone else
+             [f"--nnodes={a.nnodes}", f"--node-rank={a.node_rank}", f"--master-addr={a.master_addr}",
+              f"--master-port={port}"])
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={a.nproc_per_node}", *where,
+           "-m", "trainlab", *rest]
     env = dict(os.environ)
     # torchrun sets 1 thread per process and prints a banner saying so unless it is set: the cores shared out
     env.setdefault("OMP_NUM_THREADS", str(max((os.cpu_count() or 1) // a.nproc_per_node, 1)))
@@ -522,15 +528,6 @@ def _relay_stderr(stream: Any) -> bool:
     if held and not any("torch.distributed.elastic" in line for line in held):
         sys.stderr.writelines(held)  # not torchrun's: a process's own traceback stays visible
     return said
-
-
-def _free_port() -> int:
-
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cmd_report(a: argparse.Namespace) -> int:
