@@ -116,6 +116,30 @@ def test_bad_config_is_one_line_and_writes_nothing(cwd, capsys, argv, match):
     assert not (cwd / "runs").exists()
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["train", "--out", "elsewhere"], "arguments must be ones 'trainlab train' takes. Got '--out elsewhere'. "
+     "Did you mean '--set out_dir=elsewhere'? (config keys are set with --set)"),
+    (["train", "--epochs", "3"], "Did you mean '--set epochs=3'?"),
+    (["train", "--lr=0.01"], "Did you mean '--set optimizer.lr=0.01'?"),
+    (["train", "--learning-rate", "0.1"], "Did you mean '--set optimizer.lr=0.1'?"),
+    (["train", "--max-epochs", "5", "--quiet"], "Did you mean '--set epochs=5'?"),
+    (["train", "--batch", "32"], "Did you mean '--set batch_size=32'?"),
+    (["train", "--quiett"], "Got '--quiett'. Did you mean '--quiet'?"),
+    (["train", "--zzzz"], "Got '--zzzz'. See 'trainlab train --help'."),
+    (["train", "fashion"], "Got 'fashion'. See 'trainlab train --help'."),
+    (["evaluate", "runs/x", "--jsn"], "arguments must be ones 'trainlab evaluate' takes. Got '--jsn'. "
+     "Did you mean '--json'?"),
+    (["evaluate", "runs/x", "--epochs", "3"], "Got '--epochs 3'. See 'trainlab evaluate --help'."),  # no --set there
+])
+def test_an_unknown_flag_names_the_flag_or_the_config_key_it_meant(cwd, capsys, argv, line):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+    assert line in err, err
+    assert not (cwd / "runs").exists()
+
+
 def test_batch_larger_than_data(cwd, capsys):
     check_bad_input(capsys, ["train", *TOY, "--set", "batch_size=100000"], r"batch_size must be <= the number of training examples")
     assert not (cwd / "runs").exists() or not any((cwd / "runs").iterdir())

@@ -41,8 +41,46 @@ def _registry_help() -> str:
 class _Parser(argparse.ArgumentParser):
     """argparse with trainlab's promise for bad input: one line on stderr and exit 2 (not the usage block)."""
 
+    given: list[str] | None = None  # the arguments parse_args was handed: an unknown flag is judged by its verb's
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self.given = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(self.given, namespace)
+
     def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (?P<args>.*)$", message)
+        if unknown and self.given is not None:
+            self.exit(2, f"error: {_unknown_arguments(self, self.given, unknown['args'])}\n")
         self.exit(2, f"error: {usage_problem(self.prog, message)}\n")
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, given: list[str], got: str) -> str:
+    """The line for arguments no verb takes, with the flag or the config key the first unknown flag most likely
+    meant: ``--nam`` → ``--name``; ``--out runs2`` → ``--set out_dir=runs2``, ``--lr 0.01`` → ``--set
+    optimizer.lr=0.01``, as Keras and Lightning users type them (config keys go through --set)."""
+    verbs = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    verb = next((g for g in given if g in verbs), None)
+    prog = f"trainlab {verb}" if verb else "trainlab"
+    line = f"arguments must be ones '{prog}' takes. Got {got!r}."
+    tokens = got.split(" ")
+    first = next((i for i, t in enumerate(tokens) if t.startswith("--") and len(t) > 2), None)
+    if verb is None or first is None:
+        return f"{line} See '{prog} --help'."
+    flag, eq, value = tokens[first].partition("=")
+    if not eq:
+        value = tokens[first + 1] if first + 1 < len(tokens) and not tokens[first + 1].startswith("-") else "..."
+    flags = [s for s in verbs[verb]._option_string_actions if s.startswith("--")]
+    close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.75)
+    if close:
+        return f"{line} Did you mean {close[0]!r}?"
+    if "--set" in flags:
+        from trainlab.config import keys_named
+
+        keys = keys_named(flag[2:].replace("-", "_"))
+        if keys:
+            sets = " or ".join(f"'--set {k}={value}'" for k in keys)
+            return f"{line} Did you mean {sets}? (config keys are set with --set)"
+    return f"{line} See '{prog} --help'."
 
 
 # argparse's messages → the house form '<field> must be <constraint>. Got <value>. <fix>.'

@@ -628,6 +628,21 @@ def _did_you_mean(keys: list[str]) -> str:
     return f"Did you mean {' or '.join(repr(k) for k in keys)}?"
 
 
+def keys_named(name: str) -> list[str]:
+    """The config keys a bare name stands for, as a flag (``--epochs``, ``--lr``, ``--learning-rate``): the key
+    itself, tl.fit's short keyword (ALIASES), another library's name for it (OTHER_NAMES), else the nearest
+    spellings. Empty when nothing is near."""
+    if name in ALL_KEYS:
+        return [name]
+    ours = OTHER_NAMES[name][0] if name in OTHER_NAMES else name
+    dotted = FIT_ONLY.get(ours) or ALIASES.get(ours) or SECTIONS.get(ours) if ours else None
+    if dotted:
+        return [dotted]
+    if ours in ALL_KEYS:
+        return [ours]
+    return nearest_keys(name)
+
+
 def key_hint(key: str) -> str | None:
     """"Did you mean ...?" for an unknown config key: the keys with its last part, else the key another library's
     name stands for (``learning_rate`` → ``optimizer.lr``: OTHER_NAMES, with what theirs is; ``metrics``: why none
