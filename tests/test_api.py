@@ -108,6 +108,30 @@ def test_fit_returns_history_diagnosis_evaluate_predict(opts):
     assert summary["test"]["test_acc"] == pytest.approx(ev["test_acc"])
 
 
+def test_summary_tables_a_module_from_a_shape_or_a_batch_and_a_run_keeps_the_same_table(opts):
+    table = tl.summary(Net(), (4,))
+    assert [(r.name, r.output, r.params) for r in table.rows] == [("body.0", "(16,)", 80), ("body.1", "(16,)", 0),
+                                                                 ("out", "(2,)", 34)]
+    assert tl.summary(Net(), np.zeros((7, 4), dtype="float32")) == table  # a batch: its examples' shape
+    x, y = _xy()
+    run = tl.fit(Net(), (x, y), **{**opts, "epochs": 1})
+    assert run.model_table == table
+    assert json.loads((run.run_dir / "summary.json").read_text())["model_table"] == table.as_json()
+
+
+@pytest.mark.parametrize("model, shape, match", [
+    (Net(), (0, 4), r"^input_shape must be one example's shape as positive whole numbers.* Got \(0, 4\)\. Leave"),
+    (Net(), "4", r"^input_shape must be .* Got '4'"),
+    (Net(), torch.zeros(4), r"^input_shape must be one example's shape or a batch of examples\. Got an array of shape"),
+    (Net(), (5,), r"^model Net\.forward must run on a batch of input shape \(2, 5\)\. Got RuntimeError: mat1 and mat2"),
+    (Net, (4,), r"^model must be a torch\.nn\.Module instance.* Got the class Net\. Pass an instance: Net\(\.\.\.\)"),
+    (None, (4,), r"^model must be a torch\.nn\.Module instance\. Got None\."),
+])
+def test_summary_of_a_bad_shape_or_model_is_one_line(model, shape, match):
+    with pytest.raises(ConfigError, match=match):
+        tl.summary(model, shape)
+
+
 def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
     # as Keras' model.evaluate(X, y): read as the test set is (text labels to the training classes, normalisation)
     x, y = _xy()

@@ -140,6 +140,23 @@ def test_an_unknown_flag_names_the_flag_or_the_config_key_it_meant(cwd, capsys, 
     assert not (cwd / "runs").exists()
 
 
+def test_print_model_prints_the_layer_table_and_writes_nothing_and_a_run_keeps_it(cwd, capsys):
+    assert main(["train", *TOY, "--print-model"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["layer", "type", "output", "parameters"]
+    assert [line.split()[:4] for line in out[1:-1]] == [["flatten", "Flatten", "(2,)", "0"],
+                                                       ["layers.0.linear", "Linear", "(8,)", "24"],
+                                                       ["layers.0.act", "ReLU", "(8,)", "0"],
+                                                       ["head", "Linear", "(2,)", "18"]]
+    assert out[-1] == "input (2,) · 42 parameters"
+    assert not (cwd / "runs").exists()
+    assert main(["train", *TOY, "--name", "toy"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "runs/toy", "--print-model"]) == 0
+    assert capsys.readouterr().out.splitlines() == out  # from the run's summary.json
+    check_bad_input(capsys, ["train", "--resume", "runs/nope", "--print-model"], r"run must be an existing run directory")
+
+
 def test_batch_larger_than_data(cwd, capsys):
     check_bad_input(capsys, ["train", *TOY, "--set", "batch_size=100000"], r"batch_size must be <= the number of training examples")
     assert not (cwd / "runs").exists() or not any((cwd / "runs").iterdir())

@@ -21,6 +21,7 @@ from torch import nn
 from trainlab.config import (ALIASES, ALL_KEYS, OTHER_NAMES, SECTIONS, TrainConfig, config_source, config_to_dict,
                               read_yaml, resolve_config)
 from trainlab.errors import ConfigError, DataError, problem, shown
+from trainlab.models.summary import ModelTable
 from trainlab.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -140,6 +141,11 @@ class Run:
     @property
     def report_path(self) -> Path | None:
         return self._outcome.report
+
+    @property
+    def model_table(self) -> ModelTable | None:
+        """The model's layers with their output shapes and parameters (``print(run.model_table)``)."""
+        return self._prepared.table
 
     def __repr__(self) -> str:
         last = self.history[-1] if self.history else {}
@@ -370,6 +376,43 @@ def fit(model: nn.Module | None = None, data: Any = None, *, val: Any = 0.1, tes
         warnings.warn(f"test set not scored: {outcome.result.summary['test_error']}", RuntimeWarning, stacklevel=2)
     return Run(outcome, outcome.result.prepared.bundle, outcome.result.model, init_state=initial.weights,
                data_args=data_args)
+
+
+def summary(model: nn.Module, input_shape: Any) -> ModelTable:
+    """The layer table of ``model`` (``print(tl.summary(net, (1, 28, 28)))``, as Keras's ``model.summary()``): each
+    layer's type, output shape per example and parameters, in the order the forward pass calls them, and the totals.
+    ``input_shape``: one example's shape (no batch dimension), or a batch of examples (a tensor or an array) whose
+    shape after the first dimension is used."""
+    from trainlab.models import model_table
+
+    if model is None:
+        raise ConfigError("model must be a torch.nn.Module instance. Got None. Pass your module, e.g. "
+                          "tl.summary(MyNet(), (1, 28, 28)).")
+    _check_model(model)
+    shape = _example_shape(input_shape)
+    name = type(model).__name__
+    try:
+        return model_table(model, shape)
+    except Exception as exc:  # noqa: BLE001 — the user's forward: named with its module, not re-raised raw
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"model {name}.forward must run on a batch of input shape {(2, *shape)}. Got "
+                          f"{type(exc).__name__}: {first}. Pass the shape of one example your module takes (no batch "
+                          "dimension).") from None
+
+
+def _example_shape(value: Any) -> tuple[int, ...]:
+    if hasattr(value, "shape") and not isinstance(value, (tuple, list)):
+        if len(value.shape) < 2:
+            raise ConfigError(f"input_shape must be one example's shape or a batch of examples. Got an array of shape "
+                              f"{tuple(value.shape)}: a batch has the examples along its first dimension. Pass e.g. "
+                              f"(1, 28, 28) or X[:2].")
+        return tuple(int(s) for s in value.shape[1:])
+    shape = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    if (not isinstance(shape, (tuple, list, torch.Size)) or not shape
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+        raise ConfigError(f"input_shape must be one example's shape as positive whole numbers, e.g. (1, 28, 28) or "
+                          f"(784,). Got {value!r}. Leave the batch dimension out.")
+    return tuple(shape)
 
 
 def _check_model(model: Any) -> None:

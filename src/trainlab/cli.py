@@ -132,6 +132,8 @@ def _parser(names: str = "  (run 'trainlab names')") -> argparse.ArgumentParser:
     t.add_argument("--name", help="run name (same as --set name=...); a taken name gets a -2 suffix")
     t.add_argument("--resume", metavar="RUN", help="continue runs/<run> exactly from its last checkpoint")
     t.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    t.add_argument("--print-model", action="store_true",
+                   help="print the model's layers (output shape, parameters) for the config's data and exit")
     t.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     t.add_argument("--no-report", action="store_true", help="skip the live curves and the HTML report")
     d = t.add_argument_group("data-parallel training (torchrun + DDP; batch_size stays the global batch)")
@@ -368,7 +370,7 @@ def cmd_cv(a: argparse.Namespace) -> int:
 def cmd_train(a: argparse.Namespace) -> int:
     from trainlab.config import config_to_yaml, parse_override, resolve_config
 
-    if (a.nproc_per_node != 1 or a.nnodes != 1) and not a.print_config:
+    if (a.nproc_per_node != 1 or a.nnodes != 1) and not (a.print_config or a.print_model):
         from trainlab.train import distributed
 
         if not distributed.from_env().active:
@@ -383,11 +385,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         kwargs = dict(resume_dir=a.resume, overrides=dict(o if isinstance(o, tuple) else parse_override(o)
                                                           for o in overrides))
+        if a.print_model:
+            return _print_model(None, a.resume)
     else:
         cfg = resolve_config(a.config, overrides)
         if a.print_config:
             print(config_to_yaml(cfg), end="")
             return 0
+        if a.print_model:
+            return _print_model(cfg, None)
         kwargs = dict(cfg=cfg)
     painter = _start_painter(a)  # before anything imports torch (trainlab.train does)
     _start_cuda(kwargs)
@@ -397,6 +403,29 @@ def cmd_train(a: argparse.Namespace) -> int:
     finally:
         if painter is not None:
             painter.close()
+
+
+def _print_model(cfg: Any, run: str | None) -> int:
+    """``trainlab train --print-model``: the layer table of the model the config builds for its data, or of a run's
+    model as its summary.json keeps it; no run directory is made."""
+    from trainlab.models import ModelTable
+    from trainlab.train.run import prepare, read_run_config
+
+    if run is not None:
+        cfg = read_run_config(run)  # the directory checked first: one line when it is not a run
+        path = Path(run) / "summary.json"
+        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if summary.get("model_table"):
+            print(ModelTable.from_json(summary["model_table"]))
+            return 0
+        if summary.get("custom_model"):
+            from trainlab.errors import CheckpointError
+
+            raise CheckpointError(f"run must keep its model's layer table in summary.json. Got {run!r}, a run of "
+                                  f"your module {summary['custom_model']} trained before trainlab kept it. Print "
+                                  f"tl.summary(model, input_shape) for your module instead.")
+    print(prepare(cfg).table)
+    return 0
 
 
 @contextlib.contextmanager

@@ -63,8 +63,14 @@ def test_report_of_an_image_run_has_every_section_escaped_and_self_contained(fak
     path = write_report(result.run_dir)
     assert path == result.run_dir / "report.html"
     page = path.read_text()
-    assert section_ids(page) == {"verdict", "curves", "confusion", "examples", "layers", "config", "timing",
+    assert section_ids(page) == {"verdict", "curves", "confusion", "examples", "model", "layers", "config", "timing",
                                  "environment"}
+    model = page[page.index('<section id="model"'):page.index("</section>", page.index('id="model"'))]
+    cells = re.findall(r"<tr><td><code>([^<]*)</code></td><td>(\w+)</td><td>([^<]*)</td><td class=\"num\">([0-9,]+)</td>",
+                       model)
+    assert cells == [("flatten", "Flatten", "(784,)", "0"), ("layers.0.linear", "Linear", "(32,)", "25,120"),
+                     ("layers.0.act", "ReLU", "(32,)", "0"), ("head", "Linear", "(10,)", "330")]
+    assert "25,450 parameters for examples of shape (1, 28, 28)" in model
     uris = assert_self_contained(page)
     assert len(uris) == 4  # curves, wrong examples, gradient norms, activation histograms
     decode_images(uris, tmp_path)
@@ -173,7 +179,7 @@ def circle_run_for_report(tmp_path_factory):
 
 def test_report_of_a_2d_classification_run_shows_the_decision_boundary(circle_run_for_report, tmp_path):
     page = write_report(circle_run_for_report.run_dir).read_text()
-    assert section_ids(page) == {"verdict", "curves", "confusion", "boundary", "layers", "config", "timing",
+    assert section_ids(page) == {"verdict", "curves", "confusion", "boundary", "model", "layers", "config", "timing",
                                  "environment"}
     assert "triangles: validation points" in page
     uris = assert_self_contained(page)
@@ -187,7 +193,7 @@ def test_report_of_a_regression_run_has_scatter_and_surface_not_confusion(tmp_pa
     result = train(toy_cfg(tmp_path, **{"data.name": "plane", "optimizer.lr": 0.02}), setup=both_setups,
                    verbose=False)
     page = write_report(result.run_dir).read_text()
-    assert section_ids(page) == {"verdict", "curves", "scatter", "boundary", "layers", "config", "timing",
+    assert section_ids(page) == {"verdict", "curves", "scatter", "boundary", "model", "layers", "config", "timing",
                                  "environment"}
     assert "fitted surface" in page and "Predicted vs true (validation)" in page
     decode_images(assert_self_contained(page), tmp_path)

@@ -14,11 +14,12 @@ from trainlab.errors import ConfigError, DataError, problem
 from trainlab.models import activations, init, resnet, zoo  # noqa: F401  (register the pieces)
 from trainlab.models.activations import LEAKY_RELU_SLOPE, make_activation
 from trainlab.models.init import init_weights
+from trainlab.models.summary import LayerRow, ModelTable, model_table
 from trainlab.registry import ACTIVATIONS, INITS, MODELS
 
 __all__ = [
     "build_model", "count_parameters", "check_fits", "check_trainable", "init_weights", "make_activation", "uncompiled",
-    "has_lazy_parameters",
+    "has_lazy_parameters", "model_table", "ModelTable", "LayerRow",
     "LEAKY_RELU_SLOPE", "MODELS", "ACTIVATIONS", "INITS",
 ]
 

@@ -198,6 +198,7 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
         _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),
         *_lr_find_section(pics),
         *_prediction_sections(pics, notes),
+        *_model_section(summary),
         _section("layers", "Layers: gradients and activations", _layers(pics, notes)),
         _section("config", "Config", _config(cfg, your_module(summary))),
         _section("timing", "Timing", _timing(summary, history)),
@@ -343,6 +344,28 @@ def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
     if rec.get("error"):
         html_ += _note(f"The fix run stopped: {rec['error']}")
     return _section("fixed-from" if is_fix else "fix", "Fixed from" if is_fix else "Fix tried", html_)
+
+
+def _model_section(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The model's layers in call order: type, output shape per example, parameters and their share of the total
+    (``summary.json["model_table"]``; no section for a run trained before trainlab kept it)."""
+    table = summary.get("model_table")
+    if not table:
+        return []
+    rows = []
+    for r in table["rows"]:
+        calls = f" ×{r['calls']}" if r["calls"] > 1 else ""
+        share = f"{100 * r['params'] / table['total']:.1f} %" if r["params"] and table["total"] else ""
+        rows.append(f"<tr><td><code>{e(r['name'])}</code>{calls}</td><td>{e(r['kind'])}</td>"
+                    f"<td>{e(r['output'] or 'not called')}</td><td class=\"num\">{r['params']:,}</td>"
+                    f"<td class=\"num\">{share}</td></tr>")
+    head = "".join(f"<th>{c}</th>" for c in ("layer", "type", "output", "parameters", "share"))
+    frozen = table["total"] - table["trainable"]
+    counts = f"{table['total']:,} parameters" + (f" ({table['trainable']:,} trainable, {frozen:,} frozen)"
+                                                  if frozen else "")
+    lead = (f"<p>{counts} for examples of shape {e(str(tuple(table['input_shape'])))}. Each layer's output shape is "
+            "per example (the batch dimension left out), from one forward pass before training.</p>")
+    return [_section("model", "Model", f'{lead}<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>')]
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> str:
@@ -500,7 +523,7 @@ padding:8px 14px;min-width:150px;max-width:340px}.card .k{font-size:12px;color:#
 figure{margin:8px 0}img{max-width:100%;height:auto;display:block}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:3px 10px;border-bottom:1px solid #eee;
 text-align:left;vertical-align:top}table.kv th{font-weight:500;color:#444;white-space:nowrap}
-table.grid td{font-variant-numeric:tabular-nums}tr.changed td,tr.changed th{background:#fff8e1;font-weight:600}
+table.grid td{font-variant-numeric:tabular-nums}table.grid td.num{text-align:right}tr.changed td,tr.changed th{background:#fff8e1;font-weight:600}
 td.d{color:#888;font-weight:400!important}pre{background:#f3f4f6;padding:10px;overflow:auto;font-size:12px}
 .verdict{font-size:17px}.finding{border-left:5px solid #1565c0;background:#f3f7fc;padding:8px 14px;margin:10px 0;
 border-radius:4px}.finding.error{border-color:#c62828;background:#fdecea}

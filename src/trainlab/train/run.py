@@ -25,8 +25,8 @@ from trainlab.data import DataBundle, Split, load_data, make_augmenter
 from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutOfMemory, OutputClosed, Terminated,
                              TrainingError, problem)
-from trainlab.models import (build_model, check_fits, check_trainable, count_parameters, has_lazy_parameters,
-                             uncompiled)
+from trainlab.models import (ModelTable, build_model, check_fits, check_trainable, count_parameters,
+                             has_lazy_parameters, model_table, uncompiled)
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, HistoryText, link_atomic, load_checkpoint, restore_rng, rng_state,
@@ -54,6 +54,7 @@ class Prepared:
     custom_model: str | None = None  # class name of a user nn.Module (None: built from cfg.model)
     compiled: nn.Module | None = None  # the torch.compile wrapper of ``model`` the user passed: the steps call it
     notes: list[str] = field(default_factory=list)  # lines said once before the first epoch (settings made here)
+    table: ModelTable | None = None  # the model's layers: output shapes and parameters (models.summary)
 
     def data_info(self) -> dict[str, Any]:
         """What predict/evaluate need to rebuild the model and read new inputs, saved in checkpoints."""
@@ -266,7 +267,9 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     # the machine's cores shared among the processes on it
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
-    return Prepared(cfg, bundle, loss, model.to(device), device, threads, custom, compiled, notes)
+    model = model.to(device)
+    return Prepared(cfg, bundle, loss, model, device, threads, custom, compiled, notes,
+                    model_table(model, tuple(bundle.input_shape)))
 
 
 def _whole_split_batches(cfg: TrainConfig, n: int) -> tuple[TrainConfig, list[str]]:
@@ -604,7 +607,8 @@ def _finish(p: Prepared, run_dir: Path, state: TrainState, ck: Checkpointer, t_s
         if state.history and all("epoch_time" in h for h in state.history) else None,
 
         "custom_model": p.custom_model,  # class name of a user nn.Module (trainlab fix needs it passed again)
-        "n_parameters": count_parameters(p.model), "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
+        "n_parameters": count_parameters(p.model), "model_table": p.table.as_json() if p.table else None,
+        "data": p.data_info()["sizes"] | ({"test": test["n"]} if test else {}),
         "environment": env.environment(p.device, p.threads),
         # how the training steps ran: one replayed CUDA graph each, or launched op by op (and why)
         "steps": {"cuda_graph": state.graph is not None, "eager_because": state.graph_off},
