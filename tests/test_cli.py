@@ -154,6 +154,9 @@ def test_print_model_prints_the_layer_table_and_writes_nothing_and_a_run_keeps_i
     capsys.readouterr()
     assert main(["train", "--resume", "runs/toy", "--print-model"]) == 0
     assert capsys.readouterr().out.splitlines() == out  # from the run's summary.json
+    (cwd / "runs/toy/summary.json").write_text("{")  # damaged: built again from the run's config.yaml
+    assert main(["train", "--resume", "runs/toy", "--print-model"]) == 0
+    assert capsys.readouterr().out.splitlines() == out
     check_bad_input(capsys, ["train", "--resume", "runs/nope", "--print-model"], r"run must be an existing run directory")
 
 

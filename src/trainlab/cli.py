@@ -413,8 +413,12 @@ def _print_model(cfg: Any, run: str | None) -> int:
 
     if run is not None:
         cfg = read_run_config(run)  # the directory checked first: one line when it is not a run
-        path = Path(run) / "summary.json"
-        summary = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        from trainlab import files
+
+        try:  # missing or damaged (a killed run): the table is built again from the run's config
+            summary = files.read_json(Path(run) / "summary.json", missing={})
+        except (OSError, files.DamagedFileError):
+            summary = {}
         if summary.get("model_table"):
             print(ModelTable.from_json(summary["model_table"]))
             return 0
