@@ -369,7 +369,11 @@ class ScheduleConfig(_Section):
     step_epochs: int = Field(10, ge=1)  # step: multiply lr by gamma every this many epochs
     gamma: float = Field(0.1, gt=0, le=1)
     warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up from ~0 before any schedule
-    min_lr: float = Field(0.0, ge=0)  # cosine floor
+    min_lr: float = Field(0.0, ge=0)  # the floor of cosine and plateau
+    # plateau: multiply lr by gamma after this many epochs in a row without a better monitored metric (Keras'
+    # ReduceLROnPlateau(patience=p); torch's ReduceLROnPlateau counts one more: patience=p-1 there). Keras and torch
+    # default to 10 epochs; 5 here, for runs of tens of epochs
+    patience: int = Field(5, ge=1)
 
     @field_validator("name")
     @classmethod

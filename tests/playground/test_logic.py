@@ -12,7 +12,7 @@ import torch
 from trainlab.errors import ConfigError, DataError
 from trainlab.playground import check_host
 from trainlab.playground import data as pdata
-from trainlab.playground.net import VAL_LOSS, NetSpec, Network, Trainer, TrainSettings, square_loss, targets
+from trainlab.playground.net import TRAIN_LOSS, VAL_LOSS, NetSpec, Network, Trainer, TrainSettings, square_loss, targets
 from trainlab.playground.state import LEARNING_RATES, default_state, parse_query, parse_state, to_query
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -212,6 +212,25 @@ def test_stop_rules():
     for _ in range(10):
         t.epoch()
     assert t.stopped is None
+
+
+@pytest.mark.parametrize("n_val, column", [(20, VAL_LOSS), (0, TRAIN_LOSS)])
+def test_a_plateau_schedule_halves_the_lr_after_epochs_without_a_lower_loss(n_val, column):
+    # the validation loss decides, or the training loss where there are no validation points; max_epochs 100:
+    # patience max(5, 100 // 20) = 5 epochs, gamma 0.5 (the playground's schedule constants)
+    t = _trainer(settings=TrainSettings(schedule="plateau", lr=3.0, max_epochs=100), n_val=n_val)
+    lrs = []
+    for _ in range(60):
+        lrs.append(t.optimizer.param_groups[0]["lr"])
+        t.epoch()
+    losses = t.history[1:61, column].tolist()
+    best, bad, expected = float("inf"), 0, [3.0]
+    for loss in losses[:-1]:
+        best, bad = (loss, 0) if loss < best else (best, bad + 1)
+        cut = bad == 5
+        bad = 0 if cut else bad
+        expected.append(expected[-1] / 2 if cut else expected[-1])
+    assert lrs == pytest.approx(expected) and lrs[-1] < 3.0
 
 
 def test_stop_rules_follow_setting_changes():

@@ -146,7 +146,51 @@ def _ours(cfg: ScheduleConfig, per_epoch: int, epochs: int, lr: float = 0.1, ste
 
 
 def test_every_schedule_is_covered_here() -> None:
-    assert set(SCHEDULES.names()) == {"constant", "step", "cosine", "onecycle", "warmup"}
+    assert set(SCHEDULES.names()) == {"constant", "step", "cosine", "onecycle", "warmup", "plateau"}
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("patience", "gamma", "min_lr", "monitor"), [(1, 0.5, 0.0, "val_loss"), (3, 0.1, 0.0, "val_loss"),
+                                                                        (2, 0.5, 0.02, "val_loss"), (2, 0.3, 0.0, "val_acc")])
+def test_plateau_schedule_matches_torch_reduce_lr_on_plateau(seed: int, patience: int, gamma: float, min_lr: float,
+                                                             monitor: str) -> None:
+    # torch counts one epoch more (it cuts when the bad epochs exceed its patience) and, by default, needs a relative
+    # improvement of 1e-4: with patience-1 and threshold 0 both follow Keras' rule, the one trainlab states
+    g = torch.Generator().manual_seed(seed)
+    values = (torch.rand(40, generator=g) + torch.linspace(1, 0, 40) * (1 if monitor == "val_loss" else -1)).tolist()
+    values[7] = float("nan")  # never an improvement
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt, ref = torch.optim.SGD([w], lr=0.1), torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    ours = make_scheduler(opt, ScheduleConfig(name="plateau", patience=patience, gamma=gamma, min_lr=min_lr), 3, 40)
+    theirs = tls.ReduceLROnPlateau(ref, mode="min" if monitor == "val_loss" else "max", factor=gamma,
+                                   patience=patience - 1, threshold=0.0, min_lr=min_lr, eps=0.0)
+    got, want = [], []
+    for v in values:
+        for _ in range(3):
+            ours.step()  # the steps of an epoch leave a plateau's lr alone
+        ours.epoch_end(monitor, v)
+        theirs.step(v)
+        got.append(opt.param_groups[0]["lr"])
+        want.append(ref.param_groups[0]["lr"])
+    assert got == pytest.approx(want, rel=1e-9)
+    assert got[-1] < 0.1  # it did cut
+
+
+def test_a_plateau_schedule_keeps_its_count_in_its_state() -> None:
+    w = torch.nn.Parameter(torch.zeros(1))
+    make = lambda: make_scheduler(torch.optim.SGD([w], lr=0.1), ScheduleConfig(name="plateau", patience=2), 1, 9)
+    whole, first = make(), make()
+    values = [1.0, 0.9, 0.95, 0.97, 0.8, 0.85]  # a cut after the 4th epoch, one epoch without a better value after
+    for v in values[:3]:
+        whole.epoch_end("val_loss", v)
+        first.epoch_end("val_loss", v)
+    second = make()
+    second.load_state_dict(first.state_dict())
+    for v in values[3:]:
+        whole.epoch_end("val_loss", v)
+        second.epoch_end("val_loss", v)
+    assert whole.get_last_lr() == second.get_last_lr() == [pytest.approx(0.01)]  # one cut by the default gamma 0.1
+    assert whole.state_dict() == second.state_dict()
 
 
 SHAPES = [(3, 10), (7, 13), (1, 5), (50, 2)]  # (steps_per_epoch, epochs)

@@ -55,6 +55,21 @@ def test_resume_equals_uninterrupted_run_with_every_random_stream(make_cfg, drop
         assert torch.equal(v, resumed.model.state_dict()[k])
 
 
+def test_a_plateau_schedule_cuts_the_lr_where_the_metric_stalls_and_a_resumed_run_cuts_at_the_same_epochs(make_cfg):
+    # patience 1 and an lr too high for the data: the validation loss stalls often, each time the lr is halved
+    overrides = {"epochs": 8, "optimizer.lr": 3.0, "schedule.name": "plateau", "schedule.patience": 1,
+                 "schedule.gamma": 0.5}
+    full = train(make_cfg(name="full", **overrides), verbose=False)
+    lrs, losses = [h["lr"] for h in full.history], [h["val_loss"] for h in full.history]
+    best, expected = float("inf"), [3.0]
+    for loss in losses[:-1]:  # the lr of the next epoch: halved after every epoch without a lower val_loss
+        expected.append(expected[-1] if loss < best else expected[-1] / 2)
+        best = min(best, loss)
+    assert lrs == pytest.approx(expected) and lrs[-1] < 3.0
+    resumed = _interrupted_then_resumed(make_cfg(name="cut", **overrides), at=4)
+    assert _values(resumed.history) == _values(full.history)
+
+
 def test_resume_with_image_augmentation(make_cfg, fake_mnist):
     overrides = {"data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent), "data.download": False,
                  "data.augment.crop_padding": 2, "data.augment.flip": True, "model.hidden": [32],

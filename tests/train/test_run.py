@@ -154,11 +154,11 @@ def test_gradient_clipping_bounds_each_update(make_cfg):
     assert free_delta > 10 * delta
 
 
-@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "onecycle", "warmup"])
+@pytest.mark.parametrize("schedule", ["constant", "step", "cosine", "onecycle", "warmup", "plateau"])
 def test_every_schedule_runs_and_logs_its_lr(make_cfg, schedule):
     result = train(make_cfg(epochs=4, **{"schedule.name": schedule, "schedule.step_epochs": 2}), verbose=False)
     lrs = [h["lr"] for h in result.history]
-    if schedule in ("constant", "warmup"):
+    if schedule in ("constant", "warmup", "plateau"):  # plateau: 4 epochs, fewer than its patience of 5
         assert lrs == pytest.approx([0.1] * 4)
     elif schedule == "step":
         assert lrs == pytest.approx([0.1, 0.01, 0.01, 0.001])

@@ -129,7 +129,7 @@ class TrainSettings:
 def schedule_config(name: str, max_epochs: int) -> ScheduleConfig:
     # The engine's defaults suit runs of tens of epochs; playground runs last hundreds to thousands.
     span = max_epochs or 400
-    return ScheduleConfig(name=name, step_epochs=max(1, span // 4), gamma=0.5,
+    return ScheduleConfig(name=name, step_epochs=max(1, span // 4), gamma=0.5, patience=max(5, span // 20),
                           warmup_epochs=max(1.0, span / 20) if name == "warmup" else 0.0)
 
 
@@ -256,6 +256,8 @@ class Trainer:
         if bad is not None:
             self._undo_diverged_epoch(*bad)
             return
+        if self.scheduler is not None:  # plateau: the validation loss (the training loss without validation points)
+            self.scheduler.epoch_end(*(("val_loss", val_loss) if self.has_val else ("train_loss", train_loss)))
         if self._rules:
             metrics = {"epoch": self.epochs, "train_loss": train_loss, "val_loss": val_loss if self.has_val else None}
             for rule in self._rules:

@@ -458,6 +458,8 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
                                      [metrics["grad_norm"]], None)
             raise TrainingError(describe_non_finite(facts) + " The training updates were all finite.", facts=facts)
         state.history.append(metrics)
+        # a schedule that follows the monitored metric (plateau) sets the next epoch's lr, before the checkpoint
+        state.scheduler.epoch_end(cfg.monitor, metrics.get(cfg.monitor))
         for cb in callbacks:
             cb.on_epoch_end(state, metrics)
         if state.stop_reason is not None:

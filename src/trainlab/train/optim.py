@@ -29,6 +29,7 @@ import torch
 
 from trainlab.config import DEFAULT_MOMENTUM, OptimizerConfig, ScheduleConfig
 from trainlab.errors import ConfigError, Verbatim, problem
+from trainlab.monitor import better
 from trainlab.registry import OPTIMIZERS, SCHEDULES
 
 Params = Iterable[torch.nn.Parameter]
@@ -245,6 +246,48 @@ def _warmup(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: f
     return 1.0
 
 
+@SCHEDULES.register("plateau", "multiply the lr by schedule.gamma after schedule.patience epochs without a better "
+                              "monitored metric (ReduceLROnPlateau), down to schedule.min_lr")
+def _plateau(step: int, total: int, per_epoch: int, c: ScheduleConfig, base_lr: float) -> float:
+    return 1.0  # the monitored metric moves it between epochs: Plateau
+
+
+class Plateau:
+    """Keras' ``ReduceLROnPlateau`` (cooldown 0): after ``schedule.patience`` epochs in a row whose monitored value
+    is no better than the best one before them, the lr is multiplied by ``schedule.gamma``, never below
+    ``schedule.min_lr``, and the count starts again. Its state (best, count, cuts) goes into every checkpoint, so a
+    resumed run cuts where the uninterrupted one would have."""
+
+    def __init__(self, c: ScheduleConfig, base_lr: float) -> None:
+        self.patience, self.gamma = c.patience, c.gamma
+        self.floor = c.min_lr / base_lr if base_lr > 0 else 0.0
+        self.best: float | None = None
+        self.bad = self.cuts = 0
+
+    @property
+    def scale(self) -> float:
+        """The lr's multiplier now."""
+        return max(self.gamma ** self.cuts, self.floor)
+
+    def update(self, monitor: str, value: float | None) -> None:
+        """After an epoch: its value of ``monitor`` (None or NaN: no better)."""
+        if better(monitor, value, self.best):
+            self.best, self.bad = value, 0
+            return
+        self.bad += 1
+        if self.bad >= self.patience:
+            self.cuts, self.bad = self.cuts + 1, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "bad": self.bad, "cuts": self.cuts}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.bad, self.cuts = state["best"], int(state["bad"]), int(state["cuts"])
+
+
+_plateau.between_epochs = Plateau  # type: ignore[attr-defined]  # what make_scheduler builds for it
+
+
 def cosine_between(a: float, b: float, t: float) -> float:
     """Cosine interpolation from a (t=0) to b (t=1)."""
     return b + (a - b) / 2 * (1 + math.cos(math.pi * t))
@@ -253,14 +296,16 @@ def cosine_between(a: float, b: float, t: float) -> float:
 class StepScheduler:
     """Sets each param group's lr to ``base_lr · factor(step)``; the state is the step count."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float]) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float],
+                 between_epochs: Plateau | None = None) -> None:
         self.optimizer, self.factor = optimizer, factor
+        self.between_epochs = between_epochs  # a schedule the monitored metric moves after each epoch (plateau)
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0  # steps taken (torch's name for it)
         self._apply()
 
     def _apply(self) -> None:
-        f = self.factor(self.last_epoch)
+        f = self.factor(self.last_epoch) * (self.between_epochs.scale if self.between_epochs is not None else 1.0)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = base * f
 
@@ -268,14 +313,23 @@ class StepScheduler:
         self.last_epoch += 1
         self._apply()
 
+    def epoch_end(self, monitor: str, value: float | None) -> None:
+        """After an epoch's validation: its value of the monitored metric, for a schedule that follows it."""
+        if self.between_epochs is not None:
+            self.between_epochs.update(monitor, value)
+            self._apply()
+
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
+                **({"plateau": self.between_epochs.state_dict()} if self.between_epochs is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.last_epoch, self.base_lrs = int(state["last_epoch"]), list(state["base_lrs"])
+        if self.between_epochs is not None and state.get("plateau") is not None:
+            self.between_epochs.load_state_dict(state["plateau"])
         self._apply()
 
 
@@ -293,4 +347,5 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_
             return (step + 1) / warm
         return fn(step - warm, total - warm, steps_per_epoch, cfg, base_lr)
 
-    return StepScheduler(optimizer, factor)
+    between = getattr(fn, "between_epochs", None)
+    return StepScheduler(optimizer, factor, between(cfg, base_lr) if between is not None else None)
