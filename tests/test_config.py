@@ -238,13 +238,16 @@ def test_true_or_false_for_a_number_is_refused(key, default):
     assert resolve_config(overrides=["tensorboard=false", "data.normalize=true"]).tensorboard is False  # bools still are
 
 
-def test_min_lr_is_a_cosine_floor_below_the_lr():
-    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be left at 0 unless schedule\.name is cosine .*Got "
-                                          r"0\.01 with schedule\.name='step'\. Set schedule\.name=cosine"):
+def test_min_lr_is_a_cosine_or_plateau_floor_below_the_lr():
+    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be left at 0 unless schedule\.name is cosine or "
+                                          r"plateau .*Got 0\.01 with schedule\.name='step'\. Set schedule\.name=cosine"):
         resolve_config(overrides=["schedule.name=step", "schedule.min_lr=0.01"])
-    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be below optimizer\.lr \(0\.1\): cosine decays from "
+    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be below optimizer\.lr \(0\.1\): cosine lowers "
                                           r"the lr down to it\. Got 5\.0\. Use e\.g\. schedule\.min_lr=0\.001"):
         resolve_config(overrides=["schedule.name=cosine", "schedule.min_lr=5"])
+    with pytest.raises(ConfigError, match=r"^schedule\.min_lr must be below optimizer\.lr \(0\.1\): plateau lowers"):
+        resolve_config(overrides=["schedule.name=plateau", "schedule.min_lr=0.1"])
+    assert resolve_config(overrides=["schedule.name=plateau", "schedule.min_lr=0.001"]).schedule.min_lr == 0.001
     assert resolve_config(overrides=["schedule.name=cosine", "schedule.min_lr=0.001"]).schedule.min_lr == 0.001
 
 

@@ -504,16 +504,16 @@ class TrainConfig(_Section):
         if _stored(info):
             return self
         s, lr = self.schedule, self.optimizer.lr
-        if s.min_lr and s.name != "cosine":  # the other schedules would silently ignore it
+        if s.min_lr and s.name not in ("cosine", "plateau"):  # the other schedules would silently ignore it
             raise PydanticCustomError(
-                "registry", "schedule.min_lr must be left at 0 unless schedule.name is cosine (the floor it decays "
-                "to). Got {min_lr} with schedule.name='{name}'. Set schedule.name=cosine, or remove schedule.min_lr.",
-                {"min_lr": s.min_lr, "name": s.name})
-        if s.name == "cosine" and s.min_lr >= lr:  # the "decay" would raise the lr, or keep it flat
+                "registry", "schedule.min_lr must be left at 0 unless schedule.name is cosine or plateau (the floor "
+                "they lower the lr to). Got {min_lr} with schedule.name='{name}'. Set schedule.name=cosine, or remove "
+                "schedule.min_lr.", {"min_lr": s.min_lr, "name": s.name})
+        if s.name in ("cosine", "plateau") and s.min_lr >= lr:  # the "decay" would raise the lr, or keep it flat
             raise PydanticCustomError(
-                "registry", "schedule.min_lr must be below optimizer.lr ({lr}): cosine decays from the lr down to it. "
+                "registry", "schedule.min_lr must be below optimizer.lr ({lr}): {name} lowers the lr down to it. "
                 "Got {min_lr}. Use e.g. schedule.min_lr={hint}, or schedule.name=constant.",
-                {"lr": lr, "min_lr": s.min_lr, "hint": f"{lr / 100:g}"})
+                {"lr": lr, "min_lr": s.min_lr, "hint": f"{lr / 100:g}", "name": s.name})
         if s.warmup_epochs > self.epochs:  # the lr would never reach optimizer.lr
             raise PydanticCustomError(
                 "registry", "schedule.warmup_epochs must be at most epochs ({epochs}): the lr reaches optimizer.lr "
