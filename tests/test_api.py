@@ -132,6 +132,22 @@ def test_summary_of_a_bad_shape_or_model_is_one_line(model, shape, match):
         tl.summary(model, shape)
 
 
+def test_overfit_batches_memorises_in_memory_data_and_refuses_a_stream(opts):
+    x, y = _xy()
+    run = tl.fit(seeded_net(), (x, y), **{**opts, "epochs": 40, "overfit_batches": 1})
+    assert run.diagnosis.verdict == "memorization" and run.diagnosis.findings[0].severity == "info"
+    with pytest.raises(ConfigError, match=r"^overfit_batches must be 0 for a streamed dataset .* Got 1\. Hand over "
+                                          r"tensors"):
+        tl.fit(Net(), Jittered(x, y), **{**opts, "overfit_batches": 1})  # streamed: read afresh every epoch
+
+
+class Jittered(Pairs):
+    """A random transform: its examples change between reads, so trainlab streams it."""
+
+    def __getitem__(self, i):
+        return self.x[i] + 0.01 * torch.randn(self.x.shape[1:]), self.y[i]
+
+
 def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
     # as Keras' model.evaluate(X, y): read as the test set is (text labels to the training classes, normalisation)
     x, y = _xy()

@@ -124,6 +124,7 @@ def test_bad_config_is_one_line_and_writes_nothing(cwd, capsys, argv, match):
     (["train", "--learning-rate", "0.1"], "Did you mean '--set optimizer.lr=0.1'?"),
     (["train", "--max-epochs", "5", "--quiet"], "Did you mean '--set epochs=5'?"),
     (["train", "--batch", "32"], "Did you mean '--set batch_size=32'?"),
+    (["train", "--patience", "3"], "Did you mean '--set stop.early_stopping.patience=3'?"),
     (["train", "--quiett"], "Got '--quiett'. Did you mean '--quiet'?"),
     (["train", "--zzzz"], "Got '--zzzz'. See 'trainlab train --help'."),
     (["train", "fashion"], "Got 'fashion'. See 'trainlab train --help'."),

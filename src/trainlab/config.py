@@ -467,6 +467,10 @@ class TrainConfig(_Section):
     # leave out an epoch's last batch when it is smaller than batch_size (DataLoader's drop_last): every update
     # then averages batch_size examples; shuffled, the examples left out differ from epoch to epoch
     drop_last: bool = False
+    # a sanity check before a long run (Lightning's overfit_batches, "overfit one batch" in Karpathy's recipe):
+    # train and validate on the same first N batches of the training split; a network that cannot drive their loss
+    # to ~0 has a bug in its data, loss or layers, or an lr far off. 0: off
+    overfit_batches: int = Field(0, ge=0)
     eval_batch_size: int = Field(2048, ge=1)
     monitor: Literal["val_loss", "val_acc"] = "val_loss"  # decides the best checkpoint and early stopping
     grad_clip: float | None = Field(None, gt=0)  # clip the global gradient norm to this
@@ -614,6 +618,9 @@ def nearest_keys(key: str) -> list[str]:
         if close:
             return [here[close[0]]]
     same = [k for k in ALL_KEYS if k.rpartition(".")[2] == leaf]
+    top = key.partition(".")[0]
+    if any(k.startswith(top + ".") for k in same):  # `stop.early_stoping.patience`: the stop section's, not schedule's
+        same = [k for k in same if k.startswith(top + ".")]
     if same:
         return same[:3]
     if parent in ALL_KEYS:  # a section it does not have: its keys are listed instead
@@ -640,6 +647,8 @@ def keys_named(name: str) -> list[str]:
         return [name]
     ours = OTHER_NAMES[name][0] if name in OTHER_NAMES else name
     dotted = FIT_ONLY.get(ours) or ALIASES.get(ours) or SECTIONS.get(ours) if ours else None
+    if dotted and f"{dotted}.{name}" in ALL_KEYS:  # a section's key: --patience → stop.early_stopping.patience
+        return [f"{dotted}.{name}"]
     if dotted:
         return [dotted]
     if ours in ALL_KEYS:

@@ -51,7 +51,7 @@ def test_every_rule_is_registered_once_with_its_id():
     assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class", "no_signal",
                         "targets_look_like_classes", "leakage", "class_imbalance", "out_of_memory",
                         "lr_too_high", "non_finite", "exploding_gradients", "vanishing_gradients", "dead_units",
-                        "saturated_units", "lr_unusual", "lr_too_low", "overfitting", "underfitting", "too_early",
+                        "saturated_units", "lr_unusual", "lr_too_low", "memorization", "overfitting", "underfitting", "too_early",
                         "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
 
@@ -641,3 +641,34 @@ def test_remedies_that_move_a_key_the_same_way_take_the_higher_ranked_value():
     same = Finding("underfitting", "warning", "Underfitting", "m", {}, "raise optimizer.lr to 0.01",
                    {"optimizer.lr": 0.01})
     assert coherent([low, same], current)[1] == same  # the same value: nothing to say
+
+
+OVERFIT = {**CONFIG, "overfit_batches": 1}
+
+
+def test_memorization_judges_a_run_on_overfit_batches_alone():
+    acc = [0.3, 0.6, 0.9, 1.0, 1.0, 1.0]
+    loss = [2.0, 1.2, 0.5, 0.1, 0.05, 0.03]
+    d = run(rows(loss, loss, acc, acc), summary={"stop_reason": "epochs", "first_update": {"loss": 2.3},
+                                                  "data": {"train": 64}}, config=OVERFIT)
+    assert d.verdict == "memorization" and d.rules() == ["memorization"]  # no good fit, leakage or still improving
+    f = finding(d, "memorization")
+    assert f.severity == "info" and f.sets == {"overfit_batches": 0}
+    assert "fit its 64 training examples (overfit_batches=1): training accuracy 1.00 at epoch 6, loss 2.3 → 0.03" \
+        in f.message
+    stuck = [0.1, 0.12, 0.15, 0.2, 0.25, 0.3]  # 0.98 is not memorised; neither is this
+    d = run(rows([2.3] * 6, [2.3] * 6, stuck, stuck), summary={"stop_reason": "epochs", "data": {"train": 64}},
+            config=OVERFIT)
+    f = finding(d, "memorization")
+    assert f.severity == "warning" and f.sets == {"epochs": 12}
+    assert "after 6 epochs its 64 training examples (overfit_batches=1) are still not fit: training accuracy 0.30" \
+        in f.message
+    assert not {"underfitting", "overfitting", "too_early"} & set(d.rules())
+    near = [0.5, 0.9, 0.98, 0.98, 0.98, 0.98]
+    assert finding(run(rows(loss, loss, near, near), config=OVERFIT), "memorization").severity == "warning"
+    # a regression: the training loss at 5 % of the first update's, or above
+    assert finding(run(rows([1.0, 0.3, 0.04]), summary={"first_update": {"loss": 1.0}}, config=OVERFIT),
+                   "memorization").severity == "info"
+    assert finding(run(rows([1.0, 0.3, 0.06]), summary={"first_update": {"loss": 1.0}}, config=OVERFIT),
+                   "memorization").severity == "warning"
+    assert "memorization" not in run(rows(loss, loss, acc, acc)).rules()  # off without overfit_batches

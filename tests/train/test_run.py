@@ -467,3 +467,17 @@ def test_micro_batch_trains_the_same_updates_in_smaller_passes(tmp_path):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
     assert all(torch.allclose(p, q, atol=1e-5) for p, q in zip(net1.parameters(), net2.parameters()))
     assert parts.summary["steps"]["eager_because"].startswith("device cpu")  # on a CPU the first reason is the device
+
+
+def test_overfit_batches_trains_and_validates_on_the_same_first_batches(make_cfg):
+    cfg = make_cfg(**{"overfit_batches": 2, "batch_size": 8, "epochs": 60, "optimizer.name": "adam",
+                      "optimizer.lr": 0.05})
+    p = prepare(cfg)
+    whole = prepare(make_cfg(**{"batch_size": 8}))
+    assert p.bundle.train is p.bundle.val and len(p.bundle.train) == 16
+    assert torch.equal(p.bundle.train.x, whole.bundle.train.x[:16])  # the first two batches of the training split
+    assert p.bundle.test.opened == 0 and len(p.bundle.test.open()) == len(whole.bundle.test.open())  # sealed, whole
+    assert "overfit_batches=2: training and validating on the same 16 training examples" in p.notes[-1]
+    result = train(cfg, verbose=False)
+    assert result.history[-1]["train_acc"] == 1.0 and result.history[-1]["val_acc"] == 1.0
+    assert "shared_with_val" not in result.summary["preflight"]  # the same rows by design: no leakage finding

@@ -206,6 +206,13 @@ class Thresholds:
     # confident classifier looks (a trained 1-unit net: 80 %), not a fault.
     saturated_fraction: float = 0.5
 
+    # Memorised (overfit_batches > 0, the first batches as training and validation split): a training accuracy of
+    # ≥ 99 % at the last epoch (one of 64 examples wrong is 98.4 %), or for a regression a training loss at ≤ 5 % of
+    # the first update's. The classic recipe memorises one batch of 64 in ~150 updates (train accuracy 1.00); at
+    # lr 1e-4 it stays at 0.17 after 30.
+    memorized_acc: float = 0.99
+    memorized_loss_share: float = 0.05
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -1102,6 +1109,39 @@ def lr_too_low(ctx: RunContext) -> Finding | None:
     return Finding("lr_too_low", "warning", "Learning rate too low", message, ev, remedy, sets)
 
 
+def memorization(ctx: RunContext) -> Finding | None:
+    """A run with ``overfit_batches`` (its training and validation split the same few examples): whether the network
+    memorised them — the sanity check before a long run. In its place the fit rules (over/underfitting, good fit,
+    still improving, too early) say nothing: a validation split equal to the training split judges no fit."""
+    k = ctx.cfg("overfit_batches", 0) or 0
+    rows = [h for h in ctx.history if isinstance(h.get("train_loss"), (int, float)) and math.isfinite(h["train_loss"])]
+    if not k or not rows:
+        return None
+    last, epochs = rows[-1], int(rows[-1]["epoch"])
+    first = (ctx.summary.get("first_update") or {}).get("loss") or rows[0]["train_loss"]
+    n = (ctx.summary.get("data") or {}).get("train")
+    examples = f"its {n} training examples" if n else "its training examples"
+    ev = {"overfit_batches": k, "examples": n, "epochs": epochs, "first_loss": first,
+          "train_loss_last": last["train_loss"], "train_acc_last": last.get("train_acc")}
+    if last.get("train_acc") is not None:
+        done = last["train_acc"] >= ctx.t.memorized_acc
+        level = f"training accuracy {last['train_acc']:.2f}"
+    else:
+        done = last["train_loss"] <= ctx.t.memorized_loss_share * first
+        level = f"training loss at {last['train_loss'] / first:.0%} of its start"
+    change = f"loss {_g(first)} → {_g(last['train_loss'])}"
+    if done:
+        return Finding("memorization", "info", "Memorised", f"the network fit {examples} (overfit_batches={k}): "
+                       f"{level} at epoch {epochs}, {change}: data, loss and layers can learn", ev,
+                       "train on the whole training split: --set overfit_batches=0", {"overfit_batches": 0})
+    return Finding("memorization", "warning", "Not memorised",
+                   f"after {epochs} epochs {examples} (overfit_batches={k}) are still not fit: {level}, {change}. "
+                   "A network that cannot fit a handful of examples has a bug, or an lr far off", ev,
+                   f"if the loss still falls, train longer (epochs={2 * epochs}, now {epochs}); if it is flat, look "
+                   "for labels out of step with their inputs, a loss on the wrong outputs, or a layer that stops "
+                   "the gradient", {"epochs": 2 * epochs})
+
+
 def overfitting(ctx: RunContext) -> Finding | None:
     """Validation loss rises from its minimum while the training loss keeps falling."""
     t = ctx.t
@@ -1348,7 +1388,7 @@ def still_improving(ctx: RunContext) -> Finding | None:
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
                      targets_look_like_classes, leakage, class_imbalance, out_of_memory, lr_too_high, non_finite,
                      exploding_gradients, vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low,
-                     overfitting, underfitting, too_early, good_fit, still_improving]
+                     memorization, overfitting, underfitting, too_early, good_fit, still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
@@ -1364,3 +1404,6 @@ FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
 FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id
 # ... and beside a diverged run (lr_too_high as an error): "give the model capacity" for a loss at 10^9 is noise.
 FIT_JUDGED_LATER_BESIDE_ERROR = ("lr_too_high",)
+# A run on overfit_batches (validation split = training split) is judged by memorization alone: these say nothing
+# there (no fit to judge, and every validation example "leaked" from the training split by design)
+NOT_BESIDE_MEMORIZATION = ("leakage", "overfitting", "underfitting", "too_early", "good_fit", "still_improving")

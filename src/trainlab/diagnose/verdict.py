@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from trainlab.diagnose.rules import FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BESIDE_ERROR, FIT_RULES, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext, Thresholds
+from trainlab.diagnose.rules import (FIT_JUDGED_LATER_BESIDE, FIT_JUDGED_LATER_BESIDE_ERROR, FIT_RULES,
+                                     NOT_BESIDE_MEMORIZATION, RULE_IDS, RULES, SEVERITY_RANK, Finding, RunContext,
+                                     Thresholds)
 from trainlab import files
 from trainlab.diagnose.stats import read_layers
 from trainlab.errors import CheckpointError
@@ -50,6 +52,8 @@ def diagnose(history: Sequence[dict[str, Any]], layers: Sequence[dict[str, Any]]
            for f in found):
         judged_later = {r.__name__ for r in FIT_RULES}
         found = [f for f in found if f.rule not in judged_later]
+    if any(f.rule == "memorization" for f in found):
+        found = [f for f in found if f.rule not in NOT_BESIDE_MEMORIZATION]
     priority = {rule_id: i for i, rule_id in enumerate(RULE_IDS)}
     found.sort(key=lambda f: (SEVERITY_RANK[f.severity], priority[f.rule]))
     found = coherent(found, ctx.cfg)

@@ -9,6 +9,7 @@ import contextlib
 import copy
 import shutil
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -227,6 +228,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if not cfg.loss.from_logits:
         loss = on_probabilities(loss)
     cfg, notes = _whole_split_batches(cfg, len(bundle.train))
+    bundle, notes = _overfit_batches(cfg, bundle, notes)
     check_data(cfg, bundle, loss)
     if isinstance(cfg.loss.class_weights, dict):  # {class: weight}: one weight per class, as the run keeps it
         cfg = replace(cfg, **{"loss.class_weights": weights_by_class(cfg.loss.class_weights, bundle.class_names,
@@ -282,6 +284,22 @@ def _whole_split_batches(cfg: TrainConfig, n: int) -> tuple[TrainConfig, list[st
     note = (f"note: batch_size={n}, the whole training split: the default {cfg.batch_size} is more than its {n} "
             f"examples (set batch_size to choose)")
     return replace(cfg, batch_size=n), [note]
+
+
+def _overfit_batches(cfg: TrainConfig, bundle: DataBundle, notes: list[str]) -> tuple[DataBundle, list[str]]:
+    """``overfit_batches=N``: the first N batches of the training split as both the training and the validation
+    split (the sealed test split stays as it is), said in a note."""
+    k = cfg.overfit_batches
+    if not k:
+        return bundle, notes
+    if not isinstance(bundle.train, Split):
+        raise ConfigError(problem("overfit_batches", "0 for a streamed dataset (its examples are read batch by batch, "
+                                  "not held to be cut)", k, "Hand over tensors, or set data.limit for a small run"))
+    n = min(k * cfg.batch_size, len(bundle.train))
+    few = Split(bundle.train.x[:n], bundle.train.y[:n])
+    note = (f"note: overfit_batches={k}: training and validating on the same {n} training examples; the training "
+            "loss should fall to ~0 (set overfit_batches=0 to train on the whole split)")
+    return dataclasses.replace(bundle, train=few, val=few), [*notes, note]
 
 
 def new_run_dir(cfg: TrainConfig, model_name: str | None = None, prefix: str = "") -> Path:
@@ -430,7 +448,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             state.first_epoch = prior.get("first_epoch")
         elif ranks.main:
             preflight = preflight_facts(p.model, p.bundle.train, p.loss.name, p.bundle.task, p.bundle.n_classes,
-                                        p.device, val=p.bundle.val)
+                                        p.device, val=None if cfg.overfit_batches else p.bundle.val)  # the same rows
         else:
             preflight = None
         error: str | None = None
