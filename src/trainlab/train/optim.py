@@ -3,7 +3,9 @@
 Schedules are pure functions ``factor(step)`` of the optimizer step, applied by one small
 :class:`StepScheduler` after every update: the lr is then a function of the step count alone, so resuming
 from a checkpoint (which stores that count) reproduces it exactly, for every schedule alike. (torch's
-``LambdaLR`` does the same job but costs ~200 µs a step here — 4 % of the classic recipe's run time.)
+``LambdaLR`` does the same job but costs ~200 µs a step here — 4 % of the classic recipe's run time.) The one
+schedule that follows the run rather than the clock, ``plateau``, adds a multiplier the monitored metric moves
+after each epoch (:class:`Plateau`), whose few numbers the checkpoint stores beside the count.
 
 Constructing the first torch optimizer of a process imports ``torch._dynamo`` (~1.0 s on 2 CPU cores with
 torch 2.13, the largest fixed cost of a run after ``import torch``, 11 % of the classic recipe's whole
@@ -294,7 +296,8 @@ def cosine_between(a: float, b: float, t: float) -> float:
 
 
 class StepScheduler:
-    """Sets each param group's lr to ``base_lr · factor(step)``; the state is the step count."""
+    """Sets each param group's lr to ``base_lr · factor(step)`` (times a plateau's multiplier); the state is the step
+    count (and the plateau's)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, factor: Callable[[int], float],
                  between_epochs: Plateau | None = None) -> None:
