@@ -66,6 +66,20 @@ def test_the_live_verdict_never_reads_the_test_points():
     assert live_verdict(t, rows) != before
 
 
+def test_saturated_units_from_the_inputs_scale_get_a_remedy_the_page_has():
+    # TF's raw inputs (x, y in [-6, 6]) at lr 3: the first tanh layer saturates; the engine's remedy for that,
+    # data.normalize, is no control of the page (it was shown as "set data.normalize=true")
+    t = _trainer((4, 2), "tanh", lr=3.0)
+    rows: list = []
+    for _ in range(120):
+        t.epoch()
+        add_layer_row(rows, t)
+    v = live_verdict(t, rows)
+    assert v["verdict"] == "saturated_units"
+    assert v["text"].endswith("Try: turn on BatchNorm, or lower the learning rate to 0.3 (now 3)"), v["text"]
+    assert not CLI_KEY.search(v["text"])
+
+
 def test_no_validation_points_no_verdict():
     t = _trainer((4, 2), "tanh")
     t.xv, t.yv = t.xv[:0], t.yv[:0]

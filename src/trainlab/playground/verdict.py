@@ -206,8 +206,10 @@ def live_verdict(t: Trainer, layers: list[dict[str, Any]] | None = None) -> dict
                 "text": "the verdict reads validation points: set Validation above 0 %"}
     s, spec = t.settings, t.net.spec
     config = config_to_dict(to_config(t))  # the same config copy-config and save-as-run write
-    # No model.init: the playground's init (TF's) is not a choice, so the rules must not suggest another.
+    # No model.init: the playground's init (TF's) is not a choice, so the rules must not suggest another; nor is
+    # data.normalize (its inputs are TF's raw features): "set data.normalize=true" was shown for saturated units.
     config["model"].pop("init")
+    config["data"].pop("normalize")
 
     # The engine's stop rules stopped it, with the engine's reasons: a maxEpochs stop is the engine's "ran out of
     # epochs" (stopped_by "epochs", so "still improving" can say: raise it).
