@@ -204,6 +204,9 @@ def test_every_rules_remedy_is_in_the_pages_words():
     ("give the model capacity: model.hidden=[64] (now [])",
      "give the model capacity: 32 neurons per hidden layer (now no hidden layer)"),  # 32: the playground's limit
     ("val_loss rose", "validation loss rose"),  # the validation points: never renamed the test loss
+    ("for calibrated probabilities stop at epoch 1 (stop.early_stopping.patience) or regularise with "
+     "optimizer.weight_decay=1e-4", "for calibrated probabilities stop at epoch 1 (early-stop patience) or regularise "
+     "with L2 regularization at rate 0.001"),  # was shown with the CLI key
     ("raise optimizer.lr to 0.003 (now 0.001); with optimizer.lr=0.01 from “Learning rate too low” above",
      "raise the learning rate to 0.003 (now 0.001); for the setting they share, follow “Learning rate too low” above"),
 

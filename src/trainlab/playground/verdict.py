@@ -168,6 +168,7 @@ _REWRITES: list[tuple[str, str | Callable[[re.Match], str]]] = [
     (r"model\.hidden=\[(?P<to>[^\]]*)\] \(now (?:\[(?P<now>[^\]]*)\]|\w+)\)", _hidden),
     (r"a smaller model\.hidden", "fewer neurons"),
     (r"set stop\.early_stopping\.patience=(\d+) \(it restores the best weights\)", r"set early-stop patience to \1"),
+    (r"\(stop\.early_stopping\.patience\)", "(early-stop patience)"),
     (r"optimizer\.name=adamw with optimizer\.weight_decay=([\d.e-]+)", r"the adamw optimizer with weight decay \1"),
     (r"optimizer\.weight_decay=1e-4", f"L2 regularization at rate {min(r for r in REG_RATES if r > 0):g}"),
     (r"model\.dropout=([\d.]+)", r"dropout \1"),
