@@ -124,8 +124,9 @@ def test_summary_tables_a_module_from_a_shape_or_a_batch_and_a_run_keeps_the_sam
     (Net(), "4", r"^input_shape must be .* Got '4'"),
     (Net(), torch.zeros(4), r"^input_shape must be one example's shape or a batch of examples\. Got an array of shape"),
     (Net(), (5,), r"^model Net\.forward must run on a batch of input shape \(2, 5\)\. Got RuntimeError: mat1 and mat2"),
-    (Net, (4,), r"^model must be a torch\.nn\.Module instance.* Got the class Net\. Pass an instance: Net\(\.\.\.\)"),
-    (None, (4,), r"^model must be a torch\.nn\.Module instance\. Got None\."),
+    (Net, (4,), r"^model must be a torch\.nn\.Module instance\. Got the class Net\. Pass an instance: Net\(\.\.\.\)"),
+    (None, (4,), r"^model must be a torch\.nn\.Module instance\. Got None\. Pass your module first"),
+    ("mlp", (4,), r"^model must be a torch\.nn\.Module instance\. Got str 'mlp'\. Pass your module first"),
 ])
 def test_summary_of_a_bad_shape_or_model_is_one_line(model, shape, match):
     with pytest.raises(ConfigError, match=match):

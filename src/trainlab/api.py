@@ -385,10 +385,7 @@ def summary(model: nn.Module, input_shape: Any) -> ModelTable:
     shape after the first dimension is used."""
     from trainlab.models import model_table
 
-    if model is None:
-        raise ConfigError("model must be a torch.nn.Module instance. Got None. Pass your module, e.g. "
-                          "tl.summary(MyNet(), (1, 28, 28)).")
-    _check_model(model)
+    _check_model(model, optional=False)
     shape = _example_shape(input_shape)
     name = type(model).__name__
     try:
@@ -415,12 +412,17 @@ def _example_shape(value: Any) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _check_model(model: Any) -> None:
-    """ConfigError unless ``model`` is an ``nn.Module`` instance or None (a class is named with its fix)."""
-    if model is None or isinstance(model, nn.Module):
+def _check_model(model: Any, optional: bool = True) -> None:
+    """ConfigError unless ``model`` is an ``nn.Module`` instance or, where ``optional``, None (a class is named with
+    its fix)."""
+    if (model is None and optional) or isinstance(model, nn.Module):
         return
     if isinstance(model, type) and issubclass(model, nn.Module):
         got, fix = f"the class {model.__name__}", f"Pass an instance: {model.__name__}(...)"
+    elif not optional:  # tl.summary: the module comes first, then one example's shape
+        got = ("None" if model is None else _data_kind(model) if _data_like(model)
+               else f"{type(model).__name__} {model!r}"[:80])
+        fix = "Pass your module first, e.g. tl.summary(MyNet(), (1, 28, 28))"
     elif _data_like(model):  # tl.fit((X, y)) as sklearn's fit(X, y) or Keras' fit(x, y) put data first
         got = _data_kind(model)
         fix = ("That is data: pass it as data=..., e.g. tl.fit(data=(X, y)) to train the config's model or "
@@ -429,7 +431,7 @@ def _check_model(model: Any) -> None:
         got = f"{type(model).__name__} {model!r}"[:80]
         fix = ("Pass your nn.Module instance, or model=None to build the config's model (e.g. model_name='mlp')"
                + (f"; a dataset name goes in data={model!r}" if isinstance(model, str) else ""))
-    raise ConfigError(f"model must be a torch.nn.Module instance or None. Got {got}. {fix}.")
+    raise ConfigError(f"model must be a torch.nn.Module instance{' or None' if optional else ''}. Got {got}. {fix}.")
 
 
 def _data_like(x: Any) -> bool:
