@@ -672,3 +672,11 @@ def test_memorization_judges_a_run_on_overfit_batches_alone():
     assert finding(run(rows([1.0, 0.3, 0.06]), summary={"first_update": {"loss": 1.0}}, config=OVERFIT),
                    "memorization").severity == "warning"
     assert "memorization" not in run(rows(loss, loss, acc, acc)).rules()  # off without overfit_batches
+
+
+def test_underfitting_at_or_below_chance_says_so_rather_than_a_negative_share():
+    acc = [0.45, 0.47, 0.48, 0.46, 0.47, 0.48, 0.47, 0.46, 0.48, 0.47]  # two classes: chance 0.50
+    loss = [0.70] * 10
+    f = finding(run(rows(loss, loss, acc, acc), n_classes=2), "underfitting")
+    assert "training accuracy peaked at 0.48 with chance at 0.50: no better than guessing;" in f.message
+    assert "-" not in f.message.split(":")[1].split(";")[0]

@@ -1275,8 +1275,10 @@ def underfitting(ctx: RunContext) -> Finding | None:
         val = ctx.values("val_acc")
         ev = {"best_train_acc": best, "chance": ctx.chance, "skill": frac, "best_val_acc": max(val) if val else None,
               "knn_acc": knn}
-        message = (f"training accuracy peaked at {best:.2f} with chance at {ctx.chance:.2f}: only {frac:.0%} of the "
-                   "way from chance to perfect" + (f"; validation accuracy peaked at {max(val):.2f}" if val else ""))
+        way = (f"only {frac:.0%} of the way from chance to perfect" if frac > 0 else  # "-5% of the way" was shown
+               "no better than guessing")
+        message = (f"training accuracy peaked at {best:.2f} with chance at {ctx.chance:.2f}: {way}"
+                   + (f"; validation accuracy peaked at {max(val):.2f}" if val else ""))
         if short_of_knn:
             message += (f"; a vote of each training example's 5 nearest neighbours reads its label with accuracy "
                         f"{knn:.2f}, so the network fits its own training data worse than its inputs allow")
