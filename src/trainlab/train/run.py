@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import shutil
 import time
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
