@@ -639,6 +639,12 @@ def _did_you_mean(keys: list[str]) -> str:
     return f"Did you mean {' or '.join(repr(k) for k in keys)}?"
 
 
+def _dotted(ours: str) -> str:
+    """The config key one of tl.fit's names stands for: ``val`` (FIT_ONLY), a short keyword (ALIASES), a section
+    keyword (SECTIONS), else the name itself."""
+    return FIT_ONLY.get(ours) or ALIASES.get(ours) or SECTIONS.get(ours) or ours
+
+
 def keys_named(name: str) -> list[str]:
     """The config keys a bare name stands for, as a flag (``--epochs``, ``--lr``, ``--learning-rate``): the key
     itself, tl.fit's short keyword (ALIASES), another library's name for it (OTHER_NAMES), else the nearest
@@ -646,14 +652,10 @@ def keys_named(name: str) -> list[str]:
     if name in ALL_KEYS:
         return [name]
     ours = OTHER_NAMES[name][0] if name in OTHER_NAMES else name
-    dotted = FIT_ONLY.get(ours) or ALIASES.get(ours) or SECTIONS.get(ours) if ours else None
+    dotted = _dotted(ours) if ours else None
     if dotted and f"{dotted}.{name}" in ALL_KEYS:  # a section's key: --patience → stop.early_stopping.patience
         return [f"{dotted}.{name}"]
-    if dotted:
-        return [dotted]
-    if ours in ALL_KEYS:
-        return [ours]
-    return nearest_keys(name)
+    return [dotted] if dotted in ALL_KEYS else nearest_keys(name)
 
 
 def key_hint(key: str) -> str | None:
@@ -663,7 +665,7 @@ def key_hint(key: str) -> str | None:
     leaf = key.rpartition(".")[2]
     if key in OTHER_NAMES and not any(k.rpartition(".")[2] == leaf for k in ALL_KEYS):
         ours, theirs = OTHER_NAMES[key]
-        dotted = FIT_ONLY.get(ours) or ALIASES.get(ours, SECTIONS.get(ours, ours)) if ours else None
+        dotted = _dotted(ours) if ours else None
         if dotted in ALL_KEYS:
             return f"Did you mean {dotted!r}? ({theirs})"
         if ours is None:
