@@ -29,6 +29,10 @@ class LayerRow:
     trainable: int
     calls: int = 1
 
+    @property
+    def shown_output(self) -> str:
+        return self.output or "not called"
+
 
 @dataclass(frozen=True)
 class ModelTable:
@@ -48,18 +52,22 @@ class ModelTable:
         return cls(tuple(data["input_shape"]), [LayerRow(**r) for r in data["rows"]], data["total"],
                    data["trainable"])
 
+    @property
+    def counts(self) -> str:
+        """"203,530 parameters", with the trainable and frozen ones where some are frozen."""
+        frozen = self.total - self.trainable
+        return f"{self.total:,} parameters" + (f" ({self.trainable:,} trainable, {frozen:,} frozen)" if frozen else "")
+
     def __str__(self) -> str:
         head = ("layer", "type", "output", "parameters")
-        body = [(r.name + (f" (×{r.calls})" if r.calls > 1 else ""), r.kind, r.output or "not called",
-                 f"{r.params:,}") for r in self.rows]
+        body = [(r.name + (f" (×{r.calls})" if r.calls > 1 else ""), r.kind, r.shown_output, f"{r.params:,}")
+                for r in self.rows]
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(4)]
 
         def line(row: tuple[str, ...]) -> str:
             return "  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths)), row[3].rjust(widths[3])]).rstrip()
 
-        frozen = self.total - self.trainable
-        foot = f"input {shape_text(self.input_shape)} · {self.total:,} parameters" + (
-            f" ({self.trainable:,} trainable, {frozen:,} frozen)" if frozen else "")
+        foot = f"input {shape_text(self.input_shape)} · {self.counts}"
         return "\n".join([line(head), *(line(r) for r in body), foot])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython / Jupyter show the table, not the fields

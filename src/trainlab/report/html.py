@@ -27,6 +27,7 @@ from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
+from trainlab.models.summary import ModelTable
 from trainlab.report.history import confusion_data, most_confident_wrong, read_metrics
 from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
@@ -349,21 +350,17 @@ def _fix_block(rec: dict[str, Any], is_fix: bool) -> tuple[str, str, str]:
 def _model_section(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The model's layers in call order: type, output shape per example, parameters and their share of the total
     (``summary.json["model_table"]``; no section for a run trained before trainlab kept it)."""
-    table = summary.get("model_table")
-    if not table:
+    if not summary.get("model_table"):
         return []
+    table = ModelTable.from_json(summary["model_table"])
     rows = []
-    for r in table["rows"]:
-        calls = f" ×{r['calls']}" if r["calls"] > 1 else ""
-        share = f"{100 * r['params'] / table['total']:.1f} %" if r["params"] and table["total"] else ""
-        rows.append(f"<tr><td><code>{e(r['name'])}</code>{calls}</td><td>{e(r['kind'])}</td>"
-                    f"<td>{e(r['output'] or 'not called')}</td><td class=\"num\">{r['params']:,}</td>"
-                    f"<td class=\"num\">{share}</td></tr>")
+    for r in table.rows:
+        calls = f" ×{r.calls}" if r.calls > 1 else ""
+        share = f"{100 * r.params / table.total:.1f} %" if r.params and table.total else ""
+        rows.append(f"<tr><td><code>{e(r.name)}</code>{calls}</td><td>{e(r.kind)}</td><td>{e(r.shown_output)}</td>"
+                    f"<td class=\"num\">{r.params:,}</td><td class=\"num\">{share}</td></tr>")
     head = "".join(f"<th>{c}</th>" for c in ("layer", "type", "output", "parameters", "share"))
-    frozen = table["total"] - table["trainable"]
-    counts = f"{table['total']:,} parameters" + (f" ({table['trainable']:,} trainable, {frozen:,} frozen)"
-                                                  if frozen else "")
-    lead = (f"<p>{counts} for examples of shape {e(str(tuple(table['input_shape'])))}. Each layer's output shape is "
+    lead = (f"<p>{table.counts} for examples of shape {e(str(table.input_shape))}. Each layer's output shape is "
             "per example (the batch dimension left out), from one forward pass before training.</p>")
     return [_section("model", "Model", f'{lead}<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>')]
 
