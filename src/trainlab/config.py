@@ -295,6 +295,11 @@ class LossConfig(_Section):
     # cross_entropy and bce only: false when the model's outputs are already probabilities (it ends in a softmax
     # or sigmoid), as Keras's from_logits=False: the loss then takes their log instead of applying softmax again
     from_logits: bool = True
+    # cross_entropy and bce only: the target of each example is (1 - ε)·its class + ε spread evenly over all C
+    # classes (torch's CrossEntropyLoss(label_smoothing=ε), Keras' label_smoothing; bce: y·(1 - ε) + ε/2), so the
+    # network is not pushed towards infinitely confident scores. The logged losses are the smoothed ones: their
+    # floor is then above 0 (≈ 0.50 for 10 classes at ε = 0.1). 0: off
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("name", mode="before")
     @classmethod
@@ -570,7 +575,7 @@ ALIASES = {
     "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
     "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
     "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
-    "from_logits": "loss.from_logits",
+    "from_logits": "loss.from_logits", "label_smoothing": "loss.label_smoothing",
 
     "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",

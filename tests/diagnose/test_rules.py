@@ -680,3 +680,70 @@ def test_underfitting_at_or_below_chance_says_so_rather_than_a_negative_share():
     f = finding(run(rows(loss, loss, acc, acc), n_classes=2), "underfitting")
     assert "training accuracy peaked at 0.48 with chance at 0.50: no better than guessing;" in f.message
     assert "-" not in f.message.split(":")[1].split(";")[0]
+
+
+# --- label smoothing: losses above a floor ----------------------------------------------------------------------
+
+def _smoothed_config(eps, **loss):
+    return CONFIG | {"loss": {"l1": 0.0, "l2": 0.0, "name": "cross_entropy", "label_smoothing": eps, **loss}}
+
+
+@pytest.mark.parametrize("eps, classes, name", [(0.1, 10, "cross_entropy"), (0.3, 3, "auto"), (0.2, 2, "bce")])
+def test_the_loss_floor_is_the_smoothed_loss_of_a_model_that_predicts_the_smoothed_target(eps, classes, name):
+    """Two ways: the closed form, and trainlab's own smoothed loss at the best possible prediction (whose
+    gradient there is zero: no lower loss exists)."""
+    import torch
+
+    from trainlab.train.losses import LOSSES, smoothed
+
+    ctx = RunContext([], [], {}, _smoothed_config(eps, name=name), classes if name != "bce" else 2)
+    y = torch.arange(classes).repeat(3)  # (3C,) every class
+    if name == "bce":
+        p = y.float() * (1 - eps) + eps / 2
+        out = torch.log(p / (1 - p)).unsqueeze(1).requires_grad_()  # (N, 1) logits of the smoothed labels
+    else:
+        target = torch.nn.functional.one_hot(y, classes).float() * (1 - eps) + eps / classes
+        out = target.log().requires_grad_()  # (N, C) logits whose softmax is the smoothed target
+    loss = smoothed(LOSSES.get("bce" if name == "bce" else "cross_entropy"), eps).fn(out, y)
+    assert ctx.loss_floor == pytest.approx(float(loss.detach()), rel=1e-5) and ctx.loss_floor > 0
+    grad, = torch.autograd.grad(loss, out)
+    assert float(grad.abs().max()) < 1e-6
+    if (eps, classes) == (0.1, 10):
+        assert ctx.loss_floor == pytest.approx(0.5003, abs=1e-4)
+
+
+@pytest.mark.parametrize("config", [CONFIG, _smoothed_config(0.0), _smoothed_config(0.1, class_weights=[1.0, 2.0])])
+def test_no_smoothing_or_class_weights_leave_the_floor_at_zero(config):
+    assert RunContext([], [], {}, config, 10).loss_floor == 0.0
+
+
+def test_a_memorising_run_under_label_smoothing_is_overfitting_measured_above_the_floor():
+    """Seen on Fashion-MNIST (600 examples, 200 epochs): at ε = 0 'overfitting'; at ε = 0.1 the same net (training
+    accuracy 1.00, validation 0.82) logs a training loss of 0.52 against a validation loss of 1.1, and was called a
+    good fit: 0.52 is 0.02 above the floor 0.50 that smoothing sets."""
+    floor = RunContext([], [], {}, _smoothed_config(0.1), 10).loss_floor
+    train = [1.2, 0.9, 0.7, 0.6, 0.55, 0.53, 0.52, 0.515, 0.51]
+    val = [1.25, 1.08, 1.05, 1.06, 1.07, 1.08, 1.09, 1.1, 1.1]
+    acc = [0.6, 0.75, 0.85, 0.92, 0.96, 0.98, 0.99, 1.0, 1.0]
+    history = rows(train, val, acc, [0.7, 0.78, 0.8, 0.81, 0.81, 0.82, 0.82, 0.82, 0.82])
+    assert "overfitting" not in run(history, n_classes=10).rules()  # read as if the losses could reach 0
+    d = run(history, config=_smoothed_config(0.1), n_classes=10)
+    f = finding(d, "overfitting")
+    assert d.verdict == "overfitting" and f.evidence["loss_floor"] == pytest.approx(floor)
+    assert "0.51 above the floor" not in f.message and f"above the floor {floor:.3g} that label smoothing sets" in f.message
+    assert f.evidence["train_loss_end_window"] == pytest.approx((0.52 + 0.515 + 0.51) / 3)  # the logged values
+
+
+def test_a_loss_near_its_smoothing_floor_is_not_a_learning_rate_too_low():
+    """At ε = 0.8 over 10 classes the floor is 2.17, 0.13 below chance's 2.30: a loss that went all the way down
+    moved 6 % of its first value, which read as 'barely moving'."""
+    eps = 0.8
+    floor = RunContext([], [], {}, _smoothed_config(eps), 10).loss_floor
+    loss = [floor + 0.13 * 0.6 ** i for i in range(10)]
+    acc = [0.3 + 0.05 * i for i in range(10)]
+    history = rows(loss, [v + 0.002 for v in loss], acc, acc)
+    assert "lr_too_low" in run(history, n_classes=10).rules()  # the unadjusted reading
+    assert "lr_too_low" not in run(history, config=_smoothed_config(eps), n_classes=10).rules()
+    slow = [floor + 0.13 * (1 - 0.004 * i) for i in range(10)]  # ... while one that crawls still is one
+    f = finding(run(rows(slow, slow, acc, acc), config=_smoothed_config(eps), n_classes=10), "lr_too_low")
+    assert "of the way to its floor" in f.message and "label smoothing's floor 2.17" in f.message

@@ -297,6 +297,8 @@ def test_from_logits_false_is_refused_for_losses_without_probabilities(name: str
     (torch.nn.CrossEntropyLoss, {"loss.name": "cross_entropy", "loss.from_logits": True}),
     (torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 4.0])),
      {"loss.name": "cross_entropy", "loss.from_logits": True, "loss.class_weights": [1.0, 4.0]}),
+    (torch.nn.CrossEntropyLoss(label_smoothing=0.1),
+     {"loss.name": "cross_entropy", "loss.from_logits": True, "loss.label_smoothing": 0.1}),
     (torch.nn.NLLLoss(), {"loss.name": "cross_entropy", "loss.from_logits": True}),
     (torch.nn.MSELoss(), {"loss.name": "mse", "loss.from_logits": True}),
     (torch.nn.BCEWithLogitsLoss(), {"loss.name": "bce", "loss.from_logits": True}),
@@ -329,8 +331,6 @@ def test_nll_on_a_log_softmax_model_is_our_cross_entropy_on_it():
 
 
 @pytest.mark.parametrize("given, said", [
-    (torch.nn.CrossEntropyLoss(label_smoothing=0.1), r"^loss must be a CrossEntropyLoss without label_smoothing\. "
-                                                     r"Got label_smoothing=0\.1\. Build it without label_smoothing"),
     (torch.nn.MSELoss(reduction="sum"), r"without reduction\. Got reduction='sum'\."),
     (torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0])), r"without pos_weight\. Got pos_weight=\[3\.0\]\."),
     (torch.nn.HuberLoss(), r"^loss must be one of trainlab's losses \(auto, .*\) or the torch loss of one "
@@ -370,3 +370,67 @@ def test_a_class_weight_dict_with_an_unknown_class_or_a_negative_weight_is_one_l
 
     with pytest.raises(ConfigError, match=said):
         weights_by_class(spec, ["neg", "pos"], 2)
+
+
+def _smoothed_by_hand(logits: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """Cross-entropy against the smoothed target (1 - ε)·onehot + ε/C, written out."""
+    c = logits.shape[1]
+    target = torch.nn.functional.one_hot(y, c).float() * (1 - eps) + eps / c  # (N, C)
+    return -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.4])
+def test_smoothed_cross_entropy_value_and_gradient_match_the_smoothed_target_written_out(eps: float) -> None:
+    from trainlab.train.losses import smoothed
+
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(40, 6, generator=g, requires_grad=True)
+    y = torch.randint(0, 6, (40,), generator=g)
+    loss = smoothed(resolve_loss("cross_entropy", "classification", 6), eps)
+    ours, theirs = loss.fn(logits, y), _smoothed_by_hand(logits, y, eps)
+    assert loss.label_smoothing == eps
+    assert torch.allclose(ours, theirs, atol=1e-6) and not torch.allclose(ours, LOSSES.get("cross_entropy").fn(logits, y))
+    g1, = torch.autograd.grad(ours, logits)
+    g2, = torch.autograd.grad(_smoothed_by_hand(logits, y, eps), logits)
+    assert torch.allclose(g1, g2, atol=1e-6)
+    # on probabilities (loss.from_logits=false, a model ending in a softmax) it is the same loss
+    on_p = smoothed(on_probabilities(resolve_loss("cross_entropy", "classification", 6)), eps)
+    assert torch.allclose(on_p.fn(logits.softmax(1), y), theirs, atol=1e-5)
+
+
+def test_smoothed_cross_entropy_with_class_weights_is_torchs() -> None:
+    from trainlab.train.losses import smoothed
+
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(30, 3, generator=g)
+    y = torch.randint(0, 3, (30,), generator=g)
+    w = [1.0, 3.0, 0.5]
+    loss = weighted(smoothed(resolve_loss("cross_entropy", "classification", 3), 0.2), w, y, 3, torch.device("cpu"))
+    want = torch.nn.CrossEntropyLoss(weight=torch.tensor(w), label_smoothing=0.2)(logits, y)
+    assert torch.allclose(loss.fn(logits, y), want, atol=1e-6)
+    probs = weighted(smoothed(on_probabilities(resolve_loss("cross_entropy", "classification", 3)), 0.2), w, y, 3,
+                     torch.device("cpu"))
+    assert torch.allclose(probs.fn(logits.softmax(1), y), want, atol=1e-5)
+
+
+def test_smoothed_bce_moves_each_label_eps_over_2_towards_the_other_class() -> None:
+    from trainlab.train.losses import smoothed
+
+    g = torch.Generator().manual_seed(3)
+    out = torch.randn(25, 1, generator=g)
+    y = torch.randint(0, 2, (25,), generator=g)
+    soft = y.float() * 0.8 + 0.1  # ε = 0.2: 1 → 0.9, 0 → 0.1
+    want = -(soft * torch.log(torch.sigmoid(out[:, 0])) + (1 - soft) * torch.log(1 - torch.sigmoid(out[:, 0]))).mean()
+    assert torch.allclose(smoothed(LOSSES.get("bce"), 0.2).fn(out, y), want, atol=1e-6)
+    on_p = smoothed(on_probabilities(LOSSES.get("bce")), 0.2)
+    assert torch.allclose(on_p.fn(torch.sigmoid(out), y), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mse", "hinge", "perceptron"])
+def test_label_smoothing_on_a_loss_without_class_targets_is_one_line(name: str) -> None:
+    from trainlab.train.losses import smoothed
+
+    with pytest.raises(ConfigError, match=rf"^loss\.label_smoothing must be 0 for loss '{name}'\. Got 0\.1\. "
+                                          r"Smoothing softens class labels: use it with cross_entropy or bce"):
+        smoothed(LOSSES.get(name), 0.1)
+    assert smoothed(LOSSES.get(name), 0.0) is LOSSES.get(name)

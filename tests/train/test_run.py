@@ -268,13 +268,17 @@ def test_a_finished_run_is_used_on_a_gpu_this_machine_has(monkeypatch, name, gpu
     assert inference_device(name) == torch.device(want)
 
 
-@pytest.mark.parametrize("weights", [None, [1.0, 8.0]])
-def test_evaluate_scores_the_test_split_with_the_loss_training_summarised(make_cfg, weights):
+@pytest.mark.parametrize("weights, smoothing", [(None, 0.0), ([1.0, 8.0], 0.0), (None, 0.2), ([1.0, 8.0], 0.2)])
+def test_evaluate_scores_the_test_split_with_the_loss_training_summarised(make_cfg, weights, smoothing):
     # with class weights, `trainlab evaluate` gave the unweighted test loss beside the summary's weighted one
     from trainlab.train.inference import evaluate_run
 
-    result = train(make_cfg(**{"loss.class_weights": weights, "epochs": 2, "eval_batch_size": 7}), verbose=False)
+    result = train(make_cfg(**{"loss.class_weights": weights, "loss.label_smoothing": smoothing, "epochs": 2,
+                               "eval_batch_size": 7}), verbose=False)
     test = result.summary["test"]
+    if smoothing:  # the smoothed loss is what training logged: above the unsmoothed one a confident model has
+        plain = train(make_cfg(**{"loss.class_weights": weights, "epochs": 2, "eval_batch_size": 7}), verbose=False)
+        assert test["test_loss"] != pytest.approx(plain.summary["test"]["test_loss"], rel=1e-3)
     got = evaluate_run(result.run_dir)
     assert got["test_loss"] == pytest.approx(test["test_loss"], rel=1e-6) and got["test_acc"] == test["test_acc"]
 

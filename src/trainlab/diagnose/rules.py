@@ -252,6 +252,24 @@ class RunContext:
     def values(self, key: str) -> list[float]:
         return [v for _, v in self.series(key)]
 
+    @property
+    def loss_floor(self) -> float:
+        """The lowest loss the run can log: 0, or under label smoothing ε (cross_entropy, bce) the entropy of the
+        smoothed target, -(1-ε+ε/C)·ln(1-ε+ε/C) - (C-1)·(ε/C)·ln(ε/C) (≈ 0.50 for C = 10 at ε = 0.1). Rules that
+        judge how far a loss moved or how high it sits measure from here (``above_floor``); class weights make the
+        floor depend on the class mix, and it is then taken as 0 (the unadjusted, quieter reading)."""
+        eps = float(self.cfg("loss.label_smoothing", 0.0) or 0.0)
+        c = 2 if self.cfg("loss.name") == "bce" else self.n_classes
+        if not eps or not c or c < 2 or self.cfg("loss.class_weights") is not None:
+            return 0.0
+        hit, miss = 1 - eps + eps / c, eps / c
+        return -hit * math.log(hit) - (c - 1) * miss * math.log(miss)
+
+    def above_floor(self, key: str) -> list[tuple[int, float]]:
+        """``series(key)`` of a loss less ``loss_floor``: how much of it training can still remove."""
+        floor = self.loss_floor
+        return [(e, v - floor) for e, v in self.series(key)]
+
     def cfg(self, dotted: str, default: Any = None) -> Any:
         node: Any = self.config
         for part in dotted.split("."):
@@ -1072,7 +1090,8 @@ def saturated_units(ctx: RunContext) -> Finding | None:
 
 def lr_too_low(ctx: RunContext) -> Finding | None:
     """The training loss barely moves over the run, creeping down on almost every epoch."""
-    t, loss = ctx.t, ctx.values("train_loss")
+    t, floor = ctx.t, ctx.loss_floor
+    loss = [v for _, v in ctx.above_floor("train_loss")]  # what training can remove (label smoothing's floor off)
     if len(loss) < t.min_epochs or loss[0] <= 0:
         return None
     change = (loss[0] - min(loss[-t.tail:])) / loss[0]
@@ -1091,11 +1110,14 @@ def lr_too_low(ctx: RunContext) -> Finding | None:
     slow = falling >= t.lr_low_falling and (change < t.lr_low_change or creeping) and below_usual
     if not (slow or low):
         return None
-    ev = {"first": loss[0], "last": loss[-1], "change": change, "falling_epochs": falling, "epochs": len(loss),
-          "lr": lr, "usual_lr": usual}
-    moved = f"{_g(loss[0])} → {_g(loss[-1])}"
+    ev = {"first": loss[0] + floor, "last": loss[-1] + floor, "change": change, "falling_epochs": falling,
+          "epochs": len(loss), "lr": lr, "usual_lr": usual, **({"loss_floor": floor} if floor else {})}
+    moved = f"{_g(loss[0] + floor)} → {_g(loss[-1] + floor)}"
+    if floor:
+        moved += f", label smoothing's floor {_g(floor)}"
     if slow and change < t.lr_low_change:
-        message = (f"the training loss moved only {change:.1%} in {len(loss)} epochs ({moved}), "
+        message = (f"the training loss moved only {change:.1%}{' of the way to its floor' if floor else ''} in "
+                   f"{len(loss)} epochs ({moved}), "
                    f"falling a little on {falling:.0%} of them")
     elif slow:
         message = (f"the training loss was still creeping down at the end ({recent:.0%} over the last {t.window} "
@@ -1152,12 +1174,16 @@ def overfitting(ctx: RunContext) -> Finding | None:
     # The low point is the lowest mean of `tail` consecutive epochs, not the lowest single epoch: the minimum of a
     # noisy series sits below its level, so a flat but noisy validation loss (a 150-example split jumping 0.20 ↔
     # 0.37) "rose 10 %" from its luckiest epoch (2 healthy benchmark runs flagged).
-    mean_of = lambda key, i: _mean([r[key] for r in rows[i:i + t.tail]])  # noqa: E731
+    # Under label smoothing both losses sit above a floor (RunContext.loss_floor) they can never go below: rises
+    # and falls are measured on what lies above it (a memorised set at ε = 0.1 logs 0.52, 0.02 above its floor).
+    floor = ctx.loss_floor
+    excess = [{"train_loss": r["train_loss"] - floor, "val_loss": r["val_loss"] - floor} for r in rows]
+    mean_of = lambda key, i: _mean([r[key] for r in excess[i:i + t.tail]])  # noqa: E731
     # The low window ends before the last `tail` epochs begin: the rise is measured between disjoint windows.
     w = min(range(len(rows) - 2 * t.tail + 1), key=lambda i: mean_of("val_loss", i))
     b = min(range(w, w + t.tail), key=lambda i: rows[i]["val_loss"])
     best, last = rows[b], rows[-1]
-    if best["val_loss"] <= 0 or best["train_loss"] <= 0:
+    if excess[b]["val_loss"] <= 0 or excess[b]["train_loss"] <= 0:
         return None
 
     val_low, train_low = mean_of("val_loss", w), mean_of("train_loss", w)
@@ -1165,25 +1191,26 @@ def overfitting(ctx: RunContext) -> Finding | None:
     val_end, train_end = mean_of("val_loss", end), mean_of("train_loss", end)
     # Relative to the low level, but never to less than `loss_floor` of the first epoch's: a validation
     # loss going 0.0046 → 0.0052 after reaching 100 % accuracy is noise, not memorisation.
-    rise = (val_end - val_low) / max(val_low, t.loss_floor * rows[0]["val_loss"])
+    rise = (val_end - val_low) / max(val_low, t.loss_floor * excess[0]["val_loss"])
     # The training loss fell from the higher of its low-window mean and its value at the best epoch: a net already
     # memorising jumps with minibatch noise (0.05 ↔ 0.25), and either number alone can sit at a lucky dip.
-    train_from = max(train_low, best["train_loss"])
+    train_from = max(train_low, excess[b]["train_loss"])
     fall = (train_from - train_end) / train_from
 
-    if rows[-1]["val_loss"] <= val_low:
+    if excess[-1]["val_loss"] <= val_low:
         return None  # the last epoch is back at the low level: what rose between was noise (unstable steps)
     rising = rise >= t.overfit_val_rise and fall >= t.overfit_train_fall
 
     memorising = (rise >= 0 and fall >= t.memorise_train_fall and train_end <= t.memorise_ratio * val_end
-                  and val_end >= t.loss_floor * rows[0]["val_loss"])
+                  and val_end >= t.loss_floor * excess[0]["val_loss"])
     if not (rising or memorising):
         return None
     gap_best, gap_last = best["val_loss"] - best["train_loss"], last["val_loss"] - last["train_loss"]
     ev = {"best_epoch": best["epoch"], "val_loss_best": best["val_loss"], "train_loss_best": best["train_loss"],
           "last_epoch": last["epoch"], "val_loss_last": last["val_loss"], "train_loss_last": last["train_loss"],
           "gap_best": gap_best, "gap_last": gap_last, "val_rise": rise, "train_fall": fall,
-          "val_loss_low_window": val_low, "val_loss_end_window": val_end, "train_loss_end_window": train_end}
+          "val_loss_low_window": val_low + floor, "val_loss_end_window": val_end + floor,
+          "train_loss_end_window": train_end + floor, **({"loss_floor": floor} if floor else {})}
     acc = [r.get("val_acc") for r in rows]
     held = None
     if rising:
@@ -1199,10 +1226,11 @@ def overfitting(ctx: RunContext) -> Finding | None:
                         f"the last {t.tail} epochs): the net grows more confident on the examples it gets wrong")
 
     else:
-        message = (f"validation loss got no lower after epoch {rows[w + t.tail - 1]['epoch']} (mean {_g(val_low)} "
-                   f"there, {_g(val_end)} over the last {t.tail} epochs) while training loss fell from "
-                   f"{_g(train_from)} to {_g(train_end)}: the net memorises its training set; the gap grew from "
-                   f"{_g(gap_best)} to {_g(gap_last)}")
+        message = (f"validation loss got no lower after epoch {rows[w + t.tail - 1]['epoch']} (mean "
+                   f"{_g(val_low + floor)} there, {_g(val_end + floor)} over the last {t.tail} epochs) while training "
+                   f"loss fell from {_g(train_from + floor)} to {_g(train_end + floor)}"
+                   + (f", {_g(train_end)} above the floor {_g(floor)} that label smoothing sets" if floor else "")
+                   + f": the net memorises its training set; the gap grew from {_g(gap_best)} to {_g(gap_last)}")
 
     # Under adam, weight_decay is L2 in the gradient, which adam's per-weight scaling undoes for the weights
     # that move most (Loshchilov & Hutter 2019); a run that tried weight_decay=1e-4 under adam still overfit.
@@ -1312,7 +1340,7 @@ def underfitting(ctx: RunContext) -> Finding | None:
 
 def too_early(ctx: RunContext) -> Finding | None:
     """Too few epochs to tell a good fit from under- or overfitting, while the validation loss still falls."""
-    t, series = ctx.t, ctx.series("val_loss")
+    t, series, floor = ctx.t, ctx.above_floor("val_loss"), ctx.loss_floor
     n = len(ctx.history)
     if not series or n >= t.window or any(r(ctx) for r in BROKEN_RULES):
         return None
@@ -1321,11 +1349,12 @@ def too_early(ctx: RunContext) -> Finding | None:
     if n >= t.min_epochs and not (falling and ctx.ran_out_of_epochs):
         return None
     epochs = ctx.cfg("epochs", n)
-    ev = {"epochs_run": n, "val_loss_first": series[0][1], "val_loss_last": series[-1][1], "still_falling": falling}
+    ev = {"epochs_run": n, "val_loss_first": series[0][1] + floor, "val_loss_last": series[-1][1] + floor,
+          "still_falling": falling}
     acc = ctx.values("val_acc")
     message = (f"{n} epoch{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} too few to judge"
-               + (f"; validation loss still falling ({_g(series[-2][1])} → {_g(series[-1][1])} in the last epoch)"
-                  if falling else f"; validation loss {_g(series[-1][1])}")
+               + (f"; validation loss still falling ({_g(series[-2][1] + floor)} → {_g(series[-1][1] + floor)} in the "
+                  "last epoch)" if falling else f"; validation loss {_g(series[-1][1] + floor)}")
                + (f", validation accuracy {acc[-1]:.2f}" if acc else ""))
     more = max(10, 4 * n)
     run = ctx.summary.get("run")
@@ -1358,7 +1387,7 @@ def good_fit(ctx: RunContext) -> Finding | None:
 
 def still_improving(ctx: RunContext) -> Finding | None:
     """The validation loss was still clearly falling when the epochs ran out."""
-    t, series = ctx.t, ctx.series("val_loss")
+    t, series, floor = ctx.t, ctx.above_floor("val_loss"), ctx.loss_floor
     if not ctx.ran_out_of_epochs or len(series) < t.window:
         return None
     recent = series[-t.window:]
@@ -1371,10 +1400,11 @@ def still_improving(ctx: RunContext) -> Finding | None:
             or best_i < len(series) - 2):
         return None
     epochs = ctx.cfg("epochs", xs[-1])
-    ev = {"window": t.window, "val_loss_start": ys[0], "val_loss_last": ys[-1], "fitted_drop": drop,
-          "best_epoch": series[best_i][0], "epochs": epochs}
-    message = (f"validation loss fell from {_g(ys[0])} to {_g(ys[-1])} over the last {t.window} epochs "
-               f"({drop / ys[-1]:.0%} of its level) and was at its lowest at epoch {series[best_i][0]} of {epochs}")
+    ev = {"window": t.window, "val_loss_start": ys[0] + floor, "val_loss_last": ys[-1] + floor, "fitted_drop": drop,
+          "best_epoch": series[best_i][0], "epochs": epochs, **({"loss_floor": floor} if floor else {})}
+    level = f"of its level above label smoothing's floor {_g(floor)}" if floor else "of its level"
+    message = (f"validation loss fell from {_g(ys[0] + floor)} to {_g(ys[-1] + floor)} over the last {t.window} "
+               f"epochs ({drop / ys[-1]:.0%} {level}) and was at its lowest at epoch {series[best_i][0]} of {epochs}")
     run = ctx.summary.get("run")
     where = f"{ctx.cfg('out_dir', 'runs')}/{run}"
     cont = f", or continue this run: trainlab train --resume {where} --set epochs={2 * epochs}" if run else ""

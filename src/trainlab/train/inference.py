@@ -37,7 +37,7 @@ class LoadedRun:
 
     @property
     def loss(self) -> Loss:
-        return loss_for(self.info["loss"], self.cfg.loss.from_logits)
+        return loss_for(self.info["loss"], self.cfg.loss.from_logits, self.cfg.loss.label_smoothing)
 
     def training_loss(self, bundle: Any) -> Loss:
         """The loss as training computed it, class weights included ("balanced": from ``bundle``'s training

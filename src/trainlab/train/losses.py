@@ -32,6 +32,7 @@ class Loss:
     # Each example's weight in the mean ``fn`` takes (class weights: weight[y]); None: all equal. A batch's mean
     # loss is then the mean of its parts' means weighted by their examples' total weight (train.loop.gradients).
     example_weight: Callable[[Tensor], Tensor] | None = None
+    label_smoothing: float = 0.0  # ε of ``smoothed``: each target is (1 - ε)·its class + ε spread over all classes
 
     def n_outputs(self, task: str, n_classes: int | None, n_targets: int) -> int:
         if task == "regression":
@@ -122,10 +123,36 @@ def on_probabilities(loss: Loss) -> Loss:
                               "Only cross_entropy and bce take probabilities; use one of them, or leave it true"))
 
 
-def loss_for(name: str, from_logits: bool = True) -> Loss:
-    """The registered loss ``name`` (a saved run's), on probabilities when ``from_logits`` is False."""
+def smoothed(loss: Loss, eps: float) -> Loss:
+    """``loss`` towards smoothed targets (``loss.label_smoothing``, torch's and Keras' label_smoothing): for
+    cross-entropy each example's target is (1 - ε)·its one-hot class + ε/C on every class, for bce the label is
+    y·(1 - ε) + ε/2. On logits or probabilities alike (``on_probabilities`` first); ε = 0 gives ``loss`` as is."""
+    if not eps:
+        return loss
+    if loss.name == "cross_entropy":
+        if loss.from_logits:
+            def fn(out: Tensor, y: Tensor) -> Tensor:
+                return F.cross_entropy(out, y, label_smoothing=eps)
+        else:
+            def fn(out: Tensor, y: Tensor) -> Tensor:  # log p through log-softmax is log p: the same loss
+                return F.cross_entropy(out.clamp_min(PROB_EPS).log(), y, label_smoothing=eps)
+    elif loss.name == "bce":
+        def fn(out: Tensor, y: Tensor) -> Tensor:
+            soft = y.to(out.dtype) * (1 - eps) + eps / 2  # (N,)
+            if loss.from_logits:
+                return F.binary_cross_entropy_with_logits(out[:, 0], soft)
+            return F.binary_cross_entropy(out[:, 0].clamp(PROB_EPS, 1 - PROB_EPS), soft)
+    else:
+        raise ConfigError(problem("loss.label_smoothing", f"0 for loss {loss.name!r}", eps,
+                                  "Smoothing softens class labels: use it with cross_entropy or bce, or set it to 0"))
+    return replace(loss, fn=fn, label_smoothing=eps)
+
+
+def loss_for(name: str, from_logits: bool = True, label_smoothing: float = 0.0) -> Loss:
+    """The registered loss ``name`` (a saved run's), on probabilities when ``from_logits`` is False, towards
+    smoothed labels when ``label_smoothing`` > 0."""
     loss = LOSSES.get(name)
-    return loss if from_logits else on_probabilities(loss)
+    return smoothed(loss if from_logits else on_probabilities(loss), label_smoothing)
 
 
 def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_classes: int | None,
@@ -151,10 +178,14 @@ def weighted(loss: Loss, spec: str | list[float] | None, y: Tensor | None, n_cla
         w = torch.tensor(spec, dtype=torch.float64)
     weight = w.float().to(device)  # (C,) moved once: no copy per step, and a CUDA graph can capture the step
 
+    eps = loss.label_smoothing
+
     def fn(out: Tensor, target: Tensor) -> Tensor:
         if not loss.from_logits:
+            if eps:
+                return F.cross_entropy(out.clamp_min(PROB_EPS).log(), target, weight=weight, label_smoothing=eps)
             return _nll_of_probabilities(out, target, weight)
-        return F.cross_entropy(out, target, weight=weight)
+        return F.cross_entropy(out, target, weight=weight, label_smoothing=eps)
 
     return replace(loss, fn=fn, example_weight=lambda target: weight[target])
 
@@ -192,13 +223,13 @@ TORCH_LOSSES: dict[Any, tuple[str, bool]] = {
     F.cross_entropy: ("cross_entropy", True), F.nll_loss: ("cross_entropy", True), F.mse_loss: ("mse", True),
     F.binary_cross_entropy_with_logits: ("bce", True), F.binary_cross_entropy: ("bce", False)}
 # each loss module's settings that trainlab does not have, at the value that means "off"
-_OFF = {"reduction": "mean", "label_smoothing": 0.0, "ignore_index": -100, "pos_weight": None}
+_OFF = {"reduction": "mean", "ignore_index": -100, "pos_weight": None}
 
 
 def from_torch(loss: Any) -> dict[str, Any] | None:
     """Config overrides for a torch loss passed as ``loss=`` (skorch's criterion, a Lightning module's
-    ``nn.CrossEntropyLoss()``): its name and from_logits, and a CrossEntropyLoss's / NLLLoss's ``weight`` as
-    loss.class_weights. None: not a torch loss (a name, say); ConfigError: one trainlab has no equivalent for."""
+    ``nn.CrossEntropyLoss()``): its name and from_logits, a CrossEntropyLoss's / NLLLoss's ``weight`` as
+    loss.class_weights and a CrossEntropyLoss's ``label_smoothing`` as loss.label_smoothing. None: not a torch loss (a name, say); ConfigError: one trainlab has no equivalent for."""
     key = loss if isinstance(loss, type) or not isinstance(loss, nn.Module) else type(loss)
     known = next((v for k, v in TORCH_LOSSES.items() if k is key), None)
     is_module = isinstance(key, type) and issubclass(key, nn.Module)
@@ -221,6 +252,8 @@ def from_torch(loss: Any) -> dict[str, Any] | None:
             hint = " (class weights: loss.class_weights)" if "weight" in on else ""
             raise ConfigError(problem("loss", f"a {key.__name__} without {', '.join(on)}", got,
                                       f"Build it without {' and '.join(on)}, which trainlab's {name} does not have{hint}"))
+        if getattr(loss, "label_smoothing", 0.0):  # CrossEntropyLoss(label_smoothing=0.1): the same smoothing
+            out["loss.label_smoothing"] = float(loss.label_smoothing)
         if getattr(loss, "weight", None) is not None:
             out["loss.class_weights"] = [float(w) for w in loss.weight.flatten()]
     return out

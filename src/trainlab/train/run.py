@@ -35,7 +35,7 @@ from trainlab.train.checkpoint import (FORMAT, HistoryText, link_atomic, load_ch
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, memory_for, run_epochs
-from trainlab.train.losses import Loss, on_probabilities, resolve_loss, weighted, weights_by_class
+from trainlab.train.losses import Loss, on_probabilities, resolve_loss, smoothed, weighted, weights_by_class
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.monitor import better
@@ -227,6 +227,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     loss = resolve_loss(loss_name, bundle.task, bundle.n_classes)
     if not cfg.loss.from_logits:
         loss = on_probabilities(loss)
+    loss = smoothed(loss, cfg.loss.label_smoothing)
     cfg, notes = _whole_split_batches(cfg, len(bundle.train))
     bundle, notes = _overfit_batches(cfg, bundle, notes)
     check_data(cfg, bundle, loss)
