@@ -402,6 +402,17 @@ class TargetConfig(_Section):
     value: float | None = None  # None: off. Stop once the metric reaches it (≥ for acc, ≤ for loss)
 
 
+class EmaConfig(_Section):
+    # An exponential moving average of the weights (Keras' use_ema, timm's ModelEma, Lightning's EMAWeightAveraging):
+    # after every update avg ← d·avg + (1 - d)·w for each parameter and BatchNorm statistic. Validation, the
+    # checkpoints, the test score, predict and export use the average; the updates use the weights themselves.
+    # None: off. 0.999 averages over roughly the last 1000 updates, 0.99 the last 100.
+    decay: float | None = Field(None, gt=0, lt=1)
+    # the first updates keep less, min(decay, (1 + t) / (10 + t)) at update t (TensorFlow's ExponentialMovingAverage
+    # with num_updates), so the average does not start out as mostly the untrained weights; false: decay throughout
+    warmup: bool = True
+
+
 class StopConfig(_Section):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     convergence: ConvergenceConfig = ConvergenceConfig()
@@ -487,6 +498,7 @@ class TrainConfig(_Section):
     loss: LossConfig = LossConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    ema: EmaConfig = EmaConfig()
     stop: StopConfig = StopConfig()
     speed: SpeedConfig = SpeedConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
@@ -575,7 +587,7 @@ ALIASES = {
     "optimizer": "optimizer.name", "lr": "optimizer.lr", "momentum": "optimizer.momentum",
     "betas": "optimizer.betas", "weight_decay": "optimizer.weight_decay", "eps": "optimizer.eps",
     "loss": "loss.name", "l1": "loss.l1", "l2": "loss.l2", "class_weights": "loss.class_weights",
-    "from_logits": "loss.from_logits", "label_smoothing": "loss.label_smoothing",
+    "from_logits": "loss.from_logits", "label_smoothing": "loss.label_smoothing", "ema_decay": "ema.decay",
 
     "schedule": "schedule.name", "warmup_epochs": "schedule.warmup_epochs",
     "model_name": "model.name", "hidden": "model.hidden", "activation": "model.activation",
@@ -602,13 +614,15 @@ OTHER_NAMES = {
                 "epoch (run.history); leave it out"),
     "accumulate_grad_batches": ("micro_batch", "Lightning's accumulate_grad_batches=k at batch_size=b is "
                                 "batch_size=k*b, micro_batch=b: batch_size is each update's batch"),
+    "use_ema": ("ema_decay", "Keras' use_ema=True with ema_momentum=0.99 is ema_decay=0.99"),
+    "ema_momentum": ("ema_decay", "Keras' ema_momentum: the share of the average kept at each update"),
     "gradient_accumulation_steps": ("micro_batch", "Keras' and Hugging Face's gradient_accumulation_steps=k at "
                                     "batch_size=b is batch_size=k*b, micro_batch=b"),
 }
 # tl.fit parameters that are no config key, → the config key a file or --set uses for the same thing
 FIT_ONLY = {"val": "data.val_fraction"}
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
-            "augment": "data.augment"}  # keywords that take a dict of that section's keys, or None for its defaults
+            "augment": "data.augment", "ema": "ema"}  # keywords that take a dict of that section's keys, or None for its defaults
 
 
 def nearest_keys(key: str) -> list[str]:

@@ -119,6 +119,7 @@ GRAPH_CASES = [
     {"optimizer.name": "nesterov", "schedule.warmup_epochs": 1, "loss.l1": 1e-4},
     {"optimizer.name": "rmsprop", "optimizer.lr": 0.003},
     {"optimizer.name": "momentum", "schedule.name": "onecycle", "drop_last": True},  # no eager last batch at all
+    {"optimizer.name": "adam", "optimizer.lr": 0.01, "ema.decay": 0.9},  # the average follows replays and the tail
 ]
 
 

@@ -48,6 +48,8 @@ class TrainState:
 
     graph_off: str | None = None  # why the steps run eagerly (decided at the first epoch)
     scaler: Any = None  # an fp16 run's torch.amp.GradScaler (train.precision); None otherwise
+    # ema.decay: the averaged weights (train.ema.WeightAverage), which validation and the checkpoints use; None: off
+    ema: Any = None
 
     def request_stop(self, reason: str, rule: str | None = None) -> None:
         """Stop after this epoch; the first reason given wins. ``rule``: the stopping rule's id (``stopped_by``)."""

@@ -220,6 +220,8 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
         captured.sync_lr()  # before every replay: the eager tail step of the last epoch moved the schedule too
         captured.replay()
         state.scheduler.step()
+        if state.ema is not None:
+            state.ema.update()
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
     for step, (xb, yb) in enumerate(stream, start=first_eager):
         state.step = step
@@ -227,6 +229,8 @@ def train_epoch(state: TrainState, data: LoopData, callbacks: Sequence[Callback]
             cb.on_batch_begin(state, step)
         loss = _eager_step(state, data, params, penalized, xb, yb, step, buffers,
                            scales[step] if scales is not None else 1.0)
+        if state.ema is not None:
+            state.ema.update()
         for cb in step_cbs:
             cb.on_batch_end(state, step, loss)
         checked = _after_step(state, step, steps, losses, gnorms, sizes, checked, progress_cbs)
@@ -448,7 +452,8 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         with _memory_named(state, data, "training"):
             metrics.update(train_epoch(state, data, callbacks))
         with _memory_named(state, data, "validation"):
-            val = evaluate(state.model, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
+            judged = state.ema.model if state.ema is not None else state.model  # ema.decay: the averaged weights
+            val = evaluate(judged, data.val, data.loss, cfg.eval_batch_size, data.classification, data.device,
                            keep_outputs=True)
         state.val_outputs = val.pop("outputs")
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],

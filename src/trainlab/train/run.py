@@ -32,6 +32,7 @@ from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, HistoryText, link_atomic, load_checkpoint, restore_rng, rng_state,
                                       save_atomic, seed_rng)
+from trainlab.train.ema import WeightAverage
 from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, memory_for, run_epochs
@@ -390,8 +391,9 @@ def _build_state(p: Prepared) -> TrainState:
     steps = steps_per_epoch(len(p.bundle.train), cfg.batch_size, cfg.drop_last)
     opt = make_optimizer(p.model.parameters(), cfg.optimizer)
     sched = make_scheduler(opt, cfg.schedule, steps, cfg.epochs)
+    ema = WeightAverage(p.model, cfg.ema.decay, cfg.ema.warmup) if cfg.ema.decay is not None else None
     return TrainState(cfg=cfg, model=p.model, optimizer=opt, scheduler=sched, steps_per_epoch=steps,
-                      scaler=precision.make_scaler(cfg.speed.precision, p.device), compiled=p.compiled)
+                      scaler=precision.make_scaler(cfg.speed.precision, p.device), compiled=p.compiled, ema=ema)
 
 
 # Builds callbacks that need the prepared data or the run directory (e.g. per-layer statistics on a
@@ -426,8 +428,12 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         history_text = HistoryText()
 
         def make(st: TrainState) -> dict[str, Any]:
+            # ema.decay: "model" holds the averaged weights every reader of a checkpoint uses, "train_model" the
+            # trained ones that --resume goes on updating
+            averaged = {"model": st.ema.model.state_dict(), "train_model": st.model.state_dict(),
+                        "ema": st.ema.state_dict()} if st.ema is not None else {"model": st.model.state_dict()}
             return {"format": FORMAT, "epoch": st.epoch, "config": config,
-                    "model": st.model.state_dict(), "optimizer": portable_optimizer_state(st.optimizer),
+                    **averaged, "optimizer": portable_optimizer_state(st.optimizer),
                     "scheduler": st.scheduler.state_dict(), "rng": rng_state(shuffle, aug_gen, p.device),
                     "history": history_text(st.history), "callbacks": {c.name: c.state_dict() for c in all_cbs},
                     **({"scaler": st.scaler.state_dict()} if st.scaler is not None else {}), **ckpt_info}
@@ -438,7 +444,9 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
             loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
             note = precision.emulated_note(cfg.speed.precision, p.device)
-            loggers.append(ConsoleLogger(console, bar, notes=[*p.notes, *([note] if note else [])]))
+            ema = (f"validation, checkpoints and the test score use the weights' moving average (ema.decay="
+                   f"{cfg.ema.decay:g}); the training loss is the trained weights'" if cfg.ema.decay else None)
+            loggers.append(ConsoleLogger(console, bar, notes=[*p.notes, *(n for n in (note, ema) if n)]))
         writers: list[Callback] = [checkpointer, *loggers] if ranks.main else []  # the other ranks write nothing
         all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
@@ -503,6 +511,8 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         finally:
             for cb in all_cbs:
                 cb.on_train_end(state)
+        if state.ema is not None and error is None:  # the run ends with the averaged weights, as Keras' use_ema and Lightning's EMA
+            p.model.load_state_dict(state.ema.model.state_dict())
         test = test_error = None
         if error is None and ranks.main and (run_dir / "checkpoints" / "best.pt").exists():
             try:
@@ -528,7 +538,9 @@ def _kept_epoch(state: TrainState, run_dir: Path) -> int:
 
 def _restore(state: TrainState, ckpt: dict[str, Any], cbs: Sequence[Callback], shuffle: torch.Generator,
              aug_gen: torch.Generator | None, device: torch.device) -> int:
-    state.model.load_state_dict(ckpt["model"])
+    state.model.load_state_dict(ckpt.get("train_model", ckpt["model"]))  # an ema run's trained weights
+    if state.ema is not None:
+        state.ema.load_state_dict(ckpt["ema"], ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
     if state.scaler is not None and ckpt.get("scaler"):  # an fp16 run's loss scale; a fresh one for any other
