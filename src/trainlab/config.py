@@ -622,7 +622,8 @@ OTHER_NAMES = {
 # tl.fit parameters that are no config key, → the config key a file or --set uses for the same thing
 FIT_ONLY = {"val": "data.val_fraction"}
 SECTIONS = {"early_stopping": "stop.early_stopping", "convergence": "stop.convergence", "target": "stop.target",
-            "augment": "data.augment", "ema": "ema"}  # keywords that take a dict of that section's keys, or None for its defaults
+            "augment": "data.augment", "ema": "ema"}
+# (keywords that take a dict of that section's keys, or None for its defaults)
 
 
 def nearest_keys(key: str) -> list[str]:

@@ -255,9 +255,9 @@ class RunContext:
     @property
     def loss_floor(self) -> float:
         """The lowest loss the run can log: 0, or under label smoothing ε (cross_entropy, bce) the entropy of the
-        smoothed target, -(1-ε+ε/C)·ln(1-ε+ε/C) - (C-1)·(ε/C)·ln(ε/C) (≈ 0.50 for C = 10 at ε = 0.1). Rules that
-        judge how far a loss moved or how high it sits measure from here (``above_floor``); class weights make the
-        floor depend on the class mix, and it is then taken as 0 (the unadjusted, quieter reading)."""
+        smoothed target, -(1-ε+ε/C)·ln(1-ε+ε/C) - (C-1)·(ε/C)·ln(ε/C) (≈ 0.50 for C = 10 at ε = 0.1).
+        Rules that judge how far a loss moved or how high it sits measure from here (``above_floor``); class weights
+        make the floor depend on the class mix, and it is then taken as 0 (the unadjusted, quieter reading)."""
         eps = float(self.cfg("loss.label_smoothing", 0.0) or 0.0)
         c = 2 if self.cfg("loss.name") == "bce" else self.n_classes
         if not eps or not c or c < 2 or self.cfg("loss.class_weights") is not None:
@@ -1353,8 +1353,8 @@ def too_early(ctx: RunContext) -> Finding | None:
           "still_falling": falling}
     acc = ctx.values("val_acc")
     message = (f"{n} epoch{'s' if n != 1 else ''} {'are' if n != 1 else 'is'} too few to judge"
-               + (f"; validation loss still falling ({_g(series[-2][1] + floor)} → {_g(series[-1][1] + floor)} in the "
-                  "last epoch)" if falling else f"; validation loss {_g(series[-1][1] + floor)}")
+               + (f"; validation loss still falling ({_g(series[-2][1] + floor)} → {_g(series[-1][1] + floor)} "
+                  "in the last epoch)" if falling else f"; validation loss {_g(series[-1][1] + floor)}")
                + (f", validation accuracy {acc[-1]:.2f}" if acc else ""))
     more = max(10, 4 * n)
     run = ctx.summary.get("run")

@@ -229,7 +229,8 @@ _OFF = {"reduction": "mean", "ignore_index": -100, "pos_weight": None}
 def from_torch(loss: Any) -> dict[str, Any] | None:
     """Config overrides for a torch loss passed as ``loss=`` (skorch's criterion, a Lightning module's
     ``nn.CrossEntropyLoss()``): its name and from_logits, a CrossEntropyLoss's / NLLLoss's ``weight`` as
-    loss.class_weights and a CrossEntropyLoss's ``label_smoothing`` as loss.label_smoothing. None: not a torch loss (a name, say); ConfigError: one trainlab has no equivalent for."""
+    loss.class_weights and a CrossEntropyLoss's ``label_smoothing`` as loss.label_smoothing. None: not a torch
+    loss (a name, say); ConfigError: one trainlab has no equivalent for."""
     key = loss if isinstance(loss, type) or not isinstance(loss, nn.Module) else type(loss)
     known = next((v for k, v in TORCH_LOSSES.items() if k is key), None)
     is_module = isinstance(key, type) and issubclass(key, nn.Module)

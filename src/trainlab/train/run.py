@@ -511,7 +511,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         finally:
             for cb in all_cbs:
                 cb.on_train_end(state)
-        if state.ema is not None and error is None:  # the run ends with the averaged weights, as Keras' use_ema and Lightning's EMA
+        if state.ema is not None and error is None:  # it ends with the averaged weights, as Keras' use_ema does
             p.model.load_state_dict(state.ema.model.state_dict())
         test = test_error = None
         if error is None and ranks.main and (run_dir / "checkpoints" / "best.pt").exists():
