@@ -12,7 +12,7 @@ import os
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
@@ -120,11 +120,19 @@ def _comma_list(v: Any) -> Any:
 
 
 class AugmentConfig(_Section):
-    """Image augmentation applied to training batches only."""
+    """Augmentation of the training batches only: image transforms, and mixing examples (mixup, CutMix)."""
 
     crop_padding: int = Field(0, ge=0, le=16)  # random crop back to size after zero-padding this many px
     flip: bool = False  # random horizontal flip with probability 1/2
     translate: int = Field(0, ge=0, le=16)  # random shift of up to this many px, zero fill
+    # mixup (Zhang et al. 2018): each batch becomes λ·x + (1 - λ)·x[perm], trained towards λ·y + (1 - λ)·y[perm],
+    # λ ~ Beta(α, α) per batch; this is α (0: off, 0.2-0.4 usual). Classification, any inputs (data/mixing.py)
+    mixup: float = Field(0.0, ge=0, le=10)
+    # CutMix (Yun et al. 2019): a box of x[perm] pasted over each image, labels weighted by the pixels kept; α of its
+    # Beta(α, α) (0: off, 1.0 usual); images only. With mixup too, each batch uses one of them (probability 1/2)
+    cutmix: float = Field(0.0, ge=0, le=10)
+
+    IMAGE_ONLY: ClassVar[tuple[str, ...]] = ("crop_padding", "flip", "translate", "cutmix")
 
 
 class Mnist1dConfig(_Section):

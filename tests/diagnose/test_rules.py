@@ -747,3 +747,22 @@ def test_a_loss_near_its_smoothing_floor_is_not_a_learning_rate_too_low():
     slow = [floor + 0.13 * (1 - 0.004 * i) for i in range(10)]  # ... while one that crawls still is one
     f = finding(run(rows(slow, slow, acc, acc), config=_smoothed_config(eps), n_classes=10), "lr_too_low")
     assert "of the way to its floor" in f.message and "label smoothing's floor 2.17" in f.message
+
+
+# --- mixup / CutMix: training accuracy on mixed batches -----------------------------------------------------------
+
+def test_a_mixed_training_accuracy_below_the_validation_one_is_not_underfitting():
+    """Under CutMix (α = 1) a small net scores 0.62 on mixed training batches and 0.84 on validation. Read as the
+    training accuracy alone, 0.62 is short of the k-NN vote's 0.80; the net fits at least as well as 0.84."""
+    loss = [1.6 - 0.05 * i for i in range(12)]
+    train_acc = [0.4 + 0.02 * i for i in range(12)]  # → 0.62
+    val_acc = [0.7 + 0.013 * i for i in range(12)]  # → 0.84
+    history = rows(loss, [v - 0.9 for v in loss], train_acc, val_acc)
+    summary = {"stop_reason": "epochs: reached 12", "preflight": {"knn_acc": 0.80}}
+    assert "underfitting" in run(history, summary=summary, n_classes=10).rules()  # without knowing of the mixing
+    config = CONFIG | {"data": {"normalize": False, "augment": {"cutmix": 1.0}}}
+    d = run(history, summary=summary, config=config, n_classes=10)
+    assert "underfitting" not in d.rules()
+    low = rows(loss, loss, [a - 0.2 for a in train_acc], [a - 0.45 for a in val_acc])  # both short: still said
+    f = finding(run(low, summary=summary, config=config, n_classes=10), "underfitting")
+    assert f.message.startswith("accuracy (the better of training on mixed batches and validation) peaked at 0.42")

@@ -80,6 +80,20 @@ def test_resume_with_image_augmentation(make_cfg, fake_mnist):
     assert _values(resumed.history) == _values(full.history)
 
 
+@pytest.mark.parametrize("mixing", [{"data.augment.cutmix": 1.0, "data.augment.flip": True},
+                                    {"data.augment.mixup": 0.4, "data.augment.cutmix": 1.0}])
+def test_resume_with_mixup_and_cutmix_mixes_as_the_uninterrupted_run(make_cfg, fake_mnist, mixing):
+    overrides = {"data.name": "fashion-mnist", "data.dir": str(fake_mnist.parent), "data.download": False,
+                 "model.hidden": [32], "model.activation": "relu", "batch_size": 64, "epochs": 4,
+                 "optimizer.name": "momentum", "optimizer.lr": 0.05, **mixing}
+    full = train(make_cfg(name="full", **overrides), verbose=False)
+    resumed = _interrupted_then_resumed(make_cfg(name="cut", **overrides), at=2)
+    assert _values(resumed.history) == _values(full.history)
+    plain = train(make_cfg(name="plain", **{k: v for k, v in overrides.items() if k not in mixing}), verbose=False)
+    assert plain.history[-1]["train_loss"] != full.history[-1]["train_loss"]  # the mixing was on
+    assert full.summary["steps"]["eager_because"].startswith("device cpu")
+
+
 def test_resume_of_a_finished_run_asks_for_more_epochs(make_cfg):
     done = train(make_cfg(epochs=2), verbose=False)
     with pytest.raises(ConfigError, match=r"epochs must be > the 2 epochs already run.*--set epochs=12"):

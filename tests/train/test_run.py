@@ -423,6 +423,26 @@ def test_several_config_and_data_problems_are_one_line_naming_each(make_cfg):
     assert " (2) data.augment must be off for non-image data." in text
 
 
+@pytest.mark.parametrize("overrides, said", [
+    ({"data.augment.cutmix": 1.0}, r"^data\.augment must be off for non-image data\. Got \{'cutmix': 1\.0\} for input "
+                                   r"shape \(2,\)\. Remove data\.augment\.cutmix \(mixup mixes any inputs\)\.$"),
+    ({"data.augment.mixup": 0.2, "data.task": "regression", "data.name": "csv"}, None),
+])
+def test_mixing_that_cannot_apply_is_one_line(make_cfg, overrides, said, tmp_path):
+    from trainlab.errors import ConfigError
+    from trainlab.train.run import prepare
+
+    if said is None:  # a regression: targets that are not class labels
+        csv = tmp_path / "r.csv"
+        csv.write_text("a,b,t\n" + "".join(f"{i % 7},{i % 3},{i * 0.5}\n" for i in range(40)))
+        overrides = {**overrides, "data.path": str(csv), "data.target": "t"}
+        said = (r"^data\.augment\.mixup must be 0 for a regression dataset: it mixes class labels\. Got 0\.2\. "
+                r"Set data\.augment\.mixup=0\.$")
+    with pytest.raises(ConfigError, match=said):
+        prepare(make_cfg(**overrides))
+    assert prepare(make_cfg(**{"data.augment.mixup": 0.2})).bundle.task == "classification"  # toy points mix
+
+
 def test_the_default_batch_size_on_a_smaller_training_split_is_the_whole_split(tmp_path, capsys):
     # Keras, skorch and a DataLoader train 150 rows with their default batch size; trainlab's default (256) then
     # becomes the whole split, said once, and the run's config keeps the size used (a resume trains the same).

@@ -41,6 +41,8 @@ def why_not(state: Any, data: Any, per_step_callbacks: bool) -> str | None:
         return "the training split is streamed batch by batch"
     if data.augment is not None:
         return "data.augment draws new random transforms each step"
+    if getattr(data, "mix", None) is not None:
+        return "data.augment.mixup/cutmix draws a new mixing weight each step"
     if cfg.speed.precision == "fp16":
         return "speed.precision=fp16: its loss scaler reads each update's overflow check on the host"
     if per_step_callbacks:

@@ -21,7 +21,7 @@ from trainlab.data.streaming import DatasetSplit, trained_examples
 from trainlab.errors import ConfigError, OutOfMemory, TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
-from trainlab.train.losses import Loss, predict_classes, weight_penalty
+from trainlab.train.losses import Loss, mixed, predict_classes, weight_penalty
 from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
@@ -40,6 +40,8 @@ class LoopData:
     classification: bool
     shuffle: torch.Generator  # CPU generator: the permutation is drawn on the CPU, then moved
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    # data.augment.mixup / cutmix: (xb, yb) → (mixed xb, (B, 2) label pairs, the first one's weight) (data/mixing.py)
+    mix: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, float]] | None = None
     device: torch.device = torch.device("cpu")
     reshuffle: bool = True  # False: every epoch walks the training split in its stored order
 
@@ -280,8 +282,12 @@ def _eager_step(state: TrainState, data: LoopData, params: list[nn.Parameter], p
     losses, gnorms, correct, grad_sq, skipped = buffers
     if data.augment is not None:
         xb = data.augment(xb)
+    objective = data.loss
+    if data.mix is not None:
+        xb, yb, lam = data.mix(xb, yb)  # yb: (B, 2) label pairs
+        objective = mixed(data.loss, lam)
     l1, l2 = cfg.loss.l1, cfg.loss.l2
-    loss, hits = gradients(_stepping(state), data.loss, xb, yb, opt, precision_name=cfg.speed.precision,
+    loss, hits = gradients(_stepping(state), objective, xb, yb, opt, precision_name=cfg.speed.precision,
                            device=data.device, scaler=scaler, micro_batch=cfg.speed.micro_batch, scale=scale,
                            penalty=(lambda: weight_penalty(penalized, l1, l2)) if penalized else None,
                            no_sync=state.ddp.no_sync if state.ddp is not None else None, hits=data.classification)
@@ -337,7 +343,7 @@ def gradients(forward: Callable[[torch.Tensor], torch.Tensor], loss: Loss, xb: t
         piece = part.detach() if size >= n else part.detach() * share  # detached: no graph, no no_grad() needed
         mean = piece if mean is None else mean + piece
         if hits:
-            right = (predict_classes(loss, out.detach()) == y).sum()
+            right = (predict_classes(loss, out.detach()) == (loss.labels(y) if loss.labels else y)).sum()
             correct = right if correct is None else correct + right
     assert mean is not None
     return mean, correct

@@ -33,6 +33,9 @@ class Loss:
     # loss is then the mean of its parts' means weighted by their examples' total weight (train.loop.gradients).
     example_weight: Callable[[Tensor], Tensor] | None = None
     label_smoothing: float = 0.0  # ε of ``smoothed``: each target is (1 - ε)·its class + ε spread over all classes
+    # The class ids a prediction is right against, from the targets ``fn`` takes; None: the targets themselves
+    # (``mixed``: the dominant label of each (B, 2) pair)
+    labels: Callable[[Tensor], Tensor] | None = None
 
     def n_outputs(self, task: str, n_classes: int | None, n_targets: int) -> int:
         if task == "regression":
@@ -146,6 +149,22 @@ def smoothed(loss: Loss, eps: float) -> Loss:
         raise ConfigError(problem("loss.label_smoothing", f"0 for loss {loss.name!r}", eps,
                                   "Smoothing softens class labels: use it with cross_entropy or bce, or set it to 0"))
     return replace(loss, fn=fn, label_smoothing=eps)
+
+
+def mixed(loss: Loss, lam: float) -> Loss:
+    """``loss`` on a mixed batch (data.augment.mixup / cutmix): targets are (B, 2) label pairs and the loss is
+    λ·loss(first) + (1 - λ)·loss(second), the cross-entropy towards the mixed one-hot target (linear in it); the
+    accuracy counts the first, dominant label (λ ≥ 1/2). With class weights each label's loss is normalised by its
+    own total weight, so the micro-batches of ``speed.micro_batch`` (weighted by their mixed weight) add up to the
+    whole batch's loss only approximately; unweighted, exactly."""
+    weigh = loss.example_weight
+
+    def fn(out: Tensor, pair: Tensor) -> Tensor:
+        return loss.fn(out, pair[:, 0]) * lam + loss.fn(out, pair[:, 1]) * (1 - lam)
+
+    return replace(loss, fn=fn, labels=lambda pair: pair[:, 0],
+                   example_weight=(lambda pair: weigh(pair[:, 0]) * lam + weigh(pair[:, 1]) * (1 - lam))
+                   if weigh is not None else None)
 
 
 def loss_for(name: str, from_logits: bool = True, label_smoothing: float = 0.0) -> Loss:

@@ -23,6 +23,7 @@ from trainlab import files
 from trainlab.config import (DEFAULT_MOMENTUM, MOMENTUM_OPTIMIZERS, TrainConfig, config_to_dict, cut_short, replace,
                              run_config_text, validate_config)
 from trainlab.data import DataBundle, Split, load_data, make_augmenter
+from trainlab.data.mixing import make_mixer
 from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutOfMemory, OutputClosed, Terminated,
                              TrainingError, problem)
@@ -126,9 +127,16 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
     if isinstance(bundle.train, Split) and not _all_finite(bundle.train.x):
         problems.append(f"data.name {cfg.data.name!r} must have finite inputs. Got NaN or Inf in the training "
                         "features. Remove or fill those values.")
-    if any(v for v in cfg.data.augment.model_dump().values()) and len(bundle.input_shape) != 3:
-        problems.append(f"data.augment must be off for non-image data. Got {cfg.data.augment.model_dump()} for "
-                        f"input shape {tuple(bundle.input_shape)}. Remove data.augment.")
+    aug = cfg.data.augment
+    on_images = {k: v for k, v in aug.model_dump().items() if v and k in aug.IMAGE_ONLY}
+    if on_images and len(bundle.input_shape) != 3:
+        problems.append(f"data.augment must be off for non-image data. Got {on_images} for input shape "
+                        f"{tuple(bundle.input_shape)}. Remove " + ", ".join(f"data.augment.{k}" for k in on_images)
+                        + (" (mixup mixes any inputs)." if "cutmix" in on_images else "."))
+    mixing = [k for k in ("mixup", "cutmix") if getattr(aug, k)]
+    if mixing and bundle.task != "classification":
+        problems.append(f"data.augment.{mixing[0]} must be 0 for a {bundle.task} dataset: it mixes class labels. "
+                        f"Got {getattr(aug, mixing[0])}. Set data.augment.{mixing[0]}=0.")
     if len(problems) == 1:
         raise ConfigError(problems[0])
     if problems:
@@ -375,10 +383,14 @@ def _loop_data(p: Prepared) -> tuple[LoopData, torch.Generator, torch.Generator 
     b, dev = p.bundle, p.device
     shuffle = torch.Generator().manual_seed(p.cfg.seed)
     aug = make_augmenter(p.cfg.data.augment, p.cfg.seed + 3) if len(b.input_shape) == 3 else None
+    # mixup / CutMix draw from the augmenter's generator (one random stream for a checkpoint to keep)
+    mix = make_mixer(p.cfg.data.augment, aug.generator if aug is not None else torch.Generator().manual_seed(
+        p.cfg.seed + 3))
     data = LoopData(train=on_device(b.train, dev), val=on_device(b.val, dev), loss=p.loss,
-                    classification=b.task == "classification", shuffle=shuffle, augment=aug, device=dev,
+                    classification=b.task == "classification", shuffle=shuffle, augment=aug, mix=mix, device=dev,
                     reshuffle=p.cfg.shuffle)
-    return data, shuffle, (aug.generator if aug is not None else None)
+    gen = aug.generator if aug is not None else mix.generator if mix is not None else None
+    return data, shuffle, gen
 
 
 def on_device(split: Split | DatasetSplit, device: torch.device) -> Split | DatasetSplit:
