@@ -298,3 +298,14 @@ def test_a_remedys_config_changes_show_as_set_lines():
     finding = {**DIAGNOSIS["findings"][1], "sets": {"optimizer.lr": 0.05, "model.hidden": [64, 64]}}
     page = report_html._verdict({"verdict": "lr_too_high", "findings": [finding]})
     assert "<code>--set optimizer.lr=0.05 --set model.hidden=[64,64]</code>" in page
+
+
+def test_the_curves_say_what_they_measure_under_mixing_a_weight_average_and_label_smoothing(tmp_path):
+    plain = write_report(train(toy_cfg(tmp_path, epochs=2), verbose=False).run_dir).read_text()
+    assert "mixed batches" not in plain and "moving average" not in plain and "smoothed labels" not in plain
+    cfg = toy_cfg(tmp_path, epochs=2, **{"data.augment.mixup": 0.2, "ema.decay": 0.9, "loss.label_smoothing": 0.1})
+    page = write_report(train(cfg, verbose=False).run_dir).read_text()
+    curves = page[page.index('id="curves"'):page.index('id="model"')]
+    assert ("The training loss and accuracy are those of the mixup-mixed batches the updates saw" in curves
+            and "Validation scores the moving average of the weights (ema.decay=0.9)" in curves
+            and "(loss.label_smoothing=0.1): they cannot reach 0." in curves)

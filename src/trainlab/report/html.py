@@ -179,6 +179,23 @@ def make_pictures(run_dir: str | Path, *, summary: dict[str, Any] | None = None,
     return pics, notes
 
 
+def _curves_note(cfg: Any) -> str:
+    """What the curves measure where it is not the obvious: training metrics of mixed batches (mixup, CutMix),
+    validation of the weights' moving average (ema.decay), losses above label smoothing's floor."""
+    aug, said = cfg.data.augment, []
+    mixing = " and ".join(k for k in ("mixup", "cutmix") if getattr(aug, k))
+    if mixing:
+        said.append(f"The training loss and accuracy are those of the {mixing}-mixed batches the updates saw "
+                    "(accuracy: the dominant label of each mix), not of clean examples.")
+    if cfg.ema.decay:
+        said.append(f"Validation scores the moving average of the weights (ema.decay={cfg.ema.decay:g}); the training "
+                    "curve, the weights the updates move.")
+    if cfg.loss.label_smoothing:
+        said.append(f"Both losses are towards smoothed labels (loss.label_smoothing={cfg.loss.label_smoothing:g}): "
+                    "they cannot reach 0.")
+    return f"<p class=\"note\">{e(' '.join(said))}</p>" if said else ""
+
+
 def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle: DataBundle | None = None,
                  painter: Painter | None = None, val_outputs: torch.Tensor | None = None) -> Path:
     """Draw the run's pictures into ``run_dir`` and write ``run_dir/report.html``; returns its path.
@@ -196,7 +213,8 @@ def write_report(run_dir: str | Path, *, model: nn.Module | None = None, bundle:
     sections = [
         _section("verdict", "Verdict", _verdict(diagnosis)),
         *_fix_section(run_dir),
-        _section("curves", "Learning curves", _img(pics["curves"], "Learning curves") + _epoch_table(history)),
+        _section("curves", "Learning curves", _curves_note(cfg) + _img(pics["curves"], "Learning curves")
+                 + _epoch_table(history)),
         *_lr_find_section(pics),
         *_prediction_sections(pics, notes),
         *_model_section(summary),
