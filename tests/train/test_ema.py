@@ -113,3 +113,14 @@ def test_ema_as_a_section_keyword_of_tl_fit(tmp_path):
     run = tl.fit(nn.Linear(3, 2), (x, y), epochs=2, ema={"decay": 0.5, "warmup": False}, out_dir=str(tmp_path),
                  verbose=False, report=False)
     assert run.config.ema.decay == 0.5 and run.config.ema.warmup is False
+
+
+def test_the_console_says_what_the_epoch_lines_measure(make_cfg):
+    from trainlab.train.run import _console_notes
+
+    assert not any("moving average" in n or "mixed" in n for n in _console_notes(prepare(make_cfg())))
+    notes = _console_notes(prepare(make_cfg(**{"ema.decay": 0.99, "data.augment.mixup": 0.2})))
+    assert ("validation, checkpoints and the test score use the weights' moving average (ema.decay=0.99); the "
+            "training loss is the trained weights'") in notes
+    assert ("the training loss and accuracy are of mixup-mixed batches (accuracy: each mix's dominant label); "
+            "validation's of clean ones") in notes

@@ -455,10 +455,7 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
         if cfg.tensorboard:
             loggers.append(TensorBoardLogger(run_dir, cfg.logging.every_n_steps, cfg.logging.histograms))
         if verbose:
-            note = precision.emulated_note(cfg.speed.precision, p.device)
-            ema = (f"validation, checkpoints and the test score use the weights' moving average (ema.decay="
-                   f"{cfg.ema.decay:g}); the training loss is the trained weights'" if cfg.ema.decay else None)
-            loggers.append(ConsoleLogger(console, bar, notes=[*p.notes, *(n for n in (note, ema) if n)]))
+            loggers.append(ConsoleLogger(console, bar, notes=_console_notes(p)))
         writers: list[Callback] = [checkpointer, *loggers] if ranks.main else []  # the other ranks write nothing
         all_cbs: list[Callback] = [*rules, *writers[:1], *callbacks, *writers[1:]]
         start_epoch = 1
@@ -539,6 +536,22 @@ def execute(p: Prepared, run_dir: Path, *, callbacks: Sequence[Callback] = (), s
     if error is not None:
         raise failure(error, run_dir=run_dir, facts=facts or memory)
     return RunResult(run_dir, summary, state.history, p.model, p, checkpointer.best_outputs)
+
+
+def _console_notes(p: Prepared) -> list[str]:
+    """Lines printed before the first epoch: the prepared run's notes, then what the epoch lines measure where
+    that is not the obvious (emulated precision, a weight average validated, mixed training batches)."""
+    cfg = p.cfg
+    notes = [*p.notes]
+    if (emulated := precision.emulated_note(cfg.speed.precision, p.device)):
+        notes.append(emulated)
+    if cfg.ema.decay:
+        notes.append(f"validation, checkpoints and the test score use the weights' moving average (ema.decay="
+                     f"{cfg.ema.decay:g}); the training loss is the trained weights'")
+    if (mixing := " and ".join(k for k in ("mixup", "cutmix") if getattr(cfg.data.augment, k))):
+        notes.append(f"the training loss and accuracy are of {mixing}-mixed batches (accuracy: each mix's dominant "
+                     "label); validation's of clean ones")
+    return notes
 
 
 def _kept_epoch(state: TrainState, run_dir: Path) -> int:
