@@ -165,7 +165,8 @@ class Run:
         Dataset or DataLoader). Those are read as the test set is: the training classes, columns and
         normalisation. ``batch_size``: examples per pass (default the run's eval_batch_size). Returns {"loss",
         "acc" (classification), "n", "epoch"} for passed examples, {"test_loss", "test_acc", "epoch", "n"} for the
-        test set."""
+        test set; a classifier's also "balanced_acc", "macro_f1" and, up to 100 classes, "per_class" (precision,
+        recall, f1, support), its "macro" and "weighted" means and the "confusion" matrix (rows: true class)."""
         from trainlab.train.inference import per_pass
 
         size = per_pass(batch_size, self._prepared.cfg.eval_batch_size)
@@ -186,7 +187,9 @@ class Run:
         m, epoch, _ = score_best(self._prepared, self.run_dir, examples, size, f"evaluating {len(examples)} examples",
                                  "Pass evaluate(..., batch_size={smaller})")
         classification = self._prepared.bundle.task == "classification"
-        return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(examples), "epoch": epoch}
+        scores = {k: v for k, v in m.items() if k not in ("loss", "acc")}  # a classifier's per-class scores
+        return {"loss": m["loss"], **({"acc": m["acc"]} if classification else {}), "n": len(examples), "epoch": epoch,
+                **scores}
 
     def _examples(self, data: Any) -> Any:
         """(X, y) passed to ``evaluate`` as a Split the model scores like its validation split."""

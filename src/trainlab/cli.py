@@ -646,8 +646,14 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(r))
     else:
+        from trainlab.train.metrics import format_report
+
         acc = f"  acc {r['test_acc']:.4f}" if r["test_acc"] is not None else ""
-        print(f"test (best epoch {r['epoch']}, {r['n']} examples): loss {r['test_loss']:.4f}{acc}")
+        balanced = (f"  balanced acc {r['balanced_acc']:.4f}  macro F1 {r['macro_f1']:.4f}"
+                    if "balanced_acc" in r else "")
+        print(f"test (best epoch {r['epoch']}, {r['n']} examples): loss {r['test_loss']:.4f}{acc}{balanced}")
+        if r.get("per_class"):
+            print(format_report(r))
     return 0
 
 

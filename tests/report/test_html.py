@@ -309,3 +309,15 @@ def test_the_curves_say_what_they_measure_under_mixing_a_weight_average_and_labe
     assert ("The training loss and accuracy are those of the mixup-mixed batches the updates saw" in curves
             and "Validation scores the moving average of the weights (ema.decay=0.9)" in curves
             and "(loss.label_smoothing=0.1): they cannot reach 0." in curves)
+
+
+def test_the_test_card_names_the_balanced_accuracy_where_the_class_sizes_change_the_picture(tmp_path):
+    result = train(toy_cfg(tmp_path, epochs=2, **{"data.test_fraction": 0.3}), verbose=False)
+    summary_path = result.run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    acc = summary["test"]["test_acc"]
+    for balanced, shown in ((acc, False), (acc - 0.2, True)):
+        summary["test"]["balanced_acc"] = balanced
+        summary_path.write_text(json.dumps(summary))
+        page = write_report(result.run_dir).read_text()
+        assert (f"balanced acc {balanced:.4f} · " in page) is shown

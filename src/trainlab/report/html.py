@@ -286,12 +286,21 @@ def your_module(summary: dict[str, Any]) -> str | None:
     return f"{summary['custom_model']} (your module)" if summary.get("custom_model") else None
 
 
+# The test card names the balanced accuracy (the mean of the per-class recalls) where it differs from the accuracy by
+# this much: then the classes' sizes change the picture (a rare class the model misses); otherwise it is clutter
+BALANCED_SHOWN = 0.005
+
+
 def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     test, best = s.get("test") or {}, s.get("best_val") or {}
     cards = []
     if test:
         metric = f"acc {test['test_acc']:.4f}" if test.get("test_acc") is not None else f"loss {test['test_loss']:.4g}"
-        cards.append(("test", metric, f"{test['n']} examples, epoch {test['epoch']} weights"))
+        where = f"{test['n']} examples, epoch {test['epoch']} weights"
+        balanced = test.get("balanced_acc")
+        if balanced is not None and abs(balanced - test["test_acc"]) >= BALANCED_SHOWN:  # the classes' sizes matter
+            where = f"balanced acc {balanced:.4f} · " + where
+        cards.append(("test", metric, where))
     elif s.get("test_error"):  # trained, but the test pass ran out of memory (train.run.test_best)
         cards.append(("test", "not scored", "out of memory: see the line above"))
     if best:

@@ -20,7 +20,7 @@ from trainlab.models import build_model, uncompiled
 from trainlab.train.checkpoint import load_checkpoint
 from trainlab.train.loop import batched_outputs, evaluate, memory_for
 from trainlab.train.losses import Loss, loss_for, predict_classes, weighted
-from trainlab.train.run import read_run_config
+from trainlab.train.run import class_scores, read_run_config
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -114,8 +114,9 @@ def per_pass(given: Any, default: int, field: str = "batch_size", default_is: st
 
 
 def evaluate_run(run_dir: str | Path, batch_size: int | None = None) -> dict[str, Any]:
-    """Test-set loss/accuracy of the run's best checkpoint, ``batch_size`` examples per pass (default the run's
-    eval_batch_size); also written to ``evaluation.json``."""
+    """Test-set loss/accuracy of the run's best checkpoint (a classifier's: also its balanced accuracy, macro F1,
+    per-class scores and confusion matrix, ``train.run.class_scores``), ``batch_size`` examples per pass (default the
+    run's eval_batch_size); also written to ``evaluation.json``."""
     run = load_run(run_dir)
     size = per_pass(batch_size, run.cfg.eval_batch_size)
     bundle = load_data(run.cfg.data, run.cfg.seed)  # same config and seed → the same splits
@@ -123,9 +124,10 @@ def evaluate_run(run_dir: str | Path, batch_size: int | None = None) -> dict[str
     classification = run.info["task"] == "classification"
     with memory_for(torch.device("cpu"), f"scoring the {len(test)} test examples", len(test), size,
                     f"Pass fewer: trainlab evaluate {run.run_dir} --batch-size {{smaller}}"):
-        m = evaluate(run.model, test, run.training_loss(bundle), size, classification)
+        m = evaluate(run.model, test, run.training_loss(bundle), size, classification, confusion=True)
     result = {"run": run.run_dir.name, "checkpoint": "best", "epoch": run.epoch, "n": len(test),
-              "test_loss": m["loss"], "test_acc": m["acc"]}
+              "test_loss": m["loss"], "test_acc": m["acc"],
+              **(class_scores(m["confusion"], bundle.class_names) if "confusion" in m else {})}
     files.write_json(run.run_dir / "evaluation.json", result, indent=2)
     return result
 

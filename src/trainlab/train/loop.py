@@ -22,6 +22,7 @@ from trainlab.errors import ConfigError, OutOfMemory, TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, mixed, predict_classes, weight_penalty
+from trainlab.train.metrics import confusion_counts
 from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
@@ -66,22 +67,29 @@ def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_size: int, classification: bool,
-             device: torch.device | None = None, keep_outputs: bool = False) -> dict[str, Any]:
+             device: torch.device | None = None, keep_outputs: bool = False, confusion: bool = False
+             ) -> dict[str, Any]:
     """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode.
 
     ``keep_outputs``: also return the model's outputs, (N, K) float, as "outputs" — for an in-memory split of up
-    to ``KEEP_OUTPUTS`` numbers (None otherwise): the report's validation pictures then need no second pass."""
+    to ``KEEP_OUTPUTS`` numbers (None otherwise): the report's validation pictures then need no second pass.
+    ``confusion`` (classification): also the (K, K) counts of true (rows) against predicted classes, a list."""
     was_training = model.training
     model.eval()
     device = device or (split.x.device if isinstance(split, Split) else torch.device("cpu"))
     total = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     kept: list[torch.Tensor] | None = [] if keep_outputs and isinstance(split, Split) else None
+    counts: torch.Tensor | None = None
     for xb, yb in batches(split, batch_size, device):
         out = model(xb)
         total += loss.fn(out, yb) * len(xb)
         if classification:
-            correct += (predict_classes(loss, out) == yb).sum()
+            pred = predict_classes(loss, out)
+            correct += (pred == yb).sum()
+            if confusion:
+                part = confusion_counts(yb, pred, max(out.shape[1], 2))  # one score: 2 classes
+                counts = part if counts is None else counts + part
         if kept is not None:  # the whole split's outputs would be out.numel() / len(xb) * len(split) numbers
             if out.numel() * len(split) > KEEP_OUTPUTS * len(xb):
                 kept = None
@@ -93,6 +101,8 @@ def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_si
     result = {"loss": loss_val / n, "acc": correct_val / n if classification else None}
     if keep_outputs:
         result["outputs"] = torch.cat(kept) if kept else None
+    if confusion and classification:
+        result["confusion"] = counts.tolist() if counts is not None else []
     return result
 
 

@@ -38,6 +38,7 @@ from trainlab.train.logs import ConsoleLogger, MetricsFiles, TensorBoardLogger
 from trainlab.train.graphs import portable_optimizer_state
 from trainlab.train.loop import LoopData, evaluate, memory_for, run_epochs
 from trainlab.train.losses import Loss, on_probabilities, resolve_loss, smoothed, weighted, weights_by_class
+from trainlab.train.metrics import class_report
 from trainlab.train.optim import make_optimizer, make_scheduler
 from trainlab.train.preflight import preflight_facts, shared_rows
 from trainlab.monitor import better
@@ -592,13 +593,30 @@ def score_best(p: Prepared, run_dir: Path, split: Split | DatasetSplit, batch_si
                fix: str) -> tuple[dict[str, Any], int, Split | DatasetSplit]:
     """The best checkpoint's loss and accuracy (``evaluate``) on ``split``, moved to the run's device (a streamed
     Dataset read as the training set was), ``batch_size`` examples per pass; memory that runs out is
-    ``memory_for``'s one line (``doing``, ``fix``). Returns (the metrics, the checkpoint's epoch, the split scored)."""
+    ``memory_for``'s one line (``doing``, ``fix``). A classifier's metrics also hold its per-class scores
+    (``class_scores``). Returns (the metrics, the checkpoint's epoch, the split scored)."""
     model, epoch = best_model(p, run_dir)
     split = on_device(split, p.device)
     read_by_workers(split, p.cfg, p.device)
     with memory_for(p.device, doing, len(split), batch_size, fix):
-        m = evaluate(model, split, p.loss, batch_size, p.bundle.task == "classification", p.device)
+        m = evaluate(model, split, p.loss, batch_size, p.bundle.task == "classification", p.device, confusion=True)
+    if "confusion" in m:
+        m.update(class_scores(m.pop("confusion"), p.bundle.class_names))
     return m, epoch, split
+
+
+# Up to this many classes the per-class scores and the confusion matrix are kept (summary.json, evaluation.json);
+# beyond, only their means: 1000 classes would write a million counts
+DETAIL_CLASSES = 100
+
+
+def class_scores(confusion: list[list[int]], names: list[str] | None) -> dict[str, Any]:
+    """A classifier's balanced accuracy, macro F1 and per-class precision / recall / F1 / support
+    (train.metrics.class_report), with the confusion matrix they came from (up to ``DETAIL_CLASSES`` classes)."""
+    report = class_report(confusion, names)
+    detail = {k: report[k] for k in ("per_class", "macro", "weighted")} | {"confusion": confusion}
+    return {"balanced_acc": report["balanced_acc"], "macro_f1": report["macro_f1"],
+            **(detail if len(confusion) <= DETAIL_CLASSES else {})}
 
 
 def test_best(p: Prepared, run_dir: Path, batch_size: int | None = None) -> dict[str, Any]:
@@ -609,7 +627,8 @@ def test_best(p: Prepared, run_dir: Path, batch_size: int | None = None) -> dict
                                  f"scoring the {len(test)} test examples",
                                  f"Score them in smaller batches: trainlab evaluate {run_dir} --batch-size {{smaller}} "
                                  "(Python: run.evaluate(batch_size={smaller}))")
-    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": epoch, "n": len(split)}
+    out = {"test_loss": m["loss"], "test_acc": m["acc"], "epoch": epoch, "n": len(split),
+           **{k: v for k, v in m.items() if k not in ("loss", "acc")}}
     if isinstance(p.bundle.train, Split):  # test examples copied from training inflate these numbers (leakage)
         out["shared_with_train"] = shared_rows(p.bundle.train.x, split.x)
     return out

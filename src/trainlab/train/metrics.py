@@ -1,0 +1,62 @@
+"""Per-class scores of a classifier from its confusion matrix: precision, recall, F1 and support per class, their
+macro and support-weighted means, and the balanced accuracy, as scikit-learn's ``classification_report`` and
+``balanced_accuracy_score`` compute them (a ratio with nothing to divide is 0; the means take the classes that
+occur among the labels or the predictions). Accuracy alone hides a class the model never gets right when that
+class is rare: on labels 95 % one class, predicting it always scores 0.95 and a balanced accuracy of 0.5.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+
+def confusion_counts(y: torch.Tensor, pred: torch.Tensor, k: int) -> torch.Tensor:
+    """(k, k) int64 counts: row = true class, column = predicted class; on the tensors' device, no host read."""
+    return torch.bincount(y.long() * k + pred.long(), minlength=k * k).view(k, k)
+
+
+def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(b > 0, a / b.clamp_min(1e-300), torch.zeros_like(a))
+
+
+def class_report(confusion: Sequence[Sequence[int]] | torch.Tensor, names: Sequence[str] | None = None
+                 ) -> dict[str, Any]:
+    """``{"per_class": [{"class", "precision", "recall", "f1", "support"}], "macro": {...}, "weighted": {...},
+    "balanced_acc", "macro_f1"}`` from a (K, K) confusion matrix (rows true, columns predicted)."""
+    c = torch.as_tensor(confusion, dtype=torch.float64)
+    k = c.shape[0]
+    names = [str(n) for n in names] if names is not None and len(names) == k else [str(i) for i in range(k)]
+    hit, true, said = c.diagonal(), c.sum(1), c.sum(0)  # (K,) each
+    precision, recall = _ratio(hit, said), _ratio(hit, true)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    seen = (true + said) > 0  # classes among the labels or the predictions
+    per_class = [{"class": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
+                  "f1": float(f1[i]), "support": int(true[i])} for i in range(k)]
+    weights = true / true.sum().clamp_min(1)
+
+    def mean(v: torch.Tensor) -> float:
+        return float(v[seen].mean()) if bool(seen.any()) else 0.0
+
+    macro = {"precision": mean(precision), "recall": mean(recall), "f1": mean(f1)}
+    weighted = {"precision": float((precision * weights).sum()), "recall": float((recall * weights).sum()),
+                "f1": float((f1 * weights).sum())}
+    labelled = true > 0
+    balanced = float(recall[labelled].mean()) if bool(labelled.any()) else 0.0
+    return {"per_class": per_class, "macro": macro, "weighted": weighted, "balanced_acc": balanced,
+            "macro_f1": macro["f1"]}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """``classification_report``'s table: a row per class, then the macro and weighted means."""
+    rows = report["per_class"]
+    width = max([len(r["class"]) for r in rows] + [len("weighted avg")])
+    support = sum(r["support"] for r in rows)
+    lines = [f"{'':{width}}  precision  recall     f1  support"]
+    lines += [f"{r['class']:{width}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:5.3f}  {r['support']:7d}"
+              for r in rows]
+    for name in ("macro", "weighted"):
+        m = report[name]
+        lines.append(f"{name + ' avg':{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  "
+                     f"{support:7d}")
+    return "\n".join(lines)
