@@ -477,3 +477,13 @@ def test_a_run_out_of_memory_after_an_epoch_resumes_with_micro_batches_and_follo
     for a, b in zip(rows["ref"], rows["big"]):  # the same updates, in passes of 8
         assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
         assert b["val_loss"] == pytest.approx(a["val_loss"], abs=1e-5)
+
+
+def test_the_end_of_run_test_line_names_the_balanced_accuracy_only_where_it_differs():
+    from trainlab.cli import _test_line
+
+    t = {"epoch": 3, "n": 100, "test_loss": 0.25, "test_acc": 0.95, "balanced_acc": 0.5, "macro_f1": 0.49}
+    assert _test_line(t) == "test (best epoch 3, 100 examples): loss 0.2500  acc 0.9500  balanced acc 0.5000"
+    assert _test_line(t | {"balanced_acc": 0.951}).endswith("acc 0.9500")
+    assert _test_line(t, every_score=True).endswith("balanced acc 0.5000  macro F1 0.4900")
+    assert _test_line({"epoch": 1, "n": 9, "test_loss": 2.0, "test_acc": None}).endswith("loss 2.0000")

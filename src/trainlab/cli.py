@@ -629,11 +629,23 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return 0
 
 
+def _test_line(t: dict[str, Any], every_score: bool = False) -> str:
+    """The test scores in one line; a classifier's balanced accuracy and macro F1 with ``every_score``, else the
+    balanced accuracy only where it differs from the accuracy (as the report's test card)."""
+    from trainlab.train.metrics import BALANCED_SHOWN
+
+    acc = f"  acc {t['test_acc']:.4f}" if t["test_acc"] is not None else ""
+    if "balanced_acc" in t and every_score:
+        acc += f"  balanced acc {t['balanced_acc']:.4f}  macro F1 {t['macro_f1']:.4f}"
+    elif "balanced_acc" in t and abs(t["balanced_acc"] - t["test_acc"]) >= BALANCED_SHOWN:
+        acc += f"  balanced acc {t['balanced_acc']:.4f}"
+    return f"test (best epoch {t['epoch']}, {t['n']} examples): loss {t['test_loss']:.4f}{acc}"
+
+
 def _print_result(s: dict[str, Any], run_dir: Any) -> None:
     t = s.get("test")
     if t:
-        acc = f"  acc {t['test_acc']:.4f}" if t["test_acc"] is not None else ""
-        print(f"test (best epoch {t['epoch']}, {t['n']} examples): loss {t['test_loss']:.4f}{acc}")
+        print(_test_line(t))
     elif s.get("test_error"):
         print(f"test: not scored: {s['test_error']}")
     print(f"stopped: {s['stop_reason']} · {s['wall_time']:.1f}s · run: {run_dir}")
@@ -648,10 +660,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     else:
         from trainlab.train.metrics import format_report
 
-        acc = f"  acc {r['test_acc']:.4f}" if r["test_acc"] is not None else ""
-        balanced = (f"  balanced acc {r['balanced_acc']:.4f}  macro F1 {r['macro_f1']:.4f}"
-                    if "balanced_acc" in r else "")
-        print(f"test (best epoch {r['epoch']}, {r['n']} examples): loss {r['test_loss']:.4f}{acc}{balanced}")
+        print(_test_line(r, every_score=True))
         if r.get("per_class"):
             print(format_report(r))
     return 0

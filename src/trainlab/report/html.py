@@ -33,6 +33,7 @@ from trainlab.report.painter import Painter
 from trainlab.train.inference import LoadedRun, inference_device, load_run
 from trainlab.train.loop import batched_mean_loss, batched_outputs, memory_for
 from trainlab.train.losses import predict_classes
+from trainlab.train.metrics import BALANCED_SHOWN
 from trainlab.train.run import read_run_config
 
 ESSENTIAL_KEYS = ["data.name", "model.name", "model.hidden", "model.activation", "model.init", "optimizer.name",
@@ -284,11 +285,6 @@ def your_module(summary: dict[str, Any]) -> str | None:
     """The model of a run of the user's own nn.Module, by its class ("Net (your module)"): the config's model section
     built nothing for it. None for a model the config built."""
     return f"{summary['custom_model']} (your module)" if summary.get("custom_model") else None
-
-
-# The test card names the balanced accuracy (the mean of the per-class recalls) where it differs from the accuracy by
-# this much: then the classes' sizes change the picture (a rare class the model misses); otherwise it is clutter
-BALANCED_SHOWN = 0.005
 
 
 def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
