@@ -157,8 +157,10 @@ def test_evaluate_scores_the_best_checkpoint_on_examples_passed_later(opts):
     run = tl.fit(Net(), (x.numpy(), words[y]), test=(xt.numpy(), words[yt]), normalize=True, **opts)
     test = run.evaluate()
     ev = run.evaluate(xt.numpy(), words[yt])
+    scores = {k: test[k] for k in ("balanced_acc", "macro_f1", "per_class", "macro", "weighted", "confusion")}
     assert ev == {"loss": pytest.approx(test["test_loss"], abs=1e-6), "acc": pytest.approx(test["test_acc"]),
-                  "n": 100, "epoch": test["epoch"]}
+                  "n": 100, "epoch": test["epoch"], **scores}
+    assert [r["class"] for r in ev["per_class"]] == ["no", "yes"]  # the training classes' names
     assert run.evaluate((xt[:40].numpy(), words[yt[:40]]))["n"] == 40  # one (X, y) pair, as fit takes data
     with pytest.raises(DataError, match=r"^y must be one of the training classes \['no', 'yes'\]\. Got 'maybe'\."):
         run.evaluate(xt[:3].numpy(), np.array(["no", "maybe", "yes"]))

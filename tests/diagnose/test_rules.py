@@ -766,3 +766,40 @@ def test_a_mixed_training_accuracy_below_the_validation_one_is_not_underfitting(
     low = rows(loss, loss, [a - 0.2 for a in train_acc], [a - 0.45 for a in val_acc])  # both short: still said
     f = finding(run(low, summary=summary, config=config, n_classes=10), "underfitting")
     assert f.message.startswith("accuracy (the better of training on mixed batches and validation) peaked at 0.42")
+
+
+# --- generalisation gap: high variance without a rising validation loss ------------------------------------------
+
+def _gap_history(gap, n=12):
+    loss = [1.2 * 0.8 ** i + 0.3 for i in range(n)]  # both losses level off: no rise
+    train_acc = [min(0.5 + 0.05 * i, 0.97) for i in range(n)]
+    return rows(loss, [v + 0.25 for v in loss], train_acc, [a - gap for a in train_acc])
+
+
+def test_training_accuracy_far_above_validation_accuracy_without_a_rise_is_a_generalisation_gap():
+    summary = {"stop_reason": "epochs: reached 12", "data": {"train": 300, "val": 1000}}
+    d = run(_gap_history(0.2), summary=summary, n_classes=10)
+    f = finding(d, "generalization_gap")
+    assert d.verdict == "generalization_gap" and "good_fit" not in d.rules() and f.severity == "warning"
+    assert f.evidence["gap"] == pytest.approx(0.2) and f.evidence["best_epoch"] == 12
+    assert ("training accuracy 0.97 against validation accuracy 0.77 around the best epoch 12, a gap of 0.20, "
+            "without a clear rise of the validation loss: the net fits its 300 training examples far better than "
+            "new ones (high variance)") == f.message
+    assert f.remedy.startswith("more training examples close the gap most surely") and f.sets == {}
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.09])
+def test_a_small_gap_stays_a_good_fit(gap):
+    d = run(_gap_history(gap), n_classes=10)
+    assert "generalization_gap" not in d.rules() and d.verdict == "good_fit"
+
+
+def test_an_overfitting_run_names_the_gap_there_not_twice():
+    acc = [0.6, 0.75, 0.85, 0.92, 0.96, 0.98, 0.99]
+    d = run(rows(TRAIN, VAL, acc, [0.6, 0.7, 0.75, 0.75, 0.74, 0.74, 0.73]), n_classes=10)
+    assert d.verdict == "overfitting" and "generalization_gap" not in d.rules()
+
+
+def test_a_gap_after_too_few_epochs_is_not_judged_yet():
+    d = run(_gap_history(0.2, n=3), n_classes=10)
+    assert "generalization_gap" not in d.rules()

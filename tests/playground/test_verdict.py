@@ -135,9 +135,10 @@ def test_layer_rows_keep_the_first_and_stay_bounded():
     assert epochs == sorted(set(epochs))
 
 
-def _rows(train, val, acc=None):
+def _rows(train, val, acc=None, val_acc=None):
+    val_acc = val_acc or acc
     return [{"epoch": i + 1, "train_loss": a, "val_loss": b, "train_acc": None if acc is None else acc[i],
-             "val_acc": None if acc is None else acc[i], "lr": 0.03} for i, (a, b) in enumerate(zip(train, val))]
+             "val_acc": None if val_acc is None else val_acc[i], "lr": 0.03} for i, (a, b) in enumerate(zip(train, val))]
 
 
 def _config(act="tanh", hidden=(4, 2), l2=0.0, dropout=0.0, patience=None, epochs=100, lr=0.03):
@@ -172,6 +173,8 @@ SCENARIOS = [  # (history, layers, summary, config): together they make every ru
     (_rows(FLAT, FLAT, [0.55] * N), [], {}, _config(hidden=(8,) * 6)),
     (_rows(FALLING, FALLING, [0.99] * N), [], {"stop_reason": f"epochs: reached {N}", "stopped_by": "epochs"}, _config(epochs=N)),
     (_rows([0.5, 0.3], [0.5, 0.3]), [], {"stop_reason": "epochs: reached 2"}, _config(epochs=2)),  # too early
+    (_rows(FALLING, [v + 0.3 for v in FALLING], [0.98] * N, [0.8] * N), [], {"data": {"train": 50}},
+     _config()),  # a generalisation gap: few points, a net that fits them all
 ]
 
 

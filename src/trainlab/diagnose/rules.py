@@ -65,6 +65,12 @@ class Thresholds:
     # wrong, while the predictions a user gets are as good as at the low point. Healthy benchmark runs on xor,
     # spiral and circle at validation accuracy 0.95–1.0 showed such rises (0.005 → 0.009 on spiral).
     overfit_acc_held: float = 0.01
+    # Generalisation gap (high variance, in the bias/variance reading of a run): around the best epoch the training
+    # accuracy is ≥ 10 points above the validation accuracy, while the validation loss never rose enough to call it
+    # overfitting. 300 Fashion-MNIST images, a 7-layer net: 0.98 vs 0.72, and at label_smoothing 0.1 (whose
+    # validation loss stays flat) that run was called a good fit. Healthy full-data runs sit at 0-0.06 (the classic
+    # recipe 0.01-0.03, 50 epochs 0.06). The same 10 points as the overfitting lesson's gap worth naming.
+    gap_acc: float = 0.10
 
     # Still improving: over the last `window` epochs the fitted validation-loss drop is ≥ 5 % of its
     # current level *and* ≥ 1 % of its first-epoch level (a loss of 0.003 falling to 0.0025 is done).
@@ -1382,6 +1388,30 @@ def too_early(ctx: RunContext) -> Finding | None:
                    {"epochs": more} if more > epochs else {})  # a run stopped early by a rule: no more epochs to set
 
 
+def generalization_gap(ctx: RunContext) -> Finding | None:
+    """Training accuracy far above validation accuracy around the best epoch, without a rising validation loss:
+    the net fits its training examples much better than new ones (high variance)."""
+    rows = [h for h in ctx.history if all(isinstance(h.get(k), (int, float)) and math.isfinite(h[k])
+                                          for k in ("val_loss", "train_acc", "val_acc"))]
+    if len(rows) < ctx.t.min_epochs or overfitting(ctx) is not None:
+        return None  # overfitting names the gap with the rise that made it
+    b = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    near = rows[max(b - 1, 0):b + 2]  # the best epoch and its neighbours: one noisy epoch does not decide
+    train, val = _mean([r["train_acc"] for r in near]), _mean([r["val_acc"] for r in near])
+    if train - val < ctx.t.gap_acc:
+        return None
+    n = (ctx.summary.get("data") or {}).get("train")
+    ev = {"best_epoch": rows[b]["epoch"], "train_acc": train, "val_acc": val, "gap": train - val, "n_train": n}
+    examples = f"its {n:,} training examples" if isinstance(n, int) else "its training examples"
+    message = (f"training accuracy {train:.2f} against validation accuracy {val:.2f} around the best epoch "
+               f"{rows[b]['epoch']}, a gap of {train - val:.2f}, without a clear rise of the validation loss: the net "
+               f"fits {examples} far better than new ones (high variance)")
+    remedy = ("more training examples close the gap most surely; augmentation (images: data.augment.translate=2), "
+              "model.dropout=0.3 or optimizer.weight_decay=1e-4 narrow it by fitting the training set less — keep a "
+              "change only if validation accuracy rises, not just the gap")
+    return Finding("generalization_gap", "warning", "Large generalisation gap", message, ev, remedy)
+
+
 def good_fit(ctx: RunContext) -> Finding | None:
     """Neither under- nor overfitting, and no other warning: a "good fit" beside saturated units or a lr
     too high would contradict the finding shown above it."""
@@ -1439,7 +1469,8 @@ def still_improving(ctx: RunContext) -> Finding | None:
 RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
                      targets_look_like_classes, leakage, class_imbalance, out_of_memory, lr_too_high, non_finite,
                      exploding_gradients, vanishing_gradients, dead_units, saturated_units, lr_unusual, lr_too_low,
-                     memorization, overfitting, underfitting, too_early, good_fit, still_improving]
+                     memorization, overfitting, underfitting, generalization_gap, too_early, good_fit,
+                     still_improving]
 RULE_IDS: list[str] = [r.__name__ for r in RULES]
 # Rules about broken numbers or a broken setup: they hold after any number of epochs. The fit rules (a lr too
 # low, over- and underfitting) judge trends, which a run that is too early to judge does not have yet:
@@ -1450,11 +1481,12 @@ PREFLIGHT_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_
 BROKEN_RULES: list[Rule] = [loss_output_mismatch, symmetric_init, inputs_not_scaled, empty_class, no_signal,
                             out_of_memory, lr_too_high, non_finite, exploding_gradients, vanishing_gradients, dead_units,
                             saturated_units]
-FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting]
+FIT_RULES: list[Rule] = [lr_too_low, overfitting, underfitting, generalization_gap]
 # ... and beside no_signal: "give the model capacity" is no remedy for labels the inputs cannot explain.
 FIT_JUDGED_LATER_BESIDE = ("too_early", "no_signal")  # each rule's function name is its finding's id
 # ... and beside a diverged run (lr_too_high as an error): "give the model capacity" for a loss at 10^9 is noise.
 FIT_JUDGED_LATER_BESIDE_ERROR = ("lr_too_high",)
 # A run on overfit_batches (validation split = training split) is judged by memorization alone: these say nothing
 # there (no fit to judge, and every validation example "leaked" from the training split by design)
-NOT_BESIDE_MEMORIZATION = ("leakage", "overfitting", "underfitting", "too_early", "good_fit", "still_improving")
+NOT_BESIDE_MEMORIZATION = ("leakage", "overfitting", "underfitting", "generalization_gap", "too_early", "good_fit",
+                           "still_improving")

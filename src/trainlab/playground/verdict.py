@@ -171,7 +171,9 @@ _REWRITES: list[tuple[str, str | Callable[[re.Match], str]]] = [
     (r"\(stop\.early_stopping\.patience\)", "(early-stop patience)"),
     (r"optimizer\.name=adamw with optimizer\.weight_decay=([\d.e-]+)", r"the adamw optimizer with weight decay \1"),
     (r"optimizer\.weight_decay=1e-4", f"L2 regularization at rate {min(r for r in REG_RATES if r > 0):g}"),
+    (r"augmentation \(images: data\.augment\.translate=\d+\), ", ""),  # its points are no images
     (r"model\.dropout=([\d.]+)", r"dropout \1"),
+    (r"training examples", "training points"),
     (r"loss\.l1=([\d.e+-]+)", r"L1 rate \1"),
     (r"loss\.l2=([\d.e+-]+)", r"L2 rate \1"),
     (r"checkpoints/best\.pt holds the weights of the best \w+ epoch", '"Save as run" keeps these weights'),
