@@ -51,8 +51,8 @@ def test_every_rule_is_registered_once_with_its_id():
     assert RULE_IDS == ["loss_output_mismatch", "symmetric_init", "inputs_not_scaled", "empty_class", "no_signal",
                         "targets_look_like_classes", "leakage", "class_imbalance", "out_of_memory",
                         "lr_too_high", "non_finite", "exploding_gradients", "vanishing_gradients", "dead_units",
-                        "saturated_units", "lr_unusual", "lr_too_low", "memorization", "overfitting", "underfitting", "too_early",
-                        "good_fit", "still_improving"]
+                        "saturated_units", "lr_unusual", "lr_too_low", "memorization", "overfitting", "underfitting",
+                        "generalization_gap", "too_early", "good_fit", "still_improving"]
     assert len(set(RULES)) == len(RULES)
 
 
@@ -796,10 +796,23 @@ def test_a_small_gap_stays_a_good_fit(gap):
 
 def test_an_overfitting_run_names_the_gap_there_not_twice():
     acc = [0.6, 0.75, 0.85, 0.92, 0.96, 0.98, 0.99]
-    d = run(rows(TRAIN, VAL, acc, [0.6, 0.7, 0.75, 0.75, 0.74, 0.74, 0.73]), n_classes=10)
+    d = run(rows(TRAIN, VAL, acc, [0.6, 0.7, 0.75, 0.72, 0.7, 0.68, 0.66]), n_classes=10)  # accuracy fell too
     assert d.verdict == "overfitting" and "generalization_gap" not in d.rules()
 
 
 def test_a_gap_after_too_few_epochs_is_not_judged_yet():
     d = run(_gap_history(0.2, n=3), n_classes=10)
     assert "generalization_gap" not in d.rules()
+
+
+def test_a_gap_beside_overfitting_with_accuracy_held_is_named_as_there_at_the_best_epoch():
+    """600 Fashion images at label smoothing 0.1: the validation loss rose a little with the accuracy held
+    (overfitting, info: "nothing needed for accuracy"), while training accuracy stood 12 points above validation
+    already at the best epoch."""
+    loss = [1.0 - 0.05 * i for i in range(16)]
+    val = [1.1 - 0.05 * i if i < 6 else 0.82 + 0.03 * (i - 6) for i in range(16)]
+    acc = [min(0.6 + 0.05 * i, 0.99) for i in range(16)]
+    d = run(rows(loss, val, acc, [a - 0.15 for a in acc]), n_classes=10)
+    assert d.rules()[:2] == ["generalization_gap", "overfitting"]
+    assert finding(d, "overfitting").severity == "info"
+    assert ", already there where the validation loss was lowest:" in finding(d, "generalization_gap").message

@@ -1393,8 +1393,10 @@ def generalization_gap(ctx: RunContext) -> Finding | None:
     the net fits its training examples much better than new ones (high variance)."""
     rows = [h for h in ctx.history if all(isinstance(h.get(k), (int, float)) and math.isfinite(h[k])
                                           for k in ("val_loss", "train_acc", "val_acc"))]
-    if len(rows) < ctx.t.min_epochs or overfitting(ctx) is not None:
-        return None  # overfitting names the gap with the rise that made it
+    over = overfitting(ctx)
+    if len(rows) < ctx.t.min_epochs or over is not None and over.severity == "warning":
+        return None  # overfitting names the gap with the rise that made it; its info forms (accuracy held, stopped
+        # in time) say nothing is left to fix over time, while a gap that was there at the best epoch remains
     b = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
     near = rows[max(b - 1, 0):b + 2]  # the best epoch and its neighbours: one noisy epoch does not decide
     train, val = _mean([r["train_acc"] for r in near]), _mean([r["val_acc"] for r in near])
@@ -1404,8 +1406,10 @@ def generalization_gap(ctx: RunContext) -> Finding | None:
     ev = {"best_epoch": rows[b]["epoch"], "train_acc": train, "val_acc": val, "gap": train - val, "n_train": n}
     examples = f"its {n:,} training examples" if isinstance(n, int) else "its training examples"
     message = (f"training accuracy {train:.2f} against validation accuracy {val:.2f} around the best epoch "
-               f"{rows[b]['epoch']}, a gap of {train - val:.2f}, without a clear rise of the validation loss: the net "
-               f"fits {examples} far better than new ones (high variance)")
+               f"{rows[b]['epoch']}, a gap of {train - val:.2f}"
+               + (", already there where the validation loss was lowest" if over is not None else
+                  ", without a clear rise of the validation loss")
+               + f": the net fits {examples} far better than new ones (high variance)")
     remedy = ("more training examples close the gap most surely; augmentation (images: data.augment.translate=2), "
               "model.dropout=0.3 or optimizer.weight_decay=1e-4 narrow it by fitting the training set less — keep a "
               "change only if validation accuracy rises, not just the gap")
