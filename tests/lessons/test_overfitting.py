@@ -32,3 +32,5 @@ def test_conclusion_follows_the_numbers():
     assert "does not call" not in text and "calls the unremedied run `good_fit`" in text
     worse = overfitting.conclude([row("no remedy", 0.8, 0.75, "overfitting"), row("dropout 0.2", 0.9, 0.7)])
     assert "does not narrow the gap" in worse and "No remedy raised" in worse and "calls the unremedied" not in worse
+    named = overfitting.conclude([row("no remedy", 1.0, 0.7, "generalization_gap"), row("dropout 0.2", 0.8, 0.75)])
+    assert "calls the unremedied" not in named  # the gap rule names it

@@ -89,7 +89,7 @@ def conclude(runs: list[dict[str, Any]], lr: float = LR) -> str:
     if best is base:
         parts.append(f"No remedy raised held-out accuracy at this budget ({len(base['train_curve'])} epochs of SGD "
                      f"lr {lr:g}): each one closes the gap mostly by fitting the training images less.")
-    if base["gap"] > OVERFIT_GAP and base["verdict"] != "overfitting":
+    if base["gap"] > OVERFIT_GAP and base["verdict"] not in ("overfitting", "generalization_gap"):
         parts.append(f"The diagnosis calls the unremedied run `{base['verdict']}` despite a gap above {OVERFIT_GAP}: "
                      "the overfitting rule reads the held-out loss, not the accuracy gap, and that loss did not rise clearly "
                      "here.")
