@@ -62,6 +62,22 @@ def test_two_processes_follow_one_write_one_run_and_resume_a_one_process_run(tmp
     assert_same_curves(metrics(tmp_path / "runs/ref"), metrics(tmp_path / "runs/b"))
 
 
+def test_two_processes_average_the_weights_as_one_does(tmp_path):
+    """ema.decay under DDP: every rank averages the same updated weights; rank 0's checkpoints and validation
+    follow the one-process run."""
+    ema = ("--set", "epochs=3", "--set", "ema.decay=0.9")
+    one = trainlab(tmp_path, *ema, "--name", "one")
+    two = trainlab(tmp_path, *ema, "--name", "two", "--nproc-per-node", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    assert_same_curves(metrics(tmp_path / "runs/one"), metrics(tmp_path / "runs/two"))
+    import torch
+
+    a, b = (torch.load(tmp_path / f"runs/{r}/checkpoints/last.pt", weights_only=True) for r in ("one", "two"))
+    assert a["ema"] == b["ema"]
+    for k, v in a["model"].items():
+        assert torch.allclose(v.float(), b["model"][k].float(), atol=1e-5), k
+
+
 def test_two_nodes_of_one_process_each_on_127_0_0_1(tmp_path):
     port = _free_port()
     args = ["--set", "epochs=3", "--name", "nodes", "--nnodes", "2", "--master-port", str(port)]
