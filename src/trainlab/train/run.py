@@ -384,14 +384,13 @@ def _loop_data(p: Prepared) -> tuple[LoopData, torch.Generator, torch.Generator 
     b, dev = p.bundle, p.device
     shuffle = torch.Generator().manual_seed(p.cfg.seed)
     aug = make_augmenter(p.cfg.data.augment, p.cfg.seed + 3) if len(b.input_shape) == 3 else None
-    # mixup / CutMix draw from the augmenter's generator (one random stream for a checkpoint to keep)
-    mix = make_mixer(p.cfg.data.augment, aug.generator if aug is not None else torch.Generator().manual_seed(
-        p.cfg.seed + 3))
+    # mixup / CutMix draw from the augmenter's generator: one random stream for a checkpoint to keep
+    gen = aug.generator if aug is not None else torch.Generator().manual_seed(p.cfg.seed + 3)
+    mix = make_mixer(p.cfg.data.augment, gen)
     data = LoopData(train=on_device(b.train, dev), val=on_device(b.val, dev), loss=p.loss,
                     classification=b.task == "classification", shuffle=shuffle, augment=aug, mix=mix, device=dev,
                     reshuffle=p.cfg.shuffle)
-    gen = aug.generator if aug is not None else mix.generator if mix is not None else None
-    return data, shuffle, gen
+    return data, shuffle, (gen if aug is not None or mix is not None else None)
 
 
 def on_device(split: Split | DatasetSplit, device: torch.device) -> Split | DatasetSplit:
