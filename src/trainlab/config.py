@@ -406,7 +406,7 @@ class ConvergenceConfig(_Section):
 
 
 class TargetConfig(_Section):
-    metric: Literal["val_acc", "val_loss", "train_acc", "train_loss"] = "val_acc"
+    metric: Literal["val_acc", "val_loss", "train_acc", "train_loss", "val_balanced_acc", "val_macro_f1"] = "val_acc"
     value: float | None = None  # None: off. Stop once the metric reaches it (≥ for acc, ≤ for loss)
 
 
@@ -496,7 +496,9 @@ class TrainConfig(_Section):
     # to ~0 has a bug in its data, loss or layers, or an lr far off. 0: off
     overfit_batches: int = Field(0, ge=0)
     eval_batch_size: int = Field(2048, ge=1)
-    monitor: Literal["val_loss", "val_acc"] = "val_loss"  # decides the best checkpoint and early stopping
+    # decides the best checkpoint, early stopping and the plateau schedule; val_balanced_acc (the mean per-class
+    # recall) and val_macro_f1 weigh every class equally: for imbalanced labels, where accuracy rewards the majority
+    monitor: Literal["val_loss", "val_acc", "val_balanced_acc", "val_macro_f1"] = "val_loss"
     grad_clip: float | None = Field(None, gt=0)  # clip the global gradient norm to this
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     threads: int | None = Field(None, ge=1, le=256)  # None: chosen from the model size
@@ -555,11 +557,13 @@ class TrainConfig(_Section):
         t = self.stop.target
         if t.value is None or _stored(info):
             return self
-        if t.metric.endswith("acc") and not 0 < t.value <= 1:  # -1: stops after epoch 1; 2 or 90: never
+        if not t.metric.endswith("loss") and not 0 < t.value <= 1:  # -1: stops after epoch 1; 2 or 90: never
             fix = f"Use {t.value / 100:g} for {t.value:g} %" if 1 < t.value <= 100 else "Use e.g. 0.9 for 90 %"
             raise PydanticCustomError(
-                "registry", "stop.target.value must be an accuracy in (0, 1] for stop.target.metric='{metric}'. "
-                "Got {value}. {fix}, or null to switch the rule off.", {"metric": t.metric, "value": t.value, "fix": fix})
+                "registry", "stop.target.value must be {what} in (0, 1] for stop.target.metric='{metric}'. "
+                "Got {value}. {fix}, or null to switch the rule off.",
+                {"metric": t.metric, "value": t.value, "fix": fix,
+                 "what": "an accuracy" if t.metric.endswith("acc") else "a score"})
         if t.metric.endswith("loss") and t.value <= 0:  # a loss is never below 0: the rule would never stop
             raise PydanticCustomError(
                 "registry", "stop.target.value must be a loss > 0 for stop.target.metric='{metric}'. Got {value}. "

@@ -164,6 +164,12 @@ def test_heavy_imbalance_is_named_with_the_counts_and_a_balanced_judgement(tmp_p
         r = fit(mlp(), (x[keep], y[keep]), tmp_path, val=(xv, yv), class_weights=weights)
         recall[weights] = float((r.predict(xv)[yv == 1] == 1).float().mean())
         assert ("class_imbalance" in r.diagnosis.rules()) == (weights is None)  # the fix applied: no finding
+        if weights is None:  # the balanced accuracy on the balanced validation split shows the missed class
+            g = next(f for f in r.diagnosis.findings if f.rule == "class_imbalance")
+            last = [h["val_balanced_acc"] for h in r.history[-3:]]
+            assert g.evidence["val_balanced_acc_end"] == pytest.approx(sum(last) / 3)
+            assert g.evidence["val_balanced_acc_end"] < 0.8  # the small class is mostly missed
+            assert "its balanced accuracy (the mean of the per-class recalls) ended at" in g.message
     assert recall["balanced"] > recall[None] + 0.2
 
 

@@ -164,3 +164,12 @@ def test_a_resume_in_the_same_second_still_purges_when_the_writer_count_passes_a
         (1, 1.0), (2, 1.0), (3, -1.0), (4, -1.0)]
     names = sorted(p.name for p in (tmp_path / "tb").glob("events.out.tfevents.*"))
     assert names[-1].endswith(".100")  # the resumed file, read last
+
+
+def test_a_classifiers_balanced_accuracy_and_macro_f1_reach_tensorboard(make_cfg):
+    from trainlab.train.run import train
+
+    result = train(make_cfg(epochs=2, tensorboard=True), verbose=False)
+    acc = _events(result.run_dir / "tb")
+    for tag, key in (("balanced_accuracy/val", "val_balanced_acc"), ("macro_f1/val", "val_macro_f1")):
+        assert [e.value for e in acc.Scalars(tag)] == pytest.approx([h[key] for h in result.history]), tag

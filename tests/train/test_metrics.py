@@ -76,3 +76,50 @@ def test_trainlab_evaluate_prints_the_per_class_table(make_cfg, capsys):
     assert "balanced acc" in lines[0] and "macro F1" in lines[0]
     assert lines[1].split() == ["precision", "recall", "f1", "support"]
     assert [ln.split()[0] for ln in lines[2:]] == ["negative", "positive", "macro", "weighted"]  # circle's classes
+
+
+def test_every_epoch_scores_the_validation_split_per_class_as_scikit_learn_does(make_cfg):
+    from trainlab.train.loop import evaluate
+    from trainlab.train.run import prepare, train
+
+    cfg = make_cfg(epochs=2, **{"stop.early_stopping.restore_best": False})
+    result = train(cfg, verbose=False)
+    last = result.history[-1]
+    p = prepare(cfg)
+    with torch.no_grad():
+        pred = result.model(p.bundle.val.x).argmax(1)
+    assert last["val_balanced_acc"] == pytest.approx(balanced_accuracy_score(p.bundle.val.y, pred))
+    report = classification_report(p.bundle.val.y, pred, output_dict=True, zero_division=0)
+    assert last["val_macro_f1"] == pytest.approx(report["macro avg"]["f1-score"])
+    as_regression = evaluate(result.model, p.bundle.val, p.loss, 64, classification=False)
+    assert "balanced_acc" not in as_regression and as_regression["acc"] is None
+
+
+def test_monitoring_the_balanced_accuracy_keeps_its_best_epoch(make_cfg):
+    from trainlab.train.run import train
+
+    result = train(make_cfg(epochs=6, monitor="val_balanced_acc", **{"optimizer.lr": 0.5}), verbose=False)
+    values = [h["val_balanced_acc"] for h in result.history]
+    assert result.summary["best_epoch"] == values.index(max(values)) + 1
+    assert result.summary["best_value"] == max(values)
+
+
+@pytest.mark.parametrize("overrides, said", [
+    ({"monitor": "val_macro_f1"}, r"monitor must be val_loss for a regression dataset\. Got 'val_macro_f1'\."),
+    ({"stop.target.metric": "val_balanced_acc", "stop.target.value": 0.9},
+     r"stop\.target\.metric must be a loss for a regression dataset\. Got 'val_balanced_acc'\."),
+])
+def test_class_scores_on_a_regression_are_one_line(make_cfg, overrides, said):
+    from trainlab.errors import ConfigError
+    from trainlab.train.run import prepare
+
+    with pytest.raises(ConfigError, match="^" + said):
+        prepare(make_cfg(**{"data.name": "plane", **overrides}))
+
+
+def test_a_target_f1_must_be_a_score_in_0_1(make_cfg):
+    from trainlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"stop\.target\.value must be a score in \(0, 1\] for "
+                                          r"stop\.target\.metric='val_macro_f1'\. Got 80(\.0)?\. Use 0\.8 for 80 %"):
+        make_cfg(**{"stop.target.metric": "val_macro_f1", "stop.target.value": 80})

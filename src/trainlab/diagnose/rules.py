@@ -606,7 +606,13 @@ def class_imbalance(ctx: RunContext) -> Finding | None:
                "model that ignores the small classes")
     if val and ev["val_acc_end"] <= majority + 0.01:
         message += f"; this one ended at {ev['val_acc_end']:.2f}, no better than that"
-    judge = "judge by the per-class accuracy (the report's confusion matrix), not accuracy"
+    balanced = ctx.values("val_balanced_acc")
+    if balanced and val:
+        ev["val_balanced_acc_end"] = _mean(balanced[-ctx.t.tail:])
+        message += (f"; its balanced accuracy (the mean of the per-class recalls) ended at "
+                    f"{ev['val_balanced_acc_end']:.2f} against an accuracy of {ev['val_acc_end']:.2f}")
+    judge = ("judge by the balanced accuracy (monitor=val_balanced_acc: the best checkpoint and early stopping "
+             "follow it) and the report's confusion matrix, not accuracy")
     if ctx.cfg("loss.name", "auto") in ("auto", "cross_entropy"):
         # measured (moons, 30:1): the small class's recall 0.49 → 0.94 (MLP), 0.20 → 0.86 (linear) with it
         return Finding("class_imbalance", "warning", "Heavy class imbalance", message, ev,

@@ -80,7 +80,8 @@ class TensorBoardLogger(Callback):
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         w, e = self._open(), metrics["epoch"]
         for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("accuracy/train", "train_acc"),
-                         ("accuracy/val", "val_acc"), ("lr", "lr"), ("grad_norm", "grad_norm"),
+                         ("accuracy/val", "val_acc"), ("balanced_accuracy/val", "val_balanced_acc"),
+                         ("macro_f1/val", "val_macro_f1"), ("lr", "lr"), ("grad_norm", "grad_norm"),
                          ("epoch_time", "epoch_time")):
             if metrics.get(key) is not None:
                 w.add_scalar(tag, metrics[key], e)

@@ -22,7 +22,7 @@ from trainlab.errors import ConfigError, OutOfMemory, TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, mixed, predict_classes, weight_penalty
-from trainlab.train.metrics import confusion_counts
+from trainlab.train.metrics import class_report, confusion_counts
 from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
@@ -69,7 +69,8 @@ def batches(split: Split | DatasetSplit, batch_size: int, device: torch.device,
 def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_size: int, classification: bool,
              device: torch.device | None = None, keep_outputs: bool = False, confusion: bool = False
              ) -> dict[str, Any]:
-    """Mean loss and (for classification) accuracy of ``model`` on ``split``, in eval mode.
+    """Mean loss and (for classification) accuracy, balanced accuracy and macro F1 (``train.metrics``) of ``model``
+    on ``split``, in eval mode: one host read at the end.
 
     ``keep_outputs``: also return the model's outputs, (N, K) float, as "outputs" — for an in-memory split of up
     to ``KEEP_OUTPUTS`` numbers (None otherwise): the report's validation pictures then need no second pass.
@@ -87,9 +88,8 @@ def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_si
         if classification:
             pred = predict_classes(loss, out)
             correct += (pred == yb).sum()
-            if confusion:
-                part = confusion_counts(yb, pred, max(out.shape[1], 2))  # one score: 2 classes
-                counts = part if counts is None else counts + part
+            part = confusion_counts(yb, pred, max(out.shape[1], 2))  # one score: 2 classes
+            counts = part if counts is None else counts + part
         if kept is not None:  # the whole split's outputs would be out.numel() / len(xb) * len(split) numbers
             if out.numel() * len(split) > KEEP_OUTPUTS * len(xb):
                 kept = None
@@ -97,12 +97,19 @@ def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_si
                 kept.append(out.float())
     model.train(was_training)
     n = max(len(split), 1)
-    loss_val, correct_val = torch.stack([total, correct.to(total.dtype)]).tolist()
-    result = {"loss": loss_val / n, "acc": correct_val / n if classification else None}
+    parts = [total.view(1), correct.to(total.dtype).view(1)] + ([counts.flatten().to(total.dtype)]
+                                                               if counts is not None else [])
+    values = torch.cat(parts).tolist()  # the one host read
+    result = {"loss": values[0] / n, "acc": values[1] / n if classification else None}
     if keep_outputs:
         result["outputs"] = torch.cat(kept) if kept else None
-    if confusion and classification:
-        result["confusion"] = counts.tolist() if counts is not None else []
+    if classification:
+        k = int(round(math.sqrt(len(values) - 2)))
+        matrix = [[int(v) for v in values[2 + r * k:2 + (r + 1) * k]] for r in range(k)]
+        scores = class_report(matrix) if k else {"balanced_acc": None, "macro_f1": None}
+        result.update(balanced_acc=scores["balanced_acc"], macro_f1=scores["macro_f1"])
+        if confusion:
+            result["confusion"] = matrix
     return result
 
 
@@ -474,6 +481,8 @@ def run_epochs(state: TrainState, data: LoopData, callbacks: Sequence[Callback],
         state.val_outputs = val.pop("outputs")
         metrics.update(val_loss=val["loss"], val_acc=val["acc"], lr=state.optimizer.param_groups[0]["lr"],
                        epoch_time=time.perf_counter() - t0)
+        if data.classification:  # the classes weighed equally: what accuracy hides on imbalanced labels
+            metrics.update(val_balanced_acc=val["balanced_acc"], val_macro_f1=val["macro_f1"])
         if not math.isfinite(metrics["val_loss"]):
             facts = non_finite_facts(state, "val_loss", metrics["val_loss"], [metrics["train_loss"]],
                                      [metrics["grad_norm"]], None)

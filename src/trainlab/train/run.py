@@ -123,8 +123,11 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
             bad = lo if lo < 0 else hi
             problems.append(f"labels must be in [0, {bundle.n_classes}). Got label {bad} in the training data. "
                             "Number the classes 0..n_classes-1.")
-    elif cfg.monitor == "val_acc" or cfg.stop.target.metric.endswith("acc") and cfg.stop.target.value is not None:
-        problems.append("monitor must be val_loss for a regression dataset. Got 'val_acc'. Use monitor=val_loss.")
+    elif cfg.monitor != "val_loss":
+        problems.append(f"monitor must be val_loss for a regression dataset. Got {cfg.monitor!r}. Use monitor=val_loss.")
+    elif not cfg.stop.target.metric.endswith("loss") and cfg.stop.target.value is not None:
+        problems.append(f"stop.target.metric must be a loss for a regression dataset. Got "
+                        f"{cfg.stop.target.metric!r}. Use stop.target.metric=val_loss.")
     if isinstance(bundle.train, Split) and not _all_finite(bundle.train.x):
         problems.append(f"data.name {cfg.data.name!r} must have finite inputs. Got NaN or Inf in the training "
                         "features. Remove or fill those values.")
