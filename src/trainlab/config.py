@@ -410,6 +410,11 @@ class TargetConfig(_Section):
     value: float | None = None  # None: off. Stop once the metric reaches it (≥ for acc, ≤ for loss)
 
 
+# A classifier's validation scores that weigh every class equally (train.metrics): monitor, stop.target.metric, the
+# search objective and the cross-validation headline take them by these names
+CLASS_SCORES = ("val_balanced_acc", "val_macro_f1")
+
+
 class EmaConfig(_Section):
     # An exponential moving average of the weights (Keras' use_ema, timm's ModelEma, Lightning's EMAWeightAveraging):
     # after every update avg ← d·avg + (1 - d)·w for each parameter and BatchNorm statistic. Validation, the

@@ -148,3 +148,10 @@ def test_same_seed_gives_identical_fold_metrics(make_cfg):
     strip = lambda rows: [{k: v for k, v in r.items() if k != "run_dir"} for r in rows]  # noqa: E731
     assert strip(a.folds) == strip(b.folds)
     assert {m: a.mean[m] for m in METRICS if m in a.mean} == b.mean
+
+
+def test_the_class_scores_are_averaged_over_folds_and_a_monitored_one_is_the_headline(make_cfg):
+    res = cross_validate(make_cfg(monitor="val_balanced_acc"), 3)
+    for m in ("val_balanced_acc", "val_macro_f1"):
+        assert res.mean[m] == pytest.approx(statistics.mean(float(r[m]) for r in res.folds))
+    assert res.to_table().splitlines()[-1].startswith("val_balanced_acc ")

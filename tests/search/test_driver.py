@@ -234,3 +234,13 @@ def test_quiet_workers_print_nothing(tmp_path, capfd):
     search(_cfg(tmp_path), SPACE, trials=2, epochs=1, workers=2, log=None)
     out = capfd.readouterr().out
     assert "trial" not in out and out.strip() == ""
+
+
+def test_a_config_monitoring_a_class_score_is_searched_on_it(tmp_path):
+    res = search(_cfg(tmp_path, monitor="val_macro_f1"), SPACE, trials=3, epochs=3, name="f1", log=None)
+    spec = json.loads((tmp_path / "runs" / "search-f1" / "search.json").read_text())
+    assert spec["metric"] == "val_macro_f1" and spec["direction"] == "maximize"
+    for r in res.rows:
+        trial = tmp_path / "runs" / "search-f1" / "trials" / f"trial-{r['trial']:04d}"
+        hist = [json.loads(line) for line in open(trial / "metrics.jsonl")]
+        assert r["value"] == pytest.approx(max(h["val_macro_f1"] for h in hist))

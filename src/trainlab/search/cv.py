@@ -18,7 +18,7 @@ import torch
 from matplotlib.figure import Figure
 
 from trainlab import files
-from trainlab.config import TrainConfig, as_config, config_to_dict, replace
+from trainlab.config import CLASS_SCORES, TrainConfig, as_config, config_to_dict, replace
 from trainlab.data import DataBundle, SealedTest, Split, Standardizer, kfold_indices, load_data
 from trainlab.errors import DataError
 from trainlab.train.run import RunResult, new_run_dir, train
@@ -26,7 +26,8 @@ from trainlab.train.run import RunResult, new_run_dir, train
 __all__ = ["CVResult", "cross_validate", "fold_bundles"]
 
 # Per-fold columns: the best epoch's row (by cfg.monitor), then the last epoch's validation metrics.
-METRICS = ("best_epoch", "val_loss", "val_acc", "train_loss", "train_acc", "final_val_loss", "final_val_acc")
+METRICS = ("best_epoch", "val_loss", "val_acc", "val_balanced_acc", "val_macro_f1", "train_loss", "train_acc",
+           "final_val_loss", "final_val_acc")
 COLUMNS = ("fold", "n_train", "n_val", *METRICS, "run_dir")
 
 
@@ -42,7 +43,7 @@ class CVResult:
     folds: list[dict[str, Any]]
     mean: dict[str, float]
     std: dict[str, float]
-    headline: str  # the metric to_table's last line reports: val_acc for classification, else val_loss
+    headline: str  # to_table's last line: val_acc for classification (or the class score monitored), else val_loss
     val_indices: list[torch.Tensor] = field(repr=False)  # per fold, indices into the pool (train ∪ val)
     runs: list[RunResult] = field(repr=False)
 
@@ -109,6 +110,7 @@ def _fold_row(i: int, run: RunResult, fb: DataBundle) -> dict[str, Any]:
     best, final = s["best_val"] or {}, s["final"] or {}
     return {"fold": i, "n_train": len(fb.train), "n_val": len(fb.val), "best_epoch": s["best_epoch"],
             "val_loss": best.get("val_loss"), "val_acc": best.get("val_acc"),
+            "val_balanced_acc": best.get("val_balanced_acc"), "val_macro_f1": best.get("val_macro_f1"),
             "train_loss": best.get("train_loss"), "train_acc": best.get("train_acc"),
             "final_val_loss": final.get("val_loss"), "final_val_acc": final.get("val_acc"),
             "run_dir": str(run.run_dir)}
@@ -182,7 +184,8 @@ def cross_validate(cfg: TrainConfig | str | Path | Mapping[str, Any], folds: int
                 print(f"fold {i}/{len(parts)}: val_loss {rows[-1]['val_loss']:.4f}"
                       + (f"  val_acc {rows[-1]['val_acc']:.4f}" if rows[-1]["val_acc"] is not None else ""))
         mean, std = _mean_std(rows)
-        headline = "val_acc" if "val_acc" in mean else "val_loss"
+        headline = (cfg.monitor if cfg.monitor in CLASS_SCORES and cfg.monitor in mean
+                    else "val_acc" if "val_acc" in mean else "val_loss")
         result = CVResult(cv_dir, rows, mean, std, headline, [idx for _, idx in parts], runs)
         _write(result, cfg)
     except files.StorageError:

@@ -311,7 +311,7 @@ def run_search(cfg: TrainConfig, space: SearchSpace, space_spec: dict[str, Any],
     log = log or _silent
     check_args(method, trials, workers, prune, epochs, cv, rounds, top_k)
     bundle = search_bundle(cfg)  # checks the data before anything is written
-    metric, direction = search_metric(bundle.task)
+    metric, direction = search_metric(bundle.task, cfg.monitor)
     if method == "grid":
         trials = min(trials, grid_size(space))
     search_dir, continuing = _search_dir(Path(cfg.out_dir), name)

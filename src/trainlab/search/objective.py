@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import optuna
 
-from trainlab.config import TrainConfig, config_to_dict, replace
+from trainlab.config import CLASS_SCORES, TrainConfig, config_to_dict, replace
 from trainlab.data import DataBundle, SealedTest, load_data
 from trainlab.errors import TrainlabError
 from trainlab.search.space import SearchSpace
@@ -40,9 +40,12 @@ def search_bundle(cfg: TrainConfig) -> DataBundle:
     return seal(load_data(cfg.data, cfg.seed))
 
 
-def search_metric(task: str) -> tuple[Literal["val_acc", "val_loss"], Literal["maximize", "minimize"]]:
-    """Classification trials are ranked on validation accuracy, regression trials on validation loss."""
-    return ("val_acc", "maximize") if task == "classification" else ("val_loss", "minimize")
+def search_metric(task: str, monitor: str = "val_loss") -> tuple[str, Literal["maximize", "minimize"]]:
+    """Classification trials are ranked on validation accuracy — or on the class score the config monitors
+    (val_balanced_acc, val_macro_f1: imbalanced labels) —, regression trials on validation loss."""
+    if task != "classification":
+        return "val_loss", "minimize"
+    return (monitor if monitor in CLASS_SCORES else "val_acc"), "maximize"
 
 
 class PruningReporter(Callback):
