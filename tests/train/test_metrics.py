@@ -123,3 +123,16 @@ def test_a_target_f1_must_be_a_score_in_0_1(make_cfg):
     with pytest.raises(ConfigError, match=r"stop\.target\.value must be a score in \(0, 1\] for "
                                           r"stop\.target\.metric='val_macro_f1'\. Got 80(\.0)?\. Use 0\.8 for 80 %"):
         make_cfg(**{"stop.target.metric": "val_macro_f1", "stop.target.value": 80})
+
+
+@pytest.mark.gpu
+def test_the_counts_on_a_gpu_under_deterministic_algorithms(device):
+    """torch.use_deterministic_algorithms(True) makes some counting ops raise on CUDA; the scores must not."""
+    y, pred = _labels(4, 500, 6)
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        on_gpu = confusion_counts(y.cuda(), pred.cuda(), 6)
+    finally:
+        torch.use_deterministic_algorithms(was)
+    assert on_gpu.cpu().tolist() == confusion_counts(y, pred, 6).tolist()

@@ -17,8 +17,12 @@ BALANCED_SHOWN = 0.005
 
 
 def confusion_counts(y: torch.Tensor, pred: torch.Tensor, k: int) -> torch.Tensor:
-    """(k, k) int64 counts: row = true class, column = predicted class; on the tensors' device, no host read."""
-    return torch.bincount(y.long() * k + pred.long(), minlength=k * k).view(k, k)
+    """(k, k) int64 counts: row = true class, column = predicted class; on the tensors' device, no host read.
+    scatter_add_ rather than bincount: on a GPU under torch.use_deterministic_algorithms(True) it has a
+    deterministic form, where bincount may raise."""
+    cell = (y.long() * k + pred.long()).flatten()  # (N,)
+    return torch.zeros(k * k, dtype=torch.int64, device=cell.device).scatter_add_(
+        0, cell, torch.ones_like(cell)).view(k, k)
 
 
 def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
