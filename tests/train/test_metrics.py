@@ -5,7 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, classification_report, confusion_matrix
 
-from trainlab.train.metrics import class_report, confusion_counts, format_report
+from trainlab.train.metrics import (balanced_scores, class_report, confusion_counts, confusion_margins,
+                                    format_report)
 
 
 def _labels(seed, n, k, absent=()):
@@ -38,6 +39,8 @@ def test_the_report_is_scikit_learns(seed, n, k, absent):
             (ref["precision"], ref["recall"], ref["f1-score"]))
     assert ours["balanced_acc"] == pytest.approx(balanced_accuracy_score(y, pred))
     assert ours["macro_f1"] == ours["macro"]["f1"]
+    # every epoch reads only the matrix's margins (3·K numbers): the same two scores
+    assert balanced_scores(confusion_margins(counts)) == pytest.approx((ours["balanced_acc"], ours["macro_f1"]))
 
 
 def test_always_predicting_the_majority_class_is_accurate_and_unbalanced():

@@ -22,7 +22,7 @@ from trainlab.errors import ConfigError, OutOfMemory, TrainingError
 from trainlab.train import distributed, graphs, optim, precision
 from trainlab.train.callbacks import Callback, TrainState, overrides
 from trainlab.train.losses import Loss, mixed, predict_classes, weight_penalty
-from trainlab.train.metrics import class_report, confusion_counts
+from trainlab.train.metrics import balanced_scores, confusion_counts, confusion_margins
 from trainlab.train.stop import EpochLimit
 
 CHECK_EVERY = 25  # steps between host reads: frequent enough for a live bar, rare enough to be free
@@ -97,19 +97,22 @@ def evaluate(model: nn.Module, split: Split | DatasetSplit, loss: Loss, batch_si
                 kept.append(out.float())
     model.train(was_training)
     n = max(len(split), 1)
-    parts = [total.view(1), correct.to(total.dtype).view(1)] + ([counts.flatten().to(total.dtype)]
-                                                               if counts is not None else [])
-    values = torch.cat(parts).tolist()  # the one host read
+    # the one host read: sums, and a classifier's confusion margins (3·K numbers) or, asked for, its whole matrix
+    table = None if counts is None else counts.flatten() if confusion else confusion_margins(counts).flatten()
+    parts = [total.view(1), correct.to(total.dtype).view(1)] + ([table.to(total.dtype)] if table is not None else [])
+    values = torch.cat(parts).tolist()
     result = {"loss": values[0] / n, "acc": values[1] / n if classification else None}
     if keep_outputs:
         result["outputs"] = torch.cat(kept) if kept else None
     if classification:
-        k = int(round(math.sqrt(len(values) - 2)))
-        matrix = [[int(v) for v in values[2 + r * k:2 + (r + 1) * k]] for r in range(k)]
-        scores = class_report(matrix) if k else {"balanced_acc": None, "macro_f1": None}
-        result.update(balanced_acc=scores["balanced_acc"], macro_f1=scores["macro_f1"])
+        k = 0 if counts is None else len(counts)
+        rest = values[2:]
+        matrix = [[int(v) for v in rest[r * k:(r + 1) * k]] for r in range(k)] if confusion else None
+        margins = confusion_margins(torch.tensor(matrix)) if matrix else [rest[i * k:(i + 1) * k] for i in range(3)]
+        balanced, f1 = balanced_scores(margins) if k else (None, None)
+        result.update(balanced_acc=balanced, macro_f1=f1)
         if confusion:
-            result["confusion"] = matrix
+            result["confusion"] = matrix or []
     return result
 
 

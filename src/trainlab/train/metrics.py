@@ -29,19 +29,34 @@ def _ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.where(b > 0, a / b.clamp_min(1e-300), torch.zeros_like(a))
 
 
-def class_report(confusion: Sequence[Sequence[int]] | torch.Tensor, names: Sequence[str] | None = None
+def confusion_margins(confusion: torch.Tensor) -> torch.Tensor:
+    """(3, K): each class's right predictions (the diagonal), examples (row sums) and predictions (column sums) —
+    all the scores need, K numbers a row where the matrix has K²."""
+    return torch.stack([confusion.diagonal(), confusion.sum(1), confusion.sum(0)])
+
+
+def balanced_scores(margins: Sequence[Sequence[float]] | torch.Tensor) -> tuple[float, float]:
+    """(balanced accuracy, macro F1) from ``confusion_margins``: what every epoch logs."""
+    report = class_report(None, margins=margins, per_class=False)
+    return report["balanced_acc"], report["macro_f1"]
+
+
+def class_report(confusion: Sequence[Sequence[int]] | torch.Tensor | None, names: Sequence[str] | None = None, *,
+                 margins: Sequence[Sequence[float]] | torch.Tensor | None = None, per_class: bool = True
                  ) -> dict[str, Any]:
     """``{"per_class": [{"class", "precision", "recall", "f1", "support"}], "macro": {...}, "weighted": {...},
-    "balanced_acc", "macro_f1"}`` from a (K, K) confusion matrix (rows true, columns predicted)."""
-    c = torch.as_tensor(confusion, dtype=torch.float64)
-    k = c.shape[0]
+    "balanced_acc", "macro_f1"}`` from a (K, K) confusion matrix (rows true, columns predicted), or from its
+    ``margins`` (``confusion_margins``); without ``per_class`` the per-class rows are left out."""
+    if margins is None:
+        margins = confusion_margins(torch.as_tensor(confusion, dtype=torch.float64))
+    hit, true, said = torch.as_tensor(margins, dtype=torch.float64)  # (K,) each
+    k = len(hit)
     names = [str(n) for n in names] if names is not None and len(names) == k else [str(i) for i in range(k)]
-    hit, true, said = c.diagonal(), c.sum(1), c.sum(0)  # (K,) each
     precision, recall = _ratio(hit, said), _ratio(hit, true)
     f1 = _ratio(2 * precision * recall, precision + recall)
     seen = (true + said) > 0  # classes among the labels or the predictions
-    per_class = [{"class": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
-                  "f1": float(f1[i]), "support": int(true[i])} for i in range(k)]
+    rows = [{"class": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
+             "f1": float(f1[i]), "support": int(true[i])} for i in range(k)] if per_class else []
     weights = true / true.sum().clamp_min(1)
 
     def mean(v: torch.Tensor) -> float:
@@ -52,7 +67,7 @@ def class_report(confusion: Sequence[Sequence[int]] | torch.Tensor, names: Seque
                 "f1": float((f1 * weights).sum())}
     labelled = true > 0
     balanced = float(recall[labelled].mean()) if bool(labelled.any()) else 0.0
-    return {"per_class": per_class, "macro": macro, "weighted": weighted, "balanced_acc": balanced,
+    return {"per_class": rows, "macro": macro, "weighted": weighted, "balanced_acc": balanced,
             "macro_f1": macro["f1"]}
 
 
