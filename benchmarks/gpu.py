@@ -37,7 +37,8 @@ from programs import (DEVICE, ROOT, W2_BATCH, W2_EPOCHS, attempt, byte_compile_t
 
 
 # Every test file with tests marked gpu (tests/benchmarks/test_gpu_carry.py checks that none is missing).
-GPU_TESTS = ("tests/train/test_graphs.py", "tests/train/test_precision.py", "tests/test_devices.py", "tests/test_gpu_start.py")
+GPU_TESTS = ("tests/train/test_graphs.py", "tests/train/test_precision.py", "tests/train/test_metrics.py",
+             "tests/test_devices.py", "tests/test_gpu_start.py")
 
 
 # --- the driver -----------------------------------------------------------------------------------------------
