@@ -15,7 +15,7 @@ from tests.conftest import FASHION_DIR
 
 COURSE = ["optimizers", "optimizers-real", "symmetric-init", "init-histograms", "init-real", "vanishing-gradients",
           "batchnorm", "polynomial", "weight-decay", "shallow-vs-deep", "learning-rate", "batch-size", "overfitting",
-          "capacity", "epochs", "search", "kfold", "mnist1d"]
+          "imbalance", "capacity", "epochs", "search", "kfold", "mnist1d"]
 
 
 def test_list_names_every_lesson_in_course_order(capsys):

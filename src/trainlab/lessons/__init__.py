@@ -15,7 +15,7 @@ from trainlab.lessons.base import LESSONS, Lesson, LessonContext, LessonOutput, 
 # One module per lesson; importing registers it. The order is the course's order.
 _MODULES = ("optimizers", "optimizers_real", "symmetric_init", "init_histograms", "init_real", "vanishing_gradients",
             "batchnorm", "polynomial", "weight_decay", "shallow_vs_deep", "learning_rate", "batch_size", "overfitting",
-            "capacity", "epochs", "search", "kfold", "mnist1d")
+            "imbalance", "capacity", "epochs", "search", "kfold", "mnist1d")
 for _m in _MODULES:
     importlib.import_module(f"trainlab.lessons.{_m}")
 
