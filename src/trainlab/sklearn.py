@@ -90,6 +90,10 @@ class _TrainlabEstimator(BaseEstimator):
     def _loss_name(self) -> str:
         return "auto"
 
+    def _own_options(self) -> dict[str, Any]:
+        """Further trainlab.fit keywords from a subclass's own parameters (the classifier's class_weight)."""
+        return {}
+
     def _trainlab_options(self, n_train: int) -> dict[str, Any]:
         """The keyword options for ``trainlab.fit``: this estimator's parameters plus ``options``."""
         from trainlab.api import options_to_overrides
@@ -104,6 +108,7 @@ class _TrainlabEstimator(BaseEstimator):
                    out_dir=self.out_dir, tensorboard=False, loss=self._loss_name())
         if self.early_stopping is not None:
             own["early_stopping"] = {"patience": self.early_stopping}
+        own.update(self._own_options())
         extra = dict(self.options or {})
         clash = sorted(set(options_to_overrides(own)) & set(options_to_overrides(extra)))
         if clash:
@@ -250,7 +255,9 @@ class TrainlabClassifier(ClassifierMixin, _TrainlabEstimator):
     ``init``: trainlab's init scheme by name; ``default`` is torch's (trainlab's config default, ``normal``
     with std 0.01, is the Fashion-MNIST recipe). ``device``: ``cpu`` (default), ``cuda``, ``mps`` or ``auto``.
     ``loss``: ``auto``/``cross_entropy`` (softmax), ``bce`` (2 classes), ``mse``, ``hinge``, ``perceptron``;
-    ``predict_proba`` exists for the first three. ``early_stopping``: patience in epochs (None: off);
+    ``predict_proba`` exists for the first three. ``class_weight``: as scikit-learn's classifiers' — None,
+    ``"balanced"`` (n / (n_classes · count) per class) or ``{label: weight}`` keyed by the labels of ``y`` (a
+    label left out weighs 1); cross_entropy only. ``early_stopping``: patience in epochs (None: off);
     it holds out ``val_fraction`` of the data, stratified. ``options``: any further ``trainlab.fit``
     keyword (``{"schedule": "cosine", "l2": 1e-4, "normalize": True}``). Same ``seed`` → same predictions.
 
@@ -263,14 +270,15 @@ class TrainlabClassifier(ClassifierMixin, _TrainlabEstimator):
     def __init__(self, module: Any = None, *, hidden: tuple[int, ...] = (64,), activation: str = "relu",
                  init: str = "default", optimizer: str = "adam", lr: float = 0.01, batch_size: int = 32,
                  epochs: int = 30, weight_decay: float = 0.0, dropout: float = 0.0,
-                 early_stopping: int | None = None, val_fraction: float = 0.1, loss: str = "auto", seed: int = 0,
-                 device: str = "cpu", out_dir: str | None = None, verbose: bool = False,
-                 options: dict[str, Any] | None = None) -> None:
+                 early_stopping: int | None = None, val_fraction: float = 0.1, loss: str = "auto",
+                 class_weight: str | dict | None = None, seed: int = 0, device: str = "cpu", out_dir: str | None = None,
+                 verbose: bool = False, options: dict[str, Any] | None = None) -> None:
         super().__init__(module, hidden=hidden, activation=activation, init=init, optimizer=optimizer, lr=lr,
                          batch_size=batch_size, epochs=epochs, weight_decay=weight_decay, dropout=dropout,
                          early_stopping=early_stopping, val_fraction=val_fraction, seed=seed, device=device,
                          out_dir=out_dir, verbose=verbose, options=options)
         self.loss = loss
+        self.class_weight = class_weight
 
     def _loss_name(self) -> str:
         return self.loss
@@ -285,6 +293,22 @@ class TrainlabClassifier(ClassifierMixin, _TrainlabEstimator):
                                      "A classifier needs examples of two classes or more"))
         self._fit_trainlab(X, ids.reshape(-1).astype(np.int64), len(self.classes_))
         return self
+
+    def _own_options(self) -> dict[str, Any]:
+        """class_weight as trainlab's loss.class_weights: "balanced" as is, a {label: weight} dict as one weight per
+        class in the order of ``classes_`` (the ids trainlab trains on)."""
+        spec = self.class_weight
+        if spec is None or isinstance(spec, str):
+            return {} if spec is None else {"class_weights": spec}
+        if not isinstance(spec, dict):
+            raise ValueError(problem("class_weight", "None, 'balanced' or a dict {label: weight}", spec,
+                                     "Use e.g. class_weight={0: 1.0, 1: 5.0}"))
+        labels = self.classes_.tolist()  # Python values: the line below names them as the user wrote them
+        unknown = [k for k in spec if k not in labels]
+        if unknown:
+            raise ValueError(problem("class_weight", f"keyed by the labels of y ({', '.join(map(repr, labels[:10]))})",
+                                     unknown[0], "Key each weight by one of those labels"))
+        return {"class_weights": [float(spec.get(label, 1.0)) for label in labels]}
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (n_samples,), in the type of the training labels."""
