@@ -12,6 +12,9 @@ from trainlab.config import resolve_config
 from trainlab.data.idx import write_idx
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+# the tests that train on the real Fashion-MNIST files skip, naming the package, where they are not installed
+needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+                                   reason="apt-get install dataset-fashion-mnist")
 
 
 def pytest_configure(config) -> None:

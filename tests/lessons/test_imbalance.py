@@ -4,10 +4,7 @@ from __future__ import annotations
 import pytest
 
 import trainlab.lessons.imbalance as imbalance
-from tests.conftest import FASHION_DIR
-
-needs_fashion = pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
-                                   reason="apt-get install dataset-fashion-mnist")
+from tests.conftest import needs_fashion
 
 
 @pytest.mark.e2e
