@@ -321,3 +321,14 @@ def test_the_test_card_names_the_balanced_accuracy_where_the_class_sizes_change_
         summary_path.write_text(json.dumps(summary))
         page = write_report(result.run_dir).read_text()
         assert (f"balanced acc {balanced:.4f} · " in page) is shown
+
+
+def test_a_run_monitoring_a_class_score_shows_it_on_the_best_validation_card_and_per_epoch(tmp_path):
+    result = train(toy_cfg(tmp_path, epochs=3, monitor="val_macro_f1"), verbose=False)
+    page = write_report(result.run_dir).read_text()
+    best = result.summary["best_val"]
+    assert f"macro F1 {best['val_macro_f1']:.4f}" in page and "by val_macro_f1" in page
+    table = page[page.index("Metrics per epoch"):]
+    assert "<th>val_balanced_acc</th><th>val_macro_f1</th>" in table
+    plain = write_report(train(toy_cfg(tmp_path, epochs=3), verbose=False).run_dir).read_text()
+    assert "macro F1 " not in plain[:plain.index('id="verdict"')]  # the card keeps the accuracy

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from trainlab import files
-from trainlab.config import TrainConfig, config_to_dict, config_to_yaml
+from trainlab.config import CLASS_SCORES, TrainConfig, config_to_dict, config_to_yaml
 from trainlab.data import DataBundle, Split, load_data
 from trainlab.diagnose.verdict import set_args
 from trainlab.errors import DataError, TrainlabError
@@ -287,6 +287,9 @@ def your_module(summary: dict[str, Any]) -> str | None:
     return f"{summary['custom_model']} (your module)" if summary.get("custom_model") else None
 
 
+SCORE_NAMES = {"val_balanced_acc": "balanced acc", "val_macro_f1": "macro F1"}  # the cards' words for CLASS_SCORES
+
+
 def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
     test, best = s.get("test") or {}, s.get("best_val") or {}
     cards = []
@@ -301,6 +304,9 @@ def _header(run_dir: Path, cfg: TrainConfig, s: dict[str, Any]) -> str:
         cards.append(("test", "not scored", "out of memory: see the line above"))
     if best:
         metric = f"acc {best['val_acc']:.4f}" if best.get("val_acc") is not None else f"loss {best['val_loss']:.4g}"
+        monitored = s.get("monitor")
+        if monitored in CLASS_SCORES and best.get(monitored) is not None:  # the score that chose this epoch
+            metric = f"{SCORE_NAMES[monitored]} {best[monitored]:.4f}"
         cards.append(("best validation", metric, f"epoch {best['epoch']} by {s.get('monitor')}"))
     stop = textwrap.shorten(s.get("stop_reason") or "not finished", 90)  # the full reason is in the curves
     cards.append(("epochs", f"{s.get('epochs_run', '?')} / {cfg.epochs}", stop))
@@ -389,7 +395,8 @@ def _model_section(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _epoch_table(history: list[dict[str, Any]]) -> str:
-    cols = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "grad_norm", "epoch_time"]
+    cols = ["epoch", "train_loss", "val_loss", "train_acc", "val_acc", "val_balanced_acc", "val_macro_f1", "lr",
+            "grad_norm", "epoch_time"]
     cols = [c for c in cols if any(r.get(c) is not None for r in history)]
     head = "".join(f"<th>{e(c)}</th>" for c in cols)
     rows = "".join("<tr>" + "".join(f"<td>{e(format_value(r.get(c)))}</td>" for c in cols) + "</tr>" for r in history)
