@@ -14,7 +14,7 @@ from trainlab.errors import ConfigError, DataError, problem
 from trainlab.models import activations, init, resnet, zoo  # noqa: F401  (register the pieces)
 from trainlab.models.activations import LEAKY_RELU_SLOPE, make_activation
 from trainlab.models.init import init_weights
-from trainlab.models.summary import LayerRow, ModelTable, model_table
+from trainlab.models.summary import LayerRow, ModelTable, model_table, traced_forward
 from trainlab.registry import ACTIVATIONS, INITS, MODELS
 
 __all__ = [
@@ -71,20 +71,17 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, field_hint: str = "model",
-               custom: bool = False, class_names: list[str] | None = None) -> None:
-    """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit.
+               custom: bool = False, class_names: list[str] | None = None) -> ModelTable:
+    """Dry-run a batch of 2 zero examples; a one-line ConfigError naming both shapes if ``model`` does not fit, else
+    the layer table that pass traced (``models.summary.traced_forward``).
 
     ``custom``: the model is the user's own module, so the fix names the module, not ``build_model``.
     ``class_names``: the data's labels; an output one class short of integer labels such as 0, 1, 5 is then
     blamed on the labels (a stray label makes a class the module was not built for), not on the module."""
     batch_shape = (2, *input_shape)
-    modes = {m: m.training for m in model.modules()}
-    model.eval()  # eval: BatchNorm's running statistics stay untouched and Dropout draws nothing
     name = type(model).__name__
-    try:
-        with torch.no_grad():
-            # on the module's own device: a user's module may already sit on a GPU (trained before, or .cuda())
-            out = model(torch.zeros(batch_shape, device=device_of(model)))  # (2, n_outputs) when it fits
+    try:  # on the module's own device: a user's module may already sit on a GPU (trained before, or .cuda())
+        out, table = traced_forward(model, input_shape)  # out: (2, n_outputs) when it fits
     except (RuntimeError, ValueError) as exc:  # torch reports shape mismatches as either
         raise ConfigError(
             f"{field_hint} must take the data's examples of shape {tuple(input_shape)}. Got an error on a batch of "
@@ -96,9 +93,6 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
         raise ConfigError(f"{field_hint} {name}.forward must run on a batch of input shape {batch_shape}. Got "
                           f"{type(exc).__name__}: {_first_line(exc)}. Fix {name}.forward (call it on "
                           f"torch.zeros{batch_shape} to see the traceback).") from None
-    finally:
-        for m, training in modes.items():
-            m.train(training)
     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
     if got != (2, n_outputs):
         stray = _stray_labels(got, n_outputs, class_names) if custom else None
@@ -114,6 +108,7 @@ def check_fits(model: nn.Module, input_shape: tuple[int, ...], n_outputs: int, f
         if custom and n_outputs == 2 and got == (2, 1):  # a Keras-style binary classifier: one score per example
             fix += ", or set loss='bce' for its one score (a logit; from_logits=False after a Sigmoid)"
         raise ConfigError(f"{field_hint} output must be (batch, {n_outputs}) for {what}. Got {got}. {fix}.")
+    return table
 
 
 def _stray_labels(got: object, n_outputs: int, class_names: list[str] | None) -> list[str]:

@@ -100,8 +100,14 @@ def _own_counts(module: nn.Module, seen: set[int]) -> tuple[int, int]:
 
 def model_table(model: nn.Module, input_shape: tuple[int, ...]) -> ModelTable:
     """The layer table of ``model`` for examples of ``input_shape`` (no batch dim), from one forward pass of 2
-    zero examples on the module's own device. Errors of the forward pass propagate (``check_fits`` names them
-    first in a run)."""
+    zero examples on the module's own device. Errors of the forward pass propagate."""
+    return traced_forward(model, input_shape)[1]
+
+
+def traced_forward(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[Any, ModelTable]:
+    """(the output, the layer table) of one forward pass of 2 zero examples of ``input_shape`` on the module's own
+    device: eval mode (BatchNorm's running statistics untouched, Dropout drawing nothing), no gradients, every
+    module's mode given back. ``check_fits`` judges the output of the same pass. Errors of the forward propagate."""
     from trainlab.models import device_of
 
     named = [(n, m) for n, m in model.named_modules()
@@ -119,10 +125,10 @@ def model_table(model: nn.Module, input_shape: tuple[int, ...]) -> ModelTable:
 
     handles = [m.register_forward_hook(hook) for _, m in named]
     modes = {m: m.training for m in model.modules()}
-    model.eval()  # BatchNorm's running statistics stay untouched and Dropout draws nothing
+    model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros((2, *input_shape), device=device_of(model)))
+            out = model(torch.zeros((2, *input_shape), device=device_of(model)))
     finally:
         for h in handles:
             h.remove()
@@ -138,5 +144,5 @@ def model_table(model: nn.Module, input_shape: tuple[int, ...]) -> ModelTable:
             continue  # a parameter-free module the forward pass never used: nothing to show
         rows.append(LayerRow(name, type(module).__name__, outputs.get(key, ""), params, trainable, calls.get(key, 0)))
     unique = {id(p): p for p in model.parameters()}.values()
-    return ModelTable(tuple(int(s) for s in input_shape), rows, sum(p.numel() for p in unique),
-                      sum(p.numel() for p in unique if p.requires_grad))
+    return out, ModelTable(tuple(int(s) for s in input_shape), rows, sum(p.numel() for p in unique),
+                           sum(p.numel() for p in unique if p.requires_grad))

@@ -28,7 +28,7 @@ from trainlab.data.streaming import DatasetSplit, IterableSplit, steps_per_epoch
 from trainlab.errors import (CheckpointError, ConfigError, DistributedError, OutOfMemory, OutputClosed, Terminated,
                              TrainingError, problem)
 from trainlab.models import (ModelTable, build_model, check_fits, check_trainable, count_parameters,
-                             has_lazy_parameters, model_table, uncompiled)
+                             has_lazy_parameters, uncompiled)
 from trainlab.train import distributed, env, precision
 from trainlab.train.callbacks import Callback, TrainState
 from trainlab.train.checkpoint import (FORMAT, HistoryText, link_atomic, load_checkpoint, restore_rng, rng_state,
@@ -263,7 +263,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     if has_lazy_parameters(model):  # nn.LazyLinear, as d2l builds its networks: the dry run gives them their weights
         check_fits(model, tuple(bundle.input_shape), outs, **fits)
     check_trainable(model, custom=custom is not None)  # first: weights of another dtype would fail the dry run
-    check_fits(model, tuple(bundle.input_shape), outs, **fits)
+    table = check_fits(model, tuple(bundle.input_shape), outs, **fits)  # the layer table of the same dry run
     check_batchnorm_batches(model, len(bundle.train), cfg.batch_size, ranks.world if ranks.active else 1,
                             cfg.drop_last, cfg.speed.micro_batch)
     if ranks.active and not isinstance(bundle.train, Split):
@@ -284,8 +284,7 @@ def prepare(cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module
     threads = cfg.threads or choose_threads(count_parameters(model), cfg.batch_size // ranks.world,
                                             max(env.cores() // ranks.local_world, 1))
     model = model.to(device)
-    return Prepared(cfg, bundle, loss, model, device, threads, custom, compiled, notes,
-                    model_table(model, tuple(bundle.input_shape)))
+    return Prepared(cfg, bundle, loss, model, device, threads, custom, compiled, notes, table)
 
 
 def _whole_split_batches(cfg: TrainConfig, n: int) -> tuple[TrainConfig, list[str]]:
