@@ -133,6 +133,12 @@ class AugmentConfig(_Section):
     cutmix: float = Field(0.0, ge=0, le=10)
 
     IMAGE_ONLY: ClassVar[tuple[str, ...]] = ("crop_padding", "flip", "translate", "cutmix")
+    MIXING: ClassVar[tuple[str, ...]] = ("mixup", "cutmix")  # the ones that mix examples and their labels
+
+    @property
+    def mixing(self) -> list[str]:
+        """The mixing augmentations switched on, in MIXING's order: their training metrics are of mixed batches."""
+        return [k for k in self.MIXING if getattr(self, k)]
 
 
 class Mnist1dConfig(_Section):

@@ -61,6 +61,6 @@ class Mixer:
 
 def make_mixer(cfg: AugmentConfig, generator: torch.Generator) -> Mixer | None:
     """A :class:`Mixer` drawing from ``generator``, or None when mixup and cutmix are both off."""
-    if not (cfg.mixup or cfg.cutmix):
+    if not cfg.mixing:
         return None
     return Mixer(cfg.mixup, cfg.cutmix, generator)

@@ -184,7 +184,7 @@ def _curves_note(cfg: Any) -> str:
     """What the curves measure where it is not the obvious: training metrics of mixed batches (mixup, CutMix),
     validation of the weights' moving average (ema.decay), losses above label smoothing's floor."""
     aug, said = cfg.data.augment, []
-    mixing = " and ".join(k for k in ("mixup", "cutmix") if getattr(aug, k))
+    mixing = " and ".join(aug.mixing)
     if mixing:
         said.append(f"The training loss and accuracy are those of the {mixing}-mixed batches the updates saw "
                     "(accuracy: the dominant label of each mix), not of clean examples.")

@@ -137,7 +137,7 @@ def check_data(cfg: TrainConfig, bundle: DataBundle, loss: Loss) -> None:
         problems.append(f"data.augment must be off for non-image data. Got {on_images} for input shape "
                         f"{tuple(bundle.input_shape)}. Remove " + ", ".join(f"data.augment.{k}" for k in on_images)
                         + (" (mixup mixes any inputs)." if "cutmix" in on_images else "."))
-    mixing = [k for k in ("mixup", "cutmix") if getattr(aug, k)]
+    mixing = aug.mixing
     if mixing and bundle.task != "classification":
         problems.append(f"data.augment.{mixing[0]} must be 0 for a {bundle.task} dataset: it mixes class labels. "
                         f"Got {getattr(aug, mixing[0])}. Set data.augment.{mixing[0]}=0.")
@@ -550,7 +550,7 @@ def _console_notes(p: Prepared) -> list[str]:
     if cfg.ema.decay:
         notes.append(f"validation, checkpoints and the test score use the weights' moving average (ema.decay="
                      f"{cfg.ema.decay:g}); the training loss is the trained weights'")
-    if (mixing := " and ".join(k for k in ("mixup", "cutmix") if getattr(cfg.data.augment, k))):
+    if (mixing := " and ".join(cfg.data.augment.mixing)):
         notes.append(f"the training loss and accuracy are of {mixing}-mixed batches (accuracy: each mix's dominant "
                      "label); validation's of clean ones")
     return notes
